@@ -1,0 +1,33 @@
+#pragma once
+// Error taxonomy of attnbench. Every failure carries the exit code it maps to, so that a failure
+// agreed across ranks (dist/collective.hpp) ends every rank with the same, documented code.
+#include <stdexcept>
+#include <string>
+
+namespace attnbench {
+
+// Exit codes of the attnbench program (documented in --help and README).
+enum class ExitCode : int {
+  ok = 0,
+  internal = 1,     // a bug or an unexpected library failure
+  usage = 2,        // bad command line, bad configuration, output path problems
+  input = 3,        // bad input data: file, dataset, shape, type, NaN/Inf
+  invalid = 4,      // the run completed, its archive is written, but validation failed
+  output = 5,       // the results archive could not be written
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ExitCode code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  ExitCode code() const noexcept { return code_; }
+
+ private:
+  ExitCode code_;
+};
+
+inline Error usage_error(const std::string& what) { return Error(ExitCode::usage, what); }
+inline Error input_error(const std::string& what) { return Error(ExitCode::input, what); }
+inline Error output_error(const std::string& what) { return Error(ExitCode::output, what); }
+inline Error internal_error(const std::string& what) { return Error(ExitCode::internal, what); }
+
+}  // namespace attnbench

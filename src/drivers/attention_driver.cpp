@@ -1,0 +1,191 @@
+// attnbench attention: set up the problem, warm up, time the repetitions, measure the same-run
+// GEMM rate, validate against the serial reference, archive, summarize.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+
+#include "attention/exact.hpp"
+#include "attention/validation.hpp"
+#include "core/attention_problem.hpp"
+#include "core/error.hpp"
+#include "core/run_record.hpp"
+#include "core/timer.hpp"
+#include "dist/collective.hpp"
+#include "drivers/drivers.hpp"
+#include "io/archive.hpp"
+#include "io/attention_input.hpp"
+#include "io/run_archive.hpp"
+#include "linalg/blas.hpp"
+#include "metrics/gemm_rate.hpp"
+#include "metrics/provenance.hpp"
+#include "metrics/resources.hpp"
+
+namespace attnbench::drivers {
+
+namespace {
+
+// Gathers one value per rank into row `rep` of a [rows x ranks] phase table on every rank.
+void record_phase(const dist::Comm& comm, RunRecord& rec, const std::string& phase, std::int64_t rows,
+                  std::int64_t row, double seconds) {
+  auto& ph = rec.timings[phase];
+  if (ph.rows == 0) {
+    ph.rows = rows;
+    ph.seconds.assign(static_cast<std::size_t>(rows * comm.size()), 0.0);
+  }
+  const auto all = comm.allgather(seconds);
+  std::copy(all.begin(), all.end(), ph.seconds.begin() + row * comm.size());
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024.0 && u < 4) {
+    b /= 1024.0;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", b, units[u]);
+}
+
+template <class T>
+int run(const dist::Comm& comm, const config::AttentionOptions& o, int argc, char** argv) {
+  const bool talk = comm.is_root() && !o.quiet;
+  if (!o.out.empty()) io::check_output_path(comm, o.out, o.overwrite, "--out");
+
+  // Threads: OpenMP over query tiles; each BLAS call single-threaded so threads never nest.
+  linalg::set_blas_threads(1);
+  omp_set_num_threads(o.threads);
+
+  RunRecord rec;
+  rec.algorithm = o.algorithm;
+  rec.variant = attention::to_string(o.variant);
+  rec.ranks = comm.size();
+  rec.threads_per_rank = o.threads;
+  rec.blas_threads = linalg::blas_threads();
+  rec.precision = to_string(o.precision);
+  rec.seed = o.input.seed;
+  rec.warmup = o.warmup;
+  rec.reps = o.reps;
+  rec.tile_q = o.tiles.q;
+  rec.tile_k = o.tiles.k;
+
+  // ---- set-up: synthetic generation (setup) or collective read (io) ----------------------------
+  AttentionProblem<T> problem;
+  double setup_s = 0.0, io_s = 0.0;
+  if (o.input.file.empty()) {
+    ScopedAccumulate t(setup_s);
+    problem = synthetic_problem<T>(o.input.n, o.input.d, o.input.dv, o.input.bound, o.input.seed, comm.rank(),
+                                   comm.size());
+    rec.bound = o.input.bound;
+  } else {
+    ScopedAccumulate t(io_s);
+    problem = io::read_attention_input<T>(comm, o.input.file);
+  }
+  rec.input = problem.source;
+  rec.n = problem.n_q();
+  rec.n_keys = problem.n_kv();
+  rec.d = problem.d;
+  rec.dv = problem.dv;
+  rec.scale = o.scale.resolve(problem.d);
+  rec.scale_rule = o.scale.rule;
+  record_phase(comm, rec, "setup", 1, 0, setup_s);
+  record_phase(comm, rec, "io", 1, 0, io_s);
+
+  attention::ExactOptions eo;
+  eo.variant = o.variant;
+  eo.scale = rec.scale;
+  eo.tiles = o.tiles;
+  eo.threads = o.threads;
+  rec.flops = attention::exact_attention_flops(rec.n, rec.n_keys, rec.d, rec.dv);
+  if (talk)
+    std::cerr << fmt::format("attnbench: {} {} n={} d={} dv={} {} ranks={} threads={} scale={:.6g} ({}) from {}\n",
+                             rec.algorithm, rec.variant, rec.n, rec.d, rec.dv, rec.precision, rec.ranks,
+                             rec.threads_per_rank, rec.scale, rec.scale_rule, rec.input);
+
+  // ---- warm-up and timed repetitions ----------------------------------------------------------
+  Matrix<T> O;
+  attention::PhaseTimes times;
+  for (int w = 0; w < o.warmup; ++w) {
+    comm.barrier();
+    O = attention::exact_attention(comm, problem, eo, &times);
+    if (talk) std::cerr << fmt::format("  warm-up {}/{}: {:.3f} s\n", w + 1, o.warmup, times.total);
+  }
+  std::vector<double> rep_max_total;
+  for (int rep = 0; rep < o.reps; ++rep) {
+    comm.barrier();  // all ranks start together
+    O = attention::exact_attention(comm, problem, eo, &times);
+    record_phase(comm, rec, "total", o.reps, rep, times.total);
+    record_phase(comm, rec, "compute", o.reps, rep, times.compute);
+    record_phase(comm, rec, "comm_wait", o.reps, rep, times.comm_wait);
+    const auto& tot = rec.timings["total"].seconds;
+    const double mx = *std::max_element(tot.begin() + rep * comm.size(), tot.begin() + (rep + 1) * comm.size());
+    rep_max_total.push_back(mx);
+    if (talk)
+      std::cerr << fmt::format("  rep {}/{}: {:.4f} s, {:.2f} GFLOP/s\n", rep + 1, o.reps, mx, rec.flops / mx * 1e-9);
+  }
+  rec.median_time = metrics::median(rep_max_total);
+  rec.gflops = rec.flops / rec.median_time * 1e-9;
+  {
+    const auto buffers = comm.allgather<long long>(times.peak_buffer_bytes);
+    rec.kernel_buffer_bytes.assign(buffers.begin(), buffers.end());
+  }
+
+  // ---- same-run GEMM rate on the kernel's own shapes, all ranks at once -------------------------
+  {
+    const std::int64_t tq = std::min<std::int64_t>(o.tiles.q, std::max<std::int64_t>(problem.layout_q.max_local_rows(), 1));
+    const std::int64_t tk = std::min<std::int64_t>(o.tiles.k, std::max<std::int64_t>(problem.layout_kv.max_local_rows(), 1));
+    comm.barrier();
+    const double local_rate = metrics::measure_gemm_gflops<T>(
+        {{tq, tk, problem.d, true}, {tq, problem.dv, tk, false}}, 0.2, 3);
+    auto rates = comm.allgather(local_rate);
+    rec.gemm_gflops = metrics::median(rates);
+    rec.gemm_fraction = rec.gflops / (rec.ranks * rec.threads_per_rank * rec.gemm_gflops);
+  }
+
+  // ---- validation ----------------------------------------------------------------------------
+  {
+    const auto v = attention::validate_sampled_rows(comm, problem, O, rec.scale, o.validate_rows, o.input.seed);
+    rec.validation_method = "sampled rows vs serial two-pass reference in double";
+    rec.rows_checked = v.rows_checked;
+    rec.max_abs_error = v.max_abs_error;
+    rec.rel_error = v.rel_error;
+    rec.tolerance = v.tolerance;
+    rec.naive_rel_error = v.naive_rel_error;
+    rec.valid = v.valid;
+  }
+  const auto rss = comm.allgather<long long>(metrics::peak_rss_bytes());
+  rec.peak_rss_bytes.assign(rss.begin(), rss.end());
+
+  // ---- archive -------------------------------------------------------------------------------
+  if (!o.out.empty()) {
+    const auto prov = metrics::collect_provenance(comm, argc, argv);
+    io::SavedOutput<T> saved;
+    if (o.save_output) {
+      saved.O_local = &O;
+      saved.layout = problem.layout_q;
+    }
+    dist::agree_on_success(comm, [&] { io::write_run_archive(comm, o.out, rec, prov, saved); });
+  }
+
+  // ---- one-line summary ----------------------------------------------------------------------
+  if (comm.is_root()) {
+    const double max_rss = static_cast<double>(*std::max_element(rec.peak_rss_bytes.begin(), rec.peak_rss_bytes.end()));
+    std::cout << fmt::format(
+        "attnbench attention {}/{} n={} d={} {} ranks={}x{}: {:.4f} s, {:.2f} GFLOP/s, {:.1f}% of GEMM "
+        "({:.2f} GFLOP/s/core), rel err {:.2e} (tol {:.1e}), peak RSS {}/rank, {}{}\n",
+        rec.algorithm, rec.variant, rec.n, rec.d, rec.precision, rec.ranks, rec.threads_per_rank, rec.median_time,
+        rec.gflops, 100.0 * rec.gemm_fraction, rec.gemm_gflops, rec.rel_error, rec.tolerance, human_bytes(max_rss),
+        rec.valid ? "VALID" : "INVALID", o.out.empty() ? "" : " -> " + o.out);
+  }
+  return rec.valid ? 0 : static_cast<int>(ExitCode::invalid);
+}
+
+}  // namespace
+
+int run_attention(const dist::Comm& comm, const config::AttentionOptions& o, int argc, char** argv) {
+  return o.precision == Precision::single ? run<float>(comm, o, argc, argv) : run<double>(comm, o, argc, argv);
+}
+
+}  // namespace attnbench::drivers

@@ -1,0 +1,41 @@
+#include "linalg/blas.hpp"
+
+#include <cblas.h>
+
+#include <climits>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace attnbench::linalg {
+
+namespace {
+blasint narrow(std::int64_t v, const char* what) {
+  if (v < 0 || v > INT_MAX) throw internal_error(std::string("BLAS argument out of int range: ") + what);
+  return static_cast<blasint>(v);
+}
+CBLAS_TRANSPOSE cb(Trans t) { return t == Trans::yes ? CblasTrans : CblasNoTrans; }
+}  // namespace
+
+void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* A,
+          std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  cblas_sgemm(CblasRowMajor, cb(ta), cb(tb), narrow(m, "m"), narrow(n, "n"), narrow(k, "k"), alpha, A,
+              narrow(lda, "lda"), B, narrow(ldb, "ldb"), beta, C, narrow(ldc, "ldc"));
+}
+void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* A,
+          std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  cblas_dgemm(CblasRowMajor, cb(ta), cb(tb), narrow(m, "m"), narrow(n, "n"), narrow(k, "k"), alpha, A,
+              narrow(lda, "lda"), B, narrow(ldb, "ldb"), beta, C, narrow(ldc, "ldc"));
+}
+
+void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
+int blas_threads() { return openblas_get_num_threads(); }
+std::string blas_library() {
+  std::string cfg = openblas_get_config();
+  std::string core = openblas_get_corename();
+  return "OpenBLAS " + cfg + " core=" + core;
+}
+
+}  // namespace attnbench::linalg

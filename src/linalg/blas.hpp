@@ -1,0 +1,24 @@
+#pragma once
+// Typed BLAS wrapper. The raw CBLAS/OpenBLAS prototypes live only in blas.cpp; callers see float and
+// double overloads with 64-bit sizes, narrowed to BLAS's int with a check.
+#include <cstdint>
+#include <string>
+
+namespace attnbench::linalg {
+
+enum class Trans { no, yes };
+
+// C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C, all row-major with leading dimensions.
+// Cost: 2 m n k flops.
+void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* A,
+          std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc);
+void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* A,
+          std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C, std::int64_t ldc);
+
+// Threads used by each BLAS call of this process (OpenBLAS's pthread pool).
+void set_blas_threads(int threads);
+int blas_threads();
+// Library identification for provenance, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Zen".
+std::string blas_library();
+
+}  // namespace attnbench::linalg
