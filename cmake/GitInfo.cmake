@@ -7,7 +7,7 @@ execute_process(COMMAND git -C ${SOURCE_DIR} status --porcelain --untracked-file
 if(NOT rc1 EQUAL 0)
   set(sha "unknown")
 endif()
-if(dirty STREQUAL "" AND rc2 EQUAL 0)
+if(dirty STREQUAL "" AND rc2 EQUAL 0 AND rc1 EQUAL 0)
   set(dirty_flag 0)
 else()
   set(dirty_flag 1)
