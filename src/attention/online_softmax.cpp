@@ -42,8 +42,7 @@ void OnlineSoftmax<T>::absorb(const T* K, const T* V, std::int64_t m, const std:
       linalg::gemm(Trans::no, Trans::yes, tq, tk, d, scale_, Q_.row(i0), d, K + j0 * d, d, T(0), S.data(), tk);
       for (std::int64_t i = 0; i < tq; ++i) {
         T* s = S.data() + i * tk;
-        T mx = s[0];
-        for (std::int64_t j = 1; j < tk; ++j) mx = std::max(mx, s[j]);
+        const T mx = linalg::max_element(s, tk);
         const std::size_t gi = static_cast<std::size_t>(i0 + i);
         const T m_old = row_max_[gi];
         const T m_new = std::max(m_old, mx);

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 #include <sleef.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace attnbench::linalg {
@@ -32,6 +33,40 @@ double exp_shift_sum(double* x, std::int64_t n, double shift) {
   return sum;
 }
 
+double max_element(const double* x, std::int64_t n) {
+  std::int64_t i = 0;
+  double mx = x[0];
+  if (n >= 8) {
+    __m256d a = _mm256_loadu_pd(x), b = _mm256_loadu_pd(x + 4);
+    for (i = 8; i + 8 <= n; i += 8) {
+      a = _mm256_max_pd(a, _mm256_loadu_pd(x + i));
+      b = _mm256_max_pd(b, _mm256_loadu_pd(x + i + 4));
+    }
+    alignas(32) double lanes[4];
+    _mm256_store_pd(lanes, _mm256_max_pd(a, b));
+    mx = std::max(std::max(lanes[0], lanes[1]), std::max(lanes[2], lanes[3]));
+  }
+  for (; i < n; ++i) mx = std::max(mx, x[i]);
+  return mx;
+}
+
+float max_element(const float* x, std::int64_t n) {
+  std::int64_t i = 0;
+  float mx = x[0];
+  if (n >= 16) {
+    __m256 a = _mm256_loadu_ps(x), b = _mm256_loadu_ps(x + 8);
+    for (i = 16; i + 16 <= n; i += 16) {
+      a = _mm256_max_ps(a, _mm256_loadu_ps(x + i));
+      b = _mm256_max_ps(b, _mm256_loadu_ps(x + i + 8));
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, _mm256_max_ps(a, b));
+    for (float l : lanes) mx = std::max(mx, l);
+  }
+  for (; i < n; ++i) mx = std::max(mx, x[i]);
+  return mx;
+}
+
 float exp_shift_sum(float* x, std::int64_t n, float shift) {
   const __m256 s = _mm256_set1_ps(shift);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -56,6 +91,17 @@ float exp_shift_sum(float* x, std::int64_t n, float shift) {
 }
 #else
 const char* vector_exp_isa() { return "sleef-sse2"; }
+
+double max_element(const double* x, std::int64_t n) {
+  double mx = x[0];
+  for (std::int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
+  return mx;
+}
+float max_element(const float* x, std::int64_t n) {
+  float mx = x[0];
+  for (std::int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
+  return mx;
+}
 
 double exp_shift_sum(double* x, std::int64_t n, double shift) {
   const __m128d s = _mm_set1_pd(shift);

@@ -10,6 +10,10 @@ namespace attnbench::linalg {
 float exp_shift_sum(float* x, std::int64_t n, float shift);
 double exp_shift_sum(double* x, std::int64_t n, double shift);
 
+// max_i x[i] for n >= 1 (vectorized; NaN-propagation is not guaranteed, inputs are finite).
+float max_element(const float* x, std::int64_t n);
+double max_element(const double* x, std::int64_t n);
+
 // Which SIMD path exp_shift_sum uses ("avx2" or "sse2"), for provenance.
 const char* vector_exp_isa();
 
