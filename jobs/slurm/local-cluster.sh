@@ -80,7 +80,7 @@ take_lock() {
 # so no slurmctld process means "down": checking that first matters, because
 # sinfo keeps retrying for about 10 s when it cannot connect.
 node_state() {
-    pgrep -x slurmctld >/dev/null || return 0
+    any_alive slurmctld || return 0
     timeout 10 sinfo -h -o %T 2>/dev/null | head -n1 || true
 }
 
@@ -88,7 +88,7 @@ node_state() {
 # process checks matter: after slurmd dies, sinfo keeps showing the node idle
 # until SlurmdTimeout (300 s) expires.
 node_is_usable() {
-    pgrep -x slurmd >/dev/null || return 1
+    any_alive slurmd || return 1
     munge -n 2>/dev/null | unmunge >/dev/null 2>&1 || return 1
     case "$(node_state)" in
         idle|mixed|allocated|completing) return 0 ;;
@@ -96,14 +96,35 @@ node_is_usable() {
     esac
 }
 
-# Is the recorded daemon <name> alive, and is that PID really <name>?
-# (Guards against PID reuse after a reboot or a crash.)
+# Is process <pid> alive (not a zombie) and called <name>? Zombies matter:
+# the daemons are reparented to PID 1, which may be slow to reap them.
+pid_alive() {
+    local pid=$1 name=$2 stat
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    # /proc/PID/stat is "PID (comm) STATE ..."; comm may contain spaces.
+    [[ ${stat#*(} == "$name) "* ]] || return 1
+    case "${stat##*) }" in
+        Z*|X*|x*) return 1 ;;
+    esac
+}
+
+# Any live (non-zombie) process called <name>?
+any_alive() {
+    local pid
+    for pid in $(pgrep -x "$1" || true); do
+        if pid_alive "$pid" "$1"; then return 0; fi
+    done
+    return 1
+}
+
+# PID of the recorded daemon <name> if it is alive and really <name>
+# (guards against PID reuse after a reboot or a crash); fails otherwise.
 recorded_pid() {
     local name=$1 file="$PIDS_DIR/$1.pid" pid
     [[ -r $file ]] || return 1
     pid=$(<"$file")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [[ -r /proc/$pid/comm && $(</proc/"$pid"/comm) == "$name" ]] || return 1
+    pid_alive "$pid" "$name" || return 1
     printf '%s\n' "$pid"
 }
 
@@ -273,6 +294,7 @@ check_no_foreign_daemons() {
         ours=$(recorded_pid "$name" || true)
         for pid in $(pgrep -x "$name" || true); do
             [[ $pid == "$ours" ]] && continue
+            pid_alive "$pid" "$name" || continue
             skip "a $name (pid $pid) not started by this script is running; stop it first"
         done
     done
@@ -296,20 +318,28 @@ cmd_start() {
     # Our daemons are (partly) running but the node is not usable: restart
     # them cleanly instead of piling up new ones.
     if recorded_pid slurmctld >/dev/null || recorded_pid slurmd >/dev/null; then
-        log "daemons from an earlier start are running but the node is '$(node_state)'; restarting them"
+        log "daemons from an earlier start are running but the cluster is not usable (a daemon died, or node is '$(node_state)'); restarting them"
         stop_slurm_daemons
     fi
     check_no_foreign_daemons
 
     mkdir -p "$PIDS_DIR" "$LOG_DIR" "$STATE_DIR/ctld" "$STATE_DIR/slurmd" "$STATE_DIR/run"
+    # Fresh logs per start (the previous run's are kept as *.prev), so that
+    # failure reports show this start only.
+    local f
+    for f in "$LOG_DIR"/*.log "$LOG_DIR"/*.stderr; do
+        if [[ -e $f ]]; then mv -f "$f" "$f.prev"; fi
+    done
     start_munge
     write_slurm_conf
 
     local t0=$SECONDS
     # -D: stay in the foreground (we background it ourselves and know its
-    # PID). -c: forget jobs/node state from an earlier run; `stop` cancels
-    # all jobs anyway, and a clean slate avoids stale DOWN/DRAIN states.
-    if ! launch_daemon slurmctld "$(find_bin slurmctld)" -D -c; then
+    # PID). No -c: keeping the saved state keeps job IDs increasing across
+    # restarts (slurm-%j.out files are not overwritten) and makes jobs lost
+    # in a crash fail visibly; with -c a pending `sbatch --wait` on a job
+    # that vanished returns 0.
+    if ! launch_daemon slurmctld "$(find_bin slurmctld)" -D; then
         stop_all_recorded
         die 1 "slurmctld did not start (see logs above)"
     fi
@@ -319,7 +349,7 @@ cmd_start() {
     fi
 
     log "waiting up to ${START_TIMEOUT}s for node $(hostname -s) to become idle"
-    local state=""
+    local state="" resumed=0
     while ((SECONDS - t0 < START_TIMEOUT)); do
         state=$(node_state)
         case "$state" in
@@ -327,6 +357,15 @@ cmd_start() {
                 log "Slurm is up after $((SECONDS - t0))s: node $(hostname -s) is $state"
                 timeout 10 sinfo >&2 || true
                 return 0 ;;
+            drain*|drng*)
+                # A drain saved from an earlier run (e.g. slurmd was killed).
+                # Resume once; a real problem (bad RealMemory/CPUs) drains it
+                # again and ends in the timeout report with `sinfo -R`.
+                if ((resumed == 0)); then
+                    resumed=1
+                    log "node is '$state' ($(timeout 10 sinfo -h -o %E | head -n1)); resuming it"
+                    timeout 10 scontrol update NodeName="$(hostname -s)" State=RESUME || true
+                fi ;;
         esac
         # Bail out early if a daemon died.
         local d
@@ -358,14 +397,14 @@ stop_daemon() {
     log "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 30; i++)); do
-        [[ -d /proc/$pid ]] || break
+        pid_alive "$pid" "$name" || break
         sleep 0.5
     done
-    if [[ -d /proc/$pid ]]; then
+    if pid_alive "$pid" "$name"; then
         log "$name (pid $pid) ignored SIGTERM for 15 s; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
         for ((i = 0; i < 10; i++)); do
-            [[ -d /proc/$pid ]] || break
+            pid_alive "$pid" "$name" || break
             sleep 0.5
         done
     fi
@@ -415,9 +454,9 @@ cmd_stop() {
     take_lock
     stop_all_recorded
     rm -f "$STATE_DIR/run"/*.pid
-    local left
-    left=$(pgrep -x slurmstepd || true)
-    [[ -z $left ]] || log "warning: slurmstepd processes still running: ${left//$'\n'/ }"
+    if any_alive slurmstepd; then
+        log "warning: slurmstepd processes still running: $(pgrep -x slurmstepd | tr '\n' ' ')"
+    fi
     log "stopped (logs kept in $LOG_DIR)"
 }
 
