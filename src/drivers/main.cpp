@@ -9,9 +9,12 @@
 #include "dist/comm.hpp"
 #include "drivers/drivers.hpp"
 #include "io/hdf5_file.hpp"
+#include "study/tool_dispatch.hpp"
 
 int main(int argc, char** argv) {
   using namespace attnbench;
+  // study / report / compare launch mpirun or sbatch themselves: dispatched before MPI_Init.
+  if (const auto rc = tools::run_tool_subcommand(argc, argv)) return *rc;
   dist::Environment env(argc, argv);
   const dist::Comm world = env.world();
   io::silence_hdf5_errors();

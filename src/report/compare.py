@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""attnbench compare: point-by-point regression check of NEW against BASE (ReFrame-style reference).
+
+  attnbench compare BASE NEW [--tolerance 5%] [--error-factor 2]
+
+BASE and NEW are each a study folder (results/<study>/, its study.h5 or its archives), a study.h5
+file, or a single run archive. Runs are matched by what defines a benchmark point (kernel,
+algorithm, variant, n, d, dv, ranks, threads per rank, precision, algorithm parameters); repeated
+runs of a point are combined (median time and largest error over its valid runs).
+
+A point regresses when
+  performance: NEW's median time > BASE's x (1 + tolerance), or
+  accuracy:    NEW has an invalid run, or NEW's relative error > max(BASE's x error-factor,
+               4 x machine epsilon of the precision) (errors near rounding level are noise).
+A point whose BASE has no valid run is not compared (never a baseline). A BASE point missing
+from NEW fails the comparison; NEW points missing from BASE are listed.
+
+Exit codes: 0 no regression; 1 a regression or a missing point; 2 usage error, unreadable
+input, or incompatible inputs (no point in common, different kernel or scaling mode).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # keep the source tree clean (it may be read-only)
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "study"))
+sys.path.insert(0, str(HERE))
+
+import archives  # noqa: E402
+import report  # noqa: E402
+
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+EPS = {"double": 2.0 ** -52, "single": 2.0 ** -23}
+
+
+class CompareError(Exception):
+    pass
+
+
+def parse_tolerance(text: str) -> float:
+    t = text.strip()
+    try:
+        v = float(t[:-1]) / 100.0 if t.endswith("%") else float(t)
+    except ValueError:
+        raise CompareError(f"--tolerance: expected e.g. 5% or 0.05, got '{text}'") from None
+    if not (0.0 <= v < 10.0) or math.isnan(v):
+        raise CompareError(f"--tolerance: {text} is out of range")
+    return v
+
+
+def load(spec: str) -> tuple[dict, list[dict]]:
+    """(info, runs) from a study folder, a study.h5 or a run archive."""
+    path = Path(spec)
+    if not path.exists():
+        raise CompareError(f"'{spec}' does not exist")
+    if path.is_dir():  # the archives themselves (study.h5 may predate a resumed run)
+        try:
+            plan, rows = report.build(path, allow_incomplete=False)
+        except report.ReportError as e:
+            raise CompareError(str(e)) from None
+        return {"name": str(path), "mode": plan["mode"], "kernel": plan.get("kernel", "attention")}, rows
+    try:
+        import h5py
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("kind") in ("study", b"study"):
+                table = f["runs"][()]
+                names = table.dtype.names
+                rows = []
+                for rec in table:
+                    r = {k: (rec[k].decode() if isinstance(rec[k], bytes) else rec[k].item()) for k in names}
+                    rows.append(r)
+                mode = f.attrs["mode"]
+                return {"name": str(path), "mode": mode.decode() if isinstance(mode, bytes) else str(mode),
+                        "kernel": str(f.attrs.get("kernel", "attention"))}, rows
+    except OSError as e:
+        raise CompareError(f"'{spec}': not readable as HDF5 ({e})") from None
+    st = archives.state(path)
+    if not st.readable:
+        raise CompareError(f"'{spec}': neither a study nor a run archive ({st.problem})")
+    r = archives.read_run(path)
+    return {"name": str(path), "mode": None, "kernel": r["kernel"]}, [r]
+
+
+def combine(rows: list[dict]) -> dict:
+    """point key -> combined figures over its runs."""
+    points = {}
+    for r in rows:
+        points.setdefault(archives.point_key(r), []).append(r)
+    out = {}
+    for key, runs in points.items():
+        ok = [r for r in runs if int(r["valid"])]
+        out[key] = {
+            "runs": len(runs),
+            "invalid": len(runs) - len(ok),
+            "time": report.median([r["median_time"] for r in ok]) if ok else float("nan"),
+            "error": max(r["rel_error"] for r in ok) if ok else float("nan"),
+            "precision": runs[0]["precision"],
+        }
+    return out
+
+
+def compare(base_spec, new_spec, tol, error_factor) -> int:
+    binfo, brows = load(base_spec)
+    ninfo, nrows = load(new_spec)
+    if binfo["kernel"] != ninfo["kernel"]:
+        raise CompareError(f"incompatible: kernel {binfo['kernel']} vs {ninfo['kernel']}")
+    if binfo["mode"] and ninfo["mode"] and binfo["mode"] != ninfo["mode"]:
+        raise CompareError(f"incompatible studies: scaling mode {binfo['mode']} vs {ninfo['mode']}")
+    base, new = combine(brows), combine(nrows)
+    common = [k for k in base if k in new]
+    if not common:
+        def sample(pts):
+            return "; ".join(archives.describe_key(k) for k in list(pts)[:3]) + (" ..." if len(pts) > 3 else "")
+        raise CompareError("incompatible: no benchmark point in common\n"
+                           f"  BASE {binfo['name']}: {sample(base)}\n  NEW  {ninfo['name']}: {sample(new)}")
+    missing = [k for k in base if k not in new]
+    extra = [k for k in new if k not in base]
+
+    print(f"## compare: NEW {ninfo['name']} against BASE {binfo['name']}\n")
+    print(f"tolerance: time +{100 * tol:.1f}%; error x{error_factor:g} (floor 4 eps)\n")
+    print("| point | base time (s) | new time (s) | change | base rel. error | new rel. error | verdict |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    regressions = 0
+    for k in sorted(common, key=lambda k: (k[8], k[3], k[6])):
+        b, n = base[k], new[k]
+        verdict = []
+        if b["invalid"] == b["runs"]:
+            verdict.append("not compared: BASE has no valid run")
+            change = "n/a"
+        else:
+            change = "n/a" if math.isnan(n["time"]) else f"{100 * (n['time'] / b['time'] - 1):+.1f}%"
+            if n["invalid"]:
+                verdict.append(f"ACCURACY REGRESSION: {n['invalid']} invalid run(s)")
+            elif n["error"] > max(b["error"] * error_factor, 4 * EPS.get(n["precision"], 2.0 ** -23)):
+                verdict.append("ACCURACY REGRESSION")
+            if not math.isnan(n["time"]) and n["time"] > b["time"] * (1 + tol):
+                verdict.append("PERFORMANCE REGRESSION")
+            if not verdict:
+                verdict.append("ok" if n["time"] >= b["time"] * (1 - tol) else "ok (faster)")
+            regressions += any("REGRESSION" in v for v in verdict)
+        print(f"| {archives.describe_key(k)} | {b['time']:.4g} | {n['time']:.4g} | {change} | {b['error']:.2e} | "
+              f"{n['error']:.2e} | {'; '.join(verdict)} |")
+    for k in missing:
+        print(f"| {archives.describe_key(k)} | {base[k]['time']:.4g} | missing | | | | MISSING IN NEW |")
+    print()
+    if extra:
+        print(f"{len(extra)} point(s) only in NEW (not compared): " + "; ".join(archives.describe_key(k) for k in extra))
+    ok = regressions == 0 and not missing
+    print(f"{len(common)} point(s) compared, {regressions} regression(s), {len(missing)} missing in NEW: "
+          + ("PASS" if ok else "FAIL"))
+    return EXIT_OK if ok else EXIT_REGRESSION
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="attnbench compare", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    ap.add_argument("base", metavar="BASE")
+    ap.add_argument("new", metavar="NEW")
+    ap.add_argument("--tolerance", default="5%", help="allowed slow-down, e.g. 5%% or 0.05 (default 5%%)")
+    ap.add_argument("--error-factor", type=float, default=2.0,
+                    help="allowed growth of the relative error (default 2)")
+    args = ap.parse_args(argv)
+    try:
+        if not args.error_factor >= 1.0:
+            raise CompareError("--error-factor must be >= 1")
+        return compare(args.base, args.new, parse_tolerance(args.tolerance), args.error_factor)
+    except CompareError as e:
+        print(f"attnbench compare: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,390 @@
+#!/usr/bin/python3
+"""attnbench study: run or submit a scaling study described by a study file (inputs/studies/*.toml).
+
+  attnbench study run    FILE [--set KEY=VALUE]... [--dry-run] [--results DIR]
+  attnbench study submit FILE [--set KEY=VALUE]... [--dry-run] [--results DIR] [--wait]
+  attnbench study check  FILE [--set KEY=VALUE]... [--cores N]
+
+run     runs every point locally with mpirun, one after another, with progress on stderr.
+submit  submits one sbatch job per point (a job array when a point is repeated) and a report job
+        that depends on all of them (afterok, --kill-on-invalid-dep=yes); prints the job ids.
+check   validates the study file (like --dry-run, without the plan); --cores N checks the rank
+        counts against N cores (e.g. a cluster's) instead of this machine's.
+
+Archives go to DIR/<study>/<point>/run<k>.h5 (DIR: --results, default ./results); the resolved
+study is kept in DIR/<study>/plan.json. Re-running skips runs that already have a valid archive;
+nothing is ever overwritten. Exit codes: 0 every run valid (or submitted), 1 a run failed or is
+invalid, 2 the study file, an override or the results folder is unusable (nothing was run or
+changed).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import fcntl
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # keep the source tree clean (it may be read-only)
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+import studyfile  # noqa: E402
+from studyfile import StudyError  # noqa: E402
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def log(msg: str):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def now() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def binary() -> str:
+    b = os.environ.get("ATTNBENCH_BIN") or str(ROOT / "build/release/bin/attnbench")
+    if not os.access(b, os.X_OK):
+        raise StudyError(f"attnbench binary '{b}' not found (build it, or set ATTNBENCH_BIN)")
+    return b
+
+
+def local_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def slurm_cores(nodes: int) -> int | None:
+    """CPUs a job may use: CPUs per node (largest node, from sinfo) x nodes; None without Slurm."""
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    vals = [int(x.strip().rstrip("+")) for x in out.stdout.split() if x.strip().rstrip("+").isdigit()]
+    return max(vals) * nodes if out.returncode == 0 and vals else None
+
+
+def atomic_write(path: Path, text: str):
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def prepare(args, cores: int):
+    """Load, override, validate and expand the study. Raises StudyError."""
+    data = studyfile.load(args.file, args.set or [])
+    options = studyfile.attention_options(binary())
+    study = studyfile.validate(data, args.file, options)
+    points = studyfile.expand(study, cores, args.file)
+    return study, points, studyfile.plan_dict(study, points, cores, args.file)
+
+
+def study_dir(args, study) -> Path:
+    return Path(args.results) / study[""]["name"]
+
+
+def claim_results_dir(sdir: Path, plan: dict):
+    """Create DIR/<study>/ with plan.json, or check that an existing one holds the same study."""
+    pfile = sdir / "plan.json"
+    if sdir.exists() and not sdir.is_dir():
+        raise StudyError(f"'{sdir}' exists and is not a directory")
+    if pfile.exists():
+        try:
+            old = json.loads(pfile.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise StudyError(f"cannot read {pfile}: {e}") from None
+        diff = studyfile.same_plan(old, plan)
+        if diff:
+            raise StudyError(f"{sdir} already holds a different study ({diff}); nothing was changed. Use another "
+                             "name (--set name=...) or another --results folder.")
+        return
+    # No plan.json: a folder from elsewhere (e.g. the flat archives of an older demo). Its files are
+    # left alone; only a point directory of this plan that already exists would be ambiguous.
+    clash = [p["name"] for p in plan["points"] if (sdir / p["name"]).exists()]
+    if clash:
+        raise StudyError(f"{sdir} has no plan.json but already has point folder(s) {', '.join(clash[:3])}: not "
+                         "written by this study; nothing was changed. Use another name or --results folder.")
+    if sdir.is_dir() and any(sdir.iterdir()):
+        log(f"note: {sdir} holds files from outside this study; they are left untouched and ignored")
+    sdir.mkdir(parents=True, exist_ok=True)
+    atomic_write(pfile, json.dumps(plan, indent=1) + "\n")
+
+
+def print_plan(study, points, cores, sdir: Path, launcher_lines):
+    sc = study["scaling"]
+    log(f"study '{study['']['name']}': {sc['mode']} scaling, {len(points)} points x {sc['repeat']} run(s), "
+        f"{sc['threads_per_rank']} thread(s) per rank, {cores} cores available")
+    log(f"archives: {sdir}/<point>/run<k>.h5 (dry run: nothing is run or written)")
+    for i, (p, line) in enumerate(zip(points, launcher_lines), 1):
+        flag = "  [OVERSUBSCRIBED: timings meaningless]" if p.oversubscribed else ""
+        print(f"[{i}/{len(points)}] {p.name}: {line}{flag}")
+
+
+def mpi_env(threads: int) -> dict:
+    env = dict(os.environ)
+    if os.geteuid() == 0:
+        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    env["OMP_NUM_THREADS"] = str(threads)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return env
+
+
+def mpirun_cmd(p: studyfile.Point, out: str) -> list[str]:
+    cmd = shlex.split(os.environ.get("ATTNBENCH_MPIRUN", "mpirun")) + ["-n", str(p.ranks)]
+    if p.oversubscribed:
+        cmd.append("--oversubscribe")
+    if p.threads > 1:
+        cmd += ["--bind-to", "none"]
+    return cmd + [binary(), "attention", *p.args, "--threads", str(p.threads), "--quiet", "--out", out]
+
+
+def write_status(path: Path, **fields):
+    atomic_write(path, "".join(f"{k}={v}\n" for k, v in fields.items()))
+
+
+# ---------------------------------------------------------------------------------------------
+
+def cmd_check(args) -> int:
+    study, points, _ = prepare(args, args.cores or local_cores())
+    print(f"{args.file}: OK ({study['scaling']['mode']} scaling, {len(points)} points)")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    import archives
+
+    cores = local_cores()
+    study, points, plan = prepare(args, cores)
+    sdir = study_dir(args, study)
+    if args.dry_run:
+        lines = [shlex.join(mpirun_cmd(p, f"{sdir}/{p.name}/run<k>.h5")) for p in points]
+        print_plan(study, points, cores, sdir, lines)
+        return EXIT_OK
+    claim_results_dir(sdir, plan)
+    lock = open(sdir / ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise StudyError(f"another 'attnbench study' is running on {sdir} (lock {sdir}/.lock)") from None
+
+    total = sum(p.repeat for p in points)
+    done = ran = failed = skipped = 0
+    i = 0
+    for p in points:
+        pdir = sdir / p.name
+        pdir.mkdir(exist_ok=True)
+        for k in range(p.repeat):
+            i += 1
+            tag = f"[{study['']['name']} {i}/{total}] {p.name} run{k}"
+            out = pdir / f"run{k}.h5"
+            st = archives.state(out)
+            if st.exists:
+                if st.readable and st.valid:
+                    log(f"{tag}: valid archive exists, skipped")
+                    done += 1
+                    skipped += 1
+                else:
+                    why = st.problem or "the run failed validation"
+                    log(f"{tag}: {out} exists but is not usable ({why}); kept, not re-run "
+                        "(move it away to re-run this point)")
+                    failed += 1
+                continue
+            partial = Path(str(out) + ".partial")
+            if partial.exists():  # left by a run that was killed hard; never a finished archive
+                partial.unlink()
+            cmd = mpirun_cmd(p, str(out))
+            log(f"{tag}: ranks={p.ranks} threads={p.threads}" + (f" n={p.n}" if p.n else "") + " ...")
+            started, t0 = now(), time.monotonic()
+            with open(pdir / f"run{k}.log", "a") as logf:
+                logf.write(f"# {started} {shlex.join(cmd)}\n")
+                logf.flush()
+                try:
+                    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=logf, text=True,
+                                          env=mpi_env(p.threads), stdin=subprocess.DEVNULL)
+                except OSError as e:
+                    raise StudyError(f"cannot launch '{cmd[0]}': {e.strerror} (is Open MPI installed? "
+                                     "ATTNBENCH_MPIRUN selects the launcher)") from None
+                logf.write(proc.stdout if proc.stdout.endswith("\n") or not proc.stdout else proc.stdout + "\n")
+            rc, elapsed = proc.returncode, time.monotonic() - t0
+            state = "COMPLETED" if rc == 0 else ("INVALID" if rc == 4 else "FAILED")
+            write_status(pdir / f"run{k}.status", state=state, exit_code=rc, point=p.name, run=k,
+                         archive=out.name if out.exists() else "", launcher="mpirun", host=socket.gethostname(),
+                         started=started, finished=now(), slurm_job_id="")
+            summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+            ran += 1
+            if rc == 0:
+                done += 1
+                log(f"{tag}: done in {elapsed:.1f} s: {summary}")
+            else:
+                failed += 1
+                log(f"{tag}: {state} (exit {rc}) after {elapsed:.1f} s; log: {pdir / f'run{k}.log'}")
+                tail = (pdir / f"run{k}.log").read_text().strip().splitlines()[-5:]
+                for line in tail:
+                    log(f"    {line}")
+    log(f"study '{study['']['name']}': {done}/{total} runs valid ({skipped} already archived, {ran} run now), "
+        f"{failed} failed or invalid; report: attnbench report {sdir}")
+    return EXIT_OK if failed == 0 else EXIT_FAILED
+
+
+def queued_job(name: str) -> str | None:
+    """A pending or running job of this name (so a resubmission does not run a point twice)."""
+    try:
+        out = subprocess.run(["squeue", "-h", "-n", name, "-o", "%A"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    ids = sorted(set(out.stdout.split()))
+    return ids[0] if out.returncode == 0 and ids else None
+
+
+def sbatch(cmd: list[str]) -> str:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise StudyError(f"cannot run sbatch: {e.strerror}") from None
+    if proc.returncode != 0:
+        raise StudyError(f"sbatch failed (exit {proc.returncode}): {proc.stderr.strip()}\n  command: {shlex.join(cmd)}")
+    return proc.stdout.strip().split(";")[0]
+
+
+def cmd_submit(args) -> int:
+    import archives
+
+    data = studyfile.load(args.file, args.set or [])
+    options = studyfile.attention_options(binary())
+    study = studyfile.validate(data, args.file, options)
+    sl = study["slurm"]
+    cores = slurm_cores(sl["nodes"])
+    reachable = cores is not None
+    if not reachable:  # still check the study itself first, against this machine
+        cores = local_cores() * sl["nodes"]
+        log(f"note: sinfo failed; assuming {cores} cores per job (this machine)")
+    points = studyfile.expand(study, cores, args.file)
+    if not reachable and not args.dry_run:
+        raise StudyError("Slurm is not reachable (sinfo failed): cannot submit")
+    plan = studyfile.plan_dict(study, points, cores, args.file)
+    sdir = study_dir(args, study).resolve() if not args.dry_run else study_dir(args, study).absolute()
+    name = study[""]["name"]
+    jobs_dir = ROOT / "jobs"
+
+    def point_cmd(p, runs):
+        pdir = sdir / p.name
+        array = p.repeat > 1 or runs != [0]
+        cmd = ["sbatch", "--parsable", f"--job-name=attnbench-{name}-{p.name}", f"--ntasks={p.ranks}",
+               f"--cpus-per-task={p.threads}", f"--nodes={sl['nodes']}", f"--time={sl['time']}",
+               "--signal=B:USR1@60",
+               f"--output={pdir}/slurm-%A_%a.out" if array else f"--output={pdir}/slurm-%j.out"]
+        if sl["partition"]:
+            cmd.append(f"--partition={sl['partition']}")
+        if sl["account"]:
+            cmd.append(f"--account={sl['account']}")
+        if p.oversubscribed:
+            cmd.append("--oversubscribe")
+        elif sl["exclusive"]:  # timings of jobs sharing a node disturb each other
+            cmd.append("--exclusive")
+        if array:
+            cmd.append("--array=" + ",".join(str(k) for k in runs))
+        cmd += sl["sbatch_args"]
+        cmd += [f"--export=ALL,ATTNBENCH_BIN={binary()},ATTNBENCH_ROOT={ROOT},ATTNBENCH_LAUNCHER={sl['launcher']}",
+                str(jobs_dir / "attention.sbatch"), str(pdir), "--", *p.args]
+        return cmd
+
+    if args.dry_run:
+        print_plan(study, points, cores, sdir, [shlex.join(point_cmd(p, list(range(p.repeat)))) for p in points])
+        return EXIT_OK
+
+    claim_results_dir(sdir, plan)
+    deps, bad = [], 0
+    for p in points:
+        pdir = sdir / p.name
+        pdir.mkdir(exist_ok=True)
+        runs = []
+        for k in range(p.repeat):
+            st = archives.state(pdir / f"run{k}.h5")
+            if not st.exists:
+                runs.append(k)
+            elif not (st.readable and st.valid):
+                bad += 1
+                log(f"{p.name} run{k}: archive exists but is not usable ({st.problem or 'invalid run'}); kept, "
+                    "not resubmitted (move it away to re-run)")
+        if not runs:
+            log(f"{p.name}: all runs archived, not submitted")
+            continue
+        queued = queued_job(f"attnbench-{name}-{p.name}")
+        if queued:
+            log(f"{p.name}: already queued as job {queued}, not submitted again")
+            deps.append(queued)
+            continue
+        job = sbatch(point_cmd(p, runs))
+        deps.append(job)
+        print(f"{job} {p.name}" + (f" (array {','.join(map(str, runs))})" if p.repeat > 1 or runs != [0] else ""),
+              flush=True)
+    if bad:
+        log(f"{bad} run(s) have unusable archives: no report job (it would fail); fix them and resubmit")
+        return EXIT_FAILED
+    rcmd = ["sbatch", "--parsable", f"--job-name=attnbench-{name}-report", "--ntasks=1", "--time=00:15:00",
+            f"--output={sdir}/report-%j.out",
+            f"--export=ALL,ATTNBENCH_BIN={binary()},ATTNBENCH_ROOT={ROOT}"]
+    if sl["partition"]:
+        rcmd.append(f"--partition={sl['partition']}")
+    if sl["account"]:
+        rcmd.append(f"--account={sl['account']}")
+    if deps:
+        rcmd += ["--dependency=afterok:" + ":".join(deps), "--kill-on-invalid-dep=yes"]
+    if args.wait:
+        rcmd.append("--wait")
+    rcmd += [str(jobs_dir / "report.sbatch"), str(sdir)]
+    if args.wait:
+        log(f"waiting for the report job ({len(deps)} point job(s) first) ...")
+    try:
+        proc = subprocess.run(rcmd, capture_output=True, text=True)
+    except OSError as e:
+        raise StudyError(f"cannot run sbatch: {e.strerror}") from None
+    job = proc.stdout.strip().split(";")[0].splitlines()[0] if proc.stdout.strip() else "?"
+    print(f"{job} report (after {':'.join(deps) if deps else 'nothing'})", flush=True)
+    if proc.returncode != 0:
+        log(f"report job {job}: sbatch exit {proc.returncode}: {proc.stderr.strip()}")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="attnbench study", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    sub = ap.add_subparsers(dest="command", required=True, metavar="{run,submit,check}")
+    for name, helptext in (("run", "run every point locally with mpirun"),
+                           ("submit", "submit one Slurm job per point plus a report job"),
+                           ("check", "validate the study file")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("file", metavar="FILE", help="study file (TOML), e.g. inputs/studies/demo.toml")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a study key, e.g. --set scaling.ranks=[1,2] --set attention.precision=single")
+        if name != "check":
+            p.add_argument("--dry-run", action="store_true", help="print what would run; run and write nothing")
+            p.add_argument("--results", default=os.environ.get("ATTNBENCH_RESULTS", "results"),
+                           help="results folder (default: ./results, or $ATTNBENCH_RESULTS)")
+        if name == "check":
+            p.add_argument("--cores", type=int, default=0,
+                           help="cores a run may use, for 'max' and the rank check (default: this machine's)")
+        if name == "submit":
+            p.add_argument("--wait", action="store_true", help="block until the report job has finished")
+    args = ap.parse_args(argv)
+    try:
+        return {"run": cmd_run, "submit": cmd_submit, "check": cmd_check}[args.command](args)
+    except StudyError as e:
+        log(f"attnbench study: error: {e}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        log("attnbench study: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
