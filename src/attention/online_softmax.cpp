@@ -23,7 +23,9 @@ OnlineSoftmax<T>::OnlineSoftmax(const Matrix<T>& Q, std::int64_t dv, double scal
       acc_(Q.rows(), dv, T(0)),
       row_max_(static_cast<std::size_t>(Q.rows()), -std::numeric_limits<T>::infinity()),
       row_sum_(static_cast<std::size_t>(Q.rows()), T(0)) {
-  for (int t = 0; t < threads_; ++t) scores_.emplace_back(tiles_.q, tiles_.k);
+  // Scratch is sized lazily in absorb(): never larger than the rows and keys actually present,
+  // so a huge --tile on a small problem costs nothing.
+  scores_.resize(static_cast<std::size_t>(threads_));
 }
 
 template <class T>
@@ -31,6 +33,9 @@ void OnlineSoftmax<T>::absorb(const T* K, const T* V, std::int64_t m, const std:
   const std::int64_t nq = Q_.rows(), d = Q_.cols();
   if (nq == 0 || m == 0) return;
   const std::int64_t q_tiles = (nq + tiles_.q - 1) / tiles_.q;
+  const std::int64_t tq_max = std::min(tiles_.q, nq), tk_max = std::min(tiles_.k, m);
+  for (auto& S : scores_)
+    if (S.size() < tq_max * tk_max) S.resize(tq_max, tk_max);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
   for (std::int64_t qt = 0; qt < q_tiles; ++qt) {
     const int tid = omp_get_thread_num();

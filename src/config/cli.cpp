@@ -2,8 +2,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <system_error>
 #include <iostream>
+#include <limits>
+#include <map>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -16,6 +22,16 @@ double ScaleSpec::resolve(std::int64_t d) const {
 }
 
 namespace {
+
+template <class I>
+std::string fmt_int(const char* what, I value) {
+  return std::string(what) + std::to_string(value);
+}
+std::string fmt_g(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 const char* kExitCodes =
     "Exit codes (identical on every rank):\n"
@@ -51,19 +67,79 @@ ScaleSpec parse_scale(const std::string& s) {
   return spec;
 }
 
+// CLI11 2.1 converts integers with strtoll/strtoull and ignores ERANGE: "--n 99999999999999999999"
+// silently became LLONG_MAX and ended in an internal error (MPI_Abort). Out-of-range integers are
+// usage errors naming the option.
+template <class I>
+CLI::Validator integer_in_range() {
+  return CLI::Validator(
+      [](std::string& s) {
+        I v{};
+        const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+        return r.ec == std::errc::result_out_of_range ? "value " + s + " is out of range" : std::string();
+      },
+      "", "INTEGER_IN_RANGE");
+}
+
 void add_input_options(CLI::App& app, InputSpec& in, std::string& precision) {
-  app.add_option("--n", in.n, "Synthetic input: number of rows (tokens) of Q, K and V")->check(CLI::PositiveNumber);
-  app.add_option("--d", in.d, "Synthetic input: feature dimension of Q and K")->check(CLI::PositiveNumber);
-  app.add_option("--dv", in.dv, "Synthetic input: columns of V (default: d)")->check(CLI::PositiveNumber);
+  app.add_option("--n", in.n, "Synthetic input: number of rows (tokens) of Q, K and V")->check(integer_in_range<std::int64_t>())->check(CLI::PositiveNumber);
+  app.add_option("--d", in.d, "Synthetic input: feature dimension of Q and K")->check(integer_in_range<std::int64_t>())->check(CLI::PositiveNumber);
+  app.add_option("--dv", in.dv, "Synthetic input: columns of V (default: d)")->check(integer_in_range<std::int64_t>())->check(CLI::PositiveNumber);
   app.add_option("--bound", in.bound, "Synthetic input: entries are uniform in [-B, B]")
       ->check(CLI::PositiveNumber);
-  app.add_option("--seed", in.seed, "Seed of the counter-based generator (data, validation sample)");
+  app.add_option("--seed", in.seed, "Seed of the counter-based generator (data, validation sample)")
+      ->check(integer_in_range<std::uint64_t>());
   app.add_option("--precision", precision, "Floating-point precision: double or single")
       ->check(CLI::IsMember({"double", "single", "fp64", "fp32", "float"}));
 }
 
 void check_input(const InputSpec& in) {
   if (!std::isfinite(in.bound) || in.bound <= 0.0) throw usage_error("--bound must be a positive finite number");
+}
+
+// The --algo choices: exact and poly always; the others when their sources were built
+// (ATTNBENCH_HAVE_<NAME> comes from the attnbench_approx target, see src/approx/CMakeLists.txt).
+std::vector<std::string> algorithm_names() {
+  std::vector<std::string> names{"exact", "poly"};
+#if defined(ATTNBENCH_HAVE_KDE)
+  names.push_back("kde");
+#endif
+#if defined(ATTNBENCH_HAVE_HYPER)
+  names.push_back("hyper");
+#endif
+#if defined(ATTNBENCH_HAVE_PERFORMER)
+  names.push_back("performer");
+#endif
+  return names;
+}
+
+// Value checks of the approximate algorithms' options (the n-dependent ones, e.g. --bucket-size
+// <= n, are checked by the driver once n is known), and options given to an algorithm they do not
+// apply to: both are usage errors, raised before anything runs or is written.
+void check_approx(const CLI::App& a, const std::string& algorithm, const ApproxSpec& s) {
+  if (a.count("--degree") && s.degree < 0) throw usage_error(fmt_int("--degree must be >= 0, got ", s.degree));
+  if (!(s.tolerance > 0.0) || !std::isfinite(s.tolerance))
+    throw usage_error("--tolerance must be a positive number, got " + fmt_g(s.tolerance));
+  if (s.memory_budget <= 0) throw usage_error("--memory-budget must be positive");
+  if (s.lsh_planes < 1 || s.lsh_planes > 20)
+    throw usage_error(fmt_int("--lsh-planes must be between 1 and 20, got ", s.lsh_planes));
+  if (s.bucket_size < 1) throw usage_error(fmt_int("--bucket-size must be >= 1, got ", s.bucket_size));
+  if (s.samples < 0) throw usage_error(fmt_int("--samples must be >= 0, got ", s.samples));
+  if (s.features < 1) throw usage_error(fmt_int("--features must be >= 1, got ", s.features));
+  const std::map<std::string, std::vector<std::string>> applies = {
+      {"--degree", {"poly"}},          {"--tolerance", {"poly"}},         {"--poly-basis", {"poly"}},
+      {"--memory-budget", {"poly"}},   {"--poly-chunk", {"poly"}},   {"--lsh-planes", {"kde", "hyper"}}, {"--bucket-size", {"kde", "hyper"}},
+      {"--samples", {"kde", "hyper"}}, {"--features", {"performer"}},     {"--error", {"poly", "kde", "hyper", "performer"}}};
+  for (const auto& [option, algos] : applies) {
+    if (a.count(option) == 0) continue;
+    bool ok = false;
+    std::string list;
+    for (const auto& name : algos) {
+      ok = ok || name == algorithm;
+      list += (list.empty() ? "" : "|") + name;
+    }
+    if (!ok) throw usage_error(option + " applies to --algo " + list + ", not to --algo " + algorithm);
+  }
 }
 
 }  // namespace
@@ -84,7 +160,14 @@ Command parse_command_line(int argc, char** argv, bool print_help) {
                         "  mpirun -n 2 attnbench attention --n 16384 --d 64 --out results/run.h5\n"
                         "  mpirun -n 4 attnbench attention --input inputs/qkv.h5 --precision single --variant allgather\n\n") +
             kExitCodes);
-  a->add_option("--algo", att.algorithm, "Algorithm: exact")->check(CLI::IsMember({"exact"}))->capture_default_str();
+  const auto algos = algorithm_names();
+  std::string algo_list;
+  for (const auto& name : algos) algo_list += (algo_list.empty() ? "" : ", ") + name;
+  a->add_option("--algo", att.algorithm,
+                "Algorithm: " + algo_list + ". exact is distributed softmax attention; poly is the Alman-Song "
+                "polynomial method (certified error bound); the others are sampling approximations")
+      ->check(CLI::IsMember(algos))
+      ->capture_default_str();
   a->add_option("--variant", variant, "Exact attention variant: ring (K/V blocks rotate, O(n/p) memory) or "
                                       "allgather (K/V gathered on every rank, O(n) memory)")
       ->check(CLI::IsMember({"ring", "allgather"}))
@@ -120,6 +203,42 @@ Command parse_command_line(int argc, char** argv, bool print_help) {
   a->add_flag("--save-output", att.save_output, "Also store the n x dv output O in the archive (/output/O)");
   a->add_flag("--quiet", att.quiet, "No progress messages on stderr");
 
+  // ---- approximate algorithms (--algo poly|kde|hyper|performer) ---------------------------------
+  std::string error_mode = "auto", poly_basis = "taylor";
+  std::uint64_t memory_budget = static_cast<std::uint64_t>(att.approx.memory_budget);
+  a->add_option("--error", error_mode,
+                "Approximate algorithms: errors against exact attention: full (exact O computed in the same run: "
+                "max-abs, relative, relative Frobenius and spectral), sampled (--validate-rows seeded rows vs the "
+                "serial reference), none; auto = full when n <= 16384, else sampled")
+      ->check(CLI::IsMember({"auto", "full", "sampled", "none"}))
+      ->capture_default_str();
+  auto* degree_opt = a->add_option("--degree", att.approx.degree,
+                                   "poly: polynomial degree g (rank C(d+g, g)); default: the smallest degree meeting "
+                                   "--tolerance");
+  auto* tolerance_opt =
+      a->add_option("--tolerance", att.approx.tolerance,
+                    "poly: target relative error eps_P of the polynomial against exp on [-R, R], R = scale * max|q_i| "
+                    "* max|k_j|; the certified output bound is 2 eps_P / (1 - eps_P) * max|V|")
+          ->capture_default_str();
+  degree_opt->excludes(tolerance_opt);
+  a->add_option("--poly-basis", poly_basis, "poly: taylor (truncated series) or chebyshev (interpolation on [-R, R])")
+      ->check(CLI::IsMember({"taylor", "chebyshev"}))
+      ->capture_default_str();
+  a->add_option("--memory-budget", memory_budget,
+                "poly: bytes per rank for the feature buffers, e.g. 512MiB or 4GiB (default 4GiB); a rank C(d+g, g) "
+                "that does not fit is a usage error naming the largest degree that fits")
+      ->transform(CLI::AsSizeValue(false));
+  a->add_option("--poly-chunk", att.approx.poly_chunk,
+                "poly: rows per feature chunk (0: about 2 MiB of features per chunk); a tuning knob")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  a->add_option("--lsh-planes", att.approx.lsh_planes, "kde, hyper: angular LSH hyperplanes (2^planes buckets)")
+      ->capture_default_str();
+  a->add_option("--bucket-size", att.approx.bucket_size, "kde, hyper: keys per heavy block (at most n)")
+      ->capture_default_str();
+  a->add_option("--samples", att.approx.samples, "kde, hyper: residual key samples")->capture_default_str();
+  a->add_option("--features", att.approx.features, "performer: positive random features")->capture_default_str();
+
   // ---- gen -------------------------------------------------------------------------------------
   GenOptions gen;
   std::string gen_precision = "double";
@@ -152,6 +271,11 @@ Command parse_command_line(int argc, char** argv, bool print_help) {
     if (tile > 0) att.tiles.q = att.tiles.k = tile;
     if (att.input.dv == 0) att.input.dv = att.input.d;
     check_input(att.input);
+    if (memory_budget > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) throw usage_error("--memory-budget is too large");
+    att.approx.memory_budget = static_cast<std::int64_t>(memory_budget);
+    att.approx.poly_basis = approx::parse_poly_basis(poly_basis);
+    if (error_mode != "auto") att.approx.error_mode = approx::parse_error_mode(error_mode);
+    check_approx(*a, att.algorithm, att.approx);
     return att;
   }
   if (g->parsed()) {

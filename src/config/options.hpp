@@ -7,6 +7,8 @@
 #include <variant>
 #include <vector>
 
+#include "approx/errors.hpp"
+#include "approx/poly.hpp"
 #include "attention/exact.hpp"
 #include "core/precision.hpp"
 
@@ -28,8 +30,25 @@ struct ScaleSpec {
   double resolve(std::int64_t d) const;
 };
 
+// Options of the approximate algorithms (--algo poly|kde|hyper|performer); ignored by exact.
+struct ApproxSpec {
+  std::optional<approx::ErrorMode> error_mode;  // --error; empty: approx::default_error_mode(n)
+  // poly (Alman-Song): --degree g, or the smallest g meeting --tolerance.
+  approx::PolyBasis poly_basis = approx::PolyBasis::taylor;
+  int degree = -1;  // -1: from the tolerance
+  double tolerance = 1e-6;
+  std::int64_t memory_budget = approx::kDefaultMemoryBudget;  // bytes per rank
+  std::int64_t poly_chunk = 0;  // rows per feature chunk; 0: about 2 MiB of features
+  // kde / hyper (sorted LSH blocks + sampled residual).
+  int lsh_planes = 7;
+  std::int64_t bucket_size = 64;
+  std::int64_t samples = 128;
+  // performer (FAVOR+ positive random features).
+  std::int64_t features = 256;
+};
+
 struct AttentionOptions {
-  std::string algorithm = "exact";
+  std::string algorithm = "exact";  // exact, poly, and kde/hyper/performer when built
   attention::ExactVariant variant = attention::ExactVariant::ring;
   InputSpec input;
   Precision precision = Precision::double_;
@@ -43,6 +62,7 @@ struct AttentionOptions {
   bool overwrite = false;
   bool save_output = false;
   bool quiet = false;
+  ApproxSpec approx;
 };
 
 struct GenOptions {

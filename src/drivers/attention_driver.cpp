@@ -1,4 +1,5 @@
-// attnbench attention: set up the problem, warm up, time the repetitions, measure the same-run
+// attnbench attention --algo exact (the approximate algorithms: approx_driver.cpp): set up the
+// problem, warm up, time the repetitions, measure the same-run
 // GEMM rate, validate against the serial reference, archive, summarize.
 #include <fmt/format.h>
 #include <omp.h>
@@ -14,6 +15,7 @@
 #include "core/run_record.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
+#include "drivers/driver_common.hpp"
 #include "drivers/drivers.hpp"
 #include "io/archive.hpp"
 #include "io/attention_input.hpp"
@@ -27,71 +29,16 @@ namespace attnbench::drivers {
 
 namespace {
 
-// Gathers one value per rank into row `rep` of a [rows x ranks] phase table on every rank.
-void record_phase(const dist::Comm& comm, RunRecord& rec, const std::string& phase, std::int64_t rows,
-                  std::int64_t row, double seconds) {
-  auto& ph = rec.timings[phase];
-  if (ph.rows == 0) {
-    ph.rows = rows;
-    ph.seconds.assign(static_cast<std::size_t>(rows * comm.size()), 0.0);
-  }
-  const auto all = comm.allgather(seconds);
-  std::copy(all.begin(), all.end(), ph.seconds.begin() + row * comm.size());
-}
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024.0 && u < 4) {
-    b /= 1024.0;
-    ++u;
-  }
-  return fmt::format("{:.1f} {}", b, units[u]);
-}
-
 template <class T>
 int run(const dist::Comm& comm, const config::AttentionOptions& o, int argc, char** argv) {
   const bool talk = comm.is_root() && !o.quiet;
   if (!o.out.empty()) io::check_output_path(comm, o.out, o.overwrite, "--out");
 
-  // Threads: OpenMP over query tiles; each BLAS call single-threaded so threads never nest.
-  linalg::set_blas_threads(1);
-  omp_set_num_threads(o.threads);
-
   RunRecord rec;
-  rec.algorithm = o.algorithm;
-  rec.variant = attention::to_string(o.variant);
-  rec.ranks = comm.size();
-  rec.threads_per_rank = o.threads;
-  rec.blas_threads = linalg::blas_threads();
-  rec.precision = to_string(o.precision);
-  rec.seed = o.input.seed;
-  rec.warmup = o.warmup;
-  rec.reps = o.reps;
-  rec.tile_q = o.tiles.q;
-  rec.tile_k = o.tiles.k;
+  init_record(comm, o, rec);
 
   // ---- set-up: synthetic generation (setup) or collective read (io) ----------------------------
-  AttentionProblem<T> problem;
-  double setup_s = 0.0, io_s = 0.0;
-  if (o.input.file.empty()) {
-    ScopedAccumulate t(setup_s);
-    problem = synthetic_problem<T>(o.input.n, o.input.d, o.input.dv, o.input.bound, o.input.seed, comm.rank(),
-                                   comm.size());
-    rec.bound = o.input.bound;
-  } else {
-    ScopedAccumulate t(io_s);
-    problem = io::read_attention_input<T>(comm, o.input.file);
-  }
-  rec.input = problem.source;
-  rec.n = problem.n_q();
-  rec.n_keys = problem.n_kv();
-  rec.d = problem.d;
-  rec.dv = problem.dv;
-  rec.scale = o.scale.resolve(problem.d);
-  rec.scale_rule = o.scale.rule;
-  record_phase(comm, rec, "setup", 1, 0, setup_s);
-  record_phase(comm, rec, "io", 1, 0, io_s);
+  AttentionProblem<T> problem = setup_problem<T>(comm, o, rec);
 
   attention::ExactOptions eo;
   eo.variant = o.variant;
@@ -185,6 +132,7 @@ int run(const dist::Comm& comm, const config::AttentionOptions& o, int argc, cha
 }  // namespace
 
 int run_attention(const dist::Comm& comm, const config::AttentionOptions& o, int argc, char** argv) {
+  if (o.algorithm != "exact") return run_approx_attention(comm, o, argc, argv);  // approx_driver.cpp
   return o.precision == Precision::single ? run<float>(comm, o, argc, argv) : run<double>(comm, o, argc, argv);
 }
 

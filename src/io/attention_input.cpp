@@ -40,6 +40,9 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
     std::error_code ec;
     if (!fs::exists(path, ec)) throw input_error("input file '" + path + "' does not exist");
     if (fs::is_directory(path, ec)) throw input_error("input file '" + path + "' is a directory");
+    // A FIFO, socket or device would make the open() inside H5Fis_hdf5 block (a FIFO without a
+    // writer never returns): only regular files (or symlinks to one) are accepted.
+    if (!fs::is_regular_file(path, ec)) throw input_error("input file '" + path + "' is not a regular file");
     if (::access(path.c_str(), R_OK) != 0) throw input_error("input file '" + path + "' is not readable");
     if (!is_hdf5_file(path)) throw input_error("input file '" + path + "' is not an HDF5 file");
   });

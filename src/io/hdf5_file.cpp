@@ -196,6 +196,14 @@ void File::attr(const std::string& object, const std::string& name, std::int64_t
            H5Aclose);
   check(H5Awrite(a.get(), H5T_NATIVE_INT64, &value), "write attribute " + name);
 }
+void File::attr_u64(const std::string& object, const std::string& name, std::uint64_t value) {
+  Handle obj = open_object(id(), object);
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle a(checked(H5Acreate2(obj.get(), name.c_str(), H5T_NATIVE_UINT64, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                   "create attribute " + name),
+           H5Aclose);
+  check(H5Awrite(a.get(), H5T_NATIVE_UINT64, &value), "write attribute " + name);
+}
 void File::attr(const std::string& object, const std::string& name, double value) {
   Handle obj = open_object(id(), object);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);

@@ -88,6 +88,8 @@ class File {
   void attr(const std::string& object, const std::string& name, const std::string& value);
   void attr(const std::string& object, const std::string& name, std::int64_t value);
   void attr(const std::string& object, const std::string& name, double value);
+  // Unsigned 64-bit (e.g. seeds >= 2^63, which an int64 attribute would store as negative numbers).
+  void attr_u64(const std::string& object, const std::string& name, std::uint64_t value);
 
  private:
   File(Handle h, std::string path) : file_(std::move(h)), path_(std::move(path)) {}

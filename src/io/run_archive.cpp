@@ -25,7 +25,7 @@ void write_run_archive(const dist::Comm& comm, const std::string& path, const Ru
   f.attr("/", "precision", rec.precision);
   f.attr("/", "scale", rec.scale);
   f.attr("/", "scale_rule", rec.scale_rule);
-  f.attr("/", "seed", static_cast<I>(rec.seed));
+  f.attr_u64("/", "seed", rec.seed);  // uint64: seeds >= 2^63 must not come back negative
   f.attr("/", "input", rec.input);
   f.attr("/", "bound", rec.bound);
   f.attr("/", "tile_q", rec.tile_q);
