@@ -82,15 +82,26 @@ CLI::Validator integer_in_range() {
 }
 
 void add_input_options(CLI::App& app, InputSpec& in, std::string& precision) {
-  app.add_option("--n", in.n, "Synthetic input: number of rows (tokens) of Q, K and V")->check(integer_in_range<std::int64_t>())->check(CLI::PositiveNumber);
-  app.add_option("--d", in.d, "Synthetic input: feature dimension of Q and K")->check(integer_in_range<std::int64_t>())->check(CLI::PositiveNumber);
-  app.add_option("--dv", in.dv, "Synthetic input: columns of V (default: d)")->check(integer_in_range<std::int64_t>())->check(CLI::PositiveNumber);
-  app.add_option("--bound", in.bound, "Synthetic input: entries are uniform in [-B, B]")
+  app.add_option("--n", in.n, "Synthetic input: number of rows (tokens) of Q, K and V")
+      ->check(integer_in_range<std::int64_t>())
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--d", in.d, "Synthetic input: feature dimension of Q and K")
+      ->check(integer_in_range<std::int64_t>())
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--dv", in.dv, "Synthetic input: columns of V (default: d)")
+      ->check(integer_in_range<std::int64_t>())
       ->check(CLI::PositiveNumber);
+  app.add_option("--bound", in.bound, "Synthetic input: entries are uniform in [-B, B]")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--seed", in.seed, "Seed of the counter-based generator (data, validation sample)")
-      ->check(integer_in_range<std::uint64_t>());
+      ->check(integer_in_range<std::uint64_t>())
+      ->capture_default_str();
   app.add_option("--precision", precision, "Floating-point precision: double or single")
-      ->check(CLI::IsMember({"double", "single", "fp64", "fp32", "float"}));
+      ->check(CLI::IsMember({"double", "single", "fp64", "fp32", "float"}))
+      ->capture_default_str();
 }
 
 void check_input(const InputSpec& in) {
@@ -148,7 +159,12 @@ Command parse_command_line(int argc, char** argv, bool print_help) {
   CLI::App app{"attnbench: MPI-distributed benchmarks of attention algorithms, with HDF5 input and results archives.",
                "attnbench"};
   app.require_subcommand(0, 1);
-  app.footer(std::string("\nRun 'attnbench <command> --help' for a command's options.\n\n") + kExitCodes);
+  app.footer(std::string("\nStudies and reports (no MPI; they launch mpirun or sbatch themselves):\n"
+                         "  study run|submit|check FILE   run a study file (inputs/studies/) locally or on Slurm\n"
+                         "  report RESULTS_DIR            consolidate a study's archives: study.h5, CSV, Markdown, PNG\n"
+                         "  compare BASE NEW --tolerance 5%   point-by-point regression check (exit 1 on regression)\n"
+                         "\nRun 'attnbench <command> --help' for a command's options.\n\n") +
+             kExitCodes);
   app.set_version_flag("--version", "attnbench 0.1.0");
 
   // ---- attention -----------------------------------------------------------------------------

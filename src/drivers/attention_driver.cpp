@@ -59,7 +59,14 @@ int run(const dist::Comm& comm, const config::AttentionOptions& o, int argc, cha
     O = attention::exact_attention(comm, problem, eo, &times);
     if (talk) std::cerr << fmt::format("  warm-up {}/{}: {:.3f} s\n", w + 1, o.warmup, times.total);
   }
-  std::vector<double> rep_max_total;
+  // The GEMM rate is measured after every repetition, on the kernel's own tile shapes, by all
+  // ranks at once (median over ranks, then over repetitions), so the kernel and GEMM rates are
+  // sampled moments apart on the same cores: robust to the load of a shared machine drifting
+  // during the run. gemm_fraction = gflops / (ranks * threads * gemm_gflops).
+  const std::int64_t tq = std::min<std::int64_t>(o.tiles.q, std::max<std::int64_t>(problem.layout_q.max_local_rows(), 1));
+  const std::int64_t tk = std::min<std::int64_t>(o.tiles.k, std::max<std::int64_t>(problem.layout_kv.max_local_rows(), 1));
+  const std::vector<metrics::GemmShape> gemm_shapes = {{tq, tk, problem.d, true}, {tq, problem.dv, tk, false}};
+  std::vector<double> rep_max_total, rep_gemm_rate, rep_fraction;
   for (int rep = 0; rep < o.reps; ++rep) {
     comm.barrier();  // all ranks start together
     O = attention::exact_attention(comm, problem, eo, &times);
@@ -69,8 +76,13 @@ int run(const dist::Comm& comm, const config::AttentionOptions& o, int argc, cha
     const auto& tot = rec.timings["total"].seconds;
     const double mx = *std::max_element(tot.begin() + rep * comm.size(), tot.begin() + (rep + 1) * comm.size());
     rep_max_total.push_back(mx);
+    comm.barrier();
+    const auto rates = comm.allgather(metrics::measure_gemm_gflops<T>(gemm_shapes, 0.05, 3));
+    rep_gemm_rate.push_back(metrics::median(rates));
+    rep_fraction.push_back(rec.flops / mx * 1e-9 / (rec.ranks * rec.threads_per_rank * rep_gemm_rate.back()));
     if (talk)
-      std::cerr << fmt::format("  rep {}/{}: {:.4f} s, {:.2f} GFLOP/s\n", rep + 1, o.reps, mx, rec.flops / mx * 1e-9);
+      std::cerr << fmt::format("  rep {}/{}: {:.4f} s, {:.2f} GFLOP/s, {:.1f}% of GEMM\n", rep + 1, o.reps, mx,
+                               rec.flops / mx * 1e-9, 100.0 * rep_fraction.back());
   }
   rec.median_time = metrics::median(rep_max_total);
   rec.gflops = rec.flops / rec.median_time * 1e-9;
@@ -79,17 +91,8 @@ int run(const dist::Comm& comm, const config::AttentionOptions& o, int argc, cha
     rec.kernel_buffer_bytes.assign(buffers.begin(), buffers.end());
   }
 
-  // ---- same-run GEMM rate on the kernel's own shapes, all ranks at once -------------------------
-  {
-    const std::int64_t tq = std::min<std::int64_t>(o.tiles.q, std::max<std::int64_t>(problem.layout_q.max_local_rows(), 1));
-    const std::int64_t tk = std::min<std::int64_t>(o.tiles.k, std::max<std::int64_t>(problem.layout_kv.max_local_rows(), 1));
-    comm.barrier();
-    const double local_rate = metrics::measure_gemm_gflops<T>(
-        {{tq, tk, problem.d, true}, {tq, problem.dv, tk, false}}, 0.2, 3);
-    auto rates = comm.allgather(local_rate);
-    rec.gemm_gflops = metrics::median(rates);
-    rec.gemm_fraction = rec.gflops / (rec.ranks * rec.threads_per_rank * rec.gemm_gflops);
-  }
+  rec.gemm_gflops = metrics::median(rep_gemm_rate);
+  rec.gemm_fraction = rec.gflops / (rec.ranks * rec.threads_per_rank * rec.gemm_gflops);
 
   // ---- validation ----------------------------------------------------------------------------
   {
