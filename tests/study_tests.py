@@ -2,7 +2,7 @@
 """Fast end-to-end tests of `attnbench study`, `report`, `compare` and jobs/attention.sbatch
 (ctest label `study`; no Slurm needed).
 
-  study_tests.py ATTNBENCH_BINARY GROUP     GROUP: errors | dryrun | resume | report | compare | sbatch
+  study_tests.py ATTNBENCH_BINARY GROUP     GROUP: errors | dryrun | resume | report | compare | sbatch | shipped
 
 Each group is a unittest.TestCase run in a fresh temporary directory. Runs use tiny problems
 (n = 128..256, 1 and 2 ranks, --oversubscribe not needed on 2 cores).
@@ -419,8 +419,91 @@ class Sbatch(Base):
         self.assertNotEqual(st["exit_code"], "0")
 
 
+class Shipped(Base):
+    """The studies issue 3 ships (inputs/studies/poly-transition.toml, kde-accuracy.toml), run end
+    to end at tiny sizes through --set; [[case]] tables, [generate], "does not fit" runs, and the
+    study plots and tables of src/report/plot_studies.py."""
+
+    def run_study(self, toml, *sets):
+        args = ["study", "run", SRC / "inputs/studies" / toml, "--results", self.results]
+        for s in sets:
+            args += ["--set", s]
+        rc, out, err = run(*args, cwd=SRC)
+        self.assertEqual(rc, 0, err)
+        return err
+
+    def report(self, name, png, md):
+        sdir = self.results / name
+        rc, out, err = run("report", sdir)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue((sdir / png).is_file() and (sdir / png).stat().st_size > 10000, f"{png} missing or empty")
+        self.assertTrue((sdir / md).is_file())
+        self.assertIn((sdir / md).read_text(), out + "\n")
+        self.assertEqual((sdir / "study.md").read_text().count((sdir / md).read_text()), 1)
+        return (sdir / md).read_text()
+
+    def test_poly_transition(self):
+        err = self.run_study("poly-transition.toml", "scaling.n=[256,512]", "case.exact.n_max=512",
+                             "case.poly.bound=[0.25,1]", "case.poly-large.bound=[1.5]", "case.poly-large.n_max=256")
+        self.assertIn("does not fit (recorded, not a failure)", err)
+        self.assertIn("2 do not fit the memory budget (recorded)", err)
+        sdir = self.results / "poly-transition"
+        st = (sdir / "n256-p2-t1-poly-unfit" / "run0.status").read_text()
+        self.assertIn("state=DOES_NOT_FIT", st)
+        self.assertIn("over the memory budget", st)
+        self.assertFalse((sdir / "n256-p2-t1-poly-unfit" / "run0.h5").exists())
+        table = self.report("poly-transition", "poly-transition.png", "poly-transition.md")
+        rows = [x for x in table.splitlines() if x.startswith("| ") and not x.startswith("| B ")]
+        keyed = {tuple(c.strip() for c in x.split("|")[1:3]): x for x in rows}
+        for b in ("0.25", "1", "1.5", "3"):
+            for n in ("256", "512"):
+                self.assertIn((b, n), keyed, f"no row B={b} n={n} in\n{table}")
+        self.assertIn("DOES NOT FIT", keyed[("3", "256")])
+        self.assertIn("not run (extrapolated)", keyed[("1.5", "512")])
+        self.assertIn("| 8 |", keyed[("1", "256")])  # degree 8 at B = 1, d = 8
+        # resume: nothing re-run, the unfit runs are not retried
+        err = self.run_study("poly-transition.toml", "scaling.n=[256,512]", "case.exact.n_max=512",
+                             "case.poly.bound=[0.25,1]", "case.poly-large.bound=[1.5]", "case.poly-large.n_max=256")
+        self.assertIn("recorded as does not fit", err)
+        self.assertIn("0 run now", err)
+
+    def test_kde_accuracy(self):
+        err = self.run_study("kde-accuracy.toml", 'generate.args=["--n","512","--d","16","--clusters","4"]',
+                             "generate.output=tiny.h5", "attention.reps=1",
+                             "case.kde.samples=[16,32]", "case.kde.bucket_size=[8,16]",
+                             "case.hyper.samples=[16,32]", "case.hyper.bucket_size=[8,16]",
+                             "case.performer.features=[16,32]")
+        self.assertIn("generating the input", err)
+        sdir = self.results / "kde-accuracy"
+        self.assertTrue((sdir / "tiny.h5").is_file())
+        self.assertTrue((sdir / "p2-t1-kde-samples32-bucket-size16" / "run0.h5").is_file())
+        table = self.report("kde-accuracy", "accuracy-vs-cost.png", "accuracy-vs-cost.md")
+        header = [x for x in table.splitlines() if x.startswith("| m |")][0]
+        for algo in ("kde", "hyper", "performer"):
+            self.assertIn(f"{algo} error", header)
+        rows = {x.split("|")[1].strip(): x for x in table.splitlines() if x.startswith("| ") and x[2].isdigit()}
+        self.assertEqual(sorted(rows), ["16", "32"])
+        for r in rows.values():
+            self.assertNotIn("n/a", r)
+
+    def test_case_errors(self):
+        base = TINY + "[[case]]\nlabel = \"a\"\nalgo = \"exact\"\n"
+        self.expect_error(["study", "run", self.study(base + "[[case]]\nlabel = \"a\"\n"), "--dry-run"],
+                          "two cases are labelled 'a'")
+        self.expect_error(["study", "run", self.study(base + "zip = [\"reps\"]\n"), "--dry-run"],
+                          "zip names 'reps'")
+        self.expect_error(["study", "run", self.study(base + "colour = 1\n"), "--dry-run"],
+                          "[[case]] 1: colour", "unknown option")
+        self.expect_error(["study", "run", self.study(base), "--dry-run", "--set", "case.b.d=8"], "no case 'b'")
+        rc, out, err = run("study", "run", self.study(base + "n_max = 64\n[[case]]\nalgo = \"poly\"\n"),
+                           "--dry-run", cwd=self.tmp)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("-a:", out)          # n = 128 > n_max: case a has no points
+        self.assertIn("n128-p1-t1-poly:", out)
+
+
 GROUPS = {"errors": Errors, "dryrun": DryRun, "resume": Resume, "report": Report, "compare": Compare,
-          "sbatch": Sbatch}
+          "sbatch": Sbatch, "shipped": Shipped}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[2] not in GROUPS:

@@ -12,6 +12,10 @@ Reads results/<study>/plan.json (written by `attnbench study run|submit`) and ev
   time.png        time vs cores with the ideal line of the scaling mode
   efficiency.png  parallel efficiency vs cores (strong or weak, as the mode says)
   rates.png       GFLOP/s and % of the same run's GEMM rate vs cores
+A study that declares `plot = "..."` (inputs/studies/poly-transition.toml, kde-accuracy.toml) gets
+its own plot and table instead of the three scaling plots (src/report/plot_studies.py:
+<plot>.png, <plot>.md, appended to study.md). Runs the runner recorded as DOES_NOT_FIT (over
+--memory-budget, no archive) are listed, not treated as missing.
 Invalid runs are shown and flagged and never used as a baseline. The baseline of each curve is
 its point with the fewest cores that has a valid run.
 
@@ -34,6 +38,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # keep the source tree clean (it may be read-only)
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "study"))
+sys.path.insert(0, str(HERE))
 
 import archives  # noqa: E402
 
@@ -95,14 +100,29 @@ def load_plan(sdir: Path) -> dict:
         raise ReportError(f"cannot read {pfile}: {e}") from None
 
 
-def collect(sdir: Path, plan: dict, allow_incomplete: bool) -> list[dict]:
-    """One record per archived run of the plan. Raises ReportError when empty or incomplete."""
+def read_status(path: Path) -> dict:
+    try:
+        return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    except OSError:
+        return {}
+
+
+def collect(sdir: Path, plan: dict, allow_incomplete: bool, unfit: list | None = None) -> list[dict]:
+    """One record per archived run of the plan. Raises ReportError when empty or incomplete.
+    Runs recorded as DOES_NOT_FIT (the configuration exceeds --memory-budget; no archive) are
+    results, not gaps: they go to `unfit` (point, run, case, args, reason) when it is given."""
     rows, problems = [], []
     for p in plan["points"]:
         for k in range(p["repeat"]):
             path = sdir / p["name"] / f"run{k}.h5"
             partial = Path(str(path) + ".partial")
             st = archives.state(path)
+            status = read_status(sdir / p["name"] / f"run{k}.status") if not st.exists else {}
+            if status.get("state") == "DOES_NOT_FIT":
+                if unfit is not None:
+                    unfit.append({"point": p["name"], "run": k, "case": p.get("case", ""), "args": p["args"],
+                                  "n": p.get("n"), "ranks": p["ranks"], "reason": status.get("reason", "")})
+                continue
             if not st.exists:
                 problems.append(f"{p['name']}/run{k}.h5: " +
                                 ("unfinished (only run%d.h5.partial: running, or killed)" % k if partial.exists()
@@ -359,11 +379,11 @@ def plot(sdir: Path, plan: dict, rows) -> list[Path]:
     return files
 
 
-def build(sdir: Path, allow_incomplete: bool):
+def build(sdir: Path, allow_incomplete: bool, unfit: list | None = None):
     plan = load_plan(sdir)
     if plan.get("mode") not in MODE_TEXT:
         raise ReportError(f"{sdir}/plan.json: unknown scaling mode {plan.get('mode')!r}")
-    rows = collect(sdir, plan, allow_incomplete)
+    rows = collect(sdir, plan, allow_incomplete, unfit)
     add_scaling(rows)
     # Curves by problem size (numerically), then the rest of their name; within a curve by cores.
     smallest_n = {}
@@ -382,16 +402,28 @@ def main(argv=None) -> int:
     ap.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     args = ap.parse_args(argv)
     sdir = Path(args.study_dir)
+    unfit = []
     try:
-        plan, rows = build(sdir, args.allow_incomplete)
+        plan, rows = build(sdir, args.allow_incomplete, unfit)
     except ReportError as e:
         log(f"attnbench report: error: {e}")
         return EXIT_USAGE
     md = markdown(plan, rows)
+    if unfit:
+        md += (f"\n{len(unfit)} run(s) DO NOT FIT the memory budget (no archive; recorded by the runner):\n\n"
+               + "".join(f"- {u['point']} run{u['run']}: {u['reason']}\n" for u in unfit))
+    files = []
+    if plan.get("plot"):
+        # A study-specific plot and table (src/report/plot_studies.py) replace the scaling plots.
+        import plot_studies
+        smd, sfiles = plot_studies.make(plan["plot"], sdir, plan, rows, unfit, plots=not args.no_plots)
+        md += "\n" + smd
+        files += sfiles
     write_h5(sdir / "study.h5", plan, rows)
     write_csv(sdir / "study.csv", rows)
     (sdir / "study.md").write_text(md)
-    files = [] if args.no_plots else plot(sdir, plan, rows)
+    if not args.no_plots and not plan.get("plot"):
+        files += plot(sdir, plan, rows)
     print(md)
     log(f"wrote {sdir}/study.h5, study.csv, study.md" + "".join(f", {f.name}" for f in files))
     return EXIT_OK

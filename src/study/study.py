@@ -82,8 +82,53 @@ def prepare(args, cores: int):
     data = studyfile.load(args.file, args.set or [])
     options = studyfile.attention_options(binary())
     study = studyfile.validate(data, args.file, options)
+    gen = studyfile.generated_input(study, getattr(args, "results", None) or
+                                    os.environ.get("ATTNBENCH_RESULTS", "results"))
+    if gen:
+        study["attention"]["input"] = gen
     points = studyfile.expand(study, cores, args.file)
     return study, points, studyfile.plan_dict(study, points, cores, args.file)
+
+
+def generate_cmd(study) -> list[str]:
+    g = study["generate"]
+    return [sys.executable, os.path.abspath(g["script"]), *g["args"], "--out", study["attention"]["input"]]
+
+
+def generate_input(study):
+    """Make the [generate] input file if it does not exist yet (atomically: never a half-written file)."""
+    if "generate" not in study:
+        return
+    out = Path(study["attention"]["input"])
+    if out.exists():
+        log(f"input {out} exists, not regenerated")
+        return
+    tmp = out.with_name(out.name + ".partial")
+    cmd = generate_cmd(study)
+    cmd[-1] = str(tmp)
+    log(f"generating the input: {shlex.join(cmd)}")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    except OSError as e:
+        raise StudyError(f"cannot run the [generate] script: {e.strerror}") from None
+    if proc.returncode != 0 or not tmp.exists():
+        tmp.unlink(missing_ok=True)
+        raise StudyError(f"the [generate] script failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    os.replace(tmp, out)
+
+
+# A run that exits with a usage error (2) saying the configuration exceeds --memory-budget is a
+# result, not a failure: it is recorded as DOES_NOT_FIT (with the reason) and reported as such.
+DOES_NOT_FIT_MARK = "over the memory budget"
+
+
+def error_reason(log_path: Path) -> str:
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errs = [x for x in lines if x.startswith("attnbench: error:")]
+    return (errs[0] if errs else (lines[-1] if lines else ""))[len("attnbench: error: "):][:1000]
 
 
 def study_dir(args, study) -> Path:
@@ -145,6 +190,14 @@ def mpirun_cmd(p: studyfile.Point, out: str) -> list[str]:
     return cmd + [binary(), "attention", *p.args, "--threads", str(p.threads), "--quiet", "--out", out]
 
 
+def read_status(path: Path) -> dict:
+    """KEY=VALUE lines of a run<k>.status file ({} if there is none)."""
+    try:
+        return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    except OSError:
+        return {}
+
+
 def write_status(path: Path, **fields):
     atomic_write(path, "".join(f"{k}={v}\n" for k, v in fields.items()))
 
@@ -166,6 +219,8 @@ def cmd_run(args) -> int:
     if args.dry_run:
         lines = [shlex.join(mpirun_cmd(p, f"{sdir}/{p.name}/run<k>.h5")) for p in points]
         print_plan(study, points, cores, sdir, lines)
+        if "generate" in study:
+            print(f"input (made first if missing): {shlex.join(generate_cmd(study))}")
         return EXIT_OK
     claim_results_dir(sdir, plan)
     lock = open(sdir / ".lock", "w")
@@ -174,8 +229,9 @@ def cmd_run(args) -> int:
     except BlockingIOError:
         raise StudyError(f"another 'attnbench study' is running on {sdir} (lock {sdir}/.lock)") from None
 
+    generate_input(study)
     total = sum(p.repeat for p in points)
-    done = ran = failed = skipped = 0
+    done = ran = failed = skipped = unfit = 0
     i = 0
     for p in points:
         pdir = sdir / p.name
@@ -185,6 +241,11 @@ def cmd_run(args) -> int:
             tag = f"[{study['']['name']} {i}/{total}] {p.name} run{k}"
             out = pdir / f"run{k}.h5"
             st = archives.state(out)
+            prev = read_status(pdir / f"run{k}.status")
+            if not st.exists and prev.get("state") == "DOES_NOT_FIT":
+                log(f"{tag}: recorded as does not fit ({prev.get('reason', '')[:120]}), skipped")
+                unfit += 1
+                continue
             if st.exists:
                 if st.readable and st.valid:
                     log(f"{tag}: valid archive exists, skipped")
@@ -214,12 +275,19 @@ def cmd_run(args) -> int:
                 logf.write(proc.stdout if proc.stdout.endswith("\n") or not proc.stdout else proc.stdout + "\n")
             rc, elapsed = proc.returncode, time.monotonic() - t0
             state = "COMPLETED" if rc == 0 else ("INVALID" if rc == 4 else "FAILED")
+            reason = error_reason(pdir / f"run{k}.log") if rc not in (0, 4) else ""
+            if rc == 2 and DOES_NOT_FIT_MARK in reason and not out.exists():
+                state = "DOES_NOT_FIT"
             write_status(pdir / f"run{k}.status", state=state, exit_code=rc, point=p.name, run=k,
                          archive=out.name if out.exists() else "", launcher="mpirun", host=socket.gethostname(),
-                         started=started, finished=now(), slurm_job_id="")
+                         started=started, finished=now(), slurm_job_id="",
+                         **({"reason": reason.replace("\n", " ")} if reason else {}))
             summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
             ran += 1
-            if rc == 0:
+            if state == "DOES_NOT_FIT":
+                unfit += 1
+                log(f"{tag}: does not fit (recorded, not a failure): {reason[:200]}")
+            elif rc == 0:
                 done += 1
                 log(f"{tag}: done in {elapsed:.1f} s: {summary}")
             else:
@@ -229,7 +297,8 @@ def cmd_run(args) -> int:
                 for line in tail:
                     log(f"    {line}")
     log(f"study '{study['']['name']}': {done}/{total} runs valid ({skipped} already archived, {ran} run now), "
-        f"{failed} failed or invalid; report: attnbench report {sdir}")
+        + (f"{unfit} do not fit the memory budget (recorded), " if unfit else "")
+        + f"{failed} failed or invalid; report: attnbench report {sdir}")
     return EXIT_OK if failed == 0 else EXIT_FAILED
 
 
@@ -259,6 +328,9 @@ def cmd_submit(args) -> int:
     data = studyfile.load(args.file, args.set or [])
     options = studyfile.attention_options(binary())
     study = studyfile.validate(data, args.file, options)
+    gen = studyfile.generated_input(study, args.results)
+    if gen:
+        study["attention"]["input"] = gen
     sl = study["slurm"]
     cores = slurm_cores(sl["nodes"])
     reachable = cores is not None
@@ -300,6 +372,7 @@ def cmd_submit(args) -> int:
         return EXIT_OK
 
     claim_results_dir(sdir, plan)
+    generate_input(study)
     deps, bad = [], 0
     for p in points:
         pdir = sdir / p.name

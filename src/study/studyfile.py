@@ -26,6 +26,8 @@ class StudyError(Exception):
 
 
 MODES = ("strong", "weak-memory", "weak-compute")
+PLOTS = ("poly-transition", "accuracy-vs-cost")
+TABLES = ("scaling", "attention", "slurm", "generate")   # plus the array of tables [[case]]
 LAUNCHERS = ("srun", "mpirun")
 
 # Options of `attnbench attention` that the study runner sets itself, with the reason.
@@ -73,6 +75,8 @@ SCHEMA = {
                  lambda v: _str(v) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) is not None),
         "description": ("a string", _str),
         "kernel": ("\"attention\"", lambda v: v == "attention"),
+        "plot": ("one of " + ", ".join(PLOTS) + " (a study-specific plot and table, src/report/plot_studies.py)",
+                 lambda v: v in PLOTS),
     },
     "scaling": {
         "mode": ("one of " + ", ".join(MODES), lambda v: v in MODES),
@@ -92,14 +96,31 @@ SCHEMA = {
         "sbatch_args": ("a list of strings", _str_list),
         "exclusive": ("true or false", _bool),
     },
+    # An input file made before anything runs (local run/submit), when it does not exist yet:
+    # `python3 SCRIPT ARGS... --out <results>/<study>/<output>`; it becomes the [attention] input.
+    "generate": {
+        "script": ("a Python script path (relative to the study file's folder)", _str),
+        "args": ("a list of strings", _str_list),
+        "output": ("a file name (letters, digits, '.', '_', '-'), written under results/<study>/",
+                   lambda v: _str(v) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) is not None),
+    },
 }
-REQUIRED = [("", "name"), ("scaling", "mode"), ("scaling", "ranks")]
+# Keys of a [[case]] table besides options of `attnbench attention`.
+CASE_KEYS = {
+    "label": ("a name made of letters, digits, '.', '_' or '-' (the case's tag in point names)",
+              lambda v: _str(v) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) is not None),
+    "n_max": ("a positive integer (sizes of [scaling] n above it are not run for this case)", _pos_int),
+    "zip": ("a list of option names swept together (equal-length lists, one point per position)", _str_list),
+}
+REQUIRED = [("", "name"), ("scaling", "mode"), ("scaling", "ranks"), ("generate", "script"),
+            ("generate", "output")]
 DEFAULTS = {
     "": {"description": "", "kernel": "attention"},
     "scaling": {"threads_per_rank": 1, "repeat": 1, "oversubscribe": False},
     "attention": {},
     "slurm": {"time": "00:30:00", "partition": "", "account": "", "nodes": 1, "launcher": "srun",
               "sbatch_args": [], "exclusive": True},
+    "case": [],
 }
 
 
@@ -205,12 +226,22 @@ def apply_override(data: dict, text: str):
     except tomllib.TOMLDecodeError:
         value = raw.strip()
     parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "case":
+        cases = data.get("case")
+        if not isinstance(cases, list) or not cases:
+            raise StudyError(f"--set '{text}': the study has no [[case]] tables")
+        sel = parts[1]
+        found = [c for i, c in enumerate(cases, 1) if isinstance(c, dict) and (str(i) == sel or c.get("label") == sel)]
+        if not found:
+            raise StudyError(f"--set '{text}': no case '{sel}' (give its label or its number, 1..{len(cases)})")
+        found[0][parts[2]] = value
+        return
     if len(parts) > 2:
-        raise StudyError(f"--set '{text}': keys are NAME or TABLE.NAME")
+        raise StudyError(f"--set '{text}': keys are NAME, TABLE.NAME or case.LABEL.NAME")
     table = data
     if len(parts) == 2:
         if parts[0] not in SCHEMA and parts[0] != "attention":
-            raise StudyError(f"--set '{text}': unknown table '{parts[0]}' (known: scaling, attention, slurm)")
+            raise StudyError(f"--set '{text}': unknown table '{parts[0]}' (known: scaling, attention, slurm, generate)")
         table = data.setdefault(parts[0], {})
         if not isinstance(table, dict):
             raise StudyError(f"--set '{text}': '{parts[0]}' is not a table in the study file")
@@ -222,9 +253,14 @@ def validate(data: dict, source: str, options: dict[str, Option] | None) -> dict
     list of `attnbench attention` (None: the [attention] table is not checked against it)."""
     study = copy.deepcopy(DEFAULTS)
     for key, value in data.items():
+        if key == "case":
+            if not isinstance(value, list) or not value or not all(isinstance(c, dict) for c in value):
+                raise StudyError(f"{source}: 'case' must be an array of tables ([[case]] ...)")
+            continue
         if isinstance(value, dict):
-            if key not in ("scaling", "attention", "slurm"):
-                raise StudyError(f"{source}: unknown table [{key}] (known: [scaling], [attention], [slurm])")
+            if key not in TABLES:
+                raise StudyError(f"{source}: unknown table [{key}] (known: [scaling], [attention], [slurm], "
+                                 "[generate], [[case]])")
             continue
         if key not in SCHEMA[""]:
             raise StudyError(f"{source}: unknown key '{key}' (known top-level keys: "
@@ -233,7 +269,9 @@ def validate(data: dict, source: str, options: dict[str, Option] | None) -> dict
         if not ok(value):
             raise StudyError(f"{source}: '{key}' must be {what}, got {value!r}")
         study[""][key] = value
-    for table in ("scaling", "slurm"):
+    if "generate" in data:
+        study["generate"] = {"args": []}
+    for table in ("scaling", "slurm", "generate"):
         for key, value in data.get(table, {}).items():
             if key not in SCHEMA[table]:
                 raise StudyError(f"{source}: unknown key '{key}' in [{table}] (known: "
@@ -243,30 +281,72 @@ def validate(data: dict, source: str, options: dict[str, Option] | None) -> dict
                 raise StudyError(f"{source}: [{table}] {key} must be {what}, got {value!r}")
             study[table][key] = value
     for table, key in REQUIRED:
-        if key not in study[table]:
+        if table in study and key not in study[table]:
             where = f"[{table}] {key}" if table else key
             raise StudyError(f"{source}: missing required key {where}")
 
-    for key, value in data.get("attention", {}).items():
-        opt_name = key.replace("_", "-")
-        where = f"{source}: [attention] {key}"
-        if isinstance(value, dict):
-            raise StudyError(f"{where}: expected a value or a list of values, got a table")
-        if opt_name in RESERVED:
-            raise StudyError(f"{where}: not allowed here: {RESERVED[opt_name]}")
-        values = value if isinstance(value, list) else [value]
-        if not values:
-            raise StudyError(f"{where}: an empty list sweeps nothing")
-        if options is not None:
-            if opt_name not in options:
-                known = sorted(k for k in options if k not in RESERVED)
-                raise StudyError(f"{where}: unknown option (attnbench attention has: {', '.join(known)})")
-            for v in values:
-                _check_option_value(options[opt_name], v, where)
-        study["attention"][opt_name] = value
+    def check_options(table: dict, where_table: str, skip=()) -> dict:
+        out = {}
+        for key, value in table.items():
+            if key in skip:
+                continue
+            opt_name = key.replace("_", "-")
+            where = f"{source}: {where_table} {key}"
+            if isinstance(value, dict):
+                raise StudyError(f"{where}: expected a value or a list of values, got a table")
+            if opt_name in RESERVED:
+                raise StudyError(f"{where}: not allowed here: {RESERVED[opt_name]}")
+            values = value if isinstance(value, list) else [value]
+            if not values:
+                raise StudyError(f"{where}: an empty list sweeps nothing")
+            if options is not None:
+                if opt_name not in options:
+                    known = sorted(k for k in options if k not in RESERVED)
+                    raise StudyError(f"{where}: unknown option (attnbench attention has: {', '.join(known)})")
+                for v in values:
+                    _check_option_value(options[opt_name], v, where)
+            out[opt_name] = value
+        return out
+
+    study["attention"] = check_options(data.get("attention", {}), "[attention]")
+    labels = set()
+    for i, case in enumerate(data.get("case", []), 1):
+        where = f"{source}: [[case]] {i}"
+        c = {"options": check_options(case, f"[[case]] {i}:", skip=CASE_KEYS)}
+        for key, (what, ok) in CASE_KEYS.items():
+            if key in case:
+                if not ok(case[key]):
+                    raise StudyError(f"{where}: {key} must be {what}, got {case[key]!r}")
+                c[key] = case[key]
+        c.setdefault("label", str(c["options"].get("algo", f"case{i}")))
+        if c["label"] in labels:
+            raise StudyError(f"{where}: two cases are labelled '{c['label']}' (give each a distinct label)")
+        labels.add(c["label"])
+        zipped = [z.replace("_", "-") for z in c.get("zip", [])]
+        lengths = set()
+        for z in zipped:
+            v = c["options"].get(z, study["attention"].get(z))
+            if not isinstance(v, list):
+                raise StudyError(f"{where}: zip names '{z}', which is not a list option of this case")
+            lengths.add(len(v))
+        if len(lengths) > 1:
+            raise StudyError(f"{where}: the zipped options {', '.join(zipped)} have different lengths")
+        c["zip"] = zipped
+        study["case"].append(c)
 
     sc, att = study["scaling"], study["attention"]
-    if "input" in att:
+    if "generate" in study:
+        if "input" in att or any("input" in c["options"] for c in study["case"]):
+            raise StudyError(f"{source}: [generate] makes the input file; do not also give [attention] input")
+        if sc["mode"] != "strong" or "n" in sc:
+            raise StudyError(f"{source}: [generate] makes the input file, which fixes n: use mode = \"strong\" "
+                             "without [scaling] n")
+        script = os.path.join(os.path.dirname(os.path.abspath(source)), study["generate"]["script"])
+        if not os.path.isfile(script):
+            raise StudyError(f"{source}: [generate] script '{study['generate']['script']}' does not exist "
+                             "(a relative path is relative to the study file's folder)")
+        study["generate"]["script"] = script
+    elif "input" in att:
         if sc["mode"] != "strong":
             raise StudyError(f"{source}: an [attention] input file fixes n; {sc['mode']} scaling needs synthetic "
                              "inputs (remove 'input' or use mode = \"strong\")")
@@ -279,6 +359,13 @@ def validate(data: dict, source: str, options: dict[str, Option] | None) -> dict
     elif "n" not in sc:
         raise StudyError(f"{source}: missing required key [scaling] n (the problem sizes)")
     return study
+
+
+def generated_input(study: dict, results_dir: str) -> str | None:
+    """Where [generate] puts the input file (results/<study>/<output>), None without [generate]."""
+    if "generate" not in study:
+        return None
+    return os.path.join(results_dir, study[""]["name"], study["generate"]["output"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,6 +382,7 @@ class Point:
     args: list          # options of `attnbench attention` (without --threads/--out/--quiet)
     repeat: int
     oversubscribed: bool
+    case: str = ""      # label of the [[case]] it comes from ("" without cases)
 
 
 def _fmt(v) -> str:
@@ -325,44 +413,56 @@ def expand(study: dict, cores: int, source: str) -> list[Point]:
                              "available (reduce [scaling] ranks, or set [scaling] oversubscribe = true for "
                              "correctness runs; oversubscribed timings are meaningless)")
     p0 = ranks[0]
-    sweeps = [(k, v) for k, v in att.items() if isinstance(v, list)]
-    fixed = [(k, v) for k, v in att.items() if not isinstance(v, list)]
-    sizes = sc.get("n")
-    sizes = [None] if sizes is None else (sizes if isinstance(sizes, list) else [sizes])
+    all_sizes = sc.get("n")
+    all_sizes = [None] if all_sizes is None else (all_sizes if isinstance(all_sizes, list) else [all_sizes])
+    # [[case]] tables: each adds its options to [attention] (a case's value wins) and is its own set of
+    # points, tagged with its label; without cases, [attention] alone is the one case.
+    cases = study.get("case") or [{"options": {}, "label": "", "zip": []}]
 
     points, seen = [], {}
-    for n0 in sizes:
-        for combo in itertools.product(*[v for _, v in sweeps]) if sweeps else [()]:
-            chosen = list(zip([k for k, _ in sweeps], combo))
-            tags = []
-            for k, v in chosen:
-                if k == "input":
-                    tags.append(os.path.splitext(os.path.basename(str(v)))[0])
-                elif isinstance(v, str):
-                    tags.append(v)
-                elif isinstance(v, bool):
-                    tags.append(k if v else f"no-{k}")
-                else:
-                    tags.append(f"{k}{_fmt(v)}")
-            base = ("" if n0 is None else f"n{n0}") if sc["mode"] == "strong" else f"n0-{n0}"
-            series = "-".join([x for x in [base] + tags if x])
-            for p in ranks:
-                n = None if n0 is None else _scaled_n(sc["mode"], n0, p, p0)
-                args = []
-                if n is not None:
-                    args += ["--n", str(n)]
-                for k, v in fixed + chosen:
-                    if isinstance(v, bool):
-                        if v:
-                            args.append(f"--{k}")
+    for case in cases:
+        merged = dict(att)
+        merged.update(case["options"])
+        sizes = [n for n in all_sizes if n is None or "n_max" not in case or n <= case["n_max"]]
+        zipped = case.get("zip", [])
+        sweeps = [(k, v) for k, v in merged.items() if isinstance(v, list) and k not in zipped]
+        fixed = [(k, v) for k, v in merged.items() if not isinstance(v, list)]
+        # dimensions of the sweep: one per swept option, one for the zipped group (advanced together)
+        dims = [[[(k, x)] for x in v] for k, v in sweeps]
+        if zipped:
+            dims.append([[(k, merged[k][i]) for k in zipped] for i in range(len(merged[zipped[0]]))])
+        for n0 in sizes:
+            for combo in itertools.product(*dims) if dims else [()]:
+                chosen = [kv for group in combo for kv in group]
+                tags = [case["label"]] if case["label"] else []
+                for k, v in chosen:
+                    if k == "input":
+                        tags.append(os.path.splitext(os.path.basename(str(v)))[0])
+                    elif isinstance(v, str):
+                        tags.append(v)
+                    elif isinstance(v, bool):
+                        tags.append(k if v else f"no-{k}")
                     else:
-                        args += [f"--{k}", os.path.abspath(v) if k == "input" else _fmt(v)]
-                name = "-".join([x for x in [("" if n is None else f"n{n}"), f"p{p}", f"t{threads}"] + tags if x])
-                if name in seen:
-                    raise StudyError(f"{source}: two points would share the directory '{name}'")
-                seen[name] = True
-                points.append(Point(name, p, threads, n, series, n0, args, sc["repeat"],
-                                    p * threads > cores))
+                        tags.append(f"{k}{_fmt(v)}")
+                base = ("" if n0 is None else f"n{n0}") if sc["mode"] == "strong" else f"n0-{n0}"
+                series = "-".join([x for x in [base] + tags if x])
+                for p in ranks:
+                    n = None if n0 is None else _scaled_n(sc["mode"], n0, p, p0)
+                    args = []
+                    if n is not None:
+                        args += ["--n", str(n)]
+                    for k, v in fixed + chosen:
+                        if isinstance(v, bool):
+                            if v:
+                                args.append(f"--{k}")
+                        else:
+                            args += [f"--{k}", os.path.abspath(v) if k == "input" else _fmt(v)]
+                    name = "-".join([x for x in [("" if n is None else f"n{n}"), f"p{p}", f"t{threads}"] + tags if x])
+                    if name in seen:
+                        raise StudyError(f"{source}: two points would share the directory '{name}'")
+                    seen[name] = True
+                    points.append(Point(name, p, threads, n, series, n0, args, sc["repeat"],
+                                        p * threads > cores, case["label"]))
     return points
 
 
@@ -373,6 +473,7 @@ def plan_dict(study: dict, points: list[Point], cores: int, source: str) -> dict
         "study": study[""]["name"],
         "description": study[""]["description"],
         "kernel": study[""]["kernel"],
+        "plot": study[""].get("plot", ""),
         "mode": study["scaling"]["mode"],
         "study_file": os.path.abspath(source),
         "cores": cores,
