@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  attnbench::testing_support::set_world(env.world());
+  attnbench::testing_support::set_world(attnbench::dist::Comm::borrow(MPI_COMM_WORLD));
   auto& listeners = testing::UnitTest::GetInstance()->listeners();
   if (rank != 0) delete listeners.Release(listeners.default_result_printer());
   auto* agree = new AgreeOnVerdicts(rank);

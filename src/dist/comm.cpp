@@ -162,7 +162,6 @@ Environment::~Environment() {
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
 }
-Comm Environment::world() const { return Comm::borrow(MPI_COMM_WORLD); }
 
 std::string Environment::library_version() {
   char buf[MPI_MAX_LIBRARY_VERSION_STRING];

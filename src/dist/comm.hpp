@@ -1,7 +1,7 @@
 #pragma once
 // RAII MPI: Environment owns MPI_Init/MPI_Finalize; Comm is a small value wrapping a communicator
 // (owning when it came from split/dup, borrowing otherwise) with typed collectives. Kernels take a
-// Comm and never name MPI_COMM_WORLD, which appears only in main() through Environment::world().
+// Comm and never name the world communicator: only main() does, wrapping it with Comm::borrow.
 #include <mpi.h>
 
 #include <cstdint>
@@ -97,7 +97,6 @@ class Environment {
   ~Environment();
   Environment(const Environment&) = delete;
   Environment& operator=(const Environment&) = delete;
-  Comm world() const;
   static std::string library_version();
   static std::string processor_name();
 };

@@ -302,19 +302,8 @@ int run(const dist::Comm& comm, const config::AttentionOptions& o, int argc, cha
     rec.validation_method += "; no certificate: VALID iff the output and the measured errors are finite";
     rec.valid = finite_output && err.finite();
   }
-  const auto rss = comm.allgather<long long>(metrics::peak_rss_bytes());
-  rec.peak_rss_bytes.assign(rss.begin(), rss.end());
-
-  // ---- archive -------------------------------------------------------------------------------
-  if (!o.out.empty()) {
-    const auto prov = metrics::collect_provenance(comm, argc, argv);
-    io::SavedOutput<T> saved;
-    if (o.save_output) {
-      saved.O_local = &O;
-      saved.layout = problem.layout_q;
-    }
-    dist::agree_on_success(comm, [&] { io::write_run_archive(comm, o.out, rec, prov, saved); });
-  }
+  // ---- peak RSS of every rank, archive -------------------------------------------------------
+  record_rss_and_archive(comm, o, rec, O, problem.layout_q, argc, argv);
 
   // ---- one-line summary ----------------------------------------------------------------------
   if (comm.is_root()) {

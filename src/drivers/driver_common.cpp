@@ -6,6 +6,10 @@
 #include <algorithm>
 
 #include "core/timer.hpp"
+#include "dist/collective.hpp"
+#include "io/run_archive.hpp"
+#include "metrics/provenance.hpp"
+#include "metrics/resources.hpp"
 #include "io/attention_input.hpp"
 #include "linalg/blas.hpp"
 
@@ -77,5 +81,25 @@ AttentionProblem<T> setup_problem(const dist::Comm& comm, const config::Attentio
 template AttentionProblem<float> setup_problem<float>(const dist::Comm&, const config::AttentionOptions&, RunRecord&);
 template AttentionProblem<double> setup_problem<double>(const dist::Comm&, const config::AttentionOptions&,
                                                         RunRecord&);
+
+template <class T>
+void record_rss_and_archive(const dist::Comm& comm, const config::AttentionOptions& o, RunRecord& rec,
+                            const Matrix<T>& O, const dist::BlockRowLayout& layout_q, int argc, char** argv) {
+  const auto rss = comm.allgather<long long>(metrics::peak_rss_bytes());
+  rec.peak_rss_bytes.assign(rss.begin(), rss.end());
+  if (o.out.empty()) return;
+  const auto prov = metrics::collect_provenance(comm, argc, argv);
+  io::SavedOutput<T> saved;
+  if (o.save_output) {
+    saved.O_local = &O;
+    saved.layout = layout_q;
+  }
+  dist::agree_on_success(comm, [&] { io::write_run_archive(comm, o.out, rec, prov, saved); });
+}
+
+template void record_rss_and_archive<float>(const dist::Comm&, const config::AttentionOptions&, RunRecord&,
+                                            const Matrix<float>&, const dist::BlockRowLayout&, int, char**);
+template void record_rss_and_archive<double>(const dist::Comm&, const config::AttentionOptions&, RunRecord&,
+                                             const Matrix<double>&, const dist::BlockRowLayout&, int, char**);
 
 }  // namespace attnbench::drivers

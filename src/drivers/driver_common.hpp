@@ -27,6 +27,12 @@ void init_record(const dist::Comm& comm, const config::AttentionOptions& o, RunR
 template <class T>
 AttentionProblem<T> setup_problem(const dist::Comm& comm, const config::AttentionOptions& o, RunRecord& rec);
 
+// Collective: gathers every rank's peak RSS into the record, then (with --out) writes the
+// archive (and O with --save-output), agreed across ranks.
+template <class T>
+void record_rss_and_archive(const dist::Comm& comm, const config::AttentionOptions& o, RunRecord& rec,
+                            const Matrix<T>& O, const dist::BlockRowLayout& layout_q, int argc, char** argv);
+
 // The approximate-algorithm driver (approx_driver.cpp), for --algo other than exact.
 int run_approx_attention(const dist::Comm& comm, const config::AttentionOptions& o, int argc, char** argv);
 

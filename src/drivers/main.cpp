@@ -1,5 +1,5 @@
 // attnbench entry point: environment -> configuration -> driver. The only place that names
-// MPI_COMM_WORLD (through Environment::world()).
+// MPI_COMM_WORLD: everything below receives a Comm.
 #include <cstdio>
 #include <iostream>
 #include <variant>
@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   // study / report / compare launch mpirun or sbatch themselves: dispatched before MPI_Init.
   if (const auto rc = tools::run_tool_subcommand(argc, argv)) return *rc;
   dist::Environment env(argc, argv);
-  const dist::Comm world = env.world();
+  const dist::Comm world = dist::Comm::borrow(MPI_COMM_WORLD);
   io::silence_hdf5_errors();
   try {
     const config::Command command = config::parse_command_line(argc, argv, world.is_root());
