@@ -1,0 +1,186 @@
+#pragma once
+// The kernel interface: what a benchmark kernel (a subcommand of attnbench: attention, solve,
+// sparsify, regress, ...) declares, and the Case it sets up for one run. Everything else - option
+// parsing, --help and --describe, warm-up, barriers, timed repetitions, per-phase timers, the
+// same-run reference rates, peak RSS, the validity verdict, the archive, the summary line, the exit
+// code - is done once, for every kernel, by the harness (harness/harness.hpp).
+//
+// Adding a kernel: a folder src/<kernel>/ with a function `harness::KernelSpec <kernel>_kernel()`,
+// one line in src/drivers/registry.cpp, its tests. See README "Adding a kernel".
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/precision.hpp"
+#include "core/run_record.hpp"
+#include "dist/comm.hpp"
+#include "metrics/gemm_rate.hpp"
+
+namespace attnbench::io {
+class File;
+}
+
+namespace attnbench::harness {
+
+// ---- options, declared as data ------------------------------------------------------------------
+// One declaration serves the command line (CLI11), --help, --describe (JSON for the study tools)
+// and the check that an option applies to the chosen algorithm.
+enum class OptionType { integer, number, string, flag, size };  // size: bytes, "512MiB", "4GiB"
+std::string to_string(OptionType t);
+
+struct OptionSpec {
+  std::string name;                     // "--degree"
+  OptionType type = OptionType::string;
+  std::string default_value;            // as text; empty: no default (the option is optional)
+  std::vector<std::string> choices;     // allowed values (empty: any)
+  std::string help;
+  std::vector<std::string> algorithms;  // algorithms it applies to (empty: all of the kernel's)
+  bool synthetic = false;               // describes synthetic input: excluded by --input
+  // Numeric range (integer, number, size): checked at parse time, a usage error naming the option.
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_exclusive = false;
+};
+
+// Parsed values of a kernel's own options, by name ("--degree"). Typed accessors throw an internal
+// error when asked for an option of another type (a bug in the kernel, caught by its tests).
+class OptionValues {
+ public:
+  bool given(const std::string& name) const;          // on the command line
+  bool has(const std::string& name) const;            // given or defaulted
+  std::int64_t integer(const std::string& name) const;
+  double number(const std::string& name) const;
+  const std::string& string(const std::string& name) const;
+  bool flag(const std::string& name) const;
+  std::int64_t size(const std::string& name) const;   // bytes
+
+  // Filled by the parser.
+  void set(const std::string& name, const OptionSpec& spec, std::string text, bool given);
+
+ private:
+  struct Entry {
+    OptionType type;
+    std::string text;
+    bool given;
+  };
+  const Entry& entry(const std::string& name, OptionType type) const;
+  std::map<std::string, Entry> values_;
+};
+
+// Options every kernel has (parsed by the harness).
+struct CommonOptions {
+  std::string algorithm;          // --algo (one of the kernel's algorithms; default: the first)
+  Precision precision = Precision::double_;
+  std::string input;              // --input FILE.h5 (empty: synthetic)
+  std::uint64_t seed = 42;        // --seed (data, samples, validation sample)
+  int threads = 1;                // --threads per rank
+  int warmup = 1;                 // --warmup
+  int reps = 3;                   // --reps
+  std::string out;                // --out (empty: no archive)
+  bool overwrite = false;
+  bool save_output = false;
+  bool quiet = false;
+};
+
+// ---- one run of a kernel ----------------------------------------------------------------------
+// Seconds this rank spent per named phase in one repetition ("compute", "comm_wait", ...). The
+// harness measures "total" itself and archives every phase as /timings/<phase> [reps, ranks].
+using PhaseTimes = std::map<std::string, double>;
+
+// Work model of one repetition (per run, all ranks together).
+struct WorkModel {
+  double flops = 0.0;        // floating-point operations
+  double bytes = 0.0;        // bytes moved to/from memory, for memory-bound kernels (0: not stated)
+  std::string formula;       // e.g. "2 n n_keys (d + dv)"; archived as /metrics work_model
+};
+
+// The verdict of a kernel's self-validation. The harness adds: a run is INVALID when any error or
+// the tolerance is not finite, whatever the kernel says (a NaN must never pass).
+struct Validation {
+  std::string method;                        // what was compared with what
+  bool valid = false;
+  bool certified = false;                    // the error is bounded by a certificate/tolerance
+  std::optional<double> tolerance;           // the threshold the primary error was held to
+  std::string primary_error = "rel_error";   // key into errors: the one the summary and report show
+  std::map<std::string, double> errors;      // /validation attributes; only measured ones (no NaN)
+  std::map<std::string, std::int64_t> counts;      // e.g. rows_checked
+  std::map<std::string, std::string> notes;        // e.g. error_mode
+};
+
+// What a kernel's reference rates are measured on (by the harness, all ranks at once, in the
+// same run): single-core GEMM on the kernel's own shapes, the large-GEMM peak, and a memory
+// bandwidth (STREAM-triad-like) rate for memory-bound kernels.
+struct ReferenceShapes {
+  std::vector<metrics::GemmShape> kernel_gemm;   // empty: gemm_fraction not reported
+  std::optional<metrics::GemmShape> peak_gemm;   // empty: a default 2048 x 2048 x 256 GEMM
+  bool memory_bound = false;                     // also measure bandwidth; report bytes/s ratio
+};
+
+class Case {
+ public:
+  virtual ~Case() = default;
+  // One repetition of the timed work. Collective over the run's communicator. `phases` receives
+  // this rank's seconds per phase (the harness times the whole call as "total").
+  virtual void run(PhaseTimes& phases) = 0;
+  virtual WorkModel work() const = 0;
+  virtual ReferenceShapes reference_shapes() const { return {}; }
+  // Bytes of the kernel's own buffers on this rank (after the repetitions).
+  virtual std::int64_t buffer_bytes() const { return 0; }
+  // After the timed repetitions. Collective; every rank returns the same verdict.
+  virtual Validation validate() = 0;
+  // Collective: datasets the kernel adds to the archive (/output/..., /history/...). `save_output`
+  // is --save-output: large outputs only then; small mandatory ones (e.g. selected columns) always.
+  virtual void write_datasets(io::File& /*file*/, bool /*save_output*/) const {}
+  // One line for the progress log (rank 0), e.g. "poly taylor g=4 r=210 ...".
+  virtual std::string describe() const { return {}; }
+  // A fragment of the one-line summary beyond time and rates, e.g. "rel err 1.2e-15 (tol 1e-12)";
+  // empty: the harness prints the primary error and tolerance.
+  virtual std::string summary(const Validation& /*v*/) const { return {}; }
+};
+
+// Set-up context handed to a kernel's factory. The factory reads or generates its problem,
+// recording the seconds in setup_seconds (generation) or io_seconds (input read), fills the run
+// record's problem attributes and parameters (rec.problem, rec.parameters, rec.variant), and
+// returns the Case. Errors must be agreed across ranks (dist::agree_on_success) before returning.
+struct SetupContext {
+  const dist::Comm& comm;
+  const CommonOptions& common;
+  const OptionValues& options;
+  RunRecord& record;
+  double& setup_seconds;
+  double& io_seconds;
+};
+
+struct AlgorithmSpec {
+  std::string name;
+  std::string help;
+};
+
+// An archive key a kernel documents (for --describe, README and the report tools).
+struct ArchiveKey {
+  std::string group;  // "/" (problem attributes), "/parameters", "/validation", "/metrics", "/output"
+  std::string name;
+  std::string type;   // "int64", "float64", "string", "dataset"
+  std::string help;
+};
+
+struct KernelSpec {
+  std::string name;                       // the subcommand
+  std::string summary;                    // one line for `attnbench --help`
+  std::string footer;                     // examples and notes for `attnbench <kernel> --help`
+  std::string input_help;                 // what --input must contain
+  std::vector<AlgorithmSpec> algorithms;  // the first is the default
+  std::vector<OptionSpec> options;        // the kernel's own options
+  std::vector<std::string> problem_keys;  // root attributes defining the problem (report columns)
+  std::string size_key;                   // the problem-size key scaling studies sweep ("n")
+  std::vector<ArchiveKey> archive_keys;   // documentation of what the kernel archives
+  // Collective: set up the problem and the case for one run (see SetupContext).
+  std::function<std::unique_ptr<Case>(SetupContext&)> make_case;
+};
+
+}  // namespace attnbench::harness
