@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <climits>
 #include <string>
 
@@ -28,6 +29,33 @@ void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, do
   if (m == 0 || n == 0) return;
   cblas_dgemm(CblasRowMajor, cb(ta), cb(tb), narrow(m, "m"), narrow(n, "n"), narrow(k, "k"), alpha, A,
               narrow(lda, "lda"), B, narrow(ldb, "ldb"), beta, C, narrow(ldc, "ldc"));
+}
+
+void syrk(bool lower, Trans trans, std::int64_t n, std::int64_t k, double alpha, const double* A, std::int64_t lda,
+          double beta, double* C, std::int64_t ldc) {
+  if (n == 0) return;
+  cblas_dsyrk(CblasRowMajor, lower ? CblasLower : CblasUpper, cb(trans), narrow(n, "n"), narrow(k, "k"), alpha, A,
+              narrow(std::max<std::int64_t>(lda, 1), "lda"), beta, C, narrow(std::max<std::int64_t>(ldc, 1), "ldc"));
+}
+void syrk(bool lower, Trans trans, std::int64_t n, std::int64_t k, float alpha, const float* A, std::int64_t lda,
+          float beta, float* C, std::int64_t ldc) {
+  if (n == 0) return;
+  cblas_ssyrk(CblasRowMajor, lower ? CblasLower : CblasUpper, cb(trans), narrow(n, "n"), narrow(k, "k"), alpha, A,
+              narrow(std::max<std::int64_t>(lda, 1), "lda"), beta, C, narrow(std::max<std::int64_t>(ldc, 1), "ldc"));
+}
+void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, double alpha, const double* A,
+          std::int64_t lda, double* B, std::int64_t ldb) {
+  if (m == 0 || n == 0) return;
+  cblas_dtrsm(CblasRowMajor, left ? CblasLeft : CblasRight, lower ? CblasLower : CblasUpper, cb(ta),
+              unit ? CblasUnit : CblasNonUnit, narrow(m, "m"), narrow(n, "n"), alpha, A, narrow(lda, "lda"), B,
+              narrow(ldb, "ldb"));
+}
+void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, float alpha, const float* A,
+          std::int64_t lda, float* B, std::int64_t ldb) {
+  if (m == 0 || n == 0) return;
+  cblas_strsm(CblasRowMajor, left ? CblasLeft : CblasRight, lower ? CblasLower : CblasUpper, cb(ta),
+              unit ? CblasUnit : CblasNonUnit, narrow(m, "m"), narrow(n, "n"), alpha, A, narrow(lda, "lda"), B,
+              narrow(ldb, "ldb"));
 }
 
 void set_blas_threads(int threads) { openblas_set_num_threads(threads); }

@@ -15,6 +15,19 @@ void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, fl
 void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* A,
           std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C, std::int64_t ldc);
 
+// C[n x n] = alpha * A A^T + beta * C (trans no; A is n x k) or alpha * A^T A + beta * C (trans yes; A is
+// k x n), row-major; only the `lower` (or upper) triangle of C is referenced and written. n^2 k flops.
+void syrk(bool lower, Trans trans, std::int64_t n, std::int64_t k, double alpha, const double* A, std::int64_t lda,
+          double beta, double* C, std::int64_t ldc);
+void syrk(bool lower, Trans trans, std::int64_t n, std::int64_t k, float alpha, const float* A, std::int64_t lda,
+          float beta, float* C, std::int64_t ldc);
+// Triangular solve, row-major: B[m x n] := alpha * op(A)^{-1} B (left) or alpha * B op(A)^{-1} (right),
+// A triangular (lower or upper), unit diagonal if `unit`. m n^2 (right) or n m^2 (left) flops.
+void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, double alpha, const double* A,
+          std::int64_t lda, double* B, std::int64_t ldb);
+void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, float alpha, const float* A,
+          std::int64_t lda, float* B, std::int64_t ldb);
+
 // Threads used by each BLAS call of this process (OpenBLAS's pthread pool).
 void set_blas_threads(int threads);
 int blas_threads();
