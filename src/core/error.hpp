@@ -14,6 +14,7 @@ enum class ExitCode : int {
   input = 3,        // bad input data: file, dataset, shape, type, NaN/Inf
   invalid = 4,      // the run completed, its archive is written, but validation failed
   output = 5,       // the results archive could not be written
+  does_not_fit = 6, // the configuration exceeds its memory budget: nothing ran, nothing written
 };
 
 class Error : public std::runtime_error {
@@ -28,6 +29,7 @@ class Error : public std::runtime_error {
 inline Error usage_error(const std::string& what) { return Error(ExitCode::usage, what); }
 inline Error input_error(const std::string& what) { return Error(ExitCode::input, what); }
 inline Error output_error(const std::string& what) { return Error(ExitCode::output, what); }
+inline Error does_not_fit_error(const std::string& what) { return Error(ExitCode::does_not_fit, what); }
 inline Error internal_error(const std::string& what) { return Error(ExitCode::internal, what); }
 
 }  // namespace attnbench

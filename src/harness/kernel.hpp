@@ -178,6 +178,10 @@ struct KernelSpec {
   std::vector<OptionSpec> options;        // the kernel's own options
   std::vector<std::string> problem_keys;  // root attributes defining the problem (report columns)
   std::string size_key;                   // the problem-size key scaling studies sweep ("n")
+  // Work ~ size^work_exponent and memory ~ size^memory_exponent (attention: 2 and 1 in n; a dense
+  // solve: 3 and 2 in N): how weak-compute and weak-memory studies grow the size with p.
+  double work_exponent = 1.0;
+  double memory_exponent = 1.0;
   std::vector<ArchiveKey> archive_keys;   // documentation of what the kernel archives
   // Collective: set up the problem and the case for one run (see SetupContext).
   std::function<std::unique_ptr<Case>(SetupContext&)> make_case;
