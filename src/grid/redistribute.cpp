@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "linalg/scalapack.hpp"
 
 namespace attnbench::grid {
 
@@ -203,6 +204,28 @@ Matrix<T> block_cyclic_to_block_rows(const ProcessGrid& grid, const BlockCyclicM
   return out;
 }
 
+template <class T>
+double symmetrize_from_lower(BlockCyclicMatrix<T>& A) {
+  const std::int64_t n = A.rows();
+  if (A.cols() != n) throw internal_error("symmetrize_from_lower: the matrix is not square");
+  if (n == 0) return 0.0;
+  BlockCyclicMatrix<T> At = A;  // same layout (square blocks): At := A^T
+  linalg::ptran(n, n, T(1), A.data(), A.descriptor(), T(0), At.data(), At.descriptor());
+  const double a_norm = linalg::pnorm_inf(n, n, A.data(), A.descriptor());
+  double asym = 0.0;
+  {
+    BlockCyclicMatrix<T> D = At;  // A^T - A, for the norm only
+    for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
+      for (std::int64_t li = 0; li < A.local_rows(); ++li) D.at(li, lj) -= A.at(li, lj);
+    asym = linalg::pnorm_inf(n, n, D.data(), D.descriptor());
+  }
+  // A's strict upper triangle := the transposed strict lower triangle (exact copies).
+  for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
+    for (std::int64_t li = 0; li < A.local_rows(); ++li)
+      if (A.global_row(li) < A.global_col(lj)) A.at(li, lj) = At.at(li, lj);
+  return a_norm > 0 ? asym / a_norm : 0.0;
+}
+
 std::vector<io::Hyperslab> block_cyclic_selection(const BlockCyclicLayout& layout, int prow, int pcol) {
   // Per dimension: the whole blocks the process owns (one regular pattern) and, if the last block
   // is partial and its own, that block. The selection is the product of the two dimensions.
@@ -262,7 +285,8 @@ void write_block_cyclic(const ProcessGrid& grid, io::File& file, const std::stri
                                                    const dist::BlockRowLayout&);                                  \
   template BlockCyclicMatrix<T> read_block_cyclic<T>(const ProcessGrid&, const io::File&, const std::string&,     \
                                                      const BlockCyclicLayout&);                                   \
-  template void write_block_cyclic<T>(const ProcessGrid&, io::File&, const std::string&, const BlockCyclicMatrix<T>&);
+  template void write_block_cyclic<T>(const ProcessGrid&, io::File&, const std::string&, const BlockCyclicMatrix<T>&); \
+  template double symmetrize_from_lower<T>(BlockCyclicMatrix<T>&);
 ATTNBENCH_INSTANTIATE(double)
 ATTNBENCH_INSTANTIATE(float)
 #undef ATTNBENCH_INSTANTIATE

@@ -62,6 +62,10 @@ void pdtrsm_(const char* side, const char* uplo, const char* transa, const char*
 void pstrsm_(const char* side, const char* uplo, const char* transa, const char* diag, const int* m, const int* n,
              const float* alpha, const float* a, const int* ia, const int* ja, const int* desca, float* b,
              const int* ib, const int* jb, const int* descb);
+void pdtran_(const int* m, const int* n, const double* alpha, const double* a, const int* ia, const int* ja,
+             const int* desca, const double* beta, double* c, const int* ic, const int* jc, const int* descc);
+void pstran_(const int* m, const int* n, const float* alpha, const float* a, const int* ia, const int* ja,
+             const int* desca, const float* beta, float* c, const int* ic, const int* jc, const int* descc);
 double pdlange_(const char* norm, const int* m, const int* n, const double* a, const int* ia, const int* ja,
                 const int* desca, double* work);
 float pslange_(const char* norm, const int* m, const int* n, const float* a, const int* ia, const int* ja,
@@ -272,6 +276,16 @@ void ptrsm(bool left, Uplo u, bool ta, bool unit, std::int64_t m, std::int64_t n
   const int mm = narrow(m, "m"), nn = narrow(n, "n");
   pstrsm_(left ? "L" : "R", uc(u), tc(ta), unit ? "U" : "N", &mm, &nn, &alpha, A, &one, &one, dA.data(), B, &one,
           &one, dB.data());
+}
+void ptran(std::int64_t m, std::int64_t n, double alpha, const double* A, const Descriptor& dA, double beta, double* C,
+           const Descriptor& dC) {
+  const int mm = narrow(m, "m"), nn = narrow(n, "n");
+  pdtran_(&mm, &nn, &alpha, A, &one, &one, dA.data(), &beta, C, &one, &one, dC.data());
+}
+void ptran(std::int64_t m, std::int64_t n, float alpha, const float* A, const Descriptor& dA, float beta, float* C,
+           const Descriptor& dC) {
+  const int mm = narrow(m, "m"), nn = narrow(n, "n");
+  pstran_(&mm, &nn, &alpha, A, &one, &one, dA.data(), &beta, C, &one, &one, dC.data());
 }
 double pnorm_inf(std::int64_t m, std::int64_t n, const double* A, const Descriptor& dA) {
   return lange_t(pdlange_, m, n, A, dA);

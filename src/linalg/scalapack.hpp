@@ -94,6 +94,12 @@ void ptrsm(bool left, Uplo uplo, bool trans_a, bool unit_diag, std::int64_t m, s
            const double* A, const Descriptor& descA, double* B, const Descriptor& descB);
 void ptrsm(bool left, Uplo uplo, bool trans_a, bool unit_diag, std::int64_t m, std::int64_t n, float alpha,
            const float* A, const Descriptor& descA, float* B, const Descriptor& descB);
+// C := beta C + alpha A^T with A m x n and C n x m (p?tran; every entry moves to the owner of its
+// transposed position).
+void ptran(std::int64_t m, std::int64_t n, double alpha, const double* A, const Descriptor& descA, double beta,
+           double* C, const Descriptor& descC);
+void ptran(std::int64_t m, std::int64_t n, float alpha, const float* A, const Descriptor& descA, float beta, float* C,
+           const Descriptor& descC);
 // Infinity norm (largest absolute row sum) of the m x n A, on every process (p?lange 'I').
 double pnorm_inf(std::int64_t m, std::int64_t n, const double* A, const Descriptor& descA);
 double pnorm_inf(std::int64_t m, std::int64_t n, const float* A, const Descriptor& descA);
