@@ -146,6 +146,31 @@ TYPED_TEST(Solve, AgainstSerialLapackOnEveryGrid) {
         });
 }
 
+TYPED_TEST(Solve, MemoryPerRankIsTheStatedShare) {
+  // A and its work copy (2 N^2 / p), B, X and R (3 N nrhs / p), up to one block row and column of
+  // imbalance: each rank's buffers stay within the bound, and the ranks together hold exactly
+  // 2 N^2 + 3 N nrhs elements (no rank holds a replicated matrix).
+  using T = TypeParam;
+  for (GridShape shape : test_shapes())
+    on_grid(shape, [&](const ProcessGrid& g) {
+      const std::int64_t n = 50, nrhs = 3, nb = 4;
+      const SyntheticSpec s{.n = n, .nrhs = nrhs, .condition = 10, .seed = 2, .rank = 8};
+      Solver<T> solver(g, Algorithm::cholesky, synthetic_matrix<T>(g, s, nb), synthetic_rhs<T>(g, s, nb));
+      solver.run();
+      const auto& la = solver.matrix().layout();
+      const std::int64_t rows_bound = (n + shape.rows - 1) / shape.rows + nb;
+      const std::int64_t cols_bound = (n + shape.cols - 1) / shape.cols + nb;
+      const std::int64_t bytes = solver.buffer_bytes();
+      const std::int64_t bound = static_cast<std::int64_t>(sizeof(T)) *
+                                 (2 * rows_bound * cols_bound + 3 * rows_bound * std::max<std::int64_t>(nrhs, nb));
+      EXPECT_LE(bytes, bound) << shape.to_string();
+      const std::int64_t elements_a = la.local_size(g.my_row(), g.my_col());
+      const std::int64_t elements_b = solver.solution().layout().local_size(g.my_row(), g.my_col());
+      const std::int64_t total = g.comm().allreduce(2 * elements_a + 3 * elements_b, dist::Op::sum);
+      EXPECT_EQ(total, 2 * n * n + 3 * n * nrhs) << shape.to_string();
+    });
+}
+
 TYPED_TEST(Solve, ResultDoesNotDependOnTheGrid) {
   using T = TypeParam;
   const SyntheticSpec s{.n = 29, .nrhs = 2, .condition = 50, .seed = 5, .rank = 29};
