@@ -17,9 +17,11 @@ GridShape squarest_shape(int p) {
 
 GridShape parse_grid_shape(const std::string& text, int p, const std::string& option) {
   if (text.empty()) return squarest_shape(p);
+  // Parsing is deterministic: every rank throws the same error (agreed).
   const auto bad = [&](const std::string& why) {
     return usage_error(option + " '" + text + "': " + why + " (expected PRxPC with PR * PC = " + std::to_string(p) +
-                       " ranks, e.g. " + squarest_shape(p).to_string() + ")");
+                       " ranks, e.g. " + squarest_shape(p).to_string() + ")")
+        .everywhere();
   };
   const auto x = text.find_first_of("xX");
   if (x == std::string::npos) throw bad("no 'x' between the grid rows and columns");
@@ -41,7 +43,8 @@ GridShape parse_grid_shape(const std::string& text, int p, const std::string& op
 ProcessGrid::ProcessGrid(const dist::Comm& comm, GridShape shape) : comm_(comm), shape_(shape) {
   if (shape.rows < 1 || shape.cols < 1 || shape.size() != comm.size())
     throw usage_error("process grid " + shape.to_string() + " does not match the " + std::to_string(comm.size()) +
-                      " ranks of its communicator");
+                      " ranks of its communicator")
+        .everywhere();  // the same check on every rank
   // Both BLACS calls are collective over comm; every rank gets here with the same shape.
   handle_ = linalg::blacs::system_handle(comm.raw());
   ctxt_ = linalg::blacs::gridinit(handle_, /*row_major=*/true, shape.rows, shape.cols);
@@ -56,7 +59,8 @@ ProcessGrid::ProcessGrid(const dist::Comm& comm, GridShape shape) : comm_(comm),
     linalg::blacs::free_system_handle(handle_);
     throw internal_error("BLACS placed rank " + std::to_string(comm.rank()) + " of a " + shape.to_string() +
                          " grid at (" + std::to_string(g.row) + ", " + std::to_string(g.col) +
-                         "), not in row-major order");
+                         "), not in row-major order")
+        .everywhere();  // after the allreduce: every rank throws
   }
 }
 

@@ -120,10 +120,13 @@ std::int64_t numroc(std::int64_t n, std::int64_t nb, int iproc, int nprocs) {
 
 void check_info(const std::string& routine, int info, ExitCode code, const std::string& meaning) {
   if (info == 0) return;
+  // The wrappers' info is agreed over the grid: the error is known to every rank.
   if (info < 0)
     throw internal_error(routine + " failed: info = " + std::to_string(info) + " (illegal value of argument " +
-                         std::to_string(-info) + ")");
-  throw Error(code, routine + " failed: info = " + std::to_string(info) + (meaning.empty() ? "" : " (" + meaning + ")"));
+                         std::to_string(-info) + ")")
+        .everywhere();
+  throw Error(code, routine + " failed: info = " + std::to_string(info) + (meaning.empty() ? "" : " (" + meaning + ")"),
+              /*agreed=*/true);
 }
 
 // ---- ScaLAPACK -----------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ std::int64_t numroc(std::int64_t n, std::int64_t nb, int iproc, int nprocs);
 
 // Throws attnbench::Error naming the routine and the value when info != 0: for info < 0 (an
 // illegal argument: a bug here) an internal error; for info > 0 an error with `code` and `meaning`.
+// `info` must be the agreed value these wrappers return: the error is marked agreed (every rank
+// throws it), so main reports it once instead of aborting.
 void check_info(const std::string& routine, int info, ExitCode code = ExitCode::internal,
                 const std::string& meaning = "");
 

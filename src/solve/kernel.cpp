@@ -105,7 +105,6 @@ std::unique_ptr<harness::Case> make(harness::SetupContext& ctx) {
     A = synthetic_matrix<T>(*g, spec, block);
     B = synthetic_rhs<T>(*g, spec, block);
     ctx.setup_seconds = wall_seconds() - t0;
-    rec.problem["input"] = std::string("synthetic");
     rec.parameters["condition"] = spec.condition;
     rec.parameters["synthetic_rank"] = spec.k();
     rec.parameters["shift"] = spec.shift();
@@ -115,10 +114,9 @@ std::unique_ptr<harness::Case> make(harness::SetupContext& ctx) {
     ctx.io_seconds = wall_seconds() - t0;
     A = std::move(p.A);
     B = std::move(p.B);
-    rec.problem["input"] = ctx.common.input;
     if (algo == Algorithm::cholesky) rec.parameters["input_asymmetry"] = p.asymmetry;
   }
-  rec.variant = to_string(algo);
+  rec.variant = algo == Algorithm::cholesky ? "potrf+potrs" : "gesv";
   rec.problem["n"] = A.rows();
   rec.problem["nrhs"] = B.cols();
   rec.parameters["grid"] = shape.to_string();
@@ -167,14 +165,13 @@ harness::KernelSpec solve_kernel() {
   cond.min = 1;
   cond.min_exclusive = true;
   k.options = {n, nrhs, grid_opt, block, cond};
-  k.problem_keys = {"n", "nrhs", "input"};
+  k.problem_keys = {"n", "nrhs"};
   k.size_key = "n";
   k.work_exponent = 3.0;
   k.memory_exponent = 2.0;
   k.archive_keys = {
       {"/", "n", "int64", "matrix size N"},
       {"/", "nrhs", "int64", "right-hand sides"},
-      {"/", "input", "string", "synthetic or the input file"},
       {"/parameters", "grid", "string", "process grid PRxPC"},
       {"/parameters", "grid_rows", "int64", "PR"},
       {"/parameters", "grid_cols", "int64", "PC"},

@@ -23,7 +23,7 @@ std::string to_string(Algorithm a) { return a == Algorithm::cholesky ? "cholesky
 Algorithm parse_algorithm(const std::string& s) {
   if (s == "cholesky") return Algorithm::cholesky;
   if (s == "lu") return Algorithm::lu;
-  throw usage_error("--algo '" + s + "': expected cholesky or lu");
+  throw usage_error("--algo '" + s + "': expected cholesky or lu").everywhere();  // same text on every rank
 }
 
 double flops(Algorithm a, std::int64_t n, std::int64_t nrhs) {
@@ -59,7 +59,7 @@ double synthetic_b(std::uint64_t seed, std::int64_t nrhs, std::int64_t i, std::i
 template <class T>
 BlockCyclicMatrix<T> synthetic_matrix(const grid::ProcessGrid& g, const SyntheticSpec& s, std::int64_t block) {
   if (!(s.condition > 1.0) || !std::isfinite(s.condition))
-    throw usage_error("--condition " + std::to_string(s.condition) + ": must be a finite number above 1");
+    throw usage_error("--condition " + std::to_string(s.condition) + ": must be a finite number above 1").everywhere();
   const std::int64_t k = s.k();
   // G[owner] from (seed, i k + j); A[owner] := G G^T / k (p?gemm: G's blocks travel along process
   // rows and columns, SUMMA-style, 2 N^2 k flops over the grid) then + delta on the diagonal.
@@ -176,7 +176,8 @@ StepTimes Solver<T>::run() {
     if (info > 0)
       throw input_error("the matrix is not positive definite: its leading minor of order " + std::to_string(info) +
                         " is not positive (p?potrf info = " + std::to_string(info) +
-                        "); --algo lu solves a general matrix");
+                        "); --algo lu solves a general matrix")
+          .everywhere();
     linalg::check_info("p?potrf", info);
     t0 = wall_seconds();
     linalg::check_info("p?potrs", linalg::ppotrs(linalg::Uplo::lower, n, nrhs, work_.data(), work_.descriptor(),
@@ -188,7 +189,8 @@ StepTimes Solver<T>::run() {
     t.factor = wall_seconds() - t0;
     if (info > 0)
       throw input_error("the matrix is singular: U(" + std::to_string(info) + ", " + std::to_string(info) +
-                        ") of its LU factorization is exactly zero (p?gesv info = " + std::to_string(info) + ")");
+                        ") of its LU factorization is exactly zero (p?gesv info = " + std::to_string(info) + ")")
+          .everywhere();
     linalg::check_info("p?gesv", info);
   }
   return t;
