@@ -182,6 +182,17 @@ TEST(GridRedistribution, TwoGridsOnDisjointSubCommunicators) {
   EXPECT_EQ(bad, 0);
 }
 
+TEST(GridRedistribution, ShapeBugOnOneRankIsAnErrorOnEveryRank) {
+  // Rank 0 passes a partial matrix of the wrong shape: every rank must throw (no hang).
+  const ProcessGrid g(world());
+  const BlockCyclicLayout layout(6, 5, 2, 2, g.shape());
+  const Matrix<double> partial(g.comm().rank() == 0 ? 5 : 6, 5);
+  EXPECT_THROW(reduce_scatter_to_block_cyclic(g, layout, partial), Error);
+  const dist::BlockRowLayout rows(6, g.comm().size());
+  const Matrix<double> mine(rows.local_rows(g.comm().rank()) + (g.comm().rank() == 0 ? 1 : 0), 5);
+  EXPECT_THROW(block_rows_to_block_cyclic(g, layout, rows, mine), Error);
+}
+
 TEST(GridRedistribution, SelectionCoversOwnBlocksOnly) {
   // The hyperslab union of each process: disjoint across processes, covering the matrix.
   const GridShape shape{2, 3};

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "dist/collective.hpp"
 #include "linalg/scalapack.hpp"
 
 namespace attnbench::grid {
@@ -50,8 +51,11 @@ template <class T>
 BlockCyclicMatrix<T> reduce_scatter_to_block_cyclic(const ProcessGrid& grid, const BlockCyclicLayout& layout,
                                                     const Matrix<T>& partial) {
   check_grid(grid, layout, "reduce_scatter_to_block_cyclic");
-  if (partial.rows() != layout.rows() || partial.cols() != layout.cols())
-    throw internal_error("reduce_scatter_to_block_cyclic: partial matrix shape does not match the layout");
+  // A caller's shape bug may be on some ranks only: agree before the collective (one Allreduce).
+  dist::agree_on_success(grid.comm(), [&] {
+    if (partial.rows() != layout.rows() || partial.cols() != layout.cols())
+      throw internal_error("reduce_scatter_to_block_cyclic: partial matrix shape does not match the layout");
+  });
   const int p = grid.comm().size();
   const GridShape g = grid.shape();
   // Pack by destination rank, each destination's entries in its local column-major order, so the
@@ -138,8 +142,10 @@ BlockCyclicMatrix<T> block_rows_to_block_cyclic(const ProcessGrid& grid, const B
   check_rows(grid, layout, rows, "block_rows_to_block_cyclic");
   const int p = grid.comm().size(), me = grid.comm().rank();
   const GridShape g = grid.shape();
-  if (local_rows.rows() != rows.local_rows(me) || (local_rows.rows() > 0 && local_rows.cols() != layout.cols()))
-    throw internal_error("block_rows_to_block_cyclic: local rows do not match the block-row layout");
+  dist::agree_on_success(grid.comm(), [&] {
+    if (local_rows.rows() != rows.local_rows(me) || (local_rows.rows() > 0 && local_rows.cols() != layout.cols()))
+      throw internal_error("block_rows_to_block_cyclic: local rows do not match the block-row layout");
+  });
   std::vector<int> scounts(static_cast<std::size_t>(p)), rcounts(static_cast<std::size_t>(p));
   for (int r = 0; r < p; ++r) {
     scounts[static_cast<std::size_t>(r)] = count_int(exchanged_count(layout, rows, me, r), "send counts");

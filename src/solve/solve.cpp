@@ -155,7 +155,7 @@ Problem<T> read_input(const grid::ProcessGrid& g, const std::string& path, std::
 // ---- solver ------------------------------------------------------------------------------------------
 template <class T>
 Solver<T>::Solver(const grid::ProcessGrid& g, Algorithm algo, BlockCyclicMatrix<T> A, BlockCyclicMatrix<T> B)
-    : grid_(g), algo_(algo), A_(std::move(A)), B_(std::move(B)), work_(A_.layout(), g), X_(B_.layout(), g) {
+    : algo_(algo), A_(std::move(A)), B_(std::move(B)), work_(A_.layout(), g), X_(B_.layout(), g) {
   if (A_.rows() != A_.cols() || B_.rows() != A_.rows() || A_.layout().row_block() != B_.layout().row_block())
     throw internal_error("solve: A must be square, B must have A's rows and row blocks");
 }

@@ -104,7 +104,6 @@ class Solver {
   std::int64_t buffer_bytes() const noexcept;
 
  private:
-  const grid::ProcessGrid& grid_;
   Algorithm algo_;
   grid::BlockCyclicMatrix<T> A_, B_, work_, X_;
 };
