@@ -264,8 +264,10 @@ def run_one(kernel: str, p, pdir: Path, k: int, tag: str, owner: dict) -> tuple[
     for junk in leftovers(pdir, k):
         junk.unlink()
     state = {0: "COMPLETED", RC_INVALID: "INVALID", RC_DOES_NOT_FIT: "DOES_NOT_FIT"}.get(rc, "FAILED")
-    if state in ("COMPLETED", "INVALID") and not out.exists():
-        state, note = "FAILED", note or f"exit {rc} but no archive was written"
+    if note:   # another runner published run<k>.h5 meanwhile: ours was not published
+        state = "FAILED"
+    elif state in ("COMPLETED", "INVALID") and not out.exists():
+        state, note = "FAILED", f"exit {rc} but no archive was written"
     reason = error_reason(logpath) if state in ("FAILED", "DOES_NOT_FIT") else ""
     if note:
         reason = (note + "; " + reason).strip("; ")
