@@ -485,6 +485,12 @@ def cmd_submit(args) -> int:
         ids = " ".join(j for j, _ in queued_reports)
         print(f"{queued_reports[0][0]} report (already queued; not submitted again)", flush=True)
         log(f"report job {ids} is already queued for this study: no second report job")
+        if args.wait:   # as sbatch --wait would: until the queued report job has left the queue
+            log(f"waiting for report job {ids} ...")
+            while queued_jobs(rname):
+                time.sleep(5)
+            st = read_status(sdir / "report.status")
+            return EXIT_OK if st.get("state") == "COMPLETED" else EXIT_FAILED
         return EXIT_OK
     for j, stt in queued_reports:
         if stt == "PENDING":
