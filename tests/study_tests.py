@@ -995,15 +995,18 @@ class Schema(Base):
         import csv
         rows = list(csv.DictReader(open(sdir / "study.csv")))
         self.assertEqual([r["schema_version"] for r in rows], ["1", "2"])
-        for key in ("n", "d", "dv", "scale_rule", "tile_k", "rel_error", "max_abs_error", "rows_checked",
-                    "gemm_fraction", "peak_rss_bytes"):
+        for key in ("n", "d", "dv", "scale_rule", "tile_k", "rel_error", "max_abs_error", "rows_checked"):
             self.assertIn(key, rows[0], key)
             self.assertEqual(rows[0][key], rows[1][key], key)
+        for key in ("gemm_fraction", "peak_rss_bytes", "median_time"):
+            self.assertTrue(all(float(r[key]) > 0 for r in rows), key)
+        self.assertIn("gemm_peak_gflops", rows[1])   # a schema-2 metric: a column because an archive has it
         self.assertEqual(rows[0]["primary_error"], "rel_error")
-        # the same run in both schemas: the same benchmark point, no regression
-        rc, out, err = run("compare", FIXTURES / "schema1-attention-n16.h5", FIXTURES / "schema2-attention-n16.h5")
+        # the same run in both schemas: the same benchmark point (the schema-1 run was the faster one)
+        rc, out, err = run("compare", FIXTURES / "schema2-attention-n16.h5", FIXTURES / "schema1-attention-n16.h5")
         self.assertEqual(rc, 0, out + err)
         self.assertIn("1 point(s) compared", out)
+        self.assertIn("ok (faster)", out)
         # a run without a certificate says so
         s3 = self.tmp / "uncertified.h5"
         shutil.copy(FIXTURES / "schema2-attention-n16.h5", s3)
