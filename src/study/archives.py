@@ -197,7 +197,7 @@ def _read(f, path, kernel: str | None) -> dict:
     errors, counts, notes = {}, {}, {}
     for k, x in v.items():
         x = _scalar(x)
-        if k in ("valid", "certified"):
+        if k in ("valid", "certified", "primary_error"):
             continue
         if isinstance(x, float):
             errors[k] = x
