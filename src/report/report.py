@@ -149,7 +149,8 @@ def _arg_values(args: list) -> dict:
 
 def plan_mismatch(p: dict, rec: dict, plan: dict) -> str:
     """How the archive disagrees with its point in plan.json ('' if it does not): the size, every
-    problem attribute the plan passed as an option, ranks, threads, algorithm, kernel."""
+    problem attribute the plan passed as an option, ranks, threads, algorithm, precision, variant,
+    kernel."""
     diffs = []
     if p.get("n") is not None and str(rec["size"]) != str(p["n"]):
         diffs.append(f"{rec['size_key']} = {rec['size']} in the archive, {p['n']} in plan.json")
@@ -158,8 +159,10 @@ def plan_mismatch(p: dict, rec: dict, plan: dict) -> str:
     if "threads" in p and int(rec["threads_per_rank"]) != int(p["threads"]):
         diffs.append(f"threads_per_rank = {rec['threads_per_rank']} in the archive, {p['threads']} in plan.json")
     args = _arg_values(p.get("args", []))
-    if "algo" in args and rec["algorithm"] != args["algo"]:
-        diffs.append(f"algorithm = {rec['algorithm']} in the archive, {args['algo']} in plan.json")
+    aliases = {"fp64": "double", "fp32": "single", "float": "single"}   # spellings of --precision
+    for opt, key in (("algo", "algorithm"), ("precision", "precision"), ("variant", "variant")):
+        if opt in args and str(rec[key]) != aliases.get(str(args[opt]), str(args[opt])):
+            diffs.append(f"{key} = {rec[key]} in the archive, {args[opt]} in plan.json")
     if plan.get("kernel") and rec["kernel"] != plan["kernel"]:
         diffs.append(f"kernel = {rec['kernel']} in the archive, {plan['kernel']} in plan.json")
     for key, value in rec["problem"].items():
