@@ -1,0 +1,173 @@
+// Attention regression across ranks (run at 1-4 ranks): the distributed loss, gradient and joint
+// Hessian against the serial dense reference (n not divisible by p, p > n, several tiles and key
+// chunks), the planted optimum, float vs double, and the solvers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "mpi_test_util.hpp"
+#include "regress/evaluate.hpp"
+#include "regress/instance.hpp"
+#include "regress/reference.hpp"
+#include "test_comm.hpp"
+
+using namespace attnbench;
+using namespace attnbench::regress;
+using testing_support::world;
+
+namespace {
+
+// The whole problem on every rank, as the reference wants it.
+template <class T>
+ReferenceProblem gather_problem(const dist::Comm& comm, const RegressData<T>& D) {
+  ReferenceProblem p;
+  auto to_double = [](const Matrix<T>& m) {
+    Matrix<double> out(m.rows(), m.cols());
+    for (std::int64_t i = 0; i < m.size(); ++i) out.data()[i] = static_cast<double>(m.data()[i]);
+    return out;
+  };
+  p.A1 = to_double(testing_support::gather_all_rows(comm, D.layout, D.A1, D.d));
+  p.B = to_double(testing_support::gather_all_rows(comm, D.layout, D.B, D.d));
+  p.A2 = to_double(D.A2);
+  p.A3 = to_double(D.A3);
+  p.scale = D.scale;
+  return p;
+}
+
+std::vector<double> point(std::int64_t d, std::uint64_t seed, double f) {
+  std::vector<double> x(static_cast<std::size_t>(2 * d * d));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = f * uniform_pm1(seed, 77, i);
+  return x;
+}
+
+Matrix<double> block(const std::vector<double>& x, std::int64_t d, int which) {
+  Matrix<double> m(d, d);
+  std::copy(x.begin() + which * d * d, x.begin() + (which + 1) * d * d, m.data());
+  return m;
+}
+
+double max_abs(const std::vector<double>& v) {
+  double m = 0.0;
+  for (double e : v) m = std::max(m, std::abs(e));
+  return m;
+}
+
+struct Shape {
+  std::int64_t n, d;
+  double scale;
+  std::int64_t tile, chunk;
+};
+
+class DistributedVsReference : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(DistributedVsReference, LossGradientHessian) {
+  const Shape sh = GetParam();
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = sh.n;
+  spec.d = sh.d;
+  spec.scale = sh.scale;
+  spec.seed = 5;
+  spec.noise = 0.1;
+  const Instance<double> inst = make_planted<double>(comm, spec);
+  const ReferenceProblem p = gather_problem(comm, inst.data);
+  const std::vector<double> x = point(sh.d, 11, 0.5);
+  const ReferenceResult ref = reference_evaluate(p, block(x, sh.d, 0), block(x, sh.d, 1), true);
+
+  Evaluator<double> ev(comm, inst.data, sh.tile, sh.chunk);
+  const Evaluation<double> e = ev.evaluate(x, Need::hessian);
+  EXPECT_NEAR(e.loss, ref.loss, 1e-13 * ref.loss);
+  std::vector<double> gref(ref.grad_X.span().begin(), ref.grad_X.span().end());
+  gref.insert(gref.end(), ref.grad_Y.span().begin(), ref.grad_Y.span().end());
+  ASSERT_EQ(e.grad.size(), gref.size());
+  const double gscale = max_abs(gref);
+  for (std::size_t i = 0; i < gref.size(); ++i) EXPECT_NEAR(e.grad[i], gref[i], 1e-12 * gscale) << "i=" << i;
+  const std::vector<double> href(ref.hessian.span().begin(), ref.hessian.span().end());
+  ASSERT_EQ(e.hessian.size(), href.size());
+  const double hscale = max_abs(href);
+  double herr = 0.0;
+  for (std::size_t i = 0; i < href.size(); ++i) herr = std::max(herr, std::abs(e.hessian[i] - href[i]));
+  EXPECT_LT(herr, 1e-12 * hscale);
+
+  // H_xx alone (the alternating algorithm's block) is the top-left block of the joint Hessian.
+  const Evaluation<double> ex = ev.evaluate(x, Need::hessian_x);
+  const std::int64_t d2 = sh.d * sh.d;
+  double xerr = 0.0;
+  for (std::int64_t r = 0; r < d2; ++r)
+    for (std::int64_t c = 0; c < d2; ++c)
+      xerr = std::max(xerr, std::abs(ex.hessian[static_cast<std::size_t>(r * d2 + c)] - href[static_cast<std::size_t>(r * 2 * d2 + c)]));
+  EXPECT_LT(xerr, 1e-12 * hscale);
+  // Loss only.
+  EXPECT_NEAR(ev.evaluate(x, Need::loss).loss, ref.loss, 1e-13 * ref.loss);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, DistributedVsReference,
+                         ::testing::Values(Shape{13, 3, 1.0, 4, 5}, Shape{2, 2, 1.0, 64, 256},
+                                           Shape{17, 4, 0.25, 3, 7}, Shape{9, 1, 1.0, 2, 2},
+                                           Shape{31, 2, 1.0, 64, 4}));
+
+TEST(Planted, ZeroLossAndGradientAtTheOptimum) {
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = 37;
+  spec.d = 3;
+  spec.noise = 0.0;
+  const Instance<double> inst = make_planted<double>(comm, spec);
+  Evaluator<double> ev(comm, inst.data, 8);
+  const Evaluation<double> at = ev.evaluate(inst.x_star, Need::gradient);
+  // Away from the optimum, for scale.
+  const Evaluation<double> away = ev.evaluate(inst.x0, Need::gradient);
+  EXPECT_LT(at.loss, 1e-28);
+  EXPECT_GT(away.loss, 1e-8);
+  EXPECT_LT(max_abs(at.grad), 1e-13 * std::max(1.0, max_abs(away.grad)));
+  // The start is at relative distance init_distance from X* and from Y*.
+  const std::int64_t d2 = spec.d * spec.d;
+  for (int blk = 0; blk < 2; ++blk) {
+    double num = 0.0, den = 0.0;
+    for (std::int64_t i = 0; i < d2; ++i) {
+      const auto k = static_cast<std::size_t>(blk * d2 + i);
+      num += (inst.x0[k] - inst.x_star[k]) * (inst.x0[k] - inst.x_star[k]);
+      den += inst.x_star[k] * inst.x_star[k];
+    }
+    EXPECT_NEAR(std::sqrt(num / den), spec.init_distance, 1e-12);
+  }
+}
+
+TEST(Planted, InstanceDoesNotDependOnRankCount) {
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = 23;
+  spec.d = 3;
+  spec.noise = 0.05;
+  const Instance<double> inst = make_planted<double>(comm, spec);
+  const Matrix<double> B = testing_support::gather_all_rows(comm, inst.data.layout, inst.data.B, spec.d);
+  // The same instance built by one rank alone.
+  const dist::Comm self = comm.split(comm.rank(), 0);
+  const Instance<double> solo = make_planted<double>(self, spec);
+  for (std::int64_t i = 0; i < B.size(); ++i) EXPECT_EQ(B.data()[i], solo.data.B.data()[i]);
+  EXPECT_EQ(inst.x0, solo.x0);
+}
+
+TEST(Precision, FloatAgreesWithDouble) {
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = 29;
+  spec.d = 3;
+  spec.noise = 0.1;
+  const Instance<double> id = make_planted<double>(comm, spec);
+  const Instance<float> jf = make_planted<float>(comm, spec);
+  const std::vector<double> x = point(spec.d, 3, 0.5);
+  const std::vector<float> xf(x.begin(), x.end());
+  Evaluator<double> ed(comm, id.data, 8);
+  Evaluator<float> ef(comm, jf.data, 8);
+  const Evaluation<double> a = ed.evaluate(x, Need::hessian);
+  const Evaluation<float> b = ef.evaluate(xf, Need::hessian);
+  EXPECT_NEAR(b.loss, a.loss, 1e-4 * a.loss);
+  const double gs = max_abs(a.grad);
+  for (std::size_t i = 0; i < a.grad.size(); ++i) EXPECT_NEAR(b.grad[i], a.grad[i], 1e-4 * gs);
+  const double hs = max_abs(a.hessian);
+  for (std::size_t i = 0; i < a.hessian.size(); ++i) EXPECT_NEAR(b.hessian[i], a.hessian[i], 1e-4 * hs);
+}
+
+}  // namespace
