@@ -9,6 +9,10 @@
 #include "mpi_test_util.hpp"
 #include "regress/evaluate.hpp"
 #include "regress/instance.hpp"
+#include "regress/optimize.hpp"
+#include "regress/solver.hpp"
+#include "core/error.hpp"
+#include "linalg/lapack.hpp"
 #include "regress/reference.hpp"
 #include "test_comm.hpp"
 
@@ -168,6 +172,147 @@ TEST(Precision, FloatAgreesWithDouble) {
   for (std::size_t i = 0; i < a.grad.size(); ++i) EXPECT_NEAR(b.grad[i], a.grad[i], 1e-4 * gs);
   const double hs = max_abs(a.hessian);
   for (std::size_t i = 0; i < a.hessian.size(); ++i) EXPECT_NEAR(b.hessian[i], a.hessian[i], 1e-4 * hs);
+}
+
+// ---- solvers -------------------------------------------------------------------------------------
+
+double rel_dist(const std::vector<double>& x, const std::vector<double>& ref, std::int64_t off, std::int64_t len) {
+  double num = 0.0, den = 0.0;
+  for (std::int64_t i = off; i < off + len; ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    num += (x[k] - ref[k]) * (x[k] - ref[k]);
+    den += ref[k] * ref[k];
+  }
+  return std::sqrt(num / den);
+}
+
+SolveResult<double> run(const dist::Comm& comm, const Instance<double>& inst, Algorithm algo, std::int64_t max_iter,
+                        double tol = 1e-10, std::span<const double> start = {}) {
+  Evaluator<double> ev(comm, inst.data, 16);
+  auto solver = make_replicated_solver<double>(comm);
+  SolveOptions opt;
+  opt.algorithm = algo;
+  opt.max_iter = max_iter;
+  opt.tolerance = tol;
+  return optimize<double>(comm, ev, *solver, start.empty() ? std::span<const double>(inst.x0) : start, opt);
+}
+
+TEST(Newton, QuadraticConvergenceFromASmallPerturbation) {
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = 64;
+  spec.d = 4;
+  spec.init_distance = 0.002;
+  const Instance<double> inst = make_planted<double>(comm, spec);
+  const std::int64_t d2 = spec.d * spec.d;
+  std::vector<double> err{rel_dist(inst.x0, inst.x_star, 0, d2)};
+  for (std::int64_t k = 1; k <= 6; ++k) {
+    const SolveResult<double> r = run(comm, inst, Algorithm::newton, k, 1e-300);
+    err.push_back(rel_dist(r.x, inst.x_star, 0, d2));
+    if (comm.is_root()) std::printf("newton iteration %lld: |X-X*|/|X*| %.3e\n", static_cast<long long>(k), err.back());
+  }
+  // Quadratic phase: e_{k+1} <= C e_k^2 while e_k is between 1e-3 and rounding (C = 1000 allows for
+  // the conditioning of the instance; linear convergence fails it at the second such step).
+  int quadratic_steps = 0;
+  for (std::size_t k = 0; k + 1 < err.size(); ++k)
+    if (err[k] > 1e-9 && err[k] < 1e-3) {
+      EXPECT_LT(err[k + 1], 1000.0 * err[k] * err[k]) << "k=" << k;
+      ++quadratic_steps;
+    }
+  EXPECT_GE(quadratic_steps, 2);
+  EXPECT_LT(err.back(), 1e-11);
+  const SolveResult<double> full = run(comm, inst, Algorithm::newton, 20, 1e-10);
+  EXPECT_TRUE(full.converged);
+  EXPECT_LE(full.iterations, 8);
+}
+
+TEST(Solvers, TrajectoryDoesNotDependOnRankCount) {
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = 41;
+  spec.d = 3;
+  spec.init_distance = 0.3;
+  spec.noise = 0.01;
+  const Instance<double> inst = make_planted<double>(comm, spec);
+  const dist::Comm self = comm.split(comm.rank(), 0);
+  const Instance<double> solo = make_planted<double>(self, spec);
+  for (Algorithm a : {Algorithm::newton, Algorithm::gd, Algorithm::alternating}) {
+    const SolveResult<double> r = run(comm, inst, a, 15, 1e-10);
+    const SolveResult<double> s1 = run(self, solo, a, 15, 1e-10);
+    ASSERT_EQ(r.history.size(), s1.history.size()) << to_string(a);
+    for (std::size_t k = 0; k < r.history.size(); ++k) {
+      EXPECT_NEAR(r.history[k].loss, s1.history[k].loss, 1e-9 * s1.history[k].loss) << to_string(a) << " k=" << k;
+      EXPECT_EQ(r.history[k].accepted, s1.history[k].accepted) << to_string(a) << " k=" << k;
+    }
+    EXPECT_LT(rel_dist(r.x, s1.x, 0, 2 * spec.d * spec.d), 1e-8) << to_string(a);
+  }
+}
+
+TEST(Newton, DampingRescuesAStartWhereUndampedNewtonDiverges) {
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = 64;
+  spec.d = 4;
+  spec.init_distance = 1.0;
+  spec.seed = 3;
+  const Instance<double> inst = make_planted<double>(comm, spec);
+  const std::int64_t N = 2 * spec.d * spec.d;
+  // Plain Newton: x := x - H^{-1} g with LU (the Hessian may be indefinite), every step taken.
+  Evaluator<double> ev(comm, inst.data, 16);
+  std::vector<double> x = inst.x0;
+  const double loss0 = ev.evaluate(x, Need::loss).loss;
+  double loss = loss0;
+  for (int k = 0; k < 30; ++k) {
+    Evaluation<double> e = ev.evaluate(x, Need::hessian);
+    std::vector<double> step(e.grad);
+    const int info = linalg::gesv(N, 1, e.hessian.data(), N, step.data(), N);  // symmetric: row/col-major agree
+    if (info != 0) break;
+    for (std::int64_t i = 0; i < N; ++i) x[static_cast<std::size_t>(i)] -= step[static_cast<std::size_t>(i)];
+    comm.bcast(std::span<double>(x), 0);
+    loss = ev.evaluate(x, Need::loss).loss;
+    if (!std::isfinite(loss)) break;
+  }
+  if (comm.is_root()) std::printf("undamped: loss0 %.3e after 30 steps %.3e\n", loss0, loss);
+  EXPECT_TRUE(!std::isfinite(loss) || loss > 1e-6 * loss0) << "undamped Newton was expected to fail from this start";
+  const SolveResult<double> r = run(comm, inst, Algorithm::newton, 100, 1e-10);
+  if (comm.is_root()) std::printf("damped: %lld iterations, rel grad %.3e loss %.3e\n", static_cast<long long>(r.iterations), r.rel_grad_norm(), r.history.back().loss);
+  EXPECT_TRUE(r.converged);
+  EXPECT_LT(r.history.back().loss, 1e-20 * loss0);
+  int rejected = 0;
+  for (const HistoryRow& h : r.history) rejected += (h.accepted == 0 ? 1 : 0);
+  EXPECT_GT(rejected, 1) << "damping was never needed";
+}
+
+TEST(Solvers, GradientDescentAndAlternatingDecreaseTheLoss) {
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = 64;
+  spec.d = 4;
+  spec.init_distance = 0.05;
+  const Instance<double> inst = make_planted<double>(comm, spec);
+  const SolveResult<double> nt = run(comm, inst, Algorithm::newton, 50, 1e-10);
+  const SolveResult<double> gd = run(comm, inst, Algorithm::gd, 200, 1e-10);
+  const SolveResult<double> al = run(comm, inst, Algorithm::alternating, 200, 1e-10);
+  if (comm.is_root())
+    std::printf("newton %lld it rel %.2e | gd %lld it rel %.2e | alternating %lld it rel %.2e\n", static_cast<long long>(nt.iterations), nt.rel_grad_norm(),
+                static_cast<long long>(gd.iterations), gd.rel_grad_norm(), static_cast<long long>(al.iterations), al.rel_grad_norm());
+  EXPECT_TRUE(nt.converged);
+  for (std::size_t k = 1; k < gd.history.size(); ++k) EXPECT_LE(gd.history[k].loss, gd.history[k - 1].loss);
+  EXPECT_LT(gd.history.back().loss, gd.history.front().loss);
+  EXPECT_GT(gd.iterations, nt.iterations);
+  EXPECT_LT(al.history.back().loss, al.history.front().loss);
+}
+
+TEST(Solvers, BadOptionsAreUsageErrors) {
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = 8;
+  spec.d = 2;
+  const Instance<double> inst = make_planted<double>(comm, spec);
+  EXPECT_THROW(run(comm, inst, Algorithm::newton, 0), attnbench::Error);
+  EXPECT_THROW(run(comm, inst, Algorithm::newton, 5, 0.0), attnbench::Error);
+  EXPECT_THROW(run(comm, inst, Algorithm::newton, 5, -1.0), attnbench::Error);
+  EXPECT_THROW(parse_algorithm("bfgs"), attnbench::Error);
 }
 
 }  // namespace

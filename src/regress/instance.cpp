@@ -63,7 +63,7 @@ Instance<T> make_planted(const dist::Comm& comm, const PlantedSpec& spec) {
   D.B = Matrix<T>(nl, d);
   inst.planted = true;
   inst.x_star.resize(static_cast<std::size_t>(2 * d2));
-  const double xf = 4.0 / (spec.scale * static_cast<double>(d));
+  const double xf = 8.0 / (spec.scale * static_cast<double>(d));
   for (std::int64_t i = 0; i < d2; ++i) {
     inst.x_star[static_cast<std::size_t>(i)] = static_cast<T>(xf * uniform_pm1(spec.seed, streams::X_star, static_cast<std::uint64_t>(i)));
     inst.x_star[static_cast<std::size_t>(d2 + i)] = static_cast<T>(uniform_pm1(spec.seed, streams::Y_star, static_cast<std::uint64_t>(i)));
