@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mpi_test_util.hpp"
+#include "regress/check.hpp"
 #include "regress/evaluate.hpp"
 #include "regress/instance.hpp"
 #include "regress/optimize.hpp"
@@ -313,6 +314,34 @@ TEST(Solvers, BadOptionsAreUsageErrors) {
   EXPECT_THROW(run(comm, inst, Algorithm::newton, 5, 0.0), attnbench::Error);
   EXPECT_THROW(run(comm, inst, Algorithm::newton, 5, -1.0), attnbench::Error);
   EXPECT_THROW(parse_algorithm("bfgs"), attnbench::Error);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Check, DerivativeChecksPassAndCatchAWrongGradient) {
+  const dist::Comm& comm = world();
+  for (double delta : {0.0, 0.05}) {
+    PlantedSpec spec;
+    spec.n = 50;
+    spec.d = 3;
+    spec.init_distance = delta;
+    spec.noise = 0.01;
+    const Instance<double> inst = make_planted<double>(comm, spec);
+    Evaluator<double> ev(comm, inst.data, 8);
+    const DerivativeCheck c = check_derivatives<double>(comm, ev, inst.x0, 42, 8, 2);
+    if (comm.is_root())
+      std::printf("delta %.2f: grad check %.2e symmetry %.2e hessian check %.2e\n", delta, c.grad_check_error,
+                  c.hessian_symmetry_error, c.hessian_check_error);
+    EXPECT_LE(c.grad_check_error, 1e-6);
+    EXPECT_LE(c.hessian_symmetry_error, 1e-12);
+    EXPECT_LE(c.hessian_check_error, 1e-6);
+    EXPECT_EQ(c.coordinates, 8);
+    EXPECT_EQ(c.columns, 2);
+    EXPECT_GT(c.grad_check_error, 0.0) << "finite differences never agree to the last bit: nothing was compared";
+    EXPECT_GT(c.hessian_check_error, 0.0);
+  }
 }
 
 }  // namespace
