@@ -105,6 +105,7 @@ Evaluation<T> Evaluator<T>::evaluate(std::span<const T> x, Need need) {
   const bool want_hx = need == Need::hessian_x || need == Need::hessian;
   const bool want_h = need == Need::hessian;
 
+  ++counts_[static_cast<std::size_t>(need)];
   Evaluation<T> ev;
   std::vector<T> grad(want_grad ? static_cast<std::size_t>(N) : 0, T(0));
   std::vector<T> Kxx, K1, K2, GtG;

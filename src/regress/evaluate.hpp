@@ -27,6 +27,7 @@
 // 2 d^2 values; the Hessian ONE MPI_Allreduce of its d^2 x 2 d^2 top block rows plus G^T G
 // (2 d^4 + d^2 values). The bottom blocks (H_xy^T and (G^T G) (x) I) are filled locally after it.
 // The result is replicated on every rank.
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -75,6 +76,10 @@ class Evaluator {
 
   // Elements of type T this evaluator and its result hold on one rank, by formula (used for the
   // memory-budget check before anything is allocated).
+  // Evaluations by kind (Need::loss, gradient, hessian_x, hessian) since the last reset, for the work model.
+  void reset_counts() { counts_ = {}; }
+  const std::array<std::int64_t, 4>& counts() const { return counts_; }
+
   static std::int64_t footprint_elements(std::int64_t n, std::int64_t d, std::int64_t local_rows, std::int64_t tile,
                                          std::int64_t key_chunk);
 
@@ -90,6 +95,7 @@ class Evaluator {
   Matrix<T> F_, FZ_, AX_, G_, R_, U_, V_, Pd_, H_;  // H_ = A3 Y (n x d), replicated
   Matrix<T> D0_, D1_, N0_, Mr_, Nr_, Tr_, Pxx_, Par_, Pag_, E2_, E3_;
   std::vector<T> c_;
+  std::array<std::int64_t, 4> counts_{};
 };
 
 }  // namespace attnbench::regress
