@@ -118,6 +118,18 @@ TEST(RegressCase, NotConvergedIsInvalid) {
   EXPECT_EQ(v.counts.at("converged"), 0);
   EXPECT_EQ(v.counts.at("iterations"), 3);
   EXPECT_LE(v.errors.at("grad_check_error"), 1e-6);  // the derivatives are right; only convergence failed
+
+  // The same with --fixed-iterations: exactly max_iter iterations, VALID from the derivative checks.
+  cfg.solve.fixed_iterations = true;
+  cfg.solve.algorithm = Algorithm::newton;
+  cfg.planted.init_distance = 0.002;
+  cfg.solve.max_iter = 6;  // converges in about 3: the rest still run
+  Made f = make(cfg);
+  f.c->run(phases);
+  const harness::Validation vf = f.c->validate();
+  EXPECT_TRUE(vf.valid);
+  EXPECT_EQ(vf.counts.at("iterations"), 6);
+  EXPECT_EQ(vf.counts.at("converged"), 1);
 }
 
 TEST(RegressCase, BadOptionsAreUsageErrors) {

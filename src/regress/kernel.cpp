@@ -23,6 +23,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   cfg.solve.tolerance = o.number("--tolerance");
   cfg.solve.max_iter = o.integer("--max-iter");
   cfg.solve.lambda0 = o.number("--lambda");
+  cfg.solve.fixed_iterations = o.flag("--fixed-iterations");
   cfg.memory_budget = o.size("--memory-budget");
   cfg.tile = o.integer("--tile");
 
@@ -43,6 +44,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   rec.parameters["tolerance"] = cfg.solve.tolerance;
   rec.parameters["max_iter"] = cfg.solve.max_iter;
   rec.parameters["lambda0"] = cfg.solve.lambda0;
+  rec.parameters["fixed_iterations"] = std::int64_t(cfg.solve.fixed_iterations ? 1 : 0);
   rec.parameters["tile"] = cfg.tile;
   rec.parameters["memory_budget"] = cfg.memory_budget;
   rec.parameters["footprint_bytes"] = info.footprint_bytes;
@@ -85,6 +87,8 @@ harness::KernelSpec regress_kernel() {
        1e300, true},
       {"--max-iter", T::integer, "50", {}, "Iterations at most (a rejected damped step counts); not converged by then: "
                                           "INVALID", {}, false, 1, big},
+      {"--fixed-iterations", T::flag, "", {}, "Run exactly --max-iter iterations (timing studies): convergence is "
+                                             "reported, not required for VALID"},
       {"--lambda", T::number, "0", {}, "Initial Levenberg-Marquardt damping", {"newton", "alternating"}, false, 0, 1e300},
       {"--memory-budget", T::size, "4GiB", {}, "Bytes per rank for the Hessian and the evaluation buffers; over it: "
                                               "exit 6 (does not fit) naming 2d^2, the bytes and the largest d that fits",
@@ -118,6 +122,7 @@ harness::KernelSpec regress_kernel() {
       {"/parameters", "tolerance", "float64", "--tolerance"},
       {"/parameters", "max_iter", "int64", "--max-iter"},
       {"/parameters", "lambda0", "float64", "--lambda"},
+      {"/parameters", "fixed_iterations", "int64", "1: --fixed-iterations (validity from the derivative checks only)"},
       {"/parameters", "footprint_bytes", "int64", "bytes per rank by formula (checked against --memory-budget)"},
       {"/output", "X", "dataset", "d x d final X (row-major), always"},
       {"/output", "Y", "dataset", "d x d final Y (row-major), always"},

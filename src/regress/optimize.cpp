@@ -86,7 +86,7 @@ class Run {
     res_.history.push_back(row0);
     double lambda = opt_.lambda0, alpha = 0.5;  // gd: the first trial is 2 alpha = 1
     for (std::int64_t it = 1; it <= opt_.max_iter; ++it) {
-      if (converged(res_.history.back().grad_norm)) break;
+      if (!opt_.fixed_iterations && converged(res_.history.back().grad_norm)) break;
       HistoryRow row;
       bool stop = false;
       switch (opt_.algorithm) {

@@ -15,7 +15,9 @@
 //               damped Newton step in X alone with H_xx (same acceptance and lambda rule).
 //
 // Stopping rule, the same for all three: the relative gradient norm |g(x_k)| / |g(x_0)| <=
-// tolerance (or |g(x_k)| = 0), checked before each iteration; at most max_iter iterations.
+// tolerance (or |g(x_k)| = 0), checked before each iteration; at most max_iter iterations
+// (exactly max_iter with fixed_iterations, for timing a fixed amount of work; gd still stops when
+// its line search fails).
 // Every decision and every iterate is taken from rank 0 (MPI_Bcast of 2 d^2 values and the
 // flags), so ranks can never disagree on how many collectives follow.
 #include <cstdint>
@@ -38,6 +40,7 @@ struct SolveOptions {
   double tolerance = 1e-10;  // on |g| / |g_0|
   std::int64_t max_iter = 50;
   double lambda0 = 0.0;      // initial damping (newton, alternating)
+  bool fixed_iterations = false;  // run exactly max_iter iterations (timing studies): no tolerance stop
 };
 
 // One row per iteration; row 0 is the start (step_norm 0, accepted 0).
