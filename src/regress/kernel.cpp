@@ -19,7 +19,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   cfg.planted.init_distance = o.number("--init-distance");
   cfg.planted.noise = o.number("--noise");
   cfg.scale_text = o.string("--scale");
-  cfg.solve.algorithm = parse_algorithm(ctx.common.algorithm);
+  cfg.solve.algorithm = parse_algorithm(ctx.common.algorithm);  // the harness checked the name
   cfg.solve.tolerance = o.number("--tolerance");
   cfg.solve.max_iter = o.integer("--max-iter");
   cfg.solve.lambda0 = o.number("--lambda");
@@ -82,13 +82,13 @@ harness::KernelSpec regress_kernel() {
        0, 1e300},
       {"--noise", T::number, "0", {}, "Synthetic: B = F(X*) A3 Y* + noise N(0, 1)", {}, true, 0, 1e300},
       {"--scale", T::string, "1", {}, "Logit scale s in softmax(s A1 X A2^T): a positive number (the paper: 1), 1/d "
-                                     "or 1/sqrt(d)"},
+                                     "or 1/sqrt(d)", {}},
       {"--tolerance", T::number, "1e-10", {}, "Stop when |grad| / |grad at the start| <= tolerance", {}, false, 0,
        1e300, true},
       {"--max-iter", T::integer, "50", {}, "Iterations at most (a rejected damped step counts); not converged by then: "
                                           "INVALID", {}, false, 1, big},
       {"--fixed-iterations", T::flag, "", {}, "Run exactly --max-iter iterations (timing studies): convergence is "
-                                             "reported, not required for VALID"},
+                                             "reported, not required for VALID", {}},
       {"--lambda", T::number, "0", {}, "Initial Levenberg-Marquardt damping", {"newton", "alternating"}, false, 0, 1e300},
       {"--memory-budget", T::size, "4GiB", {}, "Bytes per rank for the Hessian and the evaluation buffers; over it: "
                                               "exit 6 (does not fit) naming 2d^2, the bytes and the largest d that fits",
@@ -96,7 +96,7 @@ harness::KernelSpec regress_kernel() {
       {"--tile", T::integer, "64", {}, "Query rows per tile (scores scratch: 2 tile x n per rank)", {}, false, 1, 1 << 20},
   };
   k.problem_keys = {"n", "d", "unknowns", "scale", "scale_rule", "planted", "init_distance", "noise"};
-  k.size_key = "n";
+  k.size_key = std::string("n");  // (not a bare literal: GCC 12 bug 105329 warns -Wrestrict on it)
   k.work_exponent = 2.0;    // the exact Hessian assembly, 6 n^2 d^2 flops per evaluation
   k.memory_exponent = 1.0;  // O(n d + tile n) per rank
   k.archive_keys = {
