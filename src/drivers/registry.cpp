@@ -2,12 +2,14 @@
 
 #include "attention/kernel.hpp"
 #include "regress/kernel.hpp"
+#include "solve/kernel.hpp"
 
 namespace attnbench::drivers {
 
 const std::vector<harness::KernelSpec>& kernels() {
   static const std::vector<harness::KernelSpec> all = {
       attention::attention_kernel(),
+      solve::solve_kernel(),
       regress::regress_kernel(),
   };
   return all;
