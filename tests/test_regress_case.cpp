@@ -105,6 +105,26 @@ TEST(RegressCase, PlantedRunConvergesValidatesAndArchives) {
   }
 }
 
+TEST(RegressCase, ScalapackSolverRunConvergesAndValidates) {
+  RegressConfig cfg = small_config();
+  cfg.solver = "scalapack";
+  cfg.block = 4;
+  Made m = make(cfg);
+  EXPECT_EQ(m.info.solver.rfind("scalapack-", 0), 0u) << m.info.solver;
+  harness::PhaseTimes phases;
+  m.c->run(phases);
+  const harness::Validation v = m.c->validate();
+  EXPECT_TRUE(v.valid);
+  EXPECT_LT(v.errors.at("x_rel_error"), 1e-8);
+  EXPECT_EQ(v.notes.at("solver"), m.info.solver);
+  // A grid that does not match the rank count is a usage error on every rank.
+  cfg.grid = std::to_string(world().size() + 1) + "x1";
+  EXPECT_EQ(error_code(cfg), 2);
+  cfg.grid.clear();
+  cfg.solver = "magma";
+  EXPECT_EQ(error_code(cfg), 2);
+}
+
 TEST(RegressCase, NotConvergedIsInvalid) {
   RegressConfig cfg = small_config();
   cfg.solve.algorithm = Algorithm::gd;

@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
+#include "grid/process_grid.hpp"
 #include "io/hdf5_file.hpp"
 #include "regress/check.hpp"
 #include "regress/evaluate.hpp"
@@ -60,9 +61,10 @@ double rel_dist(const std::vector<double>& x, const std::vector<double>& ref, st
 
 class RegressCase final : public harness::Case {
  public:
-  RegressCase(const dist::Comm& comm, const RegressConfig& cfg, Instance<double> inst)
+  RegressCase(const dist::Comm& comm, const RegressConfig& cfg, Instance<double> inst,
+              std::unique_ptr<NewtonSolver<double>> solver)
       : comm_(comm), cfg_(cfg), inst_(std::make_unique<Instance<double>>(std::move(inst))),
-        ev_(comm, inst_->data, cfg.tile, key_chunk), solver_(make_replicated_solver<double>(comm)) {}
+        ev_(comm, inst_->data, cfg.tile, key_chunk), solver_(std::move(solver)) {}
 
   void run(harness::PhaseTimes& phases) override {
     ev_.reset_counts();
@@ -129,7 +131,9 @@ class RegressCase final : public harness::Case {
     return r;
   }
 
-  std::int64_t buffer_bytes() const override { return footprint_bytes(inst_->data.n, inst_->data.d, comm_.size(), cfg_.tile); }
+  std::int64_t buffer_bytes() const override {
+    return footprint_bytes(inst_->data.n, inst_->data.d, comm_.size(), cfg_.tile, cfg_.solver == "scalapack");
+  }
 
   harness::Validation validate() override {
     if (!ran_) throw internal_error("regress: validate() before run()");
@@ -239,14 +243,15 @@ class RegressCase final : public harness::Case {
 
 }  // namespace
 
-std::int64_t footprint_bytes(std::int64_t n, std::int64_t d, int ranks, std::int64_t tile) {
+std::int64_t footprint_bytes(std::int64_t n, std::int64_t d, int ranks, std::int64_t tile, bool scalapack) {
   const dist::BlockRowLayout lay(n, ranks);
   const std::int64_t N = 2 * d * d;
-  // Evaluator + its result (joint Hessian), the solver's saved diagonal, the optimizer's vectors
-  // (x, trial, step, gradients) and the trial evaluation's Hessian (newton keeps two: current and trial).
-  const std::int64_t elems = Evaluator<double>::footprint_elements(n, d, lay.max_local_rows(), tile, key_chunk) + N * N +
-                             N + 8 * N;
-  return elems * static_cast<std::int64_t>(sizeof(double));
+  // Evaluator + the Hessian it builds, the optimizer's vectors (x, trial, step, gradients) and the
+  // solver's hold on the current Hessian: replicated N^2 + N; scalapack a packed N^2 copy of the
+  // partial while it is reduce-scattered and 2 N^2 / p (+ block edges) on the grid.
+  const std::int64_t elems = Evaluator<double>::footprint_elements(n, d, lay.max_local_rows(), tile, key_chunk) + 8 * N;
+  const std::int64_t solver = scalapack ? 2 * N * N + 2 * (N * N / ranks + 2 * 64 * N) : N * N + N;
+  return (elems + solver) * static_cast<std::int64_t>(sizeof(double));
 }
 
 std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const RegressConfig& cfg, ProblemInfo& info,
@@ -260,6 +265,10 @@ std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const R
     if (cfg.solve.max_iter < 1) throw usage_error("regress: --max-iter must be at least 1");
     if (cfg.tile < 1) throw usage_error("regress: --tile must be at least 1");
     if (!(cfg.solve.lambda0 >= 0.0)) throw usage_error("regress: --lambda must be >= 0");
+    if (cfg.solver != "replicated" && cfg.solver != "scalapack")
+      throw usage_error("regress: --solver must be replicated or scalapack, not '" + cfg.solver + "'");
+    if (cfg.block < 1) throw usage_error("regress: --block must be at least 1");
+    if (cfg.solver == "scalapack") grid::parse_grid_shape(cfg.grid, comm.size(), "--grid");
     if (cfg.input.empty()) {
       if (cfg.planted.d < 1) throw usage_error("regress: --d must be at least 1");
       if (cfg.planted.n < 1) throw usage_error("regress: --n must be at least 1");
@@ -280,12 +289,13 @@ std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const R
   info.planted = cfg.input.empty();
   info.hessian_order = 2 * d * d;
   dist::agree_on_success(comm, [&] { info.scale = resolve_scale(cfg.scale_text, d, info.scale_rule); });
-  info.footprint_bytes = footprint_bytes(n, d, comm.size(), cfg.tile);
+  const bool scalapack = cfg.solver == "scalapack";
+  info.footprint_bytes = footprint_bytes(n, d, comm.size(), cfg.tile, scalapack);
   dist::agree_on_success(comm, [&] {
     if (info.footprint_bytes <= cfg.memory_budget) return;
     std::int64_t fits = 0;
     for (std::int64_t k = d - 1; k >= 1; --k)
-      if (footprint_bytes(n, k, comm.size(), cfg.tile) <= cfg.memory_budget) {
+      if (footprint_bytes(n, k, comm.size(), cfg.tile, scalapack) <= cfg.memory_budget) {
         fits = k;
         break;
       }
@@ -311,9 +321,11 @@ std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const R
     ScopedAccumulate timer(io_seconds);
     inst = read_instance<double>(comm, cfg.input, info.scale);
   }
-  auto c = std::make_unique<RegressCase>(comm, cfg, std::move(inst));
-  info.solver = "replicated-lapack";
-  return c;
+  std::unique_ptr<NewtonSolver<double>> solver;
+  if (scalapack) solver = make_scalapack_solver<double>(comm, grid::parse_grid_shape(cfg.grid, comm.size(), "--grid"), cfg.block);
+  else solver = make_replicated_solver<double>(comm);
+  info.solver = solver->name();
+  return std::make_unique<RegressCase>(comm, cfg, std::move(inst), std::move(solver));
 }
 
 }  // namespace attnbench::regress

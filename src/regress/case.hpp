@@ -21,6 +21,9 @@ struct RegressConfig {
   SolveOptions solve;          // algorithm, tolerance, max_iter, lambda0
   std::int64_t memory_budget = std::int64_t(4) << 30;  // bytes per rank
   std::int64_t tile = 64;      // query rows per tile
+  std::string solver = "replicated";  // replicated (LAPACK on every rank) | scalapack (process grid)
+  std::string grid;            // scalapack: "PRxPC" (empty: the squarest)
+  std::int64_t block = 64;     // scalapack: block size
   std::uint64_t seed = 42;     // data (planted) and the validation sample
   bool single_precision = false;
 };
@@ -44,7 +47,7 @@ struct ProblemInfo {
 
 // Bytes one rank needs for a problem (evaluator buffers, joint Hessian and accumulators, solver),
 // by formula, before anything is allocated.
-std::int64_t footprint_bytes(std::int64_t n, std::int64_t d, int ranks, std::int64_t tile);
+std::int64_t footprint_bytes(std::int64_t n, std::int64_t d, int ranks, std::int64_t tile, bool scalapack = false);
 
 // Collective. Throws agreed errors: usage (bad option values, single precision), input (file),
 // does_not_fit (over the memory budget: names 2 d^2, the bytes and the largest d that fits).

@@ -95,7 +95,7 @@ void Evaluator<T>::key_products(std::int64_t t) {
 }
 
 template <class T>
-Evaluation<T> Evaluator<T>::evaluate(std::span<const T> x, Need need) {
+Evaluation<T> Evaluator<T>::evaluate(std::span<const T> x, Need need, bool reduce_hessian) {
   const std::int64_t n = data_.n, d = data_.d, d2 = d * d, N = 2 * d2, nl = data_.A1.rows();
   if (static_cast<std::int64_t>(x.size()) != N) throw internal_error("regress::Evaluator: x has the wrong size");
   const T* X = x.data();
@@ -222,7 +222,7 @@ Evaluation<T> Evaluator<T>::evaluate(std::span<const T> x, Need need) {
     // G^T G rides along in the first d^2 entries of the (still empty) bottom half.
     if (want_h) std::copy(GtG.begin(), GtG.end(), Hm + d2 * NH);
   }
-  {
+  if (reduce_hessian) {
     // ONE MPI_Allreduce of the top d^2 block rows (+ G^T G): 2 d^4 + d^2 values (d^4 for H_xx only).
     ScopedAccumulate timer(ev.times.reduce);
     const std::int64_t count = d2 * NH + (want_h ? d2 : 0);

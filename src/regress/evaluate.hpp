@@ -66,8 +66,11 @@ class Evaluator {
   // tile: query rows per tile; key_chunk: key rows per chunk of the d^2-wide key products.
   Evaluator(const dist::Comm& comm, const RegressData<T>& data, std::int64_t tile = 64, std::int64_t key_chunk = 256);
 
-  // Collective. x = [vec X; vec Y] (identical on every rank).
-  Evaluation<T> evaluate(std::span<const T> x, Need need);
+  // Collective. x = [vec X; vec Y] (identical on every rank). reduce_hessian = false skips the
+  // Hessian's Allreduce: `hessian` is then this rank's partial sum (the blocks are linear in the
+  // row sums, so the partials of every block add up to the Hessian), for a solver that reduces it
+  // onto its own distribution (a reduce-scatter onto a process grid).
+  Evaluation<T> evaluate(std::span<const T> x, Need need, bool reduce_hessian = true);
   // Collective: the normal equations of the (linear least-squares) Y-subproblem at X:
   // GtG = G^T G, GtB = G^T B, G = F(X) A3 (d x d each, one MPI_Allreduce of 2 d^2 values).
   void normal_equations(std::span<const T> X, std::vector<T>& GtG, std::vector<T>& GtB, EvalTimes& times);

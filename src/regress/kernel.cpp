@@ -26,6 +26,9 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   cfg.solve.fixed_iterations = o.flag("--fixed-iterations");
   cfg.memory_budget = o.size("--memory-budget");
   cfg.tile = o.integer("--tile");
+  cfg.solver = o.string("--solver");
+  if (o.given("--grid")) cfg.grid = o.string("--grid");
+  cfg.block = o.integer("--block");
 
   ProblemInfo info;
   auto c = make_regress_case(ctx.comm, cfg, info, ctx.setup_seconds, ctx.io_seconds);
@@ -46,6 +49,8 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   rec.parameters["lambda0"] = cfg.solve.lambda0;
   rec.parameters["fixed_iterations"] = std::int64_t(cfg.solve.fixed_iterations ? 1 : 0);
   rec.parameters["tile"] = cfg.tile;
+  rec.parameters["solver"] = info.solver;
+  if (cfg.solver == "scalapack") rec.parameters["block"] = cfg.block;
   rec.parameters["memory_budget"] = cfg.memory_budget;
   rec.parameters["footprint_bytes"] = info.footprint_bytes;
   return c;
@@ -94,6 +99,12 @@ harness::KernelSpec regress_kernel() {
                                               "exit 6 (does not fit) naming 2d^2, the bytes and the largest d that fits",
        {}, false, 0, 9.2e18, true},
       {"--tile", T::integer, "64", {}, "Query rows per tile (scores scratch: 2 tile x n per rank)", {}, false, 1, 1 << 20},
+      {"--solver", T::string, "replicated", {"replicated", "scalapack"},
+       "Damped Newton solve: replicated (Hessian allreduced, LAPACK posv on every rank) or scalapack (Hessian "
+       "reduce-scattered onto a process grid, p?posv, step gathered)", {"newton", "alternating"}},
+      {"--grid", T::string, "", {}, "scalapack: process grid PRxPC (default: the squarest)", {"newton", "alternating"}},
+      {"--block", T::integer, "64", {}, "scalapack: block size of the block-cyclic Hessian", {"newton", "alternating"},
+       false, 1, 1 << 16},
   };
   k.problem_keys = {"n", "d", "unknowns", "scale", "scale_rule", "planted", "init_distance", "noise"};
   k.size_key = std::string("n");  // (not a bare literal: GCC 12 bug 105329 warns -Wrestrict on it)
@@ -123,6 +134,8 @@ harness::KernelSpec regress_kernel() {
       {"/parameters", "max_iter", "int64", "--max-iter"},
       {"/parameters", "lambda0", "float64", "--lambda"},
       {"/parameters", "fixed_iterations", "int64", "1: --fixed-iterations (validity from the derivative checks only)"},
+      {"/parameters", "solver", "string", "replicated-lapack or scalapack-PRxPC (also the root attribute variant)"},
+      {"/parameters", "block", "int64", "scalapack: block size"},
       {"/parameters", "footprint_bytes", "int64", "bytes per rank by formula (checked against --memory-budget)"},
       {"/output", "X", "dataset", "d x d final X (row-major), always"},
       {"/output", "Y", "dataset", "d x d final Y (row-major), always"},

@@ -47,12 +47,6 @@ void add_times(HistoryRow& row, const EvalTimes& t) {
   row.t_reduce += t.reduce;
 }
 
-template <class T>
-double mean_abs_diag(const std::vector<T>& H, std::int64_t N) {
-  double s = 0.0;
-  for (std::int64_t i = 0; i < N; ++i) s += std::abs(static_cast<double>(H[static_cast<std::size_t>(i * N + i)]));
-  return N > 0 ? s / static_cast<double>(N) : 0.0;
-}
 
 double raise_lambda(double lambda, double ref) { return std::max(10.0 * lambda, 1e-4 * std::max(ref, 1e-300)); }
 double lower_lambda(double lambda, double ref) {
@@ -76,9 +70,10 @@ class Run {
   SolveResult<T> go() {
     comm_.bcast(std::span<T>(x_), 0);
     const Need need = opt_.algorithm == Algorithm::newton ? Need::hessian : Need::gradient;
-    Evaluation<T> cur = ev_.evaluate(x_, need);
+    Evaluation<T> cur = ev_.evaluate(x_, need, reduce());
     HistoryRow row0;
     add_times(row0, cur.times);
+    if (need == Need::hessian) hand_over(cur, N_, row0);
     row0.loss = cur.loss;
     row0.grad_norm = norm2<T>(cur.grad);
     row0.lambda = opt_.algorithm == Algorithm::gd ? 1.0 : opt_.lambda0;
@@ -113,20 +108,28 @@ class Run {
   bool converged(double gnorm) const { return gnorm == 0.0 || gnorm <= opt_.tolerance * res_.grad_norm0; }
 
   // (H + lambda I) s = -g over the first m unknowns (m = N for newton, d^2 for the X step).
-  int damped_solve(std::vector<T>& H, std::int64_t m, const std::vector<T>& g, double lambda, std::vector<T>& step,
-                   HistoryRow& row) {
+  // The solver holds the Hessian (set_hessian) of the current iterate.
+  int damped_solve(std::int64_t m, const std::vector<T>& g, double lambda, std::vector<T>& step, HistoryRow& row) {
     std::vector<T> rhs(g.begin(), g.begin() + m);
     for (T& v : rhs) v = -v;
     step.assign(static_cast<std::size_t>(m), T(0));
     ScopedAccumulate timer(row.t_solve);
-    return solver_.solve(H, m, lambda, rhs, step);
+    return solver_.solve(lambda, rhs, step);
   }
+  // Hands an evaluation's Hessian to the solver (its reduction, when the solver does it, is
+  // timed as t_reduce).
+  void hand_over(Evaluation<T>& e, std::int64_t m, HistoryRow& row) {
+    ScopedAccumulate timer(row.t_reduce);
+    solver_.set_hessian(std::move(e.hessian), m);
+    e.hessian = {};
+  }
+  bool reduce() const { return !solver_.partial_hessian(); }
 
   void newton_step(Evaluation<T>& cur, double& lambda, HistoryRow& row) {
-    const double ref = mean_abs_diag(cur.hessian, N_);
+    const double ref = solver_.mean_abs_diag();
     std::vector<T> step;
     row.lambda = lambda;
-    row.cholesky_info = damped_solve(cur.hessian, N_, cur.grad, lambda, step, row);
+    row.cholesky_info = damped_solve(N_, cur.grad, lambda, step, row);
     if (row.cholesky_info != 0) {
       lambda = raise_lambda(lambda, ref);
       return;
@@ -134,11 +137,12 @@ class Run {
     row.step_norm = norm2<T>(step);
     std::vector<T> trial(x_);
     for (std::int64_t i = 0; i < N_; ++i) trial[static_cast<std::size_t>(i)] += step[static_cast<std::size_t>(i)];
-    Evaluation<T> next = ev_.evaluate(trial, Need::hessian);
+    Evaluation<T> next = ev_.evaluate(trial, Need::hessian, reduce());
     add_times(row, next.times);
     const double gn_new = norm2<T>(next.grad), gn_old = norm2<T>(cur.grad);
     if (agreed(comm_, accept_step(next.loss, gn_new, cur.loss, gn_old))) {
       x_ = std::move(trial);
+      hand_over(next, N_, row);
       cur = std::move(next);
       row.accepted = 1;
       lambda = lower_lambda(lambda, ref);
@@ -190,12 +194,13 @@ class Run {
       comm_.bcast(std::span<T>(x_), 0);
     }
     // Damped Newton step in X with H_xx at (X, Y_new).
-    Evaluation<T> here = ev_.evaluate(x_, Need::hessian_x);
+    Evaluation<T> here = ev_.evaluate(x_, Need::hessian_x, reduce());
     add_times(row, here.times);
-    const double ref = mean_abs_diag(here.hessian, d2_);
+    hand_over(here, d2_, row);
+    const double ref = solver_.mean_abs_diag();
     std::vector<T> step;
     row.lambda = lambda;
-    row.cholesky_info = damped_solve(here.hessian, d2_, here.grad, lambda, step, row);
+    row.cholesky_info = damped_solve(d2_, here.grad, lambda, step, row);
     if (info != 0 && row.cholesky_info == 0) row.cholesky_info = -info;  // the Y solve failed
     Evaluation<T> keep{here.loss, here.grad, {}, {}};
     if (row.cholesky_info > 0) {

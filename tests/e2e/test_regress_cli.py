@@ -103,6 +103,17 @@ if os.path.isfile(out):
         chk.check(np.linalg.norm(Y - Ys) <= 1e-7 * np.linalg.norm(Ys), "output Y is not Y*")
         print("ok   [good run np=%d] %d iterations, NumPy loss at the output %.2e, |grad| %.2e" % (args.np, iters, L, gn))
 
+# ---- the ScaLAPACK solve on the default grid: the same solution ----------------------------------------
+out_s = os.path.join(work, "scalapack-run.h5")
+r = e2e_util.launch(args, args.np, ["regress", "--input", good, "--out", out_s, "--tolerance", "1e-9", "--solver",
+                                    "scalapack", "--block", "4"] + QUICK, os.path.join(work, "rc-scalapack"), args.timeout)
+if chk.check(r is not None and r.returncode == 0, "scalapack run failed: %s" % (r.stderr[-2000:] if r else "timeout")):
+    with h5py.File(out_s, "r") as f:
+        chk.check(str(f.attrs["variant"]).startswith("scalapack-"), "scalapack run: variant %r" % f.attrs["variant"])
+        Xsc = f["output/X"][...]
+        chk.check(np.linalg.norm(Xsc - Xs) <= 1e-7 * np.linalg.norm(Xs), "scalapack run: output X is not X*")
+    print("ok   [scalapack run np=%d] VALID, X = X*" % args.np)
+
 # ---- not converged: exit 4 on every rank, archive with valid = 0 --------------------------------------
 out4 = os.path.join(work, "invalid.h5")
 argv4 = ["regress", "--algo", "gd", "--n", "40", "--d", "3", "--max-iter", "2", "--out", out4] + QUICK
@@ -153,6 +164,7 @@ bad_case("tolerance zero", ["--tolerance", "0"], 2, ["--tolerance"])
 bad_case("tolerance negative", ["--tolerance", "-1"], 2, ["--tolerance"])
 bad_case("max-iter zero", ["--max-iter", "0"], 2, ["--max-iter"])
 bad_case("bad scale", ["--scale", "fast", "--n", "16", "--d", "2"], 2, ["--scale"])
+bad_case("bad grid", ["--solver", "scalapack", "--grid", "%dx2" % args.np, "--n", "16", "--d", "2"], 2, ["--grid"])
 bad_case("single precision", ["--precision", "single", "--n", "16", "--d", "2"], 2, ["single"])
 bad_case("hessian over budget", ["--n", "64", "--d", "48", "--memory-budget", "64MiB"], 6,
          ["2 d^2 x 2 d^2 = 4608 x 4608", "largest d that fits"])
