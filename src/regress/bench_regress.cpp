@@ -3,7 +3,7 @@
 //   mpirun -n P regress_bench convergence   planted n=4096 d=16 delta=0.01: newton to 1e-10 vs gd (1000 iterations)
 //   mpirun -n P regress_bench iteration     one Newton iteration (Hessian evaluation + solve), n=8192 d=16
 //   mpirun -n P regress_bench solve48       d=48 (Hessian 4608 x 4608): solve GFLOP/s vs same-run GEMM, share
-// Options: --n N --d D --reps R. Times are medians over R repetitions of the max over ranks.
+// Options: --n N --d D --reps R --solver replicated|scalapack. Times are medians over R repetitions of the max over ranks.
 #include <mpi.h>
 
 #include <algorithm>
@@ -14,6 +14,7 @@
 
 #include "core/timer.hpp"
 #include "dist/comm.hpp"
+#include "grid/process_grid.hpp"
 #include "metrics/gemm_rate.hpp"
 #include "regress/evaluate.hpp"
 #include "regress/instance.hpp"
@@ -72,24 +73,26 @@ void convergence(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
 }
 
 // One Newton iteration = one joint-Hessian evaluation + one damped solve. Phases per rank.
-void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps) {
+void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps, bool scalapack) {
   PlantedSpec spec;
   spec.n = n;
   spec.d = d;
   spec.init_distance = 0.01;
   const Instance<double> inst = make_planted<double>(comm, spec);
   Evaluator<double> ev(comm, inst.data);
-  auto solver = make_replicated_solver<double>(comm);
+  auto solver = scalapack ? make_scalapack_solver<double>(comm, grid::squarest_shape(comm.size()), 64)
+                          : make_replicated_solver<double>(comm);
   const std::int64_t N = 2 * d * d;
   std::vector<double> total, eval, solve, fwd, grad, hess, red;
   for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
     comm.barrier();
     const double t0 = wall_seconds();
-    Evaluation<double> e = ev.evaluate(inst.x0, Need::hessian);
+    Evaluation<double> e = ev.evaluate(inst.x0, Need::hessian, !solver->partial_hessian());
     const double t1 = wall_seconds();
     std::vector<double> rhs(e.grad), step(static_cast<std::size_t>(N));
     for (double& v : rhs) v = -v;
-    const int info = solver->solve(e.hessian, N, 1e-3, rhs, step);
+    solver->set_hessian(std::move(e.hessian), N);  // scalapack: the reduce-scatter is part of the solve time
+    const int info = solver->solve(1e-3, rhs, step);
     const double t2 = wall_seconds();
     if (r == 0) {
       if (comm.is_root() && info != 0) std::printf("(cholesky info %d)\n", info);
@@ -106,6 +109,7 @@ void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps)
   const double gemm = comm.is_root() ? metrics::measure_gemm_gflops<double>(std::vector<metrics::GemmShape>{{2048, 2048, 256, false}}) : 0.0;
   if (comm.is_root()) {
     const double solve_flops = static_cast<double>(N) * N * N / 3.0;
+    std::printf("solver %s\n", solver->name().c_str());
     std::printf("n=%lld d=%lld ranks=%d: iteration %.3f s (evaluation %.3f: forward %.3f gradient %.3f hessian %.3f "
                 "reduce %.3f; solve %.3f = %.1f%% of the iteration)\n",
                 static_cast<long long>(n), static_cast<long long>(d), comm.size(), median(total), median(eval),
@@ -124,14 +128,16 @@ int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "";
   std::int64_t n = 0, d = 0;
   int reps = 3;
+  bool scalapack = false;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--n")) n = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--d")) d = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--solver")) scalapack = !std::strcmp(argv[i + 1], "scalapack");
   }
   if (what == "convergence") convergence(world, n ? n : 4096, d ? d : 16);
-  else if (what == "iteration") iteration(world, n ? n : 8192, d ? d : 16, reps);
-  else if (what == "solve48") iteration(world, n ? n : 2048, d ? d : 48, reps);
+  else if (what == "iteration") iteration(world, n ? n : 8192, d ? d : 16, reps, scalapack);
+  else if (what == "solve48") iteration(world, n ? n : 2048, d ? d : 48, reps, scalapack);
   else {
     if (world.is_root()) std::fprintf(stderr, "usage: regress_bench convergence|iteration|solve48 [--n N --d D --reps R]\n");
     return 2;
