@@ -1,6 +1,7 @@
 #include "drivers/registry.hpp"
 
 #include "attention/kernel.hpp"
+#include "regress/kernel.hpp"
 #include "solve/kernel.hpp"
 
 namespace attnbench::drivers {
@@ -9,6 +10,7 @@ const std::vector<harness::KernelSpec>& kernels() {
   static const std::vector<harness::KernelSpec> all = {
       attention::attention_kernel(),
       solve::solve_kernel(),
+      regress::regress_kernel(),
   };
   return all;
 }
