@@ -1,0 +1,35 @@
+#pragma once
+// Random choices of the sparsify kernel, all from the counter-based generator of core/random.hpp:
+// every value is a pure function of (seed, stream, global index), so every rank draws the same
+// samples and the selection does not depend on the number of ranks.
+#include <cmath>
+#include <cstdint>
+#include <numbers>
+
+#include "core/random.hpp"
+
+namespace attnbench::sparsify::rng {
+
+// Streams of this kernel (offsets from Stream::user keep them apart from other kernels').
+namespace stream {
+constexpr std::uint64_t data = 2049;         // synthetic X entries, index i * d + j
+constexpr std::uint64_t mask = 2050;         // synthetic sparsity pattern, index i * d + j
+constexpr std::uint64_t sample = 2051;       // the m iid draws, index l
+constexpr std::uint64_t sketch_row = 2052;   // sparse-embedding row of column j, index j * s + t
+constexpr std::uint64_t sketch_sign = 2053;  // its sign
+constexpr std::uint64_t jl = 2054;           // JL Gaussian (n x k), index i * k + c
+constexpr std::uint64_t gaussian = 2055;     // dense JL baseline G (d x m), index j * m + l
+}  // namespace stream
+
+inline double uniform(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {
+  return static_cast<double>(random_bits(seed, s, index) >> 11) * 0x1.0p-53;
+}
+
+// Standard normal by Box-Muller from two counter draws (2 index, 2 index + 1); u1 in (0, 1].
+inline double normal(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {
+  const double u1 = static_cast<double>((random_bits(seed, s, 2 * index) >> 11) + 1) * 0x1.0p-53;
+  const double u2 = uniform(seed, s, 2 * index + 1);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+}
+
+}  // namespace attnbench::sparsify::rng
