@@ -101,6 +101,8 @@ std::vector<T> read_1d(const File& f, const std::string& name, std::int64_t offs
   std::vector<T> out(static_cast<std::size_t>(count));
   Handle ds = open_dataset(f, name);
   Handle fspace(H5Dget_space(ds.get()), H5Sclose);
+  // An empty dataset has no storage to read (every rank sees the same extent and skips alike).
+  if (H5Sget_simple_extent_npoints(fspace.get()) == 0) return out;
   hsize_t start[1] = {static_cast<hsize_t>(offset)}, cnt[1] = {static_cast<hsize_t>(count)};
   Handle mspace(H5Screate_simple(1, cnt, nullptr), H5Sclose);
   if (count > 0) {
@@ -111,7 +113,8 @@ std::vector<T> read_1d(const File& f, const std::string& name, std::int64_t offs
     H5Sselect_none(mspace.get());
   }
   Handle dxpl = collective_dxpl();
-  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.data()) < 0)
+  T dummy{};  // H5Dread rejects a null buffer, even for an empty selection
+  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.empty() ? &dummy : out.data()) < 0)
     throw input_error("cannot read dataset " + name + " from '" + f.path() + "' (corrupt file or checksum error)");
   return out;
 }
@@ -122,6 +125,7 @@ Matrix<T> read_block(const File& f, const std::string& name, std::int64_t row0, 
   Matrix<T> out(rows, cols);
   Handle ds = open_dataset(f, name);
   Handle fspace(H5Dget_space(ds.get()), H5Sclose);
+  if (H5Sget_simple_extent_npoints(fspace.get()) == 0) return out;
   hsize_t start[2] = {static_cast<hsize_t>(row0), static_cast<hsize_t>(col0)};
   hsize_t cnt[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
   Handle mspace(H5Screate_simple(2, cnt, nullptr), H5Sclose);
@@ -133,17 +137,22 @@ Matrix<T> read_block(const File& f, const std::string& name, std::int64_t row0, 
     H5Sselect_none(mspace.get());
   }
   Handle dxpl = collective_dxpl();
-  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.data()) < 0)
+  T dummy{};  // H5Dread rejects a null buffer, even for an empty selection
+  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.empty() ? &dummy : out.data()) < 0)
     throw input_error("cannot read dataset " + name + " from '" + f.path() + "' (corrupt file or checksum error)");
   return out;
 }
 
-void write_root_vector(File& f, const std::string& name, const std::vector<double>& data, const dist::Comm& comm) {
+template <class T>
+void write_root_vector(File& f, const std::string& name, const std::vector<T>& data, const dist::Comm& comm) {
   hsize_t gdims[1] = {static_cast<hsize_t>(data.size())};
   Handle fspace(H5Screate_simple(1, gdims, nullptr), H5Sclose);
-  Handle ds(H5Dcreate2(f.id(), name.c_str(), H5T_NATIVE_DOUBLE, fspace.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  Handle ds(H5Dcreate2(f.id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
             H5Dclose);
   if (!ds.valid()) throw output_error("HDF5: create dataset " + name + " failed");
+  // An empty dataset has no storage to write (parallel HDF5 fails on a zero-size write); every
+  // rank knows the length, so every rank skips the collective alike.
+  if (data.empty()) return;
   hsize_t count[1] = {comm.is_root() ? static_cast<hsize_t>(data.size()) : 0};
   Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
   if (!comm.is_root() || data.empty()) {
@@ -151,13 +160,16 @@ void write_root_vector(File& f, const std::string& name, const std::vector<doubl
     H5Sselect_none(mspace.get());
   }
   Handle dxpl = collective_dxpl();
-  if (H5Dwrite(ds.get(), H5T_NATIVE_DOUBLE, mspace.get(), fspace.get(), dxpl.get(), data.data()) < 0)
+  if (H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), data.data()) < 0)
     throw output_error("HDF5: write dataset " + name + " failed");
 }
 
 template std::vector<double> read_1d<double>(const File&, const std::string&, std::int64_t, std::int64_t);
 template std::vector<float> read_1d<float>(const File&, const std::string&, std::int64_t, std::int64_t);
 template std::vector<std::int64_t> read_1d<std::int64_t>(const File&, const std::string&, std::int64_t, std::int64_t);
+template void write_root_vector<double>(File&, const std::string&, const std::vector<double>&, const dist::Comm&);
+template void write_root_vector<std::int64_t>(File&, const std::string&, const std::vector<std::int64_t>&,
+                                              const dist::Comm&);
 template Matrix<double> read_block<double>(const File&, const std::string&, std::int64_t, std::int64_t, std::int64_t,
                                            std::int64_t);
 template Matrix<float> read_block<float>(const File&, const std::string&, std::int64_t, std::int64_t, std::int64_t,
