@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     cfg.params.m = std::stoll(get("--m", "0"));
     cfg.params.seed = std::stoull(get("--seed", "42"));
     cfg.params.sketch_rows = std::stoll(get("--sketch-rows", "0"));
-    cfg.params.sketch_nnz = std::stoll(get("--sketch-nnz", "4"));
+    cfg.params.sketch_nnz = std::stoll(get("--sketch-nnz", "1"));
     cfg.params.jl_cols = std::stoll(get("--jl-cols", "0"));
     cfg.synthetic.n = std::stoll(get("--n", "64"));
     cfg.synthetic.d = std::stoll(get("--d", "4096"));

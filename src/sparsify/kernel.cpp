@@ -145,7 +145,7 @@ harness::KernelSpec sparsify_kernel() {
           kSampling),
       opt("--sketch-rows", OptionType::integer, "", "rows of the sparse embedding (>= n); default 4 n ceil(log2(n + 1))",
           {"leverage-sketch"}),
-      opt("--sketch-nnz", OptionType::integer, "4", "nonzeros per column of the sparse embedding (1 = CountSketch)",
+      opt("--sketch-nnz", OptionType::integer, "1", "nonzeros per column of the sparse embedding (1 = CountSketch)",
           {"leverage-sketch"}),
       opt("--jl-cols", OptionType::integer, "", "Gaussian JL columns; default max(16, 4 ceil(log2(n + 1)))",
           {"leverage-sketch"}),

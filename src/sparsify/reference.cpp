@@ -200,8 +200,9 @@ Result reference_run(const Matrix<double>& X, const Params& p) {
       for (std::int64_t j = 0; j < d; ++j)
         for (std::int64_t c = 0; c < z; ++c) {
           const auto idx = static_cast<std::uint64_t>(j * z + c);
-          const auto row = static_cast<std::int64_t>(random_bits(p.seed, rng::stream::sketch_row, idx) % static_cast<std::uint64_t>(s));
-          const double sg = ((random_bits(p.seed, rng::stream::sketch_sign, idx) & 1) ? 1.0 : -1.0) / std::sqrt(static_cast<double>(z));
+          const rng::SketchEntry h = rng::sketch_entry(p.seed, idx, s);
+          const std::int64_t row = h.row;
+          const double sg = h.sign / std::sqrt(static_cast<double>(z));
           for (std::int64_t i = 0; i < n; ++i) SX[at(row, i, n)] += sg * X(i, j);
         }
       Vec Gs(static_cast<std::size_t>(n * n), 0.0);

@@ -15,9 +15,9 @@
 //                    sample m iid columns with p_j = tau_j / sum tau (shared uniforms, one
 //                    allgather of p scalars for the global CDF, one allgatherv of the picks);
 //                    weight of a column drawn c times: sqrt(c / (m p_j)) (duplicates merged).
-//   leverage-sketch  the input-sparsity-time scores: a sparse embedding (OSNAP; CountSketch when
-//                    sketch_nnz = 1) Pi (s x d) of X^T, Pi X^T = sum_r Pi_r X_r^T (Allreduce of
-//                    s n words; sketch_nnz * nnz flops); R^T R = (Pi X^T)^T (Pi X^T) (syrk s n^2 +
+//   leverage-sketch  the input-sparsity-time scores: a CountSketch (or, with sketch_nnz = z > 1,
+//                    an OSNAP-style sparse embedding) Pi (s x d) of X^T, Pi X^T = sum_r Pi_r X_r^T
+//                    (Allreduce of s n words; z nnz flops, one pass over X in row order); R^T R = (Pi X^T)^T (Pi X^T) (syrk s n^2 +
 //                    potrf n^3/3, replicated); B = R^{-1} G, G (n x k) Gaussian with
 //                    k = O(log n); tau~_j = |x_j^T B|^2 / k (2 k nnz flops); sample as leverage.
 //   bss              Batson-Spielman-Srivastava barrier method on v_j = L^{-1} x_j (sum v v^T = I),
@@ -55,7 +55,7 @@ struct Params {
   std::int64_t m = 0;         // samples / JL width; 0: ceil(3 n ln(2 n / delta) / eps^2)
   std::uint64_t seed = 42;
   std::int64_t sketch_rows = 0;  // leverage-sketch: rows s of the embedding; 0: default_sketch_rows(n)
-  std::int64_t sketch_nnz = 4;   // nonzeros per column of the embedding (1 = CountSketch)
+  std::int64_t sketch_nnz = 1;   // nonzeros per column of the embedding (1 = CountSketch)
   std::int64_t jl_cols = 0;      // leverage-sketch: Gaussian columns k; 0: default_jl_cols(n)
 };
 
