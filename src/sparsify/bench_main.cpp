@@ -5,6 +5,7 @@
 //
 //   mpirun -n P sparsify_bench --algo leverage-sketch --n 256 --d 262144 --density 0.01 [--reps 3]
 //          [--bandwidth] [--precision single] [--input X.h5] [--eps E --delta D --gamma G --m M]
+//          [--out FILE.h5]
 #include <mpi.h>
 
 #include <algorithm>
@@ -121,6 +122,16 @@ int main(int argc, char** argv) {
       if (v.errors.count("max_invariant_violation")) std::printf(", invariant violation %g", v.errors.at("max_invariant_violation"));
       std::printf("\n");
       for (const auto& [k, note] : v.notes) std::printf("  note %s: %s\n", k.c_str(), note.c_str());
+    }
+    if (a.count("--out")) {
+      // The kernel's archive datasets (/output/columns, /output/weights, /output/Y), written
+      // collectively, plus the verdict and the validation figures as root attributes.
+      io::File f = io::File::create(comm, a["--out"]);
+      kase->write_datasets(f, true);
+      f.attr("/", "valid", static_cast<std::int64_t>(v.valid ? 1 : 0));
+      f.attr("/", "algorithm", to_string(cfg.params.method));
+      for (const auto& [k, val] : v.errors) f.attr("/", k, val);
+      for (const auto& [k, val] : v.counts) f.attr("/", k, val);
     }
     code = v.valid ? 0 : 4;
   } catch (const Error& e) {
