@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> a;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
-    if (k == "--bandwidth") a[k] = std::string(1, '1');  // (not = "1": GCC 12 -Wrestrict false positive)
+    if (k == "--bandwidth" || k == "--save-output") a[k] = std::string(1, '1');  // (not = "1": GCC 12 -Wrestrict false positive)
     else if (i + 1 < argc) a[k] = argv[++i];
   }
   auto get = [&](const std::string& k, const char* def) -> std::string {

@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <string>
-#include <variant>
 
 #include "sparsify/case.hpp"
 
@@ -10,24 +9,9 @@ namespace attnbench::sparsify {
 
 namespace {
 
-using Attr = std::variant<std::int64_t, std::uint64_t, double, std::string>;
-
-// RunRecord::problem / ::parameters (maps of attribute values) arrive with the harness; until then
-// the record's numeric/string parameter maps hold the same keys. Chosen at compile time.
-template <class R>
-void put(R& rec, bool problem, const std::string& key, const Attr& value) {
-  if constexpr (requires { rec.problem[key] = std::int64_t{0}; rec.parameters[key] = std::int64_t{0}; }) {
-    auto& target = problem ? rec.problem : rec.parameters;
-    std::visit([&](const auto& v) { target[key] = v; }, value);
-  } else {
-    std::visit(
-        [&](const auto& v) {
-          using V = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<V, std::string>) rec.string_params[key] = v;
-          else rec.numeric_params[key] = static_cast<double>(v);
-        },
-        value);
-  }
+// rec.problem (root attributes) or rec.parameters (/parameters).
+void put(RunRecord& rec, bool problem, const std::string& key, AttrValue value) {
+  (problem ? rec.problem : rec.parameters)[key] = std::move(value);
 }
 
 const std::vector<std::string> kSampling = {"leverage", "leverage-sketch", "uniform", "gaussian"};
@@ -59,8 +43,6 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   rec.kernel = "sparsify";
   rec.algorithm = to_string(cfg.params.method);
   rec.variant = info.input_format;
-  rec.n = info.n;
-  rec.d = info.d;
   rec.input = cfg.input.empty() ? "synthetic" : cfg.input;
   put(rec, true, "n", info.n);
   put(rec, true, "d", info.d);
