@@ -156,4 +156,27 @@ for label, expect in [("wide", "d = 5"), ("deficient", "rank-deficient")]:
     if chk.check(res is not None, "%s finished" % label):
         chk.check(set(res.rank_codes.values()) == {3}, "%s: exit 3 on every rank, got %s" % (label, res.rank_codes))
         chk.check(expect in res.stderr, "%s: message mentions '%s': %s" % (label, expect, res.stderr.strip()[-300:]))
+# Bad options: a usage error (exit 2) on every rank, the option named, nothing written.
+if SUB:
+    for label, argv, expect in [
+        ("d<n", ["--n", "16", "--d", "10"], "--d"),
+        ("r>=1", ["--r", "1.5"], "--r"),
+        ("r<=0", ["--r", "0"], "--r"),
+        ("gamma<=1", ["--algo", "bss", "--gamma", "1"], "--gamma"),
+        ("eps>=1", ["--eps", "1"], "--eps"),
+        ("eps<=0", ["--eps", "0"], "--eps"),
+        ("delta<=0", ["--delta", "0"], "--delta"),
+        ("delta>=1", ["--delta", "1"], "--delta"),
+        ("density", ["--density", "0"], "--density"),
+        ("coherence", ["--coherence", "1"], "--coherence"),
+    ]:
+        out = W("usage-out.h5")
+        base = [] if label == "d<n" else ["--n", "8", "--d", "64"]
+        res = run(base + argv + ["--out", out], "usage")
+        if not chk.check(res is not None, "%s finished (no hang)" % label):
+            continue
+        chk.check(set(res.rank_codes.values()) == {2} and len(res.rank_codes) == args.np,
+                  "%s: exit 2 on every rank, got %s" % (label, res.rank_codes))
+        chk.check(expect in res.stderr, "%s: message names %s: %s" % (label, expect, res.stderr.strip()[-300:]))
+        chk.check(not os.path.exists(out), "%s: nothing written" % label)
 chk.finish()
