@@ -1,6 +1,7 @@
 #include "drivers/registry.hpp"
 
 #include "attention/kernel.hpp"
+#include "solve/kernel.hpp"
 #include "sparsify/kernel.hpp"
 
 namespace attnbench::drivers {
@@ -8,6 +9,7 @@ namespace attnbench::drivers {
 const std::vector<harness::KernelSpec>& kernels() {
   static const std::vector<harness::KernelSpec> all = {
       attention::attention_kernel(),
+      solve::solve_kernel(),
       sparsify::sparsify_kernel(),
   };
   return all;

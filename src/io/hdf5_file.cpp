@@ -141,6 +141,69 @@ void File::write_rows(const std::string& name, std::int64_t global_rows, std::in
         "write dataset " + name);
 }
 
+namespace {
+// Selects the union of the hyperslabs in `space` (none when empty); checks the element count.
+void select_union(hid_t space, const std::vector<Hyperslab>& selection, std::int64_t elements, const std::string& what) {
+  if (selection.empty()) {
+    check(H5Sselect_none(space), "H5Sselect_none " + what);
+  } else {
+    bool first = true;
+    for (const Hyperslab& h : selection) {
+      hsize_t start[2], stride[2], count[2], block[2];
+      for (int d = 0; d < 2; ++d) {
+        start[d] = static_cast<hsize_t>(h.start[d]);
+        stride[d] = static_cast<hsize_t>(h.stride[d]);
+        count[d] = static_cast<hsize_t>(h.count[d]);
+        block[d] = static_cast<hsize_t>(h.block[d]);
+      }
+      check(H5Sselect_hyperslab(space, first ? H5S_SELECT_SET : H5S_SELECT_OR, start, stride, count, block),
+            "H5Sselect_hyperslab " + what);
+      first = false;
+    }
+  }
+  const hssize_t n = H5Sget_select_npoints(space);
+  if (n != static_cast<hssize_t>(elements))
+    throw internal_error("HDF5 selection of " + what + " has " + std::to_string(n) + " elements, expected " +
+                         std::to_string(elements));
+}
+}  // namespace
+
+template <class T>
+void File::read_selection(const std::string& name, const std::vector<Hyperslab>& selection, std::int64_t elements,
+                          T* out) const {
+  Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) throw input_error("cannot open dataset " + name + " in '" + path_ + "'");
+  Handle fspace(H5Dget_space(ds.get()), H5Sclose);
+  select_union(fspace.get(), selection, elements, name);
+  hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
+  Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
+  if (elements == 0) H5Sselect_none(mspace.get());
+  Handle dxpl = collective_dxpl();
+  T dummy{};
+  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? out : &dummy) < 0)
+    throw input_error("cannot read dataset " + name + " from '" + path_ + "' (corrupt file or checksum error)");
+}
+
+template <class T>
+void File::write_selection(const std::string& name, std::int64_t rows, std::int64_t cols,
+                           const std::vector<Hyperslab>& selection, std::int64_t elements, const T* data) {
+  hsize_t gdims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+  Handle fspace(H5Screate_simple(2, gdims, nullptr), H5Sclose);
+  Handle dcpl = checksummed_dcpl(rows, cols, sizeof(T));
+  Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
+                               H5P_DEFAULT),
+                    "create dataset " + name),
+            H5Dclose);
+  select_union(fspace.get(), selection, elements, name);
+  hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
+  Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
+  if (elements == 0) H5Sselect_none(mspace.get());
+  Handle dxpl = collective_dxpl();
+  const T dummy{};
+  check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? data : &dummy),
+        "write dataset " + name);
+}
+
 void File::write_root_matrix(const std::string& name, const std::vector<double>& data, std::int64_t rows,
                              std::int64_t cols, const dist::Comm& comm) {
   Matrix<double> local(comm.is_root() ? rows : 0, cols);
@@ -217,6 +280,14 @@ template Matrix<float> File::read_rows<float>(const std::string&, std::int64_t, 
 template Matrix<double> File::read_rows<double>(const std::string&, std::int64_t, std::int64_t, std::int64_t) const;
 template void File::write_rows<float>(const std::string&, std::int64_t, std::int64_t, std::int64_t, const Matrix<float>&);
 template void File::write_rows<double>(const std::string&, std::int64_t, std::int64_t, std::int64_t, const Matrix<double>&);
+template void File::read_selection<float>(const std::string&, const std::vector<Hyperslab>&, std::int64_t,
+                                          float*) const;
+template void File::read_selection<double>(const std::string&, const std::vector<Hyperslab>&, std::int64_t,
+                                           double*) const;
+template void File::write_selection<float>(const std::string&, std::int64_t, std::int64_t,
+                                           const std::vector<Hyperslab>&, std::int64_t, const float*);
+template void File::write_selection<double>(const std::string&, std::int64_t, std::int64_t,
+                                            const std::vector<Hyperslab>&, std::int64_t, const double*);
 template void File::write_rows<std::int64_t>(const std::string&, std::int64_t, std::int64_t, std::int64_t,
                                              const Matrix<std::int64_t>&);
 
