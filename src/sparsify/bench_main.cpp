@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
     cfg.synthetic.coherence = std::stod(get("--coherence", "0"));
     cfg.synthetic.seed = cfg.params.seed;
     cfg.input = get("--input", "");
+    cfg.scalapack_threshold = std::stoll(get("--scalapack-threshold", "2048"));
     cfg.precision = parse_precision(get("--precision", "double"));
     const int reps = std::stoi(get("--reps", "3"));
     double setup = 0, io = 0;

@@ -11,6 +11,7 @@
 #include "io/hdf5_file.hpp"
 #include "io/hdf5_sparse.hpp"
 #include "sparsify/input.hpp"
+#include "sparsify/nxn_scalapack.hpp"
 #include "sparsify/validation.hpp"
 
 namespace attnbench::sparsify {
@@ -31,12 +32,13 @@ std::string fmt(double v) {
 template <class T>
 class SparsifyCase final : public harness::Case {
  public:
-  SparsifyCase(const dist::Comm& comm, ColumnBlock<T> X, const Params& p, ProblemInfo info, std::vector<double> M)
-      : comm_(comm), X_(std::move(X)), params_(p), info_(std::move(info)), M_(std::move(M)) {}
+  SparsifyCase(const dist::Comm& comm, ColumnBlock<T> X, const Params& p, ProblemInfo info, std::vector<double> M,
+               std::unique_ptr<NxnSolver> solver)
+      : comm_(comm), X_(std::move(X)), params_(p), info_(std::move(info)), M_(std::move(M)), solver_(std::move(solver)) {}
 
   void run(harness::PhaseTimes& phases) override {
     Phases mine;
-    result_ = sparsify::run(comm_, X_, params_, solver_, &mine);
+    result_ = sparsify::run(comm_, X_, params_, *solver_, &mine);
     for (const auto& [name, s] : mine) phases[name] += s;
     ran_ = true;
   }
@@ -107,7 +109,7 @@ class SparsifyCase final : public harness::Case {
     v.primary_error = "attention_error";
     if (!ran_) throw internal_error("sparsify: validate() before run()");
     const std::vector<double> YY = selected_gram(comm_, X_, result_);
-    const Check c = evaluate(info_.n, M_, YY, solver_);
+    const Check c = evaluate(info_.n, M_, YY, *solver_);
     v.errors["spectral_low"] = c.spectral_low;
     v.errors["spectral_high"] = c.spectral_high;
     v.errors["eps_reached"] = c.eps_reached;
@@ -213,7 +215,7 @@ class SparsifyCase final : public harness::Case {
   Params params_;
   ProblemInfo info_;
   std::vector<double> M_;
-  ReplicatedLapack solver_;
+  std::unique_ptr<NxnSolver> solver_;
   Result result_;
   bool ran_ = false;
 };
@@ -251,8 +253,11 @@ std::unique_ptr<harness::Case> make_typed(const dist::Comm& comm, const CaseConf
   const ReplicatedLapack lapack;
   dist::agree_on_success(comm, [&] { (void)cholesky_or_rank_error(lapack, X.n, M); });
   for (double v : M) info.r = std::max(info.r, std::abs(v));
+  // The n x n factorizations: replicated LAPACK, or ScaLAPACK on the process grid for large n.
+  std::unique_ptr<NxnSolver> solver = make_solver(comm, X.n, cfg.scalapack_threshold);
+  info.nxn_solver = solver->name();
   if (info_out) *info_out = info;
-  return std::make_unique<SparsifyCase<T>>(comm, std::move(X), cfg.params, info, std::move(M));
+  return std::make_unique<SparsifyCase<T>>(comm, std::move(X), cfg.params, info, std::move(M), std::move(solver));
 }
 
 }  // namespace

@@ -21,6 +21,8 @@ struct CaseConfig {
   SyntheticSpec synthetic;   // used when input is empty
   std::string input;         // HDF5 file with /X (dense or anndata sparse group)
   Precision precision = Precision::double_;
+  // n x n factorizations on the ScaLAPACK process grid when n >= this (0: always replicated LAPACK).
+  std::int64_t scalapack_threshold = 2048;
 };
 
 // What make_case records about the problem (also put into the run record when it has room).
@@ -29,6 +31,7 @@ struct ProblemInfo {
   std::int64_t n = 0, d = 0, nnz = 0, m = 0;
   double r = 0.0;            // |X X^T|_max measured at set-up
   double r_requested = 0.0;  // --r (synthetic), 0 for files
+  std::string nxn_solver;    // "replicated-lapack" or "scalapack"
 };
 
 // Collective. Usage errors (bad parameters, d < n for the generator) and input errors (unreadable or

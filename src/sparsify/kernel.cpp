@@ -28,6 +28,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   cfg.params.sketch_rows = o.has("--sketch-rows") ? o.integer("--sketch-rows") : 0;
   cfg.params.sketch_nnz = o.integer("--sketch-nnz");
   cfg.params.jl_cols = o.has("--jl-cols") ? o.integer("--jl-cols") : 0;
+  cfg.scalapack_threshold = o.integer("--scalapack-threshold");
   cfg.input = ctx.common.input;
   cfg.precision = ctx.common.precision;
   cfg.synthetic.n = o.integer("--n");
@@ -55,7 +56,8 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
     put(rec, true, "coherence", cfg.synthetic.coherence);
   }
   put(rec, false, "m", info.m);
-  put(rec, false, "nxn_solver", std::string("replicated-lapack"));
+  put(rec, false, "nxn_solver", info.nxn_solver);
+  put(rec, false, "scalapack_threshold", cfg.scalapack_threshold);
   switch (cfg.params.method) {
     case Method::bss:
       put(rec, false, "gamma", cfg.params.gamma);
@@ -132,6 +134,13 @@ harness::KernelSpec sparsify_kernel() {
       opt("--jl-cols", OptionType::integer, "", "Gaussian JL columns; default max(16, 4 ceil(log2(n + 1)))",
           {"leverage-sketch"}),
   };
+  {
+    OptionSpec s = opt("--scalapack-threshold", OptionType::integer, "2048",
+                       "n x n factorizations (Cholesky, eigendecompositions) on the ScaLAPACK process grid when "
+                       "n >= this; 0: always replicated LAPACK");
+    s.min = 0;
+    k.options.push_back(s);
+  }
   k.problem_keys = {"n", "d", "nnz", "r", "density", "coherence"};
   k.size_key = std::string(1, 'd');  // (not = "d": GCC 12 -Wrestrict false positive)
   k.work_exponent = 1.0;    // work and memory grow linearly in d at fixed n
