@@ -93,6 +93,23 @@ TEST(SparsifyGenerator, DensityIsTheFractionOfNonzeros) {
   EXPECT_NEAR(frac, 0.05, 0.005);
 }
 
+// Memory per rank: the column block holds only this rank's share of X - CSC bytes are
+// nnz_local (sizeof(T) + 4) + 8 (cols + 1), so the sum over ranks is the one-rank size plus the
+// p - 1 extra column-pointer entries (no replication); dense blocks hold n cols_local values.
+TEST(SparsifyGenerator, BlocksHoldOnlyTheirShare) {
+  const auto& comm = testing_support::world();
+  SyntheticSpec s{.n = 9, .d = 1003, .r = 0.05, .density = 0.1, .coherence = 0.0, .seed = 12};
+  const auto B = local_block<float>(comm, s);
+  EXPECT_EQ(B.bytes(), static_cast<std::int64_t>(B.values.size() * (sizeof(float) + 4) + 8 * (B.cols + 1)));
+  const std::int64_t total = comm.allreduce<std::int64_t>(B.bytes(), dist::Op::sum);
+  const dist::Comm self = comm.split(comm.rank(), 0);
+  const auto all = local_block<float>(self, s);
+  EXPECT_EQ(total, all.bytes() + 8 * (comm.size() - 1));
+  s.density = 1.0;
+  const auto D = local_block<double>(comm, s);
+  EXPECT_EQ(D.bytes(), static_cast<std::int64_t>(8 * s.n * D.cols));
+}
+
 TEST(SparsifyGenerator, BadSpecsAreUsageErrors) {
   SyntheticSpec good;
   EXPECT_NO_THROW(check_spec(good));
