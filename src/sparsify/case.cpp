@@ -154,7 +154,11 @@ class SparsifyCase final : public harness::Case {
           v.notes["window"] = "randomized miss: the window [" + fmt(c.spectral_low) + ", " + fmt(c.spectral_high) +
                               "] is outside [1 - eps, 1 + eps] = [" + fmt(1 - params_.eps) + ", " +
                               fmt(1 + params_.eps) + "]; with the default m this happens with probability at most delta = " +
-                              fmt(params_.delta);
+                              fmt(params_.delta) +
+                              (params_.method == Method::leverage_sketch
+                                   ? " when the sketched scores are within a constant factor of the exact ones (m is "
+                                     "not enlarged for that factor)"
+                                   : "");
         break;
       }
       case Method::uniform:
