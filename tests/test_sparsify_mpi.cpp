@@ -6,6 +6,7 @@
 // deficiency, bad parameters) raised identically on every rank.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -251,6 +252,25 @@ TEST(SparsifyBss, InvariantsFinalRatioAndWindow) {
     EXPECT_NEAR(c.r, s.r, 1e-15);
     for (double w : r.weights) EXPECT_GT(w, 0.0);
   }
+}
+
+// Exact ties in BSS: column 12 is a copy of column 3 (on another rank for p > 1). Their scores are
+// bitwise equal (sparse path: the same loop over the same entries), so MPI_MAXLOC must pick the
+// smaller global index every time: column 12 is never selected, and the run equals the reference.
+TEST(SparsifyBss, TiesGoToTheSmallestGlobalColumn) {
+  const auto& comm = testing_support::world();
+  Matrix<double> X(4, 13, 0.0);
+  for (std::int64_t j = 0; j < 12; ++j)
+    for (std::int64_t i = 0; i < 4; ++i)
+      X(i, j) = ((i * 7 + j * 3) % 5 == 0) ? 0.0 : 0.05 * std::sin(static_cast<double>(1 + i * 13 + j * 5));
+  for (std::int64_t i = 0; i < 4; ++i) X(i, 12) = X(i, 3);
+  const auto B = my_block_of<double>(comm, X, true);
+  Params p = params(Method::bss);
+  const Result got = run(comm, B, p, lapack);
+  const Result ref = reference_run(X, p);
+  expect_same_result(got, ref, 1e-9, "bss ties");
+  EXPECT_TRUE(std::find(got.columns.begin(), got.columns.end(), 12) == got.columns.end());
+  EXPECT_TRUE(std::find(got.columns.begin(), got.columns.end(), 3) != got.columns.end());
 }
 
 TEST(SparsifyLeverage, WindowAndAttentionBound) {
