@@ -111,7 +111,9 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   std::unique_ptr<Case> cs = kernel.make_case(ctx);
   record_phase(comm, rec, "setup", 1, 0, setup_s);
   record_phase(comm, rec, "io", 1, 0, io_s);
-  const WorkModel work = cs->work();
+  // The work model is asked after every repetition: an iterative kernel (regress) knows its work
+  // only once it has run; the archived figure is the one after the last repetition.
+  WorkModel work = cs->work();
   const ReferenceShapes ref = cs->reference_shapes();
 
   // Progress shows every problem attribute; the summary line the first two (the kernel lists the
@@ -154,6 +156,7 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
       const auto it = phases.find(name);
       record_phase(comm, rec, name, c.reps, rep, it == phases.end() ? 0.0 : it->second);
     }
+    work = cs->work();
     const auto& tot = rec.timings["total"].seconds;
     rep_max_total.push_back(*std::max_element(tot.begin() + rep * comm.size(), tot.begin() + (rep + 1) * comm.size()));
     std::string rate_text;

@@ -127,6 +127,8 @@ class Case {
   // One repetition of the timed work. Collective over the run's communicator. `phases` receives
   // this rank's seconds per phase (the harness times the whole call as "total").
   virtual void run(PhaseTimes& phases) = 0;
+  // The work of one repetition. Asked before the first and after every repetition (an iterative
+  // kernel may state the work of the repetition it just ran); the archive keeps the last answer.
   virtual WorkModel work() const = 0;
   virtual ReferenceShapes reference_shapes() const { return {}; }
   // Bytes of the kernel's own buffers on this rank (after the repetitions).

@@ -289,7 +289,9 @@ def add_scaling(rows: list[dict]):
     """speedup and efficiency against each series' baseline: the valid point with the fewest cores
     (median rate over its valid runs). Invalid, failed, damaged runs are never baselines."""
     def rate(r):
-        return r["flops"] / r["median_time"] if r["median_time"] > 0 else float("nan")
+        # A kernel without a work model (flops 0, e.g. uniform sampling) has no rate: no speedup.
+        ok = r["median_time"] > 0 and r["flops"] > 0
+        return r["flops"] / r["median_time"] if ok else float("nan")
 
     for r in rows:
         r.update(speedup=_nan(), efficiency=_nan(), baseline_point="")
@@ -301,6 +303,8 @@ def add_scaling(rows: list[dict]):
         base_cores = min(r["cores"] for r in valid)
         base_runs = [r for r in valid if r["cores"] == base_cores]
         base_rate = median([rate(r) for r in base_runs])
+        if not (base_rate > 0):  # NaN or 0: nothing to normalize by
+            continue
         for r in members:
             s = rate(r) / base_rate
             r.update(speedup=s, efficiency=s * base_cores / r["cores"], baseline_point=base_runs[0]["point"])

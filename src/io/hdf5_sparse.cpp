@@ -1,0 +1,178 @@
+#include "io/hdf5_sparse.hpp"
+
+#include <type_traits>
+
+#include "core/error.hpp"
+
+namespace attnbench::io {
+
+namespace {
+template <class T>
+hid_t native_type() {
+  if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
+  else if constexpr (std::is_same_v<T, float>) return H5T_NATIVE_FLOAT;
+  else return H5T_NATIVE_INT64;
+}
+Handle collective_dxpl() {
+  Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+  if (H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0) throw internal_error("HDF5: H5Pset_dxpl_mpio failed");
+  return dxpl;
+}
+Handle open_dataset(const File& f, const std::string& name) {
+  Handle ds(H5Dopen2(f.id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) throw input_error("cannot open dataset " + name + " in '" + f.path() + "'");
+  return ds;
+}
+}  // namespace
+
+ObjectKind object_kind(const File& f, const std::string& name) {
+  // Check every path component so that H5Lexists never sees a missing intermediate group.
+  std::string prefix;
+  std::size_t pos = 1;
+  while (true) {
+    const std::size_t next = name.find('/', pos);
+    prefix = name.substr(0, next);
+    if (H5Lexists(f.id(), prefix.c_str(), H5P_DEFAULT) <= 0) return ObjectKind::missing;
+    if (next == std::string::npos) break;
+    pos = next + 1;
+  }
+  H5O_info_t info;
+  if (H5Oget_info_by_name(f.id(), name.c_str(), &info, H5P_DEFAULT) < 0) return ObjectKind::missing;
+  if (info.type == H5O_TYPE_DATASET) return ObjectKind::dataset;
+  if (info.type == H5O_TYPE_GROUP) return ObjectKind::group;
+  return ObjectKind::other;
+}
+
+ElementClass element_class(const File& f, const std::string& dataset) {
+  Handle ds = open_dataset(f, dataset);
+  Handle type(H5Dget_type(ds.get()), H5Tclose);
+  switch (H5Tget_class(type.get())) {
+    case H5T_FLOAT: return ElementClass::floating;
+    case H5T_INTEGER: return ElementClass::integer;
+    default: return ElementClass::other;
+  }
+}
+
+std::optional<std::string> read_string_attr(const File& f, const std::string& object, const std::string& name) {
+  if (H5Aexists_by_name(f.id(), object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return std::nullopt;
+  Handle a(H5Aopen_by_name(f.id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!a.valid()) return std::nullopt;
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING) return std::nullopt;
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1) return std::nullopt;
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    char* p = nullptr;
+    if (H5Aread(a.get(), mem.get(), &p) < 0 || p == nullptr) return std::nullopt;
+    std::string s(p);
+    H5free_memory(p);
+    return s;
+  }
+  const std::size_t size = H5Tget_size(type.get());
+  std::string s(size, '\0');
+  Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(mem.get(), size);
+  H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
+  if (H5Aread(a.get(), mem.get(), s.data()) < 0) return std::nullopt;
+  s.resize(s.find('\0') == std::string::npos ? s.size() : s.find('\0'));
+  return s;
+}
+
+std::optional<std::vector<std::int64_t>> read_int_attr(const File& f, const std::string& object,
+                                                       const std::string& name) {
+  if (H5Aexists_by_name(f.id(), object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return std::nullopt;
+  Handle a(H5Aopen_by_name(f.id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!a.valid()) return std::nullopt;
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_INTEGER) return std::nullopt;
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  const hssize_t npoints = H5Sget_simple_extent_npoints(space.get());
+  if (npoints < 0) return std::nullopt;
+  std::vector<std::int64_t> v(static_cast<std::size_t>(npoints));
+  if (npoints > 0 && H5Aread(a.get(), H5T_NATIVE_INT64, v.data()) < 0) return std::nullopt;
+  return v;
+}
+
+template <class T>
+std::vector<T> read_1d(const File& f, const std::string& name, std::int64_t offset, std::int64_t count) {
+  std::vector<T> out(static_cast<std::size_t>(count));
+  Handle ds = open_dataset(f, name);
+  Handle fspace(H5Dget_space(ds.get()), H5Sclose);
+  // An empty dataset has no storage to read (every rank sees the same extent and skips alike).
+  if (H5Sget_simple_extent_npoints(fspace.get()) == 0) return out;
+  hsize_t start[1] = {static_cast<hsize_t>(offset)}, cnt[1] = {static_cast<hsize_t>(count)};
+  Handle mspace(H5Screate_simple(1, cnt, nullptr), H5Sclose);
+  if (count > 0) {
+    if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) < 0)
+      throw input_error("'" + f.path() + "': bad selection of dataset " + name);
+  } else {
+    H5Sselect_none(fspace.get());
+    H5Sselect_none(mspace.get());
+  }
+  Handle dxpl = collective_dxpl();
+  T dummy{};  // H5Dread rejects a null buffer, even for an empty selection
+  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.empty() ? &dummy : out.data()) < 0)
+    throw input_error("cannot read dataset " + name + " from '" + f.path() + "' (corrupt file or checksum error)");
+  return out;
+}
+
+template <class T>
+Matrix<T> read_block(const File& f, const std::string& name, std::int64_t row0, std::int64_t rows,
+                     std::int64_t col0, std::int64_t cols) {
+  Matrix<T> out(rows, cols);
+  Handle ds = open_dataset(f, name);
+  Handle fspace(H5Dget_space(ds.get()), H5Sclose);
+  if (H5Sget_simple_extent_npoints(fspace.get()) == 0) return out;
+  hsize_t start[2] = {static_cast<hsize_t>(row0), static_cast<hsize_t>(col0)};
+  hsize_t cnt[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+  Handle mspace(H5Screate_simple(2, cnt, nullptr), H5Sclose);
+  if (rows > 0 && cols > 0) {
+    if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) < 0)
+      throw input_error("'" + f.path() + "': bad selection of dataset " + name);
+  } else {
+    H5Sselect_none(fspace.get());
+    H5Sselect_none(mspace.get());
+  }
+  Handle dxpl = collective_dxpl();
+  T dummy{};  // H5Dread rejects a null buffer, even for an empty selection
+  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.empty() ? &dummy : out.data()) < 0)
+    throw input_error("cannot read dataset " + name + " from '" + f.path() + "' (corrupt file or checksum error)");
+  return out;
+}
+
+template <class T>
+void write_root_vector(File& f, const std::string& name, const std::vector<T>& data, const dist::Comm& comm) {
+  hsize_t gdims[1] = {static_cast<hsize_t>(data.size())};
+  Handle fspace(H5Screate_simple(1, gdims, nullptr), H5Sclose);
+  Handle ds(H5Dcreate2(f.id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+            H5Dclose);
+  if (!ds.valid()) throw output_error("HDF5: create dataset " + name + " failed");
+  // An empty dataset has no storage to write (parallel HDF5 fails on a zero-size write); every
+  // rank knows the length, so every rank skips the collective alike.
+  if (data.empty()) return;
+  hsize_t count[1] = {comm.is_root() ? static_cast<hsize_t>(data.size()) : 0};
+  Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
+  if (!comm.is_root() || data.empty()) {
+    H5Sselect_none(fspace.get());
+    H5Sselect_none(mspace.get());
+  }
+  Handle dxpl = collective_dxpl();
+  if (H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), data.data()) < 0)
+    throw output_error("HDF5: write dataset " + name + " failed");
+}
+
+template std::vector<double> read_1d<double>(const File&, const std::string&, std::int64_t, std::int64_t);
+template std::vector<float> read_1d<float>(const File&, const std::string&, std::int64_t, std::int64_t);
+template std::vector<std::int64_t> read_1d<std::int64_t>(const File&, const std::string&, std::int64_t, std::int64_t);
+template void write_root_vector<double>(File&, const std::string&, const std::vector<double>&, const dist::Comm&);
+template void write_root_vector<std::int64_t>(File&, const std::string&, const std::vector<std::int64_t>&,
+                                              const dist::Comm&);
+template Matrix<double> read_block<double>(const File&, const std::string&, std::int64_t, std::int64_t, std::int64_t,
+                                           std::int64_t);
+template Matrix<float> read_block<float>(const File&, const std::string&, std::int64_t, std::int64_t, std::int64_t,
+                                         std::int64_t);
+
+}  // namespace attnbench::io

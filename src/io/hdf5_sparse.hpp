@@ -1,0 +1,48 @@
+#pragma once
+// HDF5 reading helpers for sparse (anndata-style) and column-blocked inputs, as free functions over
+// io::File: object kinds, group attributes, 1-D hyperslabs of data/indices/indptr, 2-D column
+// blocks. Every read that touches a dataset is collective (every rank of the file's communicator
+// calls it, possibly with an empty selection); metadata queries are local and give the same answer
+// on every rank. Raw HDF5 calls stay here and in hdf5_file.cpp.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/matrix.hpp"
+#include "dist/comm.hpp"
+#include "io/hdf5_file.hpp"
+
+namespace attnbench::io {
+
+enum class ObjectKind { missing, dataset, group, other };
+ObjectKind object_kind(const File& f, const std::string& name);
+
+// Class of a dataset's element type.
+enum class ElementClass { floating, integer, other };
+ElementClass element_class(const File& f, const std::string& dataset);
+
+// A string attribute (fixed or variable length) of an object; nullopt when absent or not a string.
+std::optional<std::string> read_string_attr(const File& f, const std::string& object, const std::string& name);
+// An integer attribute (scalar or 1-D) as int64 values; nullopt when absent or not an integer.
+std::optional<std::vector<std::int64_t>> read_int_attr(const File& f, const std::string& object,
+                                                       const std::string& name);
+
+// Collective: elements [offset, offset + count) of a 1-D dataset, converted to T (double, float,
+// int64). Ranks with count 0 take part with an empty selection. Input error naming the dataset when
+// the read fails (a corrupt file or a checksum error).
+template <class T>
+std::vector<T> read_1d(const File& f, const std::string& name, std::int64_t offset, std::int64_t count);
+
+// Collective: rows [row0, row0 + rows) x columns [col0, col0 + cols) of a 2-D floating-point
+// dataset, converted to T, row-major (rows x cols).
+template <class T>
+Matrix<T> read_block(const File& f, const std::string& name, std::int64_t row0, std::int64_t rows,
+                     std::int64_t col0, std::int64_t cols);
+
+// Collective: a 1-D float64 or int64 dataset holding the root's data (other ranks pass data of the
+// same length). Empty vectors give an empty dataset.
+template <class T>
+void write_root_vector(File& f, const std::string& name, const std::vector<T>& data, const dist::Comm& comm);
+
+}  // namespace attnbench::io

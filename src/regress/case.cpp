@@ -1,0 +1,339 @@
+#include "regress/case.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/timer.hpp"
+#include "dist/collective.hpp"
+#include "grid/process_grid.hpp"
+#include "io/hdf5_file.hpp"
+#include "regress/check.hpp"
+#include "regress/evaluate.hpp"
+#include "regress/solver.hpp"
+
+namespace attnbench::regress {
+
+namespace {
+
+constexpr std::int64_t key_chunk = 256;
+
+double resolve_scale(const std::string& text, std::int64_t d, std::string& rule) {
+  if (text == "1/d") {
+    rule = "1/d";
+    return 1.0 / static_cast<double>(d);
+  }
+  if (text == "1/sqrt(d)") {
+    rule = "1/sqrt(d)";
+    return 1.0 / std::sqrt(static_cast<double>(d));
+  }
+  rule = "value";
+  std::size_t used = 0;
+  double v = 0.0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || !std::isfinite(v) || v <= 0.0)
+    throw usage_error("regress: --scale must be a positive number, 1/d or 1/sqrt(d), not '" + text + "'");
+  return v;
+}
+
+std::string bytes_text(double b) {
+  char buf[64];
+  if (b >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+  else if (b >= 1024.0 * 1024) std::snprintf(buf, sizeof buf, "%.2f MiB", b / (1024.0 * 1024));
+  else std::snprintf(buf, sizeof buf, "%.0f bytes", b);
+  return buf;
+}
+
+double rel_dist(const std::vector<double>& x, const std::vector<double>& ref, std::size_t off, std::size_t len) {
+  double num = 0.0, den = 0.0;
+  for (std::size_t i = off; i < off + len; ++i) {
+    num += (x[i] - ref[i]) * (x[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return den > 0.0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+class RegressCase final : public harness::Case {
+ public:
+  RegressCase(const dist::Comm& comm, const RegressConfig& cfg, Instance<double> inst,
+              std::unique_ptr<NewtonSolver<double>> solver)
+      : comm_(comm), cfg_(cfg), inst_(std::make_unique<Instance<double>>(std::move(inst))),
+        ev_(comm, inst_->data, cfg.tile, key_chunk), solver_(std::move(solver)) {}
+
+  void run(harness::PhaseTimes& phases) override {
+    ev_.reset_counts();
+    result_ = optimize<double>(comm_, ev_, *solver_, inst_->x0, cfg_.solve);
+    evals_ = ev_.counts();
+    double f = 0, g = 0, h = 0, r = 0, s = 0;
+    for (const HistoryRow& row : result_.history) {
+      f += row.t_forward;
+      g += row.t_gradient;
+      h += row.t_hessian;
+      r += row.t_reduce;
+      s += row.t_solve;
+    }
+    phases["forward"] = f;
+    phases["gradient"] = g;
+    phases["hessian"] = h;
+    phases["reduce"] = r;
+    phases["solve"] = s;
+    ran_ = true;
+  }
+
+  // The harness asks for the work model before the repetitions and after each one. Before the
+  // first run the iteration count of a converging run is unknown and the model states max_iter
+  // iterations (an upper bound); after a run it counts the evaluations that run made (exactly, by
+  // kind) and one solve per iteration. Per evaluation (all ranks): forward 4 n^2 d + 2 n d^2;
+  // + gradient 6 n^2 d + 6 n d^2; + H_xx 4 n^2 d^2 + 2 n d^4; + joint Hessian 6 n^2 d^2 + 6 n d^4
+  // (the O(n d^3) per-row terms are left out). Solves are counted once although every rank factors
+  // (replicated LAPACK).
+  harness::WorkModel work() const override {
+    const double n = static_cast<double>(inst_->data.n), d = static_cast<double>(inst_->data.d);
+    const double K = static_cast<double>(cfg_.solve.max_iter);
+    const double fwd = 4 * n * n * d + 2 * n * d * d, grad = fwd + 6 * n * n * d + 6 * n * d * d;
+    const double hx = grad + 4 * n * n * d * d + 2 * n * std::pow(d, 4);
+    const double hj = grad + 6 * n * n * d * d + 6 * n * std::pow(d, 4);
+    const double solve_joint = std::pow(2 * d * d, 3) / 3.0, solve_x = std::pow(d * d, 3) / 3.0 + std::pow(d, 6) / 3.0;
+    harness::WorkModel w;
+    if (ran_) {
+      const double iters = static_cast<double>(result_.iterations);
+      const double solves = cfg_.solve.algorithm == Algorithm::newton        ? iters * solve_joint
+                            : cfg_.solve.algorithm == Algorithm::alternating ? iters * solve_x
+                                                                             : 0.0;
+      w.flops = static_cast<double>(evals_[0]) * fwd + static_cast<double>(evals_[1]) * grad +
+                static_cast<double>(evals_[2]) * hx + static_cast<double>(evals_[3]) * hj + solves;
+      w.formula = "counted: loss evals (4 n^2 d + 2 n d^2) + gradient evals (10 n^2 d + 8 n d^2) + H_xx evals "
+                  "(+ 4 n^2 d^2 + 2 n d^4) + joint Hessian evals (+ 6 n^2 d^2 + 6 n d^4) + one solve per iteration "
+                  "((2 d^2)^3 / 3 newton, d^6 / 3 + d^6 / 3 alternating)";
+      return w;
+    }
+    switch (cfg_.solve.algorithm) {
+      case Algorithm::newton:
+        w.flops = (1 + K) * hj + K * solve_joint;
+        w.formula = "(1 + max_iter) (10 n^2 d + 6 n^2 d^2 + 6 n d^4) + max_iter (2 d^2)^3 / 3";
+        break;
+      case Algorithm::gd:
+        w.flops = (1 + K) * grad + K * fwd;
+        w.formula = "(1 + max_iter) 10 n^2 d + max_iter 4 n^2 d";
+        break;
+      case Algorithm::alternating:
+        w.flops = grad + K * (fwd + hx + grad + std::pow(d, 6) / 3.0);
+        w.formula = "10 n^2 d + max_iter (24 n^2 d + 4 n^2 d^2 + 2 n d^4 + d^6 / 3)";
+        break;
+    }
+    return w;
+  }
+
+  harness::ReferenceShapes reference_shapes() const override {
+    // The GEMMs that dominate an evaluation: the t x n by n x d^2 key products (in key chunks).
+    harness::ReferenceShapes r;
+    const std::int64_t d2 = inst_->data.d * inst_->data.d;
+    r.kernel_gemm = {{std::min<std::int64_t>(cfg_.tile, std::max<std::int64_t>(1, inst_->data.n)), d2,
+                      std::min<std::int64_t>(key_chunk, inst_->data.n), false}};
+    return r;
+  }
+
+  std::int64_t buffer_bytes() const override {
+    return footprint_bytes(inst_->data.n, inst_->data.d, comm_.size(), cfg_.tile, cfg_.solver == "scalapack");
+  }
+
+  harness::Validation validate() override {
+    if (!ran_) throw internal_error("regress: validate() before run()");
+    const DerivativeCheck c = check_derivatives<double>(comm_, ev_, inst_->x0, cfg_.seed);
+    harness::Validation v;
+    v.method = "gradient vs 4th-order central differences on " + std::to_string(c.coordinates) +
+               " seeded coordinates, Hessian symmetry and " + std::to_string(c.columns) +
+               " Hessian columns vs differences of the gradient; converged to --tolerance within --max-iter";
+    const bool converged = result_.converged;
+    v.errors["grad_check_error"] = c.grad_check_error;
+    v.errors["hessian_symmetry_error"] = c.hessian_symmetry_error;
+    v.errors["hessian_check_error"] = c.hessian_check_error;
+    v.errors["rel_grad_norm"] = result_.rel_grad_norm();
+    v.errors["final_loss"] = result_.history.back().loss;
+    if (inst_->planted) {
+      const std::size_t d2 = static_cast<std::size_t>(inst_->data.d * inst_->data.d);
+      v.errors["x_rel_error"] = rel_dist(result_.x, inst_->x_star, 0, d2);
+      v.errors["y_rel_error"] = rel_dist(result_.x, inst_->x_star, d2, d2);
+    }
+    v.counts["converged"] = converged ? 1 : 0;
+    v.counts["iterations"] = result_.iterations;
+    v.counts["grad_check_coordinates"] = c.coordinates;
+    v.counts["hessian_check_columns"] = c.columns;
+    v.counts["evaluations_loss"] = evals_[0];
+    v.counts["evaluations_gradient"] = evals_[1];
+    v.counts["evaluations_hessian_x"] = evals_[2];
+    v.counts["evaluations_hessian"] = evals_[3];
+    v.primary_error = "rel_grad_norm";
+    v.tolerance = cfg_.solve.tolerance;
+    v.certified = false;
+    v.valid = (converged || cfg_.solve.fixed_iterations) && c.grad_check_error <= grad_check_tolerance && c.hessian_check_error <= hessian_check_tolerance &&
+              c.hessian_symmetry_error <= symmetry_tolerance;
+    v.notes["solver"] = solver_->name();
+    if (!converged && !cfg_.solve.fixed_iterations) v.notes["reason"] = "not converged within --max-iter";
+    if (cfg_.solve.fixed_iterations) v.notes["mode"] = "fixed iterations: convergence reported, not required";
+    return v;
+  }
+
+  void write_datasets(io::File& file, bool /*save_output*/) const override {
+    const std::int64_t d = inst_->data.d, d2 = d * d;
+    file.ensure_group("/output");
+    file.write_root_matrix("/output/X", std::vector<double>(result_.x.begin(), result_.x.begin() + d2), d, d, comm_);
+    file.write_root_matrix("/output/Y", std::vector<double>(result_.x.begin() + d2, result_.x.end()), d, d, comm_);
+    if (inst_->planted) {
+      file.ensure_group("/planted");
+      file.write_root_matrix("/planted/X", std::vector<double>(inst_->x_star.begin(), inst_->x_star.begin() + d2), d, d, comm_);
+      file.write_root_matrix("/planted/Y", std::vector<double>(inst_->x_star.begin() + d2, inst_->x_star.end()), d, d, comm_);
+    }
+    file.ensure_group("/history");
+    const auto rows = static_cast<std::int64_t>(result_.history.size());
+    auto column = [&](const char* name, auto get) {
+      std::vector<double> v;
+      for (const HistoryRow& r : result_.history) v.push_back(static_cast<double>(get(r)));
+      file.write_root_matrix(std::string("/history/") + name, v, rows, 1, comm_);
+    };
+    auto icolumn = [&](const char* name, auto get) {
+      std::vector<std::int64_t> v;
+      for (const HistoryRow& r : result_.history) v.push_back(get(r));
+      file.write_root_vector_int64(std::string("/history/") + name, v, comm_);
+    };
+    column("loss", [](const HistoryRow& r) { return r.loss; });
+    column("grad_norm", [](const HistoryRow& r) { return r.grad_norm; });
+    column("step_norm", [](const HistoryRow& r) { return r.step_norm; });
+    column("lambda", [](const HistoryRow& r) { return r.lambda; });
+    icolumn("accepted", [](const HistoryRow& r) { return static_cast<std::int64_t>(r.accepted); });
+    icolumn("cholesky_info", [](const HistoryRow& r) { return static_cast<std::int64_t>(r.cholesky_info); });
+    column("t_forward", [](const HistoryRow& r) { return r.t_forward; });
+    column("t_gradient", [](const HistoryRow& r) { return r.t_gradient; });
+    column("t_hessian", [](const HistoryRow& r) { return r.t_hessian; });
+    column("t_reduce", [](const HistoryRow& r) { return r.t_reduce; });
+    column("t_solve", [](const HistoryRow& r) { return r.t_solve; });
+    file.attr("/", "iterations", result_.iterations);
+    file.attr("/", "converged", static_cast<std::int64_t>(result_.converged ? 1 : 0));
+  }
+
+  std::string describe() const override {
+    std::ostringstream s;
+    s << "regress " << to_string(cfg_.solve.algorithm) << " n=" << inst_->data.n << " d=" << inst_->data.d
+      << " unknowns=" << 2 * inst_->data.d * inst_->data.d << " solver=" << solver_->name();
+    return s.str();
+  }
+
+  std::string summary(const harness::Validation& v) const override {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%lld iterations, rel grad %.2e (tol %.0e), loss %.3e%s",
+                  static_cast<long long>(result_.iterations), result_.rel_grad_norm(), cfg_.solve.tolerance,
+                  result_.history.back().loss,
+                  v.counts.at("converged") ? "" : (cfg_.solve.fixed_iterations ? ", not converged (fixed iterations)" : ", NOT converged"));
+    std::string out = buf;
+    if (v.errors.count("x_rel_error")) {
+      std::snprintf(buf, sizeof buf, ", |X-X*|/|X*| %.2e, |Y-Y*|/|Y*| %.2e", v.errors.at("x_rel_error"), v.errors.at("y_rel_error"));
+      out += buf;
+    }
+    return out;
+  }
+
+ private:
+  dist::Comm comm_;
+  RegressConfig cfg_;
+  std::unique_ptr<Instance<double>> inst_;  // stable address: the evaluator refers to its data
+  Evaluator<double> ev_;
+  std::unique_ptr<NewtonSolver<double>> solver_;
+  SolveResult<double> result_;
+  std::array<std::int64_t, 4> evals_{};
+  bool ran_ = false;
+};
+
+}  // namespace
+
+std::int64_t footprint_bytes(std::int64_t n, std::int64_t d, int ranks, std::int64_t tile, bool scalapack) {
+  const dist::BlockRowLayout lay(n, ranks);
+  const std::int64_t N = 2 * d * d;
+  // Evaluator + the Hessian it builds, the optimizer's vectors (x, trial, step, gradients) and the
+  // solver's hold on the current Hessian: replicated N^2 + N; scalapack a packed N^2 copy of the
+  // partial while it is reduce-scattered and 2 N^2 / p (+ block edges) on the grid.
+  const std::int64_t elems = Evaluator<double>::footprint_elements(n, d, lay.max_local_rows(), tile, key_chunk) + 8 * N;
+  const std::int64_t solver = scalapack ? 2 * N * N + 2 * (N * N / ranks + 2 * 64 * N) : N * N + N;
+  return (elems + solver) * static_cast<std::int64_t>(sizeof(double));
+}
+
+std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const RegressConfig& cfg, ProblemInfo& info,
+                                                 double& setup_seconds, double& io_seconds) {
+  dist::agree_on_success(comm, [&] {
+    if (cfg.single_precision)
+      throw usage_error("regress: --precision single is not supported: the 1e-6 finite-difference gradient check and "
+                        "Newton tolerances down to 1e-10 need double precision");
+    if (!(cfg.solve.tolerance > 0.0) || !std::isfinite(cfg.solve.tolerance))
+      throw usage_error("regress: --tolerance must be > 0");
+    if (cfg.solve.max_iter < 1) throw usage_error("regress: --max-iter must be at least 1");
+    if (cfg.tile < 1) throw usage_error("regress: --tile must be at least 1");
+    if (!(cfg.solve.lambda0 >= 0.0)) throw usage_error("regress: --lambda must be >= 0");
+    if (cfg.solver != "replicated" && cfg.solver != "scalapack")
+      throw usage_error("regress: --solver must be replicated or scalapack, not '" + cfg.solver + "'");
+    if (cfg.block < 1) throw usage_error("regress: --block must be at least 1");
+    if (cfg.solver == "scalapack") grid::parse_grid_shape(cfg.grid, comm.size(), "--grid");
+    if (cfg.input.empty()) {
+      if (cfg.planted.d < 1) throw usage_error("regress: --d must be at least 1");
+      if (cfg.planted.n < 1) throw usage_error("regress: --n must be at least 1");
+      if (!(cfg.planted.init_distance >= 0.0) || !std::isfinite(cfg.planted.init_distance))
+        throw usage_error("regress: --init-distance must be >= 0");
+      if (!(cfg.planted.noise >= 0.0) || !std::isfinite(cfg.planted.noise)) throw usage_error("regress: --noise must be >= 0");
+    }
+  });
+  std::int64_t n = cfg.planted.n, d = cfg.planted.d;
+  if (!cfg.input.empty()) {
+    const InputShape shape = inspect_input(comm, cfg.input);
+    n = shape.n;
+    d = shape.d;
+  }
+  info.n = n;
+  info.d = d;
+  info.input = cfg.input.empty() ? "synthetic" : cfg.input;
+  info.planted = cfg.input.empty();
+  info.hessian_order = 2 * d * d;
+  dist::agree_on_success(comm, [&] { info.scale = resolve_scale(cfg.scale_text, d, info.scale_rule); });
+  const bool scalapack = cfg.solver == "scalapack";
+  info.footprint_bytes = footprint_bytes(n, d, comm.size(), cfg.tile, scalapack);
+  dist::agree_on_success(comm, [&] {
+    if (info.footprint_bytes <= cfg.memory_budget) return;
+    std::int64_t fits = 0;
+    for (std::int64_t k = d - 1; k >= 1; --k)
+      if (footprint_bytes(n, k, comm.size(), cfg.tile, scalapack) <= cfg.memory_budget) {
+        fits = k;
+        break;
+      }
+    const std::int64_t N = 2 * d * d;
+    std::ostringstream msg;
+    msg << "regress: the joint Hessian is 2 d^2 x 2 d^2 = " << N << " x " << N << " ("
+        << bytes_text(static_cast<double>(N) * static_cast<double>(N) * 8.0) << "); with the evaluation buffers a rank needs "
+        << bytes_text(static_cast<double>(info.footprint_bytes)) << " (n=" << n << ", d=" << d << ", " << comm.size()
+        << " ranks), over --memory-budget " << bytes_text(static_cast<double>(cfg.memory_budget)) << "; ";
+    if (fits > 0) msg << "the largest d that fits is " << fits << " (Hessian " << 2 * fits * fits << " x " << 2 * fits * fits << ")";
+    else msg << "not even d = 1 fits at this n";
+    throw does_not_fit_error(msg.str());
+  });
+
+  Instance<double> inst;
+  if (cfg.input.empty()) {
+    PlantedSpec spec = cfg.planted;
+    spec.scale = info.scale;
+    spec.seed = cfg.seed;
+    ScopedAccumulate timer(setup_seconds);
+    inst = make_planted<double>(comm, spec);
+  } else {
+    ScopedAccumulate timer(io_seconds);
+    inst = read_instance<double>(comm, cfg.input, info.scale);
+  }
+  std::unique_ptr<NewtonSolver<double>> solver;
+  if (scalapack) solver = make_scalapack_solver<double>(comm, grid::parse_grid_shape(cfg.grid, comm.size(), "--grid"), cfg.block);
+  else solver = make_replicated_solver<double>(comm);
+  info.solver = solver->name();
+  return std::make_unique<RegressCase>(comm, cfg, std::move(inst), std::move(solver));
+}
+
+}  // namespace attnbench::regress

@@ -1,0 +1,57 @@
+#pragma once
+// One run of the `regress` kernel as a harness::Case (harness/kernel.hpp): set-up (planted
+// instance or HDF5 input, memory-budget check), the timed optimization, the self-validation and
+// the archive datasets. kernel.cpp only maps the command-line options onto RegressConfig; the
+// whole behaviour lives here so that it is tested without the command line.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "dist/comm.hpp"
+#include "harness/kernel.hpp"
+#include "regress/instance.hpp"
+#include "regress/optimize.hpp"
+
+namespace attnbench::regress {
+
+struct RegressConfig {
+  std::string input;           // empty: the synthetic planted instance
+  PlantedSpec planted;         // n, d, seed, init_distance, noise (synthetic); scale is set from scale_text
+  std::string scale_text = "1";  // a number, "1/d" or "1/sqrt(d)"
+  SolveOptions solve;          // algorithm, tolerance, max_iter, lambda0
+  std::int64_t memory_budget = std::int64_t(4) << 30;  // bytes per rank
+  std::int64_t tile = 64;      // query rows per tile
+  std::string solver = "replicated";  // replicated (LAPACK on every rank) | scalapack (process grid)
+  std::string grid;            // scalapack: "PRxPC" (empty: the squarest)
+  std::int64_t block = 64;     // scalapack: block size
+  std::uint64_t seed = 42;     // data (planted) and the validation sample
+  bool single_precision = false;
+};
+
+// Thresholds of the validation (fp64).
+inline constexpr double grad_check_tolerance = 1e-6;
+inline constexpr double hessian_check_tolerance = 1e-6;
+inline constexpr double symmetry_tolerance = 1e-10;
+
+// What the set-up learnt about the problem, for the run record's problem attributes.
+struct ProblemInfo {
+  std::int64_t n = 0, d = 0;
+  double scale = 1.0;
+  std::string scale_rule;  // "1/d", "1/sqrt(d)" or "value"
+  std::string input;       // "synthetic" or the file
+  bool planted = false;
+  std::int64_t hessian_order = 0;        // 2 d^2
+  std::int64_t footprint_bytes = 0;      // per rank, by formula
+  std::string solver;
+};
+
+// Bytes one rank needs for a problem (evaluator buffers, joint Hessian and accumulators, solver),
+// by formula, before anything is allocated.
+std::int64_t footprint_bytes(std::int64_t n, std::int64_t d, int ranks, std::int64_t tile, bool scalapack = false);
+
+// Collective. Throws agreed errors: usage (bad option values, single precision), input (file),
+// does_not_fit (over the memory budget: names 2 d^2, the bytes and the largest d that fits).
+std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const RegressConfig& cfg, ProblemInfo& info,
+                                                 double& setup_seconds, double& io_seconds);
+
+}  // namespace attnbench::regress

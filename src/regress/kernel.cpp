@@ -1,0 +1,152 @@
+#include "regress/kernel.hpp"
+
+#include "core/error.hpp"
+#include "regress/case.hpp"
+
+namespace attnbench::regress {
+
+namespace {
+
+// Maps the parsed options onto RegressConfig; everything else is in case.cpp.
+std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
+  const harness::OptionValues& o = ctx.options;
+  RegressConfig cfg;
+  cfg.input = ctx.common.input;
+  cfg.seed = ctx.common.seed;
+  cfg.single_precision = ctx.common.precision == Precision::single;
+  cfg.planted.n = o.integer("--n");
+  cfg.planted.d = o.integer("--d");
+  cfg.planted.init_distance = o.number("--init-distance");
+  cfg.planted.noise = o.number("--noise");
+  cfg.scale_text = o.string("--scale");
+  cfg.solve.algorithm = parse_algorithm(ctx.common.algorithm);  // the harness checked the name
+  cfg.solve.tolerance = o.number("--tolerance");
+  cfg.solve.max_iter = o.integer("--max-iter");
+  cfg.solve.lambda0 = o.number("--lambda");
+  cfg.solve.fixed_iterations = o.flag("--fixed-iterations");
+  cfg.memory_budget = o.size("--memory-budget");
+  cfg.tile = o.integer("--tile");
+  cfg.solver = o.string("--solver");
+  if (o.given("--grid")) cfg.grid = o.string("--grid");
+  cfg.block = o.integer("--block");
+
+  ProblemInfo info;
+  auto c = make_regress_case(ctx.comm, cfg, info, ctx.setup_seconds, ctx.io_seconds);
+  RunRecord& rec = ctx.record;
+  rec.variant = info.solver;
+  rec.problem["n"] = info.n;
+  rec.problem["d"] = info.d;
+  rec.problem["unknowns"] = info.hessian_order;
+  rec.problem["scale"] = info.scale;
+  rec.problem["scale_rule"] = info.scale_rule;
+  rec.problem["planted"] = std::int64_t(info.planted ? 1 : 0);
+  if (info.planted) {
+    rec.problem["init_distance"] = cfg.planted.init_distance;
+    rec.problem["noise"] = cfg.planted.noise;
+  }
+  rec.parameters["tolerance"] = cfg.solve.tolerance;
+  rec.parameters["max_iter"] = cfg.solve.max_iter;
+  rec.parameters["lambda0"] = cfg.solve.lambda0;
+  rec.parameters["fixed_iterations"] = std::int64_t(cfg.solve.fixed_iterations ? 1 : 0);
+  rec.parameters["tile"] = cfg.tile;
+  rec.parameters["solver"] = info.solver;
+  if (cfg.solver == "scalapack") rec.parameters["block"] = cfg.block;
+  rec.parameters["memory_budget"] = cfg.memory_budget;
+  rec.parameters["footprint_bytes"] = info.footprint_bytes;
+  return c;
+}
+
+}  // namespace
+
+harness::KernelSpec regress_kernel() {
+  harness::KernelSpec k;
+  k.name = "regress";
+  k.summary = "Attention regression min 1/2|softmax(s A1 X A2^T) A3 Y - B|^2 by damped Newton (exact Hessian), "
+              "gradient descent or alternating least squares, rows across the MPI ranks";
+  k.footer =
+      "Examples:\n"
+      "  mpirun -n 2 attnbench regress --n 4096 --d 16 --init-distance 0.01 --out results/regress.h5\n"
+      "  mpirun -n 2 attnbench regress --algo gd --n 4096 --d 16 --max-iter 1000\n"
+      "  mpirun -n 2 attnbench regress --input problem.h5 --tolerance 1e-8\n"
+      "A run is VALID when it converges (|grad| / |grad_0| <= --tolerance) within --max-iter and its derivative\n"
+      "checks pass (gradient vs finite differences <= 1e-6, Hessian symmetric); otherwise exit 4.";
+  k.input_help = "2-D float32/float64 datasets /A1, /A2, /A3, /B (n x d); optional /X0, /Y0 (d x d) as the start "
+                 "(default zero)";
+  k.algorithms = {
+      {"newton", "damped Newton / Levenberg-Marquardt on (X, Y) jointly with the exact 2d^2 x 2d^2 Hessian"},
+      {"gd", "gradient descent with Armijo backtracking"},
+      {"alternating", "exact least squares in Y, damped Newton step in X"},
+  };
+  const double big = static_cast<double>(std::int64_t{1} << 40);
+  using T = harness::OptionType;
+  k.options = {
+      {"--n", T::integer, "4096", {}, "Synthetic planted instance: rows of A1, A2, A3, B", {}, true, 1, big},
+      {"--d", T::integer, "16", {}, "Synthetic planted instance: columns (X, Y are d x d; the Hessian 2d^2 x 2d^2)", {},
+       true, 1, 1 << 12},
+      {"--init-distance", T::number, "0.01", {}, "Synthetic: start at X* + delta |X*|_F E/|E|_F (likewise Y)", {}, true,
+       0, 1e300},
+      {"--noise", T::number, "0", {}, "Synthetic: B = F(X*) A3 Y* + noise N(0, 1)", {}, true, 0, 1e300},
+      {"--scale", T::string, "1", {}, "Logit scale s in softmax(s A1 X A2^T): a positive number (the paper: 1), 1/d "
+                                     "or 1/sqrt(d)", {}},
+      {"--tolerance", T::number, "1e-10", {}, "Stop when |grad| / |grad at the start| <= tolerance", {}, false, 0,
+       1e300, true},
+      {"--max-iter", T::integer, "50", {}, "Iterations at most (a rejected damped step counts); not converged by then: "
+                                          "INVALID", {}, false, 1, big},
+      {"--fixed-iterations", T::flag, "", {}, "Run exactly --max-iter iterations (timing studies): convergence is "
+                                             "reported, not required for VALID", {}},
+      {"--lambda", T::number, "0", {}, "Initial Levenberg-Marquardt damping", {"newton", "alternating"}, false, 0, 1e300},
+      {"--memory-budget", T::size, "4GiB", {}, "Bytes per rank for the Hessian and the evaluation buffers; over it: "
+                                              "exit 6 (does not fit) naming 2d^2, the bytes and the largest d that fits",
+       {}, false, 0, 9.2e18, true},
+      {"--tile", T::integer, "64", {}, "Query rows per tile (scores scratch: 2 tile x n per rank)", {}, false, 1, 1 << 20},
+      {"--solver", T::string, "replicated", {"replicated", "scalapack"},
+       "Damped Newton solve: replicated (Hessian allreduced, LAPACK posv on every rank) or scalapack (Hessian "
+       "reduce-scattered onto a process grid, p?posv, step gathered)", {"newton", "alternating"}},
+      {"--grid", T::string, "", {}, "scalapack: process grid PRxPC (default: the squarest)", {"newton", "alternating"}},
+      {"--block", T::integer, "64", {}, "scalapack: block size of the block-cyclic Hessian", {"newton", "alternating"},
+       false, 1, 1 << 16},
+  };
+  k.problem_keys = {"n", "d", "unknowns", "scale", "scale_rule", "planted", "init_distance", "noise"};
+  k.size_key = std::string("n");  // (not a bare literal: GCC 12 bug 105329 warns -Wrestrict on it)
+  k.work_exponent = 2.0;    // the exact Hessian assembly, 6 n^2 d^2 flops per evaluation
+  k.memory_exponent = 1.0;  // O(n d + tile n) per rank
+  k.archive_keys = {
+      {"/", "n", "int64", "rows of A1, A2, A3, B"},
+      {"/", "d", "int64", "columns; X and Y are d x d"},
+      {"/", "unknowns", "int64", "2 d^2 (the order of the joint Hessian)"},
+      {"/", "scale", "float64", "logit scale s"},
+      {"/", "scale_rule", "string", "1/d, 1/sqrt(d) or value"},
+      {"/", "planted", "int64", "1: synthetic planted instance, 0: input file"},
+      {"/", "init_distance", "float64", "planted: relative distance of the start from X*, Y*"},
+      {"/", "noise", "float64", "planted: standard deviation of the noise added to B"},
+      {"/", "iterations", "int64", "iterations of the last repetition"},
+      {"/", "converged", "int64", "1 when |grad|/|grad_0| <= tolerance was reached"},
+      {"/validation", "converged", "int64", "as the root attribute; VALID requires it"},
+      {"/validation", "iterations", "int64", "iterations of the last repetition"},
+      {"/validation", "grad_check_error", "float64", "max |fd - grad| / max |grad| on seeded coordinates (<= 1e-6)"},
+      {"/validation", "hessian_symmetry_error", "float64", "max |H - H^T| / max |H| (<= 1e-10)"},
+      {"/validation", "hessian_check_error", "float64", "sampled Hessian columns vs differences of the gradient (<= 1e-6)"},
+      {"/validation", "rel_grad_norm", "float64", "final |grad| / |grad_0| (the primary error; tolerance = --tolerance)"},
+      {"/validation", "final_loss", "float64", "final loss"},
+      {"/validation", "x_rel_error", "float64", "planted: |X - X*|_F / |X*|_F"},
+      {"/validation", "y_rel_error", "float64", "planted: |Y - Y*|_F / |Y*|_F"},
+      {"/parameters", "tolerance", "float64", "--tolerance"},
+      {"/parameters", "max_iter", "int64", "--max-iter"},
+      {"/parameters", "lambda0", "float64", "--lambda"},
+      {"/parameters", "fixed_iterations", "int64", "1: --fixed-iterations (validity from the derivative checks only)"},
+      {"/parameters", "solver", "string", "replicated-lapack or scalapack-PRxPC (also the root attribute variant)"},
+      {"/parameters", "block", "int64", "scalapack: block size"},
+      {"/parameters", "footprint_bytes", "int64", "bytes per rank by formula (checked against --memory-budget)"},
+      {"/output", "X", "dataset", "d x d final X (row-major), always"},
+      {"/output", "Y", "dataset", "d x d final Y (row-major), always"},
+      {"/planted", "X", "dataset", "planted: X* (d x d)"},
+      {"/planted", "Y", "dataset", "planted: Y* (d x d)"},
+      {"/history", "<name>", "dataset", "[iterations + 1, 1] float64 per iteration (row 0: the start): loss, grad_norm, "
+                                        "step_norm, lambda (gd: step length), t_forward, t_gradient, t_hessian, "
+                                        "t_reduce, t_solve; [iterations + 1] int64: accepted, cholesky_info"},
+  };
+  k.make_case = make_case;
+  return k;
+}
+
+}  // namespace attnbench::regress

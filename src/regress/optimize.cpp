@@ -1,0 +1,252 @@
+#include "regress/optimize.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+#include "core/timer.hpp"
+
+namespace attnbench::regress {
+
+Algorithm parse_algorithm(const std::string& name) {
+  if (name == "newton") return Algorithm::newton;
+  if (name == "gd") return Algorithm::gd;
+  if (name == "alternating") return Algorithm::alternating;
+  throw usage_error("regress: --algo must be newton, gd or alternating, not '" + name + "'");
+}
+
+std::string to_string(Algorithm a) {
+  switch (a) {
+    case Algorithm::newton: return "newton";
+    case Algorithm::gd: return "gd";
+    case Algorithm::alternating: return "alternating";
+  }
+  return "?";
+}
+
+namespace {
+
+template <class T>
+double norm2(std::span<const T> v) {
+  double s = 0.0;
+  for (const T e : v) s += static_cast<double>(e) * static_cast<double>(e);
+  return std::sqrt(s);
+}
+
+// Rank 0's value of a decision, on every rank (one MPI_Bcast of one int).
+bool agreed(const dist::Comm& comm, bool local) {
+  int v = local ? 1 : 0;
+  comm.bcast(std::span<int>(&v, 1), 0);
+  return v != 0;
+}
+
+void add_times(HistoryRow& row, const EvalTimes& t) {
+  row.t_forward += t.forward;
+  row.t_gradient += t.gradient;
+  row.t_hessian += t.hessian;
+  row.t_reduce += t.reduce;
+}
+
+
+double raise_lambda(double lambda, double ref) { return std::max(10.0 * lambda, 1e-4 * std::max(ref, 1e-300)); }
+double lower_lambda(double lambda, double ref) {
+  const double l = lambda / 10.0;
+  return l < 1e-12 * ref ? 0.0 : l;
+}
+
+// The acceptance rule of the damped Newton steps (see optimize.hpp).
+bool accept_step(double loss_new, double gnorm_new, double loss_old, double gnorm_old) {
+  if (loss_new < loss_old) return true;
+  return loss_new <= loss_old + 1e-12 * std::abs(loss_old) && gnorm_new < gnorm_old;
+}
+
+template <class T>
+class Run {
+ public:
+  Run(const dist::Comm& comm, Evaluator<T>& ev, NewtonSolver<T>& solver, std::span<const T> x0, const SolveOptions& opt)
+      : comm_(comm), ev_(ev), solver_(solver), opt_(opt), x_(x0.begin(), x0.end()),
+        N_(static_cast<std::int64_t>(x0.size())), d2_(N_ / 2) {}
+
+  SolveResult<T> go() {
+    comm_.bcast(std::span<T>(x_), 0);
+    const Need need = opt_.algorithm == Algorithm::newton ? Need::hessian : Need::gradient;
+    Evaluation<T> cur = ev_.evaluate(x_, need, reduce());
+    HistoryRow row0;
+    add_times(row0, cur.times);
+    if (need == Need::hessian) hand_over(cur, N_, row0);
+    row0.loss = cur.loss;
+    row0.grad_norm = norm2<T>(cur.grad);
+    row0.lambda = opt_.algorithm == Algorithm::gd ? 1.0 : opt_.lambda0;
+    res_.grad_norm0 = agreed_value(row0.grad_norm);
+    res_.history.push_back(row0);
+    double lambda = opt_.lambda0, alpha = 0.5;  // gd: the first trial is 2 alpha = 1
+    for (std::int64_t it = 1; it <= opt_.max_iter; ++it) {
+      if (!opt_.fixed_iterations && converged(res_.history.back().grad_norm)) break;
+      HistoryRow row;
+      bool stop = false;
+      switch (opt_.algorithm) {
+        case Algorithm::newton: newton_step(cur, lambda, row); break;
+        case Algorithm::gd: stop = !gd_step(cur, alpha, row); break;
+        case Algorithm::alternating: alternating_step(cur, lambda, row); break;
+      }
+      row.loss = cur.loss;
+      row.grad_norm = agreed_value(norm2<T>(cur.grad));
+      res_.history.push_back(row);
+      res_.iterations = it;
+      if (stop) break;
+    }
+    res_.converged = converged(res_.history.back().grad_norm);
+    res_.x = x_;
+    return std::move(res_);
+  }
+
+ private:
+  double agreed_value(double v) const {
+    comm_.bcast(std::span<double>(&v, 1), 0);
+    return v;
+  }
+  bool converged(double gnorm) const { return gnorm == 0.0 || gnorm <= opt_.tolerance * res_.grad_norm0; }
+
+  // (H + lambda I) s = -g over the first m unknowns (m = N for newton, d^2 for the X step).
+  // The solver holds the Hessian (set_hessian) of the current iterate.
+  int damped_solve(std::int64_t m, const std::vector<T>& g, double lambda, std::vector<T>& step, HistoryRow& row) {
+    std::vector<T> rhs(g.begin(), g.begin() + m);
+    for (T& v : rhs) v = -v;
+    step.assign(static_cast<std::size_t>(m), T(0));
+    ScopedAccumulate timer(row.t_solve);
+    return solver_.solve(lambda, rhs, step);
+  }
+  // Hands an evaluation's Hessian to the solver (its reduction, when the solver does it, is
+  // timed as t_reduce).
+  void hand_over(Evaluation<T>& e, std::int64_t m, HistoryRow& row) {
+    ScopedAccumulate timer(row.t_reduce);
+    solver_.set_hessian(std::move(e.hessian), m);
+    e.hessian = {};
+  }
+  bool reduce() const { return !solver_.partial_hessian(); }
+
+  void newton_step(Evaluation<T>& cur, double& lambda, HistoryRow& row) {
+    const double ref = solver_.mean_abs_diag();
+    std::vector<T> step;
+    row.lambda = lambda;
+    row.cholesky_info = damped_solve(N_, cur.grad, lambda, step, row);
+    if (row.cholesky_info != 0) {
+      lambda = raise_lambda(lambda, ref);
+      return;
+    }
+    row.step_norm = norm2<T>(step);
+    std::vector<T> trial(x_);
+    for (std::int64_t i = 0; i < N_; ++i) trial[static_cast<std::size_t>(i)] += step[static_cast<std::size_t>(i)];
+    Evaluation<T> next = ev_.evaluate(trial, Need::hessian, reduce());
+    add_times(row, next.times);
+    const double gn_new = norm2<T>(next.grad), gn_old = norm2<T>(cur.grad);
+    if (agreed(comm_, accept_step(next.loss, gn_new, cur.loss, gn_old))) {
+      x_ = std::move(trial);
+      hand_over(next, N_, row);
+      cur = std::move(next);
+      row.accepted = 1;
+      lambda = lower_lambda(lambda, ref);
+    } else {
+      lambda = raise_lambda(lambda, ref);
+    }
+  }
+
+  // Returns false when the line search fails (no decrease at any step length down to 2^-60 a).
+  bool gd_step(Evaluation<T>& cur, double& alpha, HistoryRow& row) {
+    const double gg = std::pow(norm2<T>(cur.grad), 2);
+    double a = 2.0 * alpha;
+    std::vector<T> trial(x_.size());
+    for (int k = 0; k <= 60; ++k, a *= 0.5) {
+      for (std::size_t i = 0; i < trial.size(); ++i) trial[i] = x_[i] - static_cast<T>(a) * cur.grad[i];
+      const Evaluation<T> t = ev_.evaluate(trial, Need::loss);
+      add_times(row, t.times);
+      if (agreed(comm_, t.loss <= cur.loss - 1e-4 * a * gg)) {
+        row.accepted = 1;
+        break;
+      }
+    }
+    row.lambda = a;
+    if (!row.accepted) return false;
+    row.step_norm = a * std::sqrt(gg);
+    alpha = a;
+    x_ = std::move(trial);
+    cur = ev_.evaluate(x_, Need::gradient);
+    add_times(row, cur.times);
+    return true;
+  }
+
+  void alternating_step(Evaluation<T>& cur, double& lambda, HistoryRow& row) {
+    const std::int64_t d = static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(d2_))));
+    std::vector<T> x_before(x_);
+    // Y := argmin_Y |G Y - B|_F, G = F(X) A3: (G^T G) Y = G^T B, one Allreduce of 2 d^2 values and a
+    // d x d Cholesky on every rank (d^3/3 flops); a singular G^T G keeps Y (info recorded).
+    std::vector<T> GtG, GtB;
+    EvalTimes t;
+    ev_.normal_equations(std::span<const T>(x_).subspan(0, static_cast<std::size_t>(d2_)), GtG, GtB, t);
+    add_times(row, t);
+    int info = 0;
+    {
+      ScopedAccumulate timer(row.t_solve);
+      info = solve_spd_rowmajor(d, GtG, GtB);
+    }
+    if (agreed(comm_, info == 0)) {
+      std::copy(GtB.begin(), GtB.end(), x_.begin() + d2_);
+      comm_.bcast(std::span<T>(x_), 0);
+    }
+    // Damped Newton step in X with H_xx at (X, Y_new).
+    Evaluation<T> here = ev_.evaluate(x_, Need::hessian_x, reduce());
+    add_times(row, here.times);
+    hand_over(here, d2_, row);
+    const double ref = solver_.mean_abs_diag();
+    std::vector<T> step;
+    row.lambda = lambda;
+    row.cholesky_info = damped_solve(d2_, here.grad, lambda, step, row);
+    if (info != 0 && row.cholesky_info == 0) row.cholesky_info = -info;  // the Y solve failed
+    Evaluation<T> keep{here.loss, here.grad, {}, {}};
+    if (row.cholesky_info > 0) {
+      lambda = raise_lambda(lambda, ref);
+    } else {
+      std::vector<T> trial(x_);
+      for (std::int64_t i = 0; i < d2_; ++i) trial[static_cast<std::size_t>(i)] += step[static_cast<std::size_t>(i)];
+      Evaluation<T> next = ev_.evaluate(trial, Need::gradient);
+      add_times(row, next.times);
+      if (agreed(comm_, accept_step(next.loss, norm2<T>(next.grad), here.loss, norm2<T>(here.grad)))) {
+        x_ = std::move(trial);
+        keep = std::move(next);
+        lambda = lower_lambda(lambda, ref);
+      } else {
+        lambda = raise_lambda(lambda, ref);
+      }
+    }
+    double sn = 0.0;
+    for (std::size_t i = 0; i < x_.size(); ++i) sn += std::pow(static_cast<double>(x_[i] - x_before[i]), 2);
+    row.step_norm = std::sqrt(sn);
+    row.accepted = sn > 0.0 ? 1 : 0;
+    cur = std::move(keep);
+  }
+
+  dist::Comm comm_;
+  Evaluator<T>& ev_;
+  NewtonSolver<T>& solver_;
+  SolveOptions opt_;
+  std::vector<T> x_;
+  std::int64_t N_, d2_;
+  SolveResult<T> res_;
+};
+
+}  // namespace
+
+template <class T>
+SolveResult<T> optimize(const dist::Comm& comm, Evaluator<T>& ev, NewtonSolver<T>& solver, std::span<const T> x0,
+                        const SolveOptions& opt) {
+  if (!(opt.tolerance > 0.0)) throw usage_error("regress: --tolerance must be > 0");
+  if (opt.max_iter < 1) throw usage_error("regress: --max-iter must be at least 1");
+  return Run<T>(comm, ev, solver, x0, opt).go();
+}
+
+template SolveResult<float> optimize<float>(const dist::Comm&, Evaluator<float>&, NewtonSolver<float>&,
+                                            std::span<const float>, const SolveOptions&);
+template SolveResult<double> optimize<double>(const dist::Comm&, Evaluator<double>&, NewtonSolver<double>&,
+                                              std::span<const double>, const SolveOptions&);
+
+}  // namespace attnbench::regress

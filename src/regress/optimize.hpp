@@ -1,0 +1,68 @@
+#pragma once
+// The optimizers of the attention regression (issue 11), on x = [vec X; vec Y]:
+//
+//  newton       damped Newton / Levenberg-Marquardt on (X, Y) jointly with the exact Hessian:
+//               solve (H + lambda I) step = -g (NewtonSolver); accept the step if the loss falls
+//               (or, at the rounding level of the loss, stays within 1e-12 relative while the
+//               gradient norm falls), then lambda /= 10 (0 below 1e-12 mean|diag H|); otherwise,
+//               and when the Cholesky factorization fails (H + lambda I indefinite), keep x and
+//               raise lambda to max(10 lambda, 1e-4 mean|diag H|). One evaluation with the Hessian
+//               (at the trial point) and one solve per iteration.
+//  gd           gradient descent with Armijo backtracking: x - a g with the largest
+//               a = 2 a_prev 2^-k meeting L(x - a g) <= L(x) - 1e-4 a |g|^2 (k <= 60 halvings; a
+//               failed line search stops the run). `lambda` in the history holds the step length a.
+//  alternating  exact least squares in Y at fixed X ((G^T G) Y = G^T B, d x d, replicated), then a
+//               damped Newton step in X alone with H_xx (same acceptance and lambda rule).
+//
+// Stopping rule, the same for all three: the relative gradient norm |g(x_k)| / |g(x_0)| <=
+// tolerance (or |g(x_k)| = 0), checked before each iteration; at most max_iter iterations
+// (exactly max_iter with fixed_iterations, for timing a fixed amount of work; gd still stops when
+// its line search fails).
+// Every decision and every iterate is taken from rank 0 (MPI_Bcast of 2 d^2 values and the
+// flags), so ranks can never disagree on how many collectives follow.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dist/comm.hpp"
+#include "regress/evaluate.hpp"
+#include "regress/solver.hpp"
+
+namespace attnbench::regress {
+
+enum class Algorithm { newton, gd, alternating };
+Algorithm parse_algorithm(const std::string& name);  // usage error on anything else
+std::string to_string(Algorithm a);
+
+struct SolveOptions {
+  Algorithm algorithm = Algorithm::newton;
+  double tolerance = 1e-10;  // on |g| / |g_0|
+  std::int64_t max_iter = 50;
+  double lambda0 = 0.0;      // initial damping (newton, alternating)
+  bool fixed_iterations = false;  // run exactly max_iter iterations (timing studies): no tolerance stop
+};
+
+// One row per iteration; row 0 is the start (step_norm 0, accepted 0).
+struct HistoryRow {
+  double loss = 0.0, grad_norm = 0.0, step_norm = 0.0, lambda = 0.0;
+  int accepted = 0, cholesky_info = 0;
+  double t_forward = 0.0, t_gradient = 0.0, t_hessian = 0.0, t_reduce = 0.0, t_solve = 0.0;
+};
+
+template <class T>
+struct SolveResult {
+  std::vector<T> x;                 // the final [vec X; vec Y]
+  std::vector<HistoryRow> history;  // iterations + 1 rows
+  bool converged = false;
+  std::int64_t iterations = 0;
+  double grad_norm0 = 0.0;
+  double rel_grad_norm() const { return history.empty() ? 0.0 : (grad_norm0 > 0 ? history.back().grad_norm / grad_norm0 : 0.0); }
+};
+
+// Collective over the evaluator's communicator.
+template <class T>
+SolveResult<T> optimize(const dist::Comm& comm, Evaluator<T>& ev, NewtonSolver<T>& solver, std::span<const T> x0,
+                        const SolveOptions& opt);
+
+}  // namespace attnbench::regress

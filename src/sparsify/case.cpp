@@ -1,0 +1,275 @@
+#include "sparsify/case.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "dist/collective.hpp"
+#include "dist/layout.hpp"
+#include "io/hdf5_file.hpp"
+#include "io/hdf5_sparse.hpp"
+#include "sparsify/input.hpp"
+#include "sparsify/nxn_scalapack.hpp"
+#include "sparsify/validation.hpp"
+
+namespace attnbench::sparsify {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string fmt(double v) {
+  std::ostringstream s;
+  s.precision(3);
+  s << v;
+  return s.str();
+}
+
+template <class T>
+class SparsifyCase final : public harness::Case {
+ public:
+  SparsifyCase(const dist::Comm& comm, ColumnBlock<T> X, const Params& p, ProblemInfo info, std::vector<double> M,
+               std::unique_ptr<NxnSolver> solver)
+      : comm_(comm), X_(std::move(X)), params_(p), info_(std::move(info)), M_(std::move(M)), solver_(std::move(solver)) {}
+
+  void run(harness::PhaseTimes& phases) override {
+    Phases mine;
+    result_ = sparsify::run(comm_, X_, params_, *solver_, &mine);
+    for (const auto& [name, s] : mine) phases[name] += s;
+    ran_ = true;
+  }
+
+  harness::WorkModel work() const override {
+    const double n = static_cast<double>(info_.n), d = static_cast<double>(info_.d),
+                 nnz = static_cast<double>(info_.nnz), m = static_cast<double>(info_.m);
+    const bool sparse = X_.sparse;
+    const double xbytes = sparse ? nnz * static_cast<double>(sizeof(T) + 4) : n * d * static_cast<double>(sizeof(T));
+    harness::WorkModel w;
+    switch (params_.method) {
+      case Method::leverage:
+        w.flops = 2 * n * n * d + n * n * n / 3;
+        w.bytes = 2 * xbytes;
+        w.formula = "n^2 d (X X^T) + n^3/3 (Cholesky) + n^2 d (L^{-1} X)";
+        break;
+      case Method::leverage_sketch: {
+        const double s = static_cast<double>(params_.sketch_rows > 0 ? params_.sketch_rows : default_sketch_rows(info_.n));
+        const double k = static_cast<double>(params_.jl_cols > 0 ? params_.jl_cols : default_jl_cols(info_.n));
+        const double z = static_cast<double>(params_.sketch_nnz);
+        w.flops = 2 * z * nnz + s * n * n + n * n * n / 3 + n * n * k + 2 * k * nnz;
+        w.bytes = 2 * xbytes;
+        w.formula = "2 z nnz (sparse embedding) + s n^2 (sketch Gram) + n^3/3 + n^2 k + 2 k nnz (JL scores)";
+        break;
+      }
+      case Method::bss: {
+        const double steps = static_cast<double>(bss_steps(params_.gamma, info_.n));
+        const double score = sparse ? 2 * n * nnz : 2 * n * n * d;
+        w.flops = n * n * d + n * n * n / 3 + steps * (score + 10 * n * n * n);
+        w.bytes = (steps + 1) * xbytes;
+        w.formula = sparse ? "n^2 d + n^3/3 + ceil(gamma n) (2 n nnz + 10 n^3)"
+                           : "n^2 d + n^3/3 + ceil(gamma n) (2 n^2 d + 10 n^3)";
+        break;
+      }
+      case Method::uniform:
+        w.flops = 0;
+        w.bytes = 0;
+        w.formula = "m draws (no floating-point work)";
+        break;
+      case Method::gaussian:
+        w.flops = sparse ? 2 * m * nnz : 2 * n * d * m;
+        w.bytes = xbytes;
+        w.formula = sparse ? "2 m nnz (X G)" : "2 n d m (X G)";
+        break;
+    }
+    return w;
+  }
+
+  harness::ReferenceShapes reference_shapes() const override {
+    harness::ReferenceShapes r;
+    const std::int64_t n = info_.n;
+    if (!X_.sparse && (params_.method == Method::bss || params_.method == Method::leverage))
+      r.kernel_gemm.push_back(metrics::GemmShape{256, n, n, true});
+    r.memory_bound = params_.method == Method::leverage_sketch;
+    return r;
+  }
+
+  std::int64_t buffer_bytes() const override {
+    const auto nn = static_cast<std::int64_t>(info_.n * info_.n * 8);
+    return X_.bytes() + 4 * nn + result_.Y.size() * 8 +
+           static_cast<std::int64_t>(result_.columns.size() * 16);
+  }
+
+  harness::Validation validate() override {
+    harness::Validation v;
+    v.method = "spectral window: eigenvalues of L^{-1} Y Y^T L^{-T}; attention error: max |softmax(Y Y^T) - "
+               "softmax(X X^T)| vs (e^{2 eps' r} - 1) e^{2 r} / n (replicated n x n, double)";
+    v.primary_error = "attention_error";
+    if (!ran_) throw internal_error("sparsify: validate() before run()");
+    const std::vector<double> YY = selected_gram(comm_, X_, result_);
+    const Check c = evaluate(info_.n, M_, YY, *solver_);
+    v.errors["spectral_low"] = c.spectral_low;
+    v.errors["spectral_high"] = c.spectral_high;
+    v.errors["eps_reached"] = c.eps_reached;
+    v.errors["attention_error"] = c.attention_error;
+    v.errors["attention_bound"] = c.attention_bound;
+    v.errors["r"] = c.r;
+    v.errors["error_over_r"] = c.attention_error / c.r;
+    v.tolerance = c.attention_bound;
+    v.counts["m"] = result_.m;
+    v.counts["columns_kept"] = static_cast<std::int64_t>(result_.columns.size());
+    v.counts["nnz"] = info_.nnz;
+    // Rounding allowance of the bound check: the n x n softmax in double.
+    const bool within_bound = c.attention_error <= c.attention_bound * (1 + 1e-9) + 1e-14;
+    bool window_ok = true;
+    switch (params_.method) {
+      case Method::bss: {
+        const double kappa = bss_kappa(params_.gamma);
+        window_ok = c.spectral_low >= 1 - kappa - 1e-9 && c.spectral_high <= 1 + kappa + 1e-9;
+        v.errors["kappa"] = kappa;
+        v.errors["max_invariant_violation"] = result_.max_violation;
+        v.errors["u_over_l"] = result_.u / result_.l;
+        v.counts["steps"] = result_.steps;
+        const bool few = static_cast<std::int64_t>(result_.columns.size()) <= bss_steps(params_.gamma, info_.n);
+        v.certified = true;
+        v.valid = window_ok && within_bound && result_.max_violation == 0.0 && few;
+        v.notes["guarantee"] = "(1 - kappa) X X^T <= Y Y^T <= (1 + kappa) X X^T, kappa = 2 sqrt(gamma) / (gamma + 1)";
+        if (result_.max_violation > 0) v.notes["invariants"] = "a barrier invariant was violated (see max_invariant_violation)";
+        break;
+      }
+      case Method::leverage:
+      case Method::leverage_sketch: {
+        window_ok = c.spectral_low >= 1 - params_.eps && c.spectral_high <= 1 + params_.eps;
+        v.errors["score_sum"] = result_.score_sum;
+        bool sum_ok = true;
+        if (params_.method == Method::leverage) {
+          sum_ok = std::abs(result_.score_sum - static_cast<double>(info_.n)) <= 1e-8 * static_cast<double>(info_.n);
+          if (!sum_ok) v.notes["score_sum"] = "the leverage scores do not sum to n";
+        }
+        v.certified = true;
+        v.valid = window_ok && within_bound && sum_ok;
+        if (!window_ok)
+          v.notes["window"] = "randomized miss: the window [" + fmt(c.spectral_low) + ", " + fmt(c.spectral_high) +
+                              "] is outside [1 - eps, 1 + eps] = [" + fmt(1 - params_.eps) + ", " +
+                              fmt(1 + params_.eps) + "]; with the default m this happens with probability at most delta = " +
+                              fmt(params_.delta) +
+                              (params_.method == Method::leverage_sketch
+                                   ? " when the sketched scores are within a constant factor of the exact ones (m is "
+                                     "not enlarged for that factor)"
+                                   : "");
+        break;
+      }
+      case Method::uniform:
+      case Method::gaussian:
+        // Baselines: no certificate; valid when the result is finite and consistent with its window.
+        v.certified = false;
+        v.valid = within_bound && std::isfinite(c.attention_error) && std::isfinite(c.eps_reached);
+        break;
+    }
+    if (!within_bound) v.notes["bound"] = "the attention error exceeds the bound implied by the reached window";
+    return v;
+  }
+
+  void write_datasets(io::File& file, bool save_output) const override {
+    file.ensure_group("/output");
+    io::write_root_vector(file, "/output/columns", result_.columns, comm_);
+    io::write_root_vector(file, "/output/weights", result_.weights, comm_);
+    const std::int64_t n = info_.n;
+    if (params_.method == Method::gaussian) {
+      // The dense JL baseline selects no column: its Y (n x m) is always stored.
+      file.write_root_matrix("/output/Y", std::vector<double>(result_.Y.data(), result_.Y.data() + result_.Y.size()), n,
+                             result_.Y.cols(), comm_);
+    } else if (save_output) {
+      // Y = X[:, columns] diag(weights): each rank fills its own selected columns, one Allreduce of
+      // n x kept doubles puts Y together.
+      const auto kept = static_cast<std::int64_t>(result_.columns.size());
+      std::vector<double> Y(static_cast<std::size_t>(n * kept), 0.0), x(static_cast<std::size_t>(n));
+      for (std::int64_t a = 0; a < kept; ++a) {
+        const std::int64_t col = result_.columns[static_cast<std::size_t>(a)];
+        if (col < X_.col0 || col >= X_.col0 + X_.cols) continue;
+        X_.column(col - X_.col0, x.data());
+        for (std::int64_t i = 0; i < n; ++i)
+          Y[static_cast<std::size_t>(i * kept + a)] = x[static_cast<std::size_t>(i)] * result_.weights[static_cast<std::size_t>(a)];
+      }
+      comm_.allreduce(std::span<double>(Y), dist::Op::sum);
+      file.write_root_matrix("/output/Y", Y, n, kept, comm_);
+    }
+  }
+
+  std::string describe() const override {
+    return "sparsify " + to_string(params_.method) + " n=" + std::to_string(info_.n) + " d=" + std::to_string(info_.d) +
+           " nnz=" + std::to_string(info_.nnz) + " m=" + std::to_string(info_.m) + " (" + info_.input_format + ")";
+  }
+
+  std::string summary(const harness::Validation& v) const override {
+    auto get = [&](const char* k) { return v.errors.count(k) ? v.errors.at(k) : std::nan(""); };
+    return "kept " + std::to_string(result_.columns.size()) + " of " + std::to_string(info_.d) + " columns, window [" +
+           fmt(get("spectral_low")) + ", " + fmt(get("spectral_high")) + "], attention error " +
+           fmt(get("attention_error")) + " (bound " + fmt(get("attention_bound")) + ", error/r " +
+           fmt(get("error_over_r")) + ")";
+  }
+
+  const Result& result() const { return result_; }
+
+ private:
+  dist::Comm comm_;
+  ColumnBlock<T> X_;
+  Params params_;
+  ProblemInfo info_;
+  std::vector<double> M_;
+  std::unique_ptr<NxnSolver> solver_;
+  Result result_;
+  bool ran_ = false;
+};
+
+template <class T>
+std::unique_ptr<harness::Case> make_typed(const dist::Comm& comm, const CaseConfig& cfg, double& setup_seconds,
+                                          double& io_seconds, ProblemInfo* info_out) {
+  ProblemInfo info;
+  ColumnBlock<T> X;
+  if (cfg.input.empty()) {
+    dist::agree_on_success(comm, [&] {
+      check_spec(cfg.synthetic);
+      check_params(cfg.params, cfg.synthetic.n);
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    const dist::BlockRowLayout cols(cfg.synthetic.d, comm.size());
+    X = generate<T>(comm, cfg.synthetic, cols.row_offset(comm.rank()), cols.local_rows(comm.rank()));
+    setup_seconds += seconds_since(t0);
+    info.input_format = X.sparse ? "synthetic-csc" : "synthetic-dense";
+    info.r_requested = cfg.synthetic.r;
+  } else {
+    const auto t0 = std::chrono::steady_clock::now();
+    InputInfo in;
+    X = read_input<T>(comm, cfg.input, &in);
+    io_seconds += seconds_since(t0);
+    info.input_format = in.format;
+    dist::agree_on_success(comm, [&] { check_params(cfg.params, X.n); });
+  }
+  info.n = X.n;
+  info.d = X.d;
+  info.nnz = comm.allreduce<std::int64_t>(X.local_nnz(), dist::Op::sum);
+  info.m = cfg.params.method == Method::bss ? bss_steps(cfg.params.gamma, X.n) : samples(cfg.params, X.n);
+  // M = X X^T once at set-up (Allreduce of n^2): the rank check, r, and the validation's reference.
+  std::vector<double> M = gram(comm, X);
+  const ReplicatedLapack lapack;
+  dist::agree_on_success(comm, [&] { (void)cholesky_or_rank_error(lapack, X.n, M); });
+  for (double v : M) info.r = std::max(info.r, std::abs(v));
+  // The n x n factorizations: replicated LAPACK, or ScaLAPACK on the process grid for large n.
+  std::unique_ptr<NxnSolver> solver = make_solver(comm, X.n, cfg.scalapack_threshold);
+  info.nxn_solver = solver->name();
+  if (info_out) *info_out = info;
+  return std::make_unique<SparsifyCase<T>>(comm, std::move(X), cfg.params, info, std::move(M), std::move(solver));
+}
+
+}  // namespace
+
+std::unique_ptr<harness::Case> make_sparsify_case(const dist::Comm& comm, const CaseConfig& config,
+                                                  double& setup_seconds, double& io_seconds, ProblemInfo* info) {
+  if (config.precision == Precision::single) return make_typed<float>(comm, config, setup_seconds, io_seconds, info);
+  return make_typed<double>(comm, config, setup_seconds, io_seconds, info);
+}
+
+}  // namespace attnbench::sparsify

@@ -1,0 +1,170 @@
+#include "sparsify/kernel.hpp"
+
+#include <cstdint>
+#include <string>
+
+#include "sparsify/case.hpp"
+
+namespace attnbench::sparsify {
+
+namespace {
+
+// rec.problem (root attributes) or rec.parameters (/parameters).
+void put(RunRecord& rec, bool problem, const std::string& key, AttrValue value) {
+  (problem ? rec.problem : rec.parameters)[key] = std::move(value);
+}
+
+const std::vector<std::string> kSampling = {"leverage", "leverage-sketch", "uniform", "gaussian"};
+
+std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
+  const auto& o = ctx.options;
+  CaseConfig cfg;
+  cfg.params.method = method_from_string(ctx.common.algorithm.empty() ? "leverage" : ctx.common.algorithm);
+  cfg.params.seed = ctx.common.seed;
+  cfg.params.eps = o.number("--eps");
+  cfg.params.delta = o.number("--delta");
+  cfg.params.gamma = o.number("--gamma");
+  cfg.params.m = o.has("--m") ? o.integer("--m") : 0;
+  cfg.params.sketch_rows = o.has("--sketch-rows") ? o.integer("--sketch-rows") : 0;
+  cfg.params.sketch_nnz = o.integer("--sketch-nnz");
+  cfg.params.jl_cols = o.has("--jl-cols") ? o.integer("--jl-cols") : 0;
+  cfg.scalapack_threshold = o.integer("--scalapack-threshold");
+  cfg.input = ctx.common.input;
+  cfg.precision = ctx.common.precision;
+  cfg.synthetic.n = o.integer("--n");
+  cfg.synthetic.d = o.integer("--d");
+  cfg.synthetic.r = o.number("--r");
+  cfg.synthetic.density = o.number("--density");
+  cfg.synthetic.coherence = o.number("--coherence");
+  cfg.synthetic.seed = ctx.common.seed;
+
+  ProblemInfo info;
+  auto c = make_sparsify_case(ctx.comm, cfg, ctx.setup_seconds, ctx.io_seconds, &info);
+  auto& rec = ctx.record;
+  rec.kernel = "sparsify";
+  rec.algorithm = to_string(cfg.params.method);
+  rec.variant = info.input_format;
+  rec.input = cfg.input.empty() ? "synthetic" : cfg.input;
+  put(rec, true, "n", info.n);
+  put(rec, true, "d", info.d);
+  put(rec, true, "nnz", info.nnz);
+  put(rec, true, "r", info.r);
+  put(rec, true, "r_requested", info.r_requested);
+  put(rec, true, "input_format", info.input_format);
+  if (cfg.input.empty()) {
+    put(rec, true, "density", cfg.synthetic.density);
+    put(rec, true, "coherence", cfg.synthetic.coherence);
+  }
+  put(rec, false, "m", info.m);
+  put(rec, false, "nxn_solver", info.nxn_solver);
+  put(rec, false, "scalapack_threshold", cfg.scalapack_threshold);
+  switch (cfg.params.method) {
+    case Method::bss:
+      put(rec, false, "gamma", cfg.params.gamma);
+      put(rec, false, "kappa", bss_kappa(cfg.params.gamma));
+      break;
+    case Method::leverage_sketch:
+      put(rec, false, "sketch_rows", cfg.params.sketch_rows > 0 ? cfg.params.sketch_rows : default_sketch_rows(info.n));
+      put(rec, false, "sketch_nnz", cfg.params.sketch_nnz);
+      put(rec, false, "jl_cols", cfg.params.jl_cols > 0 ? cfg.params.jl_cols : default_jl_cols(info.n));
+      [[fallthrough]];
+    case Method::leverage:
+    case Method::uniform:
+    case Method::gaussian:
+      put(rec, false, "eps", cfg.params.eps);
+      put(rec, false, "delta", cfg.params.delta);
+      break;
+  }
+  return c;
+}
+
+}  // namespace
+
+harness::KernelSpec sparsify_kernel() {
+  using harness::OptionSpec;
+  using harness::OptionType;
+  harness::KernelSpec k;
+  k.name = "sparsify";
+  k.summary = "attention sparsification of a wide X (n x d, d >> n): keep m << d reweighted columns (Deng-Mahadevan-Song)";
+  k.footer =
+      "Examples:\n"
+      "  mpirun -n 2 attnbench sparsify --algo bss --n 64 --d 65536 --gamma 4\n"
+      "  mpirun -n 4 attnbench sparsify --algo leverage-sketch --n 256 --d 262144 --density 0.01\n"
+      "  mpirun -n 2 attnbench sparsify --algo leverage --input X.h5 --out run.h5\n"
+      "Columns (the d axis) are split across ranks. VALID: bss within [1 - kappa, 1 + kappa], leverage\n"
+      "methods within [1 - eps, 1 + eps] (a randomized miss, probability <= delta, is INVALID), and the\n"
+      "attention error within (e^{2 eps' r} - 1) e^{2 r} / n for the window eps' reached.";
+  k.input_help =
+      "/X: a dense n x d float32/float64 dataset, or an anndata sparse group (data, indices, indptr; attributes "
+      "encoding-type = csc_matrix or csr_matrix and shape = [n, d]); d >= n, rank(X) = n";
+  k.algorithms = {
+      {"leverage", "exact leverage-score sampling: tau_j = |L^{-1} x_j|^2, m iid columns with p = tau / n"},
+      {"leverage-sketch", "input-sparsity-time leverage scores: sparse embedding of X^T + JL, O(nnz log n)"},
+      {"bss", "deterministic Batson-Spielman-Srivastava barrier method, ceil(gamma n) steps, MPI_MAXLOC winner"},
+      {"uniform", "baseline: m iid uniform columns, weights sqrt(d / m)"},
+      {"gaussian", "baseline: dense JL Y = X G / sqrt(m) (selects no column; Y always stored)"},
+  };
+  auto opt = [](std::string name, OptionType t, std::string def, std::string help, std::vector<std::string> algos = {},
+                bool synthetic = false) {
+    OptionSpec s;
+    s.name = std::move(name);
+    s.type = t;
+    s.default_value = std::move(def);
+    s.help = std::move(help);
+    s.algorithms = std::move(algos);
+    s.synthetic = synthetic;
+    return s;
+  };
+  k.options = {
+      opt("--n", OptionType::integer, "64", "synthetic X: rows (tokens)", {}, true),
+      opt("--d", OptionType::integer, "4096", "synthetic X: columns (feature dimension, >= n)", {}, true),
+      opt("--r", OptionType::number, "0.05", "synthetic X: |X X^T|_max = r exactly, in (0, 1)", {}, true),
+      opt("--density", OptionType::number, "1", "synthetic X: fraction of nonzero entries, (0, 1]; < 1 stores CSC", {}, true),
+      opt("--coherence", OptionType::number, "0", "synthetic X: fraction of each row's mass in one heavy column, [0, 1)", {},
+          true),
+      opt("--eps", OptionType::number, "0.5", "target spectral window [1 - eps, 1 + eps], in (0, 1)", kSampling),
+      opt("--delta", OptionType::number, "0.1", "failure probability of the leverage methods, in (0, 1)", kSampling),
+      opt("--gamma", OptionType::number, "4", "BSS oversampling (> 1): ceil(gamma n) steps", {"bss"}),
+      opt("--m", OptionType::integer, "", "samples (JL width for gaussian); default ceil(3 n ln(2 n / delta) / eps^2)",
+          kSampling),
+      opt("--sketch-rows", OptionType::integer, "", "rows of the sparse embedding (>= n); default 4 n ceil(log2(n + 1))",
+          {"leverage-sketch"}),
+      opt("--sketch-nnz", OptionType::integer, "1", "nonzeros per column of the sparse embedding (1 = CountSketch)",
+          {"leverage-sketch"}),
+      opt("--jl-cols", OptionType::integer, "", "Gaussian JL columns; default max(16, 4 ceil(log2(n + 1)))",
+          {"leverage-sketch"}),
+  };
+  {
+    OptionSpec s = opt("--scalapack-threshold", OptionType::integer, "2048",
+                       "n x n factorizations (Cholesky, eigendecompositions) on the ScaLAPACK process grid when "
+                       "n >= this; 0: always replicated LAPACK");
+    s.min = 0;
+    k.options.push_back(s);
+  }
+  k.problem_keys = {"n", "d", "nnz", "r", "density", "coherence"};
+  k.size_key = std::string(1, 'd');  // (not = "d": GCC 12 -Wrestrict false positive)
+  k.work_exponent = 1.0;    // work and memory grow linearly in d at fixed n
+  k.memory_exponent = 1.0;
+  k.archive_keys = {
+      {"/", "n", "int64", "rows of X (tokens)"},
+      {"/", "d", "int64", "columns of X"},
+      {"/", "nnz", "int64", "nonzero entries of X"},
+      {"/", "r", "float64", "|X X^T|_max measured at set-up"},
+      {"/parameters", "m", "int64", "samples drawn (bss: steps ceil(gamma n))"},
+      {"/validation", "spectral_low", "float64", "lambda_min of L^{-1} Y Y^T L^{-T}"},
+      {"/validation", "spectral_high", "float64", "lambda_max of L^{-1} Y Y^T L^{-T}"},
+      {"/validation", "attention_error", "float64", "max |D(Y)^{-1} exp(Y Y^T) - D(X)^{-1} exp(X X^T)|"},
+      {"/validation", "attention_bound", "float64", "(e^{2 eps' r} - 1) e^{2 r} / n, eps' the reached window"},
+      {"/validation", "error_over_r", "float64", "attention_error / r (the paper's O(r))"},
+      {"/validation", "columns_kept", "int64", "distinct columns in Y"},
+      {"/validation", "max_invariant_violation", "float64", "bss: largest barrier-invariant violation (0)"},
+      {"/validation", "score_sum", "float64", "leverage: sum of scores (= n); leverage-sketch: of approximate scores"},
+      {"/output", "columns", "dataset", "selected global column indices, int64, ascending"},
+      {"/output", "weights", "dataset", "their weights: Y = X[:, columns] diag(weights)"},
+      {"/output", "Y", "dataset", "n x m output (--save-output; always for gaussian)"},
+  };
+  k.make_case = make_case;
+  return k;
+}
+
+}  // namespace attnbench::sparsify

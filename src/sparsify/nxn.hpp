@@ -1,0 +1,57 @@
+#pragma once
+// The n x n dense work of the sparsify kernel (n = tokens, small next to d): the Gram matrix
+// M = X X^T, its Cholesky factor, eigendecompositions, whitening. All n x n matrices are
+// row-major std::vector<double>, replicated on every rank, in double whatever X's precision.
+//
+// The factorizations sit behind NxnSolver so that a ScaLAPACK path (p?potrf / p?syevd on a 2-D
+// process grid, for large n) can be added next to the replicated-LAPACK one without touching the
+// algorithms. Today only ReplicatedLapack exists: every rank factors its own copy (n^3/3 flops for
+// potrf, about 9 n^3 for syevd with vectors), no communication.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dist/comm.hpp"
+#include "sparsify/columns.hpp"
+
+namespace attnbench::sparsify {
+
+class NxnSolver {
+ public:
+  virtual ~NxnSolver() = default;
+  virtual std::string name() const = 0;
+  // A (n x n symmetric positive definite) := L, lower triangular, A = L L^T; the strict upper
+  // triangle is zeroed. Returns LAPACK's info (k > 0: the leading minor of order k is not positive).
+  virtual int cholesky(std::int64_t n, std::vector<double>& A) const = 0;
+  // Eigenvalues of the symmetric A, ascending, into w; with `vectors`, row k of A := the k-th
+  // eigenvector (unit norm). Returns LAPACK's info.
+  virtual int eigen(std::int64_t n, std::vector<double>& A, std::vector<double>& w, bool vectors) const = 0;
+};
+
+class ReplicatedLapack final : public NxnSolver {
+ public:
+  std::string name() const override { return "replicated-lapack"; }
+  int cholesky(std::int64_t n, std::vector<double>& A) const override;
+  int eigen(std::int64_t n, std::vector<double>& A, std::vector<double>& w, bool vectors) const override;
+};
+
+// M_local := X_local X_local^T (n x n, full symmetric). Dense: syrk, n^2 cols flops; sparse: one
+// outer product per column, sum_j nnz_j^2 flops.
+template <class T>
+std::vector<double> local_gram(const ColumnBlock<T>& X);
+// M := sum over ranks of X_r X_r^T. Data movement: one MPI_Allreduce of n^2 doubles.
+template <class T>
+std::vector<double> gram(const dist::Comm& comm, const ColumnBlock<T>& X);
+
+// Cholesky of M with the rank-deficiency check the kernel needs: L (lower) with M = L L^T, or an
+// input error naming the rank deficiency when M is not (numerically) positive definite: a pivot
+// L_kk^2 <= n * 2^-52 * max_i M_ii counts as zero. Identical outcome on every rank (replicated M).
+std::vector<double> cholesky_or_rank_error(const NxnSolver& solver, std::int64_t n, std::vector<double> M);
+
+// B (n x k, row-major) := L^{-1} B, L lower (n x k B). n^2 k flops.
+void lower_solve(std::int64_t n, std::int64_t k, const std::vector<double>& L, double* B);
+// S := L^{-1} S L^{-T} (n x n). 2 n^3 flops.
+void whiten(std::int64_t n, const std::vector<double>& L, std::vector<double>& S);
+
+}  // namespace attnbench::sparsify

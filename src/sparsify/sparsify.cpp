@@ -1,0 +1,568 @@
+#include "sparsify/sparsify.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <type_traits>
+
+#include "core/error.hpp"
+#include "linalg/blas.hpp"
+#include "sparsify/rng.hpp"
+
+namespace attnbench::sparsify {
+
+using linalg::Trans;
+
+std::string to_string(Method m) {
+  switch (m) {
+    case Method::leverage: return "leverage";
+    case Method::leverage_sketch: return "leverage-sketch";
+    case Method::bss: return "bss";
+    case Method::uniform: return "uniform";
+    case Method::gaussian: return "gaussian";
+  }
+  return "?";
+}
+
+Method method_from_string(const std::string& s) {
+  for (Method m : {Method::leverage, Method::leverage_sketch, Method::bss, Method::uniform, Method::gaussian})
+    if (to_string(m) == s) return m;
+  throw usage_error("--algo must be one of leverage, leverage-sketch, bss, uniform, gaussian (got '" + s + "')");
+}
+
+void check_params(const Params& p, std::int64_t n) {
+  if (!(p.eps > 0.0 && p.eps < 1.0)) throw usage_error("--eps must be in (0, 1) (got " + std::to_string(p.eps) + ")");
+  if (!(p.delta > 0.0 && p.delta < 1.0))
+    throw usage_error("--delta must be in (0, 1) (got " + std::to_string(p.delta) + ")");
+  if (!(p.gamma > 1.0) || !std::isfinite(p.gamma))
+    throw usage_error("--gamma must be greater than 1 (got " + std::to_string(p.gamma) + ")");
+  if (p.m < 0) throw usage_error("--m must be positive (got " + std::to_string(p.m) + ")");
+  if (p.sketch_rows != 0 && p.sketch_rows < n)
+    throw usage_error("--sketch-rows must be at least n = " + std::to_string(n) + " (got " +
+                      std::to_string(p.sketch_rows) + ")");
+  if (p.sketch_nnz < 1) throw usage_error("--sketch-nnz must be at least 1 (got " + std::to_string(p.sketch_nnz) + ")");
+  if (p.jl_cols < 0) throw usage_error("--jl-cols must be positive (got " + std::to_string(p.jl_cols) + ")");
+}
+
+std::int64_t default_samples(std::int64_t n, double eps, double delta) {
+  const double nn = static_cast<double>(n);
+  return static_cast<std::int64_t>(std::ceil(3.0 * nn * std::log(2.0 * nn / delta) / (eps * eps)));
+}
+std::int64_t samples(const Params& p, std::int64_t n) { return p.m > 0 ? p.m : default_samples(n, p.eps, p.delta); }
+static std::int64_t ceil_log2(std::int64_t v) {
+  std::int64_t k = 0;
+  while ((std::int64_t{1} << k) < v) ++k;
+  return k;
+}
+std::int64_t default_sketch_rows(std::int64_t n) { return 4 * n * std::max<std::int64_t>(1, ceil_log2(n + 1)); }
+std::int64_t default_jl_cols(std::int64_t n) { return std::max<std::int64_t>(16, 4 * ceil_log2(n + 1)); }
+std::int64_t bss_steps(double gamma, std::int64_t n) {
+  return static_cast<std::int64_t>(std::ceil(gamma * static_cast<double>(n) - 1e-9));
+}
+double bss_kappa(double gamma) { return 2.0 * std::sqrt(gamma) / (gamma + 1.0); }
+
+namespace {
+
+class PhaseTimer {
+ public:
+  PhaseTimer(Phases* phases, const char* name)
+      : phases_(phases), name_(name), t0_(std::chrono::steady_clock::now()) {}
+  ~PhaseTimer() {
+    if (phases_)
+      (*phases_)[name_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+
+ private:
+  Phases* phases_;
+  const char* name_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+// Weighted columns from per-column draw counts: weight sqrt(c / (m p)).
+void finish_draws(std::int64_t m, const std::vector<std::int64_t>& cols, const std::vector<std::int64_t>& counts,
+                  const std::vector<double>& probs, Result& out) {
+  out.columns = cols;
+  out.weights.resize(cols.size());
+  for (std::size_t a = 0; a < cols.size(); ++a)
+    out.weights[a] = std::sqrt(static_cast<double>(counts[a]) / (static_cast<double>(m) * probs[a]));
+  out.m = m;
+}
+
+// ---- leverage: exact scores tau_j = |L^{-1} x_j|^2 -----------------------------------------------
+template <class T>
+std::vector<double> exact_scores(const ColumnBlock<T>& X, const std::vector<double>& L) {
+  const std::int64_t n = X.n;
+  std::vector<double> tau(static_cast<std::size_t>(X.cols), 0.0), scratch;
+  // Z[t, :] := Xc[t, :] L^{-T} = (L^{-1} x_{j0+t})^T   (trsm, n^2 b flops per chunk)
+  for_each_dense_chunk(X, 256, scratch, [&](std::int64_t j0, std::int64_t b, double* Xc) {
+    linalg::trsm(false, true, Trans::yes, false, b, n, 1.0, L.data(), n, Xc, n);
+    for (std::int64_t t = 0; t < b; ++t) {
+      double s = 0.0;
+      for (std::int64_t i = 0; i < n; ++i) s += Xc[t * n + i] * Xc[t * n + i];
+      tau[static_cast<std::size_t>(j0 + t)] = s;
+    }
+  });
+  return tau;
+}
+
+// ---- leverage-sketch ------------------------------------------------------------------------------
+template <class T>
+std::vector<double> sketch_scores(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p,
+                                  const NxnSolver& solver, Phases* phases) {
+  const std::int64_t n = X.n;
+  const std::int64_t s = p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(n);
+  const std::int64_t z = p.sketch_nnz;
+  const std::int64_t k = p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n);
+  // SXt (n x s) = (Pi X^T)^T: row i is the sketch of row i of X. Passes in row order keep every
+  // update of one row inside one s-vector (s doubles: cache-resident for the default s), instead of
+  // scattering each column over the whole s x n sketch.
+  std::vector<double> SXt(static_cast<std::size_t>(n * s), 0.0);
+  {
+    PhaseTimer t(phases, "sketch");
+    const double scale = 1.0 / std::sqrt(static_cast<double>(z));
+    const auto zz = static_cast<std::uint64_t>(z);
+    if (X.sparse) {
+      // Row-ordered copy of the local CSC block (counting sort by row: one streaming pass, +12 bytes
+      // per stored entry), then SXt[i, h(j, c)] += sign(j, c) x_ij / sqrt(z) row by row.
+      std::vector<std::int64_t> rowptr(static_cast<std::size_t>(n + 1), 0);
+      for (std::int32_t i : X.rowidx) ++rowptr[static_cast<std::size_t>(i) + 1];
+      for (std::int64_t i = 0; i < n; ++i) rowptr[static_cast<std::size_t>(i + 1)] += rowptr[static_cast<std::size_t>(i)];
+      std::vector<std::int64_t> fill(rowptr.begin(), rowptr.end() - 1);
+      std::vector<std::int32_t> colidx(X.rowidx.size());
+      std::vector<double> val(X.rowidx.size());
+      for (std::int64_t j = 0; j < X.cols; ++j)
+        for (std::int64_t e = X.colptr[static_cast<std::size_t>(j)]; e < X.colptr[static_cast<std::size_t>(j) + 1]; ++e) {
+          const auto at = static_cast<std::size_t>(fill[static_cast<std::size_t>(X.rowidx[static_cast<std::size_t>(e)])]++);
+          colidx[at] = static_cast<std::int32_t>(j);
+          val[at] = static_cast<double>(X.values[static_cast<std::size_t>(e)]);
+        }
+      for (std::int64_t i = 0; i < n; ++i) {
+        double* out = SXt.data() + i * s;
+        for (std::int64_t e = rowptr[static_cast<std::size_t>(i)]; e < rowptr[static_cast<std::size_t>(i + 1)]; ++e) {
+          const auto g = static_cast<std::uint64_t>(X.col0 + colidx[static_cast<std::size_t>(e)]);
+          const double v = scale * val[static_cast<std::size_t>(e)];
+          for (std::uint64_t c = 0; c < zz; ++c) {
+            const rng::SketchEntry h = rng::sketch_entry(p.seed, g * zz + c, s);
+            out[h.row] += h.sign * v;
+          }
+        }
+      }
+    } else {
+      // Dense: chunks of 64 columns (their hashes drawn once), then row by row within the chunk.
+      constexpr std::int64_t chunk = 64;
+      std::vector<rng::SketchEntry> hs(static_cast<std::size_t>(chunk * z));
+      for (std::int64_t j0 = 0; j0 < X.cols; j0 += chunk) {
+        const std::int64_t b = std::min(chunk, X.cols - j0);
+        for (std::int64_t jj = 0; jj < b; ++jj)
+          for (std::int64_t c = 0; c < z; ++c)
+            hs[static_cast<std::size_t>(jj * z + c)] =
+                rng::sketch_entry(p.seed, static_cast<std::uint64_t>(X.col0 + j0 + jj) * zz + static_cast<std::uint64_t>(c), s);
+        for (std::int64_t i = 0; i < n; ++i) {
+          double* out = SXt.data() + i * s;
+          for (std::int64_t jj = 0; jj < b; ++jj) {
+            const double v = scale * static_cast<double>(X.dense[static_cast<std::size_t>((j0 + jj) * n + i)]);
+            for (std::int64_t c = 0; c < z; ++c) {
+              const rng::SketchEntry& h = hs[static_cast<std::size_t>(jj * z + c)];
+              out[h.row] += h.sign * v;
+            }
+          }
+        }
+      }
+    }
+  }
+  {
+    // Pi X^T := sum_r Pi X_r^T  (the sketch is linear; Allreduce of s n doubles)
+    PhaseTimer t(phases, "comm_wait");
+    comm.allreduce(std::span<double>(SXt), dist::Op::sum);
+  }
+  std::vector<double> B(static_cast<std::size_t>(n * k));
+  {
+    PhaseTimer t(phases, "factor");
+    // R^T R = (Pi X^T)^T (Pi X^T) (syrk, s n^2 flops), R = Ls^T; B := R^{-1} G = Ls^{-T} G.
+    std::vector<double> Gs(static_cast<std::size_t>(n * n), 0.0);
+    linalg::syrk(true, Trans::no, n, s, 1.0, SXt.data(), s, 0.0, Gs.data(), n);
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = i + 1; j < n; ++j) Gs[static_cast<std::size_t>(i * n + j)] = Gs[static_cast<std::size_t>(j * n + i)];
+    std::vector<double>().swap(SXt);
+    const std::vector<double> Ls = cholesky_or_rank_error(solver, n, std::move(Gs));
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t c = 0; c < k; ++c)
+        B[static_cast<std::size_t>(i * k + c)] =
+            rng::normal(p.seed, rng::stream::jl, static_cast<std::uint64_t>(i * k + c));
+    linalg::trsm(true, true, Trans::yes, false, n, k, 1.0, Ls.data(), n, B.data(), k);
+  }
+  PhaseTimer t(phases, "scores");
+  // tau~_j = |x_j^T B|^2 / k: 2 k nnz flops.
+  std::vector<double> tau(static_cast<std::size_t>(X.cols), 0.0), zrow(static_cast<std::size_t>(k));
+  const double inv_k = 1.0 / static_cast<double>(k);
+  if (!X.sparse) {
+    std::vector<double> scratch, Zc;
+    for_each_dense_chunk(X, 256, scratch, [&](std::int64_t j0, std::int64_t b, double* Xc) {
+      Zc.resize(static_cast<std::size_t>(b * k));
+      linalg::gemm(Trans::no, Trans::no, b, k, n, 1.0, Xc, n, B.data(), k, 0.0, Zc.data(), k);
+      for (std::int64_t tt = 0; tt < b; ++tt) {
+        double sum = 0.0;
+        for (std::int64_t c = 0; c < k; ++c) sum += Zc[static_cast<std::size_t>(tt * k + c)] * Zc[static_cast<std::size_t>(tt * k + c)];
+        tau[static_cast<std::size_t>(j0 + tt)] = sum * inv_k;
+      }
+    });
+  } else {
+    for (std::int64_t j = 0; j < X.cols; ++j) {
+      std::fill(zrow.begin(), zrow.end(), 0.0);
+      X.for_each_entry(j, [&](std::int64_t i, double v) {
+        const double* b = B.data() + i * k;
+        for (std::int64_t c = 0; c < k; ++c) zrow[static_cast<std::size_t>(c)] += v * b[c];
+      });
+      double sum = 0.0;
+      for (double v : zrow) sum += v * v;
+      tau[static_cast<std::size_t>(j)] = sum * inv_k;
+    }
+  }
+  return tau;
+}
+
+// ---- bss --------------------------------------------------------------------------------------------
+template <class T>
+void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, const NxnSolver& solver,
+             const std::vector<double>& L, Phases* phases, Result& out) {
+  const std::int64_t n = X.n;
+  if (X.d > INT_MAX) throw usage_error("bss: d must be below 2^31 (MPI_MAXLOC carries an int column index)");
+  const std::vector<std::int64_t> col0s = comm.allgather<std::int64_t>(X.col0);
+  const std::vector<std::int64_t> ncols = comm.allgather<std::int64_t>(X.cols);
+  auto owner_of = [&](std::int64_t g) {
+    for (int r = 0; r < comm.size(); ++r)
+      if (g >= col0s[static_cast<std::size_t>(r)] && g < col0s[static_cast<std::size_t>(r)] + ncols[static_cast<std::size_t>(r)]) return r;
+    throw internal_error("bss: no rank owns column " + std::to_string(g));
+  };
+  const double g = p.gamma, sg = std::sqrt(g), nn = static_cast<double>(n);
+  const double dL = 1.0, eL = 1.0 / sg, dU = (sg + 1.0) / (sg - 1.0), eU = (sg - 1.0) / (g + sg);
+  double l = -nn * sg, u = nn / eU;
+  const std::int64_t steps = bss_steps(g, n);
+  const double tol = 1e-9;  // rounding allowance of the invariant checks (relative)
+
+  std::vector<double> A(static_cast<std::size_t>(n * n), 0.0), E, lam, Q, Qt, cu(static_cast<std::size_t>(n)),
+      cl(static_cast<std::size_t>(n)), scratch, Pc, P(static_cast<std::size_t>(n)), buf(static_cast<std::size_t>(n + 2));
+  std::map<std::int64_t, double> weight;
+  double max_violation = 0.0;
+  for (std::int64_t step = 0;; ++step) {
+    {
+      PhaseTimer t(phases, "bss_eigen");
+      E = A;
+      if (solver.eigen(n, E, lam, true) != 0) throw internal_error("bss: eigendecomposition of A failed");
+    }
+    // Invariants before every step and at the end: lambda_max < u, lambda_min > l, PhiU(u) <= eU,
+    // PhiL(l) <= eL (relative violations beyond the rounding allowance are recorded).
+    double phiU = 0.0, phiL = 0.0;
+    for (double lk : lam) {
+      phiU += 1.0 / (u - lk);
+      phiL += 1.0 / (lk - l);
+    }
+    const double lmax = lam.back(), lmin = lam.front();
+    double v = 0.0;
+    v = std::max(v, (lmax - u) / std::abs(u));
+    v = std::max(v, (l - lmin) / std::max(std::abs(l), 1.0));
+    v = std::max(v, phiU < 0 ? 1.0 : (phiU - eU) / eU);
+    v = std::max(v, phiL < 0 ? 1.0 : (phiL - eL) / eL);
+    if (v > tol) max_violation = std::max(max_violation, v);
+    if (step == steps) break;
+
+    const double u1 = u + dU, l1 = l + dL;
+    double phiU1 = 0.0, phiL1 = 0.0;
+    for (std::int64_t k = 0; k < n; ++k) {
+      phiU1 += 1.0 / (u1 - lam[static_cast<std::size_t>(k)]);
+      phiL1 += 1.0 / (lam[static_cast<std::size_t>(k)] - l1);
+    }
+    const double dPU = phiU - phiU1, dPL = phiL1 - phiL;
+    for (std::int64_t k = 0; k < n; ++k) {
+      const double a = 1.0 / (u1 - lam[static_cast<std::size_t>(k)]), b = 1.0 / (lam[static_cast<std::size_t>(k)] - l1);
+      cu[static_cast<std::size_t>(k)] = a * a / dPU + a;   // UA(v) = sum_k P2_k cu_k
+      cl[static_cast<std::size_t>(k)] = b * b / dPL - b;   // LA(v) = sum_k P2_k cl_k
+    }
+    {
+      // Q := E L^{-1}: row k is u_k^T L^{-1}, so (Q x)_k = u_k^T v with v = L^{-1} x (n^3 flops).
+      PhaseTimer t(phases, "bss_eigen");
+      Q = E;
+      linalg::trsm(false, true, Trans::no, false, n, n, 1.0, L.data(), n, Q.data(), n);
+      if (X.sparse) {
+        Qt.resize(Q.size());
+        for (std::int64_t a = 0; a < n; ++a)
+          for (std::int64_t b = 0; b < n; ++b) Qt[static_cast<std::size_t>(b * n + a)] = Q[static_cast<std::size_t>(a * n + b)];
+      }
+    }
+    // Candidate scores LA - UA of every local column; the local best, ties to the smallest column.
+    double best = -std::numeric_limits<double>::infinity(), bestUA = 0.0, bestLA = 0.0;
+    std::int64_t best_col = -1;
+    auto consider = [&](std::int64_t j, const double* Pj) {
+      double UA = 0.0, LA = 0.0, norm = 0.0;
+      for (std::int64_t k = 0; k < n; ++k) {
+        const double p2 = Pj[k] * Pj[k];
+        norm += p2;
+        UA += p2 * cu[static_cast<std::size_t>(k)];
+        LA += p2 * cl[static_cast<std::size_t>(k)];
+      }
+      if (!(norm > 0.0)) return;  // a zero column is never a candidate
+      const double score = LA - UA;
+      if (score > best) {
+        best = score;
+        bestUA = UA;
+        bestLA = LA;
+        best_col = X.col0 + j;
+      }
+    };
+    {
+      PhaseTimer t(phases, "bss_scores");
+      if (!X.sparse) {
+        // Pc[t, k] = (Q x_{j0+t})_k: Pc := Xc Q^T (2 n^2 b flops per chunk)
+        for_each_dense_chunk(X, 256, scratch, [&](std::int64_t j0, std::int64_t b, double* Xc) {
+          Pc.resize(static_cast<std::size_t>(b * n));
+          linalg::gemm(Trans::no, Trans::yes, b, n, n, 1.0, Xc, n, Q.data(), n, 0.0, Pc.data(), n);
+          for (std::int64_t tt = 0; tt < b; ++tt) consider(j0 + tt, Pc.data() + tt * n);
+        });
+      } else {
+        // P := sum_i x_ij Q[:, i]  (2 n nnz_j flops per column)
+        for (std::int64_t j = 0; j < X.cols; ++j) {
+          std::fill(P.begin(), P.end(), 0.0);
+          bool any = false;
+          X.for_each_entry(j, [&](std::int64_t i, double val) {
+            if (val == 0.0) return;
+            any = true;
+            const double* q = Qt.data() + i * n;
+            for (std::int64_t k = 0; k < n; ++k) P[static_cast<std::size_t>(k)] += val * q[k];
+          });
+          if (any) consider(j, P.data());
+        }
+      }
+    }
+    std::int64_t winner = 0;
+    {
+      // The winner: MPI_MAXLOC over (score, global column): equal scores go to the smallest column.
+      // Then its owner broadcasts [x_winner, UA, LA] (n + 2 doubles).
+      PhaseTimer t(phases, "comm_wait");
+      struct {
+        double value;
+        int index;
+      } in{best, best_col >= 0 ? static_cast<int>(best_col) : INT_MAX}, res{0.0, 0};
+      dist::check_mpi(MPI_Allreduce(&in, &res, 1, MPI_DOUBLE_INT, MPI_MAXLOC, comm.raw()), "MPI_Allreduce(MAXLOC)");
+      if (!std::isfinite(res.value) || res.index == INT_MAX)
+        throw internal_error("bss: no candidate column at step " + std::to_string(step));
+      winner = res.index;
+      const int owner = owner_of(winner);
+      if (comm.rank() == owner) {
+        X.column(winner - X.col0, buf.data());
+        buf[static_cast<std::size_t>(n)] = bestUA;
+        buf[static_cast<std::size_t>(n + 1)] = bestLA;
+      }
+      comm.bcast(std::span<double>(buf), owner);
+    }
+    PhaseTimer t(phases, "bss_select");
+    const double UA = buf[static_cast<std::size_t>(n)], LA = buf[static_cast<std::size_t>(n + 1)];
+    const double tstep = 2.0 / (UA + LA);
+    lower_solve(n, 1, L, buf.data());  // v = L^{-1} x_winner
+    for (std::int64_t a = 0; a < n; ++a)
+      for (std::int64_t b = 0; b < n; ++b)
+        A[static_cast<std::size_t>(a * n + b)] += tstep * buf[static_cast<std::size_t>(a)] * buf[static_cast<std::size_t>(b)];
+    weight[winner] += tstep;
+    u = u1;
+    l = l1;
+  }
+  const double c = 2.0 / (l + u);
+  out.columns.clear();
+  out.weights.clear();
+  for (const auto& [col, s] : weight) {
+    out.columns.push_back(col);
+    out.weights.push_back(std::sqrt(c * s));
+  }
+  out.u = u;
+  out.l = l;
+  out.steps = steps;
+  out.m = steps;
+  out.max_violation = max_violation;
+}
+
+// ---- gaussian ---------------------------------------------------------------------------------------
+template <class T>
+void run_gaussian(const dist::Comm& comm, const ColumnBlock<T>& X, std::int64_t m, std::uint64_t seed,
+                  Phases* phases, Result& out) {
+  const std::int64_t n = X.n;
+  Matrix<double> Y(n, m, 0.0);
+  {
+    PhaseTimer t(phases, "scores");
+    std::vector<double> G;
+    if (!X.sparse) {
+      std::vector<double> scratch;
+      // Y_r += Xc^T G[j0 .. j0 + b, :]  (2 n m b flops per chunk)
+      for_each_dense_chunk(X, 64, scratch, [&](std::int64_t j0, std::int64_t b, double* Xc) {
+        G.resize(static_cast<std::size_t>(b * m));
+        for (std::int64_t tt = 0; tt < b; ++tt)
+          for (std::int64_t c = 0; c < m; ++c)
+            G[static_cast<std::size_t>(tt * m + c)] = rng::normal(
+                seed, rng::stream::gaussian, static_cast<std::uint64_t>((X.col0 + j0 + tt) * m + c));
+        linalg::gemm(Trans::yes, Trans::no, n, m, b, 1.0, Xc, n, G.data(), m, 1.0, Y.data(), m);
+      });
+    } else {
+      G.resize(static_cast<std::size_t>(m));
+      for (std::int64_t j = 0; j < X.cols; ++j) {
+        bool filled = false;
+        X.for_each_entry(j, [&](std::int64_t i, double v) {
+          if (v == 0.0) return;
+          if (!filled) {
+            for (std::int64_t c = 0; c < m; ++c)
+              G[static_cast<std::size_t>(c)] = rng::normal(seed, rng::stream::gaussian,
+                                                           static_cast<std::uint64_t>((X.col0 + j) * m + c));
+            filled = true;
+          }
+          double* y = Y.row(i);
+          for (std::int64_t c = 0; c < m; ++c) y[c] += v * G[static_cast<std::size_t>(c)];
+        });
+      }
+    }
+  }
+  {
+    // Y := sum_r X_r G_r  (Allreduce, n m doubles)
+    PhaseTimer t(phases, "comm_wait");
+    comm.allreduce(Y.span(), dist::Op::sum);
+  }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(m));
+  for (double& v : Y.span()) v *= scale;
+  out.Y = std::move(Y);
+  out.m = m;
+  out.columns.clear();
+  out.weights.clear();
+}
+
+}  // namespace
+
+void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vector<double>& q, std::int64_t m,
+                      std::uint64_t seed, Result& out) {
+  const int p = comm.size(), me = comm.rank();
+  double S = 0.0;
+  for (double v : q) S += v;
+  // Global CDF: every rank learns every rank's score sum (allgather of p doubles) and the
+  // offsets in rank order, identically on every rank.
+  const std::vector<double> sums = comm.allgather(S);
+  double total = 0.0, off = 0.0;
+  int last_nonzero = -1;
+  for (int r = 0; r < p; ++r) {
+    if (r == me) off = total;
+    total += sums[static_cast<std::size_t>(r)];
+    if (sums[static_cast<std::size_t>(r)] > 0.0) last_nonzero = r;
+  }
+  if (!(total > 0.0) || !std::isfinite(total)) throw internal_error("sampling: the scores sum to " + std::to_string(total));
+  // Draw l (shared uniforms): t_l = u_l * total falls in exactly one rank's interval
+  // [off_r, off_r + S_r); the last rank with scores also takes anything past the end (rounding).
+  std::vector<double> mine;
+  for (std::int64_t lidx = 0; lidx < m; ++lidx) {
+    const double t = rng::uniform(seed, rng::stream::sample, static_cast<std::uint64_t>(lidx)) * total;
+    if (S > 0.0 && t >= off && (t < off + S || me == last_nonzero)) mine.push_back(t - off);
+  }
+  std::sort(mine.begin(), mine.end());
+  std::vector<std::int64_t> counts_local(q.size(), 0);
+  std::int64_t last_pos = -1;
+  for (std::size_t j = 0; j < q.size(); ++j)
+    if (q[j] > 0.0) last_pos = static_cast<std::int64_t>(j);
+  std::size_t j = 0;
+  double cum = 0.0;
+  for (double t : mine) {
+    while (j < q.size() && !(t < cum + q[j])) {
+      cum += q[j];
+      ++j;
+    }
+    const std::size_t pick = j < q.size() ? j : static_cast<std::size_t>(last_pos);
+    ++counts_local[pick];
+  }
+  std::vector<std::int64_t> cols, cnts;
+  std::vector<double> probs;
+  for (std::size_t a = 0; a < q.size(); ++a)
+    if (counts_local[a] > 0) {
+      cols.push_back(col0 + static_cast<std::int64_t>(a));
+      cnts.push_back(counts_local[a]);
+      probs.push_back(q[a] / total);
+    }
+  // Every rank's picks on every rank, in rank order = ascending columns (allgatherv, 3 x picks).
+  const std::vector<int> per_rank = comm.allgather(static_cast<int>(cols.size()));
+  int all = 0;
+  for (int c : per_rank) all += c;
+  std::vector<std::int64_t> cols_all(static_cast<std::size_t>(all)), cnts_all(static_cast<std::size_t>(all));
+  std::vector<double> probs_all(static_cast<std::size_t>(all));
+  comm.allgatherv<std::int64_t>(cols, cols_all, per_rank);
+  comm.allgatherv<std::int64_t>(cnts, cnts_all, per_rank);
+  comm.allgatherv<double>(probs, probs_all, per_rank);
+  finish_draws(m, cols_all, cnts_all, probs_all, out);
+}
+
+template <class T>
+Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, const NxnSolver& solver, Phases* phases) {
+  Result out;
+  const std::int64_t n = X.n;
+  switch (p.method) {
+    case Method::leverage:
+    case Method::bss: {
+      std::vector<double> M;
+      {
+        PhaseTimer t(phases, "gram");
+        M = gram(comm, X);
+      }
+      std::vector<double> L;
+      {
+        PhaseTimer t(phases, "factor");
+        L = cholesky_or_rank_error(solver, n, std::move(M));
+      }
+      if (p.method == Method::bss) {
+        run_bss(comm, X, p, solver, L, phases, out);
+        break;
+      }
+      std::vector<double> tau;
+      {
+        PhaseTimer t(phases, "scores");
+        tau = exact_scores(X, L);
+      }
+      double local = 0.0;
+      for (double v : tau) local += v;
+      out.score_sum = comm.allreduce(local, dist::Op::sum);
+      PhaseTimer t(phases, "sample");
+      sample_by_scores(comm, X.col0, tau, samples(p, n), p.seed, out);
+      break;
+    }
+    case Method::leverage_sketch: {
+      const std::vector<double> tau = sketch_scores(comm, X, p, solver, phases);
+      double local = 0.0;
+      for (double v : tau) local += v;
+      out.score_sum = comm.allreduce(local, dist::Op::sum);
+      PhaseTimer t(phases, "sample");
+      sample_by_scores(comm, X.col0, tau, samples(p, n), p.seed, out);
+      break;
+    }
+    case Method::uniform: {
+      // Replicated: every rank draws the same m columns; weight sqrt(c d / m). No communication.
+      PhaseTimer t(phases, "sample");
+      const std::int64_t m = samples(p, n);
+      std::map<std::int64_t, std::int64_t> count;
+      for (std::int64_t lidx = 0; lidx < m; ++lidx) {
+        const double uu = rng::uniform(p.seed, rng::stream::sample, static_cast<std::uint64_t>(lidx));
+        const auto j = std::min<std::int64_t>(static_cast<std::int64_t>(uu * static_cast<double>(X.d)), X.d - 1);
+        ++count[j];
+      }
+      std::vector<std::int64_t> cols, cnts;
+      for (const auto& [j, c] : count) {
+        cols.push_back(j);
+        cnts.push_back(c);
+      }
+      finish_draws(m, cols, cnts, std::vector<double>(cols.size(), 1.0 / static_cast<double>(X.d)), out);
+      break;
+    }
+    case Method::gaussian:
+      run_gaussian(comm, X, samples(p, n), p.seed, phases, out);
+      break;
+  }
+  return out;
+}
+
+template Result run(const dist::Comm&, const ColumnBlock<float>&, const Params&, const NxnSolver&, Phases*);
+template Result run(const dist::Comm&, const ColumnBlock<double>&, const Params&, const NxnSolver&, Phases*);
+
+}  // namespace attnbench::sparsify

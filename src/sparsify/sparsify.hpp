@@ -1,0 +1,102 @@
+#pragma once
+// Attention sparsification of a wide X (n x d, d >> n) across ranks (ALGORITHMS.md section 4):
+// find Y = X S (n x m), S keeping and reweighting a few columns, with
+// (1 - eps) X X^T <= Y Y^T <= (1 + eps) X X^T, so that softmax(Y Y^T) ~ softmax(X X^T) entrywise.
+//
+// Distribution: rank r holds the columns [col0_r, col0_r + cols_r) of X (dist::BlockRowLayout over
+// d), dense or CSC. n x n matrices (M = X X^T, its Cholesky factor L, the BSS state A) are
+// replicated. Every random choice is drawn from (seed, global index) (sparsify/rng.hpp) and the
+// BSS winner is agreed by MPI_MAXLOC with ties to the smallest global column, so the selection does
+// not depend on the rank count (beyond the rounding of the Allreduce sums).
+//
+// Methods:
+//   leverage         M := Allreduce(X_r X_r^T) (n^2 words); L := chol(M) (replicated);
+//                    tau_j = |L^{-1} x_j|^2 locally (n^2 d / p flops; sum tau = n);
+//                    sample m iid columns with p_j = tau_j / sum tau (shared uniforms, one
+//                    allgather of p scalars for the global CDF, one allgatherv of the picks);
+//                    weight of a column drawn c times: sqrt(c / (m p_j)) (duplicates merged).
+//   leverage-sketch  the input-sparsity-time scores: a CountSketch (or, with sketch_nnz = z > 1,
+//                    an OSNAP-style sparse embedding) Pi (s x d) of X^T, Pi X^T = sum_r Pi_r X_r^T
+//                    (Allreduce of s n words; z nnz flops, one pass over X in row order); R^T R = (Pi X^T)^T (Pi X^T) (syrk s n^2 +
+//                    potrf n^3/3, replicated); B = R^{-1} G, G (n x k) Gaussian with
+//                    k = O(log n); tau~_j = |x_j^T B|^2 / k (2 k nnz flops); sample as leverage.
+//   bss              Batson-Spielman-Srivastava barrier method on v_j = L^{-1} x_j (sum v v^T = I),
+//                    ceil(gamma n) steps; per step: eigendecomposition of A (replicated, ~9 n^3),
+//                    Q = U^T L^{-1} (n^3), candidate scores LA - UA of every local column
+//                    (2 n^2 cols dense, 2 n nnz sparse), winner by MPI_MAXLOC (one Allreduce of a
+//                    (double, int)), the winner's column broadcast by its owner (n + 2 words),
+//                    A += t v v^T. Invariants lambda_max < u, lambda_min > l, PhiU <= eU,
+//                    PhiL <= eL checked before every step and at the end.
+//   uniform          m iid uniform columns, weight sqrt(c d / m); no communication.
+//   gaussian         dense JL: Y = X G / sqrt(m), G (d x m) with G[j, :] from (seed, global j);
+//                    Y := Allreduce(X_r G_r) / sqrt(m) (n m words; 2 n d m flops). Selects no column.
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/matrix.hpp"
+#include "dist/comm.hpp"
+#include "sparsify/columns.hpp"
+#include "sparsify/nxn.hpp"
+
+namespace attnbench::sparsify {
+
+enum class Method { leverage, leverage_sketch, bss, uniform, gaussian };
+std::string to_string(Method m);
+Method method_from_string(const std::string& s);  // usage error naming --algo
+
+struct Params {
+  Method method = Method::leverage;
+  double eps = 0.5;           // target spectral window [1 - eps, 1 + eps] (leverage methods)
+  double delta = 0.1;         // failure probability (leverage methods)
+  double gamma = 4.0;         // BSS oversampling (> 1)
+  std::int64_t m = 0;         // samples / JL width; 0: ceil(3 n ln(2 n / delta) / eps^2)
+  std::uint64_t seed = 42;
+  std::int64_t sketch_rows = 0;  // leverage-sketch: rows s of the embedding; 0: default_sketch_rows(n)
+  std::int64_t sketch_nnz = 1;   // nonzeros per column of the embedding (1 = CountSketch)
+  std::int64_t jl_cols = 0;      // leverage-sketch: Gaussian columns k; 0: default_jl_cols(n)
+};
+
+// Usage errors naming the option: eps, delta outside (0, 1), gamma <= 1, m < 0, sketch sizes.
+void check_params(const Params& p, std::int64_t n);
+
+// m = ceil(3 n ln(2 n / delta) / eps^2) (matrix Chernoff; ALGORITHMS.md section 4).
+std::int64_t default_samples(std::int64_t n, double eps, double delta);
+std::int64_t samples(const Params& p, std::int64_t n);  // p.m or the default
+std::int64_t default_sketch_rows(std::int64_t n);        // 4 n ceil(log2(n + 1))
+std::int64_t default_jl_cols(std::int64_t n);            // max(16, 4 ceil(log2(n + 1)))
+std::int64_t bss_steps(double gamma, std::int64_t n);    // ceil(gamma n)
+double bss_kappa(double gamma);                          // 2 sqrt(gamma) / (gamma + 1)
+
+// The result, replicated on every rank.
+struct Result {
+  std::vector<std::int64_t> columns;  // selected global columns, ascending
+  std::vector<double> weights;        // Y = X[:, columns] diag(weights)
+  std::int64_t m = 0;                 // draws (sampling methods), steps (bss), JL width (gaussian)
+  Matrix<double> Y;                   // gaussian only: n x m
+  double score_sum = std::numeric_limits<double>::quiet_NaN();  // sum of (approximate) scores
+  // bss
+  double u = 0.0, l = 0.0;            // final barriers
+  double max_violation = 0.0;         // largest relative invariant violation over all steps (0 = none)
+  std::int64_t steps = 0;
+};
+
+// Seconds per phase of one run on this rank (added to; names: gram, factor, sketch, scores,
+// sample, bss_eigen, bss_scores, bss_select, comm_wait).
+using Phases = std::map<std::string, double>;
+
+// Collective over comm. X is this rank's column block. Throws (on every rank) an input error when
+// X X^T is rank-deficient (leverage, bss) or the sketch is (leverage-sketch).
+template <class T>
+Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, const NxnSolver& solver,
+           Phases* phases = nullptr);
+
+// The global CDF sampling shared by leverage and leverage-sketch (exposed for tests): m iid draws
+// from p_j = q_j / sum q over every rank's local nonnegative scores q (local column j is global
+// col0 + j); returns ascending columns and weights sqrt(c_j / (m p_j)), replicated.
+void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vector<double>& q, std::int64_t m,
+                      std::uint64_t seed, Result& out);
+
+}  // namespace attnbench::sparsify
