@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <sstream>
 #include <string>
 
 #include "attention/exact.hpp"
@@ -46,7 +47,9 @@ std::pair<ExitCode, std::string> error_of(F&& fn) {
 
 std::string read_text(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
 }
 
 // Rank 0 writes a small text file; everyone waits for it.
