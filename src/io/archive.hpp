@@ -17,7 +17,7 @@
 
 namespace attnbench::io {
 
-inline constexpr std::int64_t kSchemaVersion = 1;
+inline constexpr std::int64_t kSchemaVersion = 2;  // 1: attention-only (attnbench 0.1)
 
 // Whether publishing may replace an existing file at the final path.
 enum class Overwrite { no, yes };

@@ -95,20 +95,19 @@ std::string hdf5_version() {
 bool is_hdf5_file(const std::string& path) { return H5Fis_hdf5(path.c_str()) > 0; }
 
 std::string hdf5_error_text() {
-  // Walk the stack from the innermost call outwards; keep distinct descriptions (at most 3).
+  // H5E_WALK_DOWNWARD starts at the API call and ends at the innermost, most specific cause (e.g.
+  // "data error detected by Fletcher32 checksum"): keep the last three distinct descriptions,
+  // innermost first.
   std::vector<std::string> msgs;
   auto walk = [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
     auto* out = static_cast<std::vector<std::string>*>(data);
-    if (e && e->desc && *e->desc && out->size() < 3 &&
-        std::find(out->begin(), out->end(), std::string(e->desc)) == out->end())
+    if (e && e->desc && *e->desc && std::find(out->begin(), out->end(), std::string(e->desc)) == out->end())
       out->emplace_back(e->desc);
     return 0;
   };
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk, &msgs);
-  // H5E_WALK_DOWNWARD starts at the API call; the innermost (most specific) cause is last.
-  std::reverse(msgs.begin(), msgs.end());
   std::string text;
-  for (const auto& m : msgs) text += (text.empty() ? "" : "; ") + m;
+  for (std::size_t k = 0; k < msgs.size() && k < 3; ++k) text += (k ? "; " : "") + msgs[msgs.size() - 1 - k];
   return text;
 }
 
