@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Submit a study to Slurm: one sbatch job per scale point (a job array only for repetitions of a
-# point) running jobs/attention.sbatch, then a report job (jobs/report.sbatch) with
+# point) running jobs/run.sbatch (kernel-neutral), then a report job (jobs/report.sbatch) with
 # --dependency=afterok:<all of them> --kill-on-invalid-dep=yes. Prints "<job id> <point>" lines
 # and "<job id> report (...)". Points that already have valid archives are not resubmitted, and
 # points whose job is still queued are not submitted twice (checked with squeue; sacct is never

@@ -49,6 +49,16 @@ std::string with_stack(const std::string& what) {
 void check(herr_t rc, const std::string& what, const std::string& path) {
   if (rc < 0) throw output_error("'" + path + "': " + with_stack(what + " failed") + space_hint(path));
 }
+// A failed H5Dread of `where`: Error(input), saying "checksum" when the Fletcher32 filter failed.
+// Call right after the failed read (it reads HDF5's error stack).
+Error read_failure(const std::string& where) {
+  const std::string stack = hdf5_error_text();
+  const bool checksum = stack.find("Fletcher32") != std::string::npos || stack.find("checksum") != std::string::npos;
+  return input_error("cannot read " + where + ": " +
+                     (checksum ? "checksum error (Fletcher32): the stored data is damaged"
+                               : "corrupt file or unreadable data") +
+                     (stack.empty() ? "" : " [HDF5: " + stack + "]"));
+}
 hid_t checked(hid_t id, const std::string& what, const std::string& path) {
   if (id < 0) throw output_error("'" + path + "': " + with_stack(what + " failed") + space_hint(path));
   return id;
@@ -318,14 +328,8 @@ Matrix<T> File::read_rows(const std::string& name, std::int64_t row0, std::int64
     Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
     if (!dxpl.valid() || H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0)
       throw internal_error("H5Pset_dxpl_mpio failed");
-    if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.data()) < 0) {
-      const std::string stack = hdf5_error_text();
-      const bool checksum = stack.find("Fletcher32") != std::string::npos || stack.find("checksum") != std::string::npos;
-      throw input_error("cannot read " + where + ": " +
-                        (checksum ? "checksum error (Fletcher32): the stored data is damaged"
-                                  : "corrupt file or unreadable data") +
-                        (stack.empty() ? "" : " [HDF5: " + stack + "]"));
-    }
+    if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.data()) < 0)
+      throw read_failure(where);
   });
   return out;
 }
@@ -358,6 +362,88 @@ void File::write_rows(const std::string& name, std::int64_t global_rows, std::in
     }
     Handle dxpl = collective_dxpl(path_);
     check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), local.data()),
+          "write dataset " + name, path_);
+    check(H5Dclose(ds.release()), "close dataset " + name, path_);
+  });
+}
+
+namespace {
+// Selects the union of the hyperslabs in `space` (none when empty); checks the element count.
+// A failure here is a bug in the caller's selection (internal error), not a file problem.
+void select_union(hid_t space, const std::vector<Hyperslab>& selection, std::int64_t elements, const std::string& what) {
+  auto check_sel = [&](herr_t rc, const std::string& call) {
+    if (rc < 0) throw internal_error(with_stack(call + " of " + what + " failed"));
+  };
+  if (selection.empty()) {
+    check_sel(H5Sselect_none(space), "H5Sselect_none");
+  } else {
+    bool first = true;
+    for (const Hyperslab& h : selection) {
+      hsize_t start[2], stride[2], count[2], block[2];
+      for (int d = 0; d < 2; ++d) {
+        start[d] = static_cast<hsize_t>(h.start[d]);
+        stride[d] = static_cast<hsize_t>(h.stride[d]);
+        count[d] = static_cast<hsize_t>(h.count[d]);
+        block[d] = static_cast<hsize_t>(h.block[d]);
+      }
+      check_sel(H5Sselect_hyperslab(space, first ? H5S_SELECT_SET : H5S_SELECT_OR, start, stride, count, block),
+                "H5Sselect_hyperslab");
+      first = false;
+    }
+  }
+  const hssize_t n = H5Sget_select_npoints(space);
+  if (n != static_cast<hssize_t>(elements))
+    throw internal_error("HDF5 selection of " + what + " has " + std::to_string(n) + " elements, expected " +
+                         std::to_string(elements));
+}
+}  // namespace
+
+template <class T>
+void File::read_selection(const std::string& name, const std::vector<Hyperslab>& selection, std::int64_t elements,
+                          T* out) const {
+  // Agreed on its own, like read_rows: a checksum error in one rank's blocks ends every rank here.
+  collective([&] {
+    const std::string where = "dataset " + name + " of '" + path_ + "'";
+    Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!ds.valid()) throw input_error("cannot open " + where);
+    Handle fspace(H5Dget_space(ds.get()), H5Sclose);
+    if (!fspace.valid()) throw input_error("cannot read the dataspace of " + where);
+    select_union(fspace.get(), selection, elements, name);
+    hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
+    Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
+    if (!mspace.valid() || (elements == 0 && H5Sselect_none(mspace.get()) < 0))
+      throw internal_error("memory dataspace for " + where);
+    Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+    if (!dxpl.valid() || H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0)
+      throw internal_error("H5Pset_dxpl_mpio failed");
+    T dummy{};
+    if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? out : &dummy) < 0)
+      throw read_failure(where);
+  });
+}
+
+template <class T>
+void File::write_selection(const std::string& name, std::int64_t rows, std::int64_t cols,
+                           const std::vector<Hyperslab>& selection, std::int64_t elements, const T* data) {
+  const std::string what = "'" + path_ + "': dataset " + name;
+  const std::int64_t raw = checked_array_bytes(rows, cols, sizeof(T), what, ExitCode::output);
+  reserve(checked_add(checked_mul(raw, 2, what, ExitCode::output), kDatasetSlack, what, ExitCode::output),
+          "dataset " + name);
+  collective([&] {
+    hsize_t gdims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+    Handle fspace(checked(H5Screate_simple(2, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
+    Handle dcpl = checksummed_dcpl(rows, cols, sizeof(T), path_);
+    Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
+                                 H5P_DEFAULT),
+                      "create dataset " + name, path_),
+              H5Dclose);
+    select_union(fspace.get(), selection, elements, name);
+    hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
+    Handle mspace(checked(H5Screate_simple(1, count, nullptr), "dataspace of " + name, path_), H5Sclose);
+    if (elements == 0) check(H5Sselect_none(mspace.get()), "select none", path_);
+    Handle dxpl = collective_dxpl(path_);
+    const T dummy{};
+    check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? data : &dummy),
           "write dataset " + name, path_);
     check(H5Dclose(ds.release()), "close dataset " + name, path_);
   });
@@ -446,6 +532,14 @@ template Matrix<float> File::read_rows<float>(const std::string&, std::int64_t, 
 template Matrix<double> File::read_rows<double>(const std::string&, std::int64_t, std::int64_t, std::int64_t) const;
 template void File::write_rows<float>(const std::string&, std::int64_t, std::int64_t, std::int64_t, const Matrix<float>&);
 template void File::write_rows<double>(const std::string&, std::int64_t, std::int64_t, std::int64_t, const Matrix<double>&);
+template void File::read_selection<float>(const std::string&, const std::vector<Hyperslab>&, std::int64_t,
+                                          float*) const;
+template void File::read_selection<double>(const std::string&, const std::vector<Hyperslab>&, std::int64_t,
+                                           double*) const;
+template void File::write_selection<float>(const std::string&, std::int64_t, std::int64_t,
+                                           const std::vector<Hyperslab>&, std::int64_t, const float*);
+template void File::write_selection<double>(const std::string&, std::int64_t, std::int64_t,
+                                            const std::vector<Hyperslab>&, std::int64_t, const double*);
 template void File::write_rows<std::int64_t>(const std::string&, std::int64_t, std::int64_t, std::int64_t,
                                              const Matrix<std::int64_t>&);
 

@@ -84,6 +84,12 @@ std::string hdf5_error_text();
 // Free space of the file system holding `path` (statvfs of its directory); -1 if unknown.
 std::int64_t free_bytes_near(const std::string& path);
 
+// A regular 2-D hyperslab (HDF5's start, stride, count, block per dimension). A union of them
+// selects a non-contiguous share of a dataset, e.g. a block-cyclic process's blocks.
+struct Hyperslab {
+  std::int64_t start[2], stride[2], count[2], block[2];
+};
+
 class File {
  public:
   // Collective. Throws Error(input) naming the path when it cannot be opened.
@@ -122,6 +128,15 @@ class File {
   template <class T>
   void write_rows(const std::string& name, std::int64_t global_rows, std::int64_t cols, std::int64_t row0,
                   const Matrix<T>& local);
+  // Collective read / write of the union of `selection` (may be empty on some ranks), exactly
+  // `elements` values, moved in the file's row-major order from / to a contiguous buffer. The write
+  // creates the dataset (rows x cols, chunked and checksummed like write_rows).
+  template <class T>
+  void read_selection(const std::string& name, const std::vector<Hyperslab>& selection, std::int64_t elements,
+                      T* out) const;
+  template <class T>
+  void write_selection(const std::string& name, std::int64_t rows, std::int64_t cols,
+                       const std::vector<Hyperslab>& selection, std::int64_t elements, const T* data);
   // Collective; only the root's data is written (others pass anything of the same shape).
   void write_root_matrix(const std::string& name, const std::vector<double>& data, std::int64_t rows,
                          std::int64_t cols, const dist::Comm& comm);

@@ -3,20 +3,26 @@
 
   attnbench compare BASE NEW [--tolerance 5%] [--error-factor 2]
 
-BASE and NEW are each a study folder (results/<study>/, its study.h5 or its archives), a study.h5
-file, or a single run archive. Runs are matched by what defines a benchmark point (kernel,
-algorithm, variant, n, d, dv, ranks, threads per rank, precision, algorithm parameters); repeated
-runs of a point are combined (median time and largest error over its valid runs).
+BASE and NEW are each a study folder (results/<study>/: its archives are read), a study.h5 file
+(written by `attnbench report`), or a single run archive (schema_version 1 or 2). Runs are matched
+by what defines a benchmark point (kernel, algorithm, variant, the archive's problem attributes,
+ranks, threads per rank, precision, algorithm parameters); repeated runs of a point are combined
+(median time and largest primary error over its valid runs). Times are recomputed from the raw
+/timings of each archive, never taken from a stored summary.
 
 A point regresses when
   performance: NEW's median time > BASE's x (1 + tolerance), or
-  accuracy:    NEW has an invalid run, or NEW's relative error > max(BASE's x error-factor,
-               4 x machine epsilon of the precision) (errors near rounding level are noise).
+  accuracy:    NEW has an invalid or failed run, or NEW's primary error (/validation primary_error)
+               > max(BASE's x error-factor, 4 x machine epsilon of the precision) (errors near
+               rounding level are noise).
 A point whose BASE has no valid run is not compared (never a baseline). A BASE point missing
 from NEW fails the comparison; NEW points missing from BASE are listed.
 
-Exit codes: 0 no regression; 1 a regression or a missing point; 2 usage error, unreadable
-input, or incompatible inputs (no point in common, different kernel or scaling mode).
+Exit codes: 0 no regression; 1 a regression or a missing point; 2 usage error, or incompatible
+inputs (no point in common, different kernel or scaling mode); 3 an input is damaged or foreign
+(a checksum error, a missing attribute, an unknown schema_version, a stored summary that
+disagrees with the raw timings, a run archive of another suite): named on stderr, nothing
+compared.
 """
 from __future__ import annotations
 
@@ -34,12 +40,14 @@ sys.path.insert(0, str(HERE))
 import archives  # noqa: E402
 import report  # noqa: E402
 
-EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
 EPS = {"double": 2.0 ** -52, "single": 2.0 ** -23}
 
 
 class CompareError(Exception):
-    pass
+    def __init__(self, msg, code=EXIT_USAGE):
+        super().__init__(msg)
+        self.code = code
 
 
 def parse_tolerance(text: str) -> float:
@@ -53,8 +61,13 @@ def parse_tolerance(text: str) -> float:
     return v
 
 
+def _damaged(spec, items):
+    lines = "".join(f"\n  {path}: {reason}" for path, reason in items[:20])
+    return CompareError(f"'{spec}': {len(items)} damaged or foreign archive(s), not compared:{lines}", EXIT_DAMAGED)
+
+
 def load(spec: str) -> tuple[dict, list[dict]]:
-    """(info, runs) from a study folder, a study.h5 or a run archive."""
+    """(info, runs) from a study folder, a study.h5 or a run archive. Raises CompareError."""
     path = Path(spec)
     if not path.exists():
         raise CompareError(f"'{spec}' does not exist")
@@ -63,11 +76,20 @@ def load(spec: str) -> tuple[dict, list[dict]]:
             plan, rows = report.build(path, allow_incomplete=False)
         except report.ReportError as e:
             raise CompareError(str(e)) from None
+        bad = [(str(path / r["archive"]), r["reason"]) for r in rows if r["status"] == "DAMAGED"]
+        if bad:
+            raise _damaged(spec, bad)
         return {"name": str(path), "mode": plan["mode"], "kernel": plan.get("kernel", "attention")}, rows
     try:
         import h5py
         with h5py.File(path, "r") as f:
-            if f.attrs.get("kind") in ("study", b"study"):
+            is_study = f.attrs.get("kind") in ("study", b"study")
+            if is_study:
+                version = f.attrs.get("schema_version")
+                if version is None or int(version) != report.SCHEMA_VERSION:
+                    raise CompareError(f"'{spec}': study.h5 schema_version {version} (this compare reads "
+                                       f"{report.SCHEMA_VERSION}; run `attnbench report` on the study again)",
+                                       EXIT_DAMAGED)
                 table = f["runs"][()]
                 names = table.dtype.names
                 rows = []
@@ -75,33 +97,52 @@ def load(spec: str) -> tuple[dict, list[dict]]:
                     r = {k: (rec[k].decode() if isinstance(rec[k], bytes) else rec[k].item()) for k in names}
                     rows.append(r)
                 mode = f.attrs["mode"]
-                return {"name": str(path), "mode": mode.decode() if isinstance(mode, bytes) else str(mode),
-                        "kernel": str(f.attrs.get("kernel", "attention"))}, rows
-    except OSError as e:
+                info = {"name": str(path), "mode": mode.decode() if isinstance(mode, bytes) else str(mode),
+                        "kernel": archives._s(f.attrs.get("kernel", "attention"))}
+    except CompareError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        if path.suffix == ".h5":
+            raise _damaged(spec, [(str(path), f"unreadable: {e}")]) from None
         raise CompareError(f"'{spec}': not readable as HDF5 ({e})") from None
-    st = archives.state(path)
-    if not st.readable:
-        raise CompareError(f"'{spec}': neither a study nor a run archive ({st.problem})")
-    r = archives.read_run(path)
+    if is_study:
+        bad = [(r["archive"], r["reason"]) for r in rows if r.get("status") == "DAMAGED"]
+        if bad:
+            raise _damaged(spec, bad)
+        return info, rows
+    try:
+        r = archives.read_run(path)
+    except archives.Damaged as e:
+        raise _damaged(spec, [(str(path), e.reason)]) from None
+    r = dict(r, status="VALID" if r["valid"] else "INVALID", usable=True)
     return {"name": str(path), "mode": None, "kernel": r["kernel"]}, [r]
 
 
 def combine(rows: list[dict]) -> dict:
-    """point key -> combined figures over its runs."""
+    """point key -> combined figures over its runs (failed runs count as invalid)."""
     points = {}
     for r in rows:
-        points.setdefault(archives.point_key(r), []).append(r)
+        if r.get("status") in ("FAILED", "TIMEOUT", "CANCELLED") or not r.get("problem"):
+            key = ("failed", r["point"])   # no archive: matched by its point name only
+        else:
+            key = archives.point_key(r)
+        points.setdefault(key, []).append(r)
     out = {}
     for key, runs in points.items():
-        ok = [r for r in runs if int(r["valid"])]
+        ok = [r for r in runs if int(r["valid"]) and r.get("status", "VALID") == "VALID"]
         out[key] = {
             "runs": len(runs),
             "invalid": len(runs) - len(ok),
             "time": report.median([r["median_time"] for r in ok]) if ok else float("nan"),
-            "error": max(r["rel_error"] for r in ok) if ok else float("nan"),
+            "error": max(r["error"] for r in ok) if ok else float("nan"),
+            "error_name": runs[0].get("primary_error", "error"),
             "precision": runs[0]["precision"],
         }
     return out
+
+
+def describe(key) -> str:
+    return f"FAILED run of point {key[1]}" if key[0] == "failed" else archives.describe_key(key)
 
 
 def compare(base_spec, new_spec, tol, error_factor) -> int:
@@ -115,7 +156,7 @@ def compare(base_spec, new_spec, tol, error_factor) -> int:
     common = [k for k in base if k in new]
     if not common:
         def sample(pts):
-            return "; ".join(archives.describe_key(k) for k in list(pts)[:3]) + (" ..." if len(pts) > 3 else "")
+            return "; ".join(describe(k) for k in list(pts)[:3]) + (" ..." if len(pts) > 3 else "")
         raise CompareError("incompatible: no benchmark point in common\n"
                            f"  BASE {binfo['name']}: {sample(base)}\n  NEW  {ninfo['name']}: {sample(new)}")
     missing = [k for k in base if k not in new]
@@ -123,10 +164,10 @@ def compare(base_spec, new_spec, tol, error_factor) -> int:
 
     print(f"## compare: NEW {ninfo['name']} against BASE {binfo['name']}\n")
     print(f"tolerance: time +{100 * tol:.1f}%; error x{error_factor:g} (floor 4 eps)\n")
-    print("| point | base time (s) | new time (s) | change | base rel. error | new rel. error | verdict |")
+    print("| point | base time (s) | new time (s) | change | base error | new error | verdict |")
     print("|---|---:|---:|---:|---:|---:|---|")
     regressions = 0
-    for k in sorted(common, key=lambda k: (k[8], k[3], k[6])):
+    for k in sorted(common, key=lambda k: archives.sort_key(k) if k[0] != "failed" else ("~",) + k):
         b, n = base[k], new[k]
         verdict = []
         if b["invalid"] == b["runs"]:
@@ -135,7 +176,7 @@ def compare(base_spec, new_spec, tol, error_factor) -> int:
         else:
             change = "n/a" if math.isnan(n["time"]) else f"{100 * (n['time'] / b['time'] - 1):+.1f}%"
             if n["invalid"]:
-                verdict.append(f"ACCURACY REGRESSION: {n['invalid']} invalid run(s)")
+                verdict.append(f"ACCURACY REGRESSION: {n['invalid']} invalid or failed run(s)")
             elif n["error"] > max(b["error"] * error_factor, 4 * EPS.get(n["precision"], 2.0 ** -23)):
                 verdict.append("ACCURACY REGRESSION")
             if not math.isnan(n["time"]) and n["time"] > b["time"] * (1 + tol):
@@ -143,13 +184,13 @@ def compare(base_spec, new_spec, tol, error_factor) -> int:
             if not verdict:
                 verdict.append("ok" if n["time"] >= b["time"] * (1 - tol) else "ok (faster)")
             regressions += any("REGRESSION" in v for v in verdict)
-        print(f"| {archives.describe_key(k)} | {b['time']:.4g} | {n['time']:.4g} | {change} | {b['error']:.2e} | "
-              f"{n['error']:.2e} | {'; '.join(verdict)} |")
+        print(f"| {describe(k)} | {b['time']:.4g} | {n['time']:.4g} | {change} | {b['error']:.2e} | "
+              f"{n['error']:.2e} ({n['error_name']}) | {'; '.join(verdict)} |")
     for k in missing:
-        print(f"| {archives.describe_key(k)} | {base[k]['time']:.4g} | missing | | | | MISSING IN NEW |")
+        print(f"| {describe(k)} | {base[k]['time']:.4g} | missing | | | | MISSING IN NEW |")
     print()
     if extra:
-        print(f"{len(extra)} point(s) only in NEW (not compared): " + "; ".join(archives.describe_key(k) for k in extra))
+        print(f"{len(extra)} point(s) only in NEW (not compared): " + "; ".join(describe(k) for k in extra))
     ok = regressions == 0 and not missing
     print(f"{len(common)} point(s) compared, {regressions} regression(s), {len(missing)} missing in NEW: "
           + ("PASS" if ok else "FAIL"))
@@ -172,7 +213,7 @@ def main(argv=None) -> int:
         return compare(args.base, args.new, parse_tolerance(args.tolerance), args.error_factor)
     except CompareError as e:
         print(f"attnbench compare: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return e.code
 
 
 if __name__ == "__main__":

@@ -42,6 +42,19 @@ def _attrs(path: Path) -> dict:
     return out
 
 
+def _input_attr(path, name: str):
+    """An attribute of the run's input file (e.g. the generator's reference errors), None if absent."""
+    if not path or path == "synthetic" or not Path(str(path)).is_file():
+        return None
+    try:
+        import h5py
+        with h5py.File(path, "r") as f:
+            v = f.attrs.get(name)
+            return None if v is None else float(v)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def _arg(args: list, name: str, default=None):
     """Value of --name in a point's argument list."""
     for i, a in enumerate(args[:-1]):
@@ -332,6 +345,10 @@ def accuracy_vs_cost(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
         md.append(f"| {m} | " + " | ".join(f"{_g(cell(a, m, 'val.rel_spectral_error'), '.3e')} | "
                                           f"{_g(cell(a, m, 'time'), '.3g')}" for a in algos) + " |")
     md.append("")
+    trivial = _input_attr(some.get("input"), "mean_v_rel_spectral_error")
+    if trivial is not None:
+        md.append(f"- reference: returning mean(V) for every row scores {trivial:.3g} on this input "
+                  "(computed by the input's generator); an error near it means the method learned nothing")
     for a in algos:
         xs = [m for m in ms if cell(a, m, "val.rel_spectral_error") > 0]
         if len(xs) >= 2:

@@ -11,11 +11,15 @@ submit  submits one sbatch job per point (a job array when a point is repeated) 
 check   validates the study file (like --dry-run, without the plan); --cores N checks the rank
         counts against N cores (e.g. a cluster's) instead of this machine's.
 
-Archives go to DIR/<study>/<point>/run<k>.h5 (DIR: --results, default ./results); the resolved
-study is kept in DIR/<study>/plan.json. Re-running skips runs that already have a valid archive;
-nothing is ever overwritten. Exit codes: 0 every run valid (or submitted), 1 a run failed or is
-invalid, 2 the study file, an override or the results folder is unusable (nothing was run or
-changed).
+The study names its kernel (kernel = "attention" by default); its options are checked against
+`attnbench <kernel> --describe` before anything is written. Archives go to
+DIR/<study>/<point>/run<k>.h5 (DIR: --results, default ./results); the resolved study is kept in
+DIR/<study>/plan.json. Re-running skips runs that already have a valid archive and runs claimed by
+a running job (run<k>.claim: a local runner or a Slurm job, queued or running); an archive is
+published with link() and never replaces an existing one. A run that exits 6 (the configuration
+exceeds its memory budget) is recorded as DOES_NOT_FIT, a result rather than a failure.
+Exit codes: 0 every run valid or DOES_NOT_FIT (or submitted), 1 a run failed or is invalid, 2 the
+study file, an override or the results folder is unusable (nothing was run or changed).
 """
 from __future__ import annotations
 
@@ -36,10 +40,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
+import claims  # noqa: E402
 import studyfile  # noqa: E402
 from studyfile import StudyError  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The binary's exit codes (attnbench --describe, "exit_codes"): the runner matches codes, never
+# message text.
+RC_INVALID, RC_DOES_NOT_FIT = 4, 6
 
 
 def log(msg: str):
@@ -77,29 +85,35 @@ def atomic_write(path: Path, text: str):
     os.replace(tmp, path)
 
 
-def prepare(args, cores: int):
-    """Load, override, validate and expand the study. Raises StudyError."""
+def load_study(args):
+    """Load, override and validate the study against its kernel's description. Raises StudyError."""
     data = studyfile.load(args.file, args.set or [])
-    options = studyfile.attention_options(binary())
-    study = studyfile.validate(data, args.file, options)
+    kernel = studyfile.describe_kernel(binary(), studyfile.kernel_of(data, args.file))
+    study = studyfile.validate(data, args.file, kernel)
     gen = studyfile.generated_input(study, getattr(args, "results", None) or
                                     os.environ.get("ATTNBENCH_RESULTS", "results"))
     if gen:
-        study["attention"]["input"] = gen
-    points = studyfile.expand(study, cores, args.file)
-    return study, points, studyfile.plan_dict(study, points, cores, args.file)
+        study["options"]["input"] = gen
+    return study, kernel
+
+
+def prepare(args, cores: int):
+    """Load, validate and expand the study (every value checked before anything is written)."""
+    study, kernel = load_study(args)
+    points = studyfile.expand(study, cores, args.file, kernel)
+    return study, points, studyfile.plan_dict(study, points, cores, args.file, kernel), kernel
 
 
 def generate_cmd(study) -> list[str]:
     g = study["generate"]
-    return [sys.executable, os.path.abspath(g["script"]), *g["args"], "--out", study["attention"]["input"]]
+    return [sys.executable, os.path.abspath(g["script"]), *g["args"], "--out", study["options"]["input"]]
 
 
 def generate_input(study):
     """Make the [generate] input file if it does not exist yet (atomically: never a half-written file)."""
     if "generate" not in study:
         return
-    out = Path(study["attention"]["input"])
+    out = Path(study["options"]["input"])
     if out.exists():
         log(f"input {out} exists, not regenerated")
         return
@@ -115,11 +129,6 @@ def generate_input(study):
         tmp.unlink(missing_ok=True)
         raise StudyError(f"the [generate] script failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
     os.replace(tmp, out)
-
-
-# A run that exits with a usage error (2) saying the configuration exceeds --memory-budget is a
-# result, not a failure: it is recorded as DOES_NOT_FIT (with the reason) and reported as such.
-DOES_NOT_FIT_MARK = "over the memory budget"
 
 
 def error_reason(log_path: Path) -> str:
@@ -181,13 +190,31 @@ def mpi_env(threads: int) -> dict:
     return env
 
 
-def mpirun_cmd(p: studyfile.Point, out: str) -> list[str]:
+def mpirun_cmd(kernel: str, p: studyfile.Point, out: str) -> list[str]:
     cmd = shlex.split(os.environ.get("ATTNBENCH_MPIRUN", "mpirun")) + ["-n", str(p.ranks)]
     if p.oversubscribed:
         cmd.append("--oversubscribe")
     if p.threads > 1:
         cmd += ["--bind-to", "none"]
-    return cmd + [binary(), "attention", *p.args, "--threads", str(p.threads), "--quiet", "--out", out]
+    return cmd + [binary(), kernel, *p.args, "--threads", str(p.threads), "--quiet", "--out", out]
+
+
+def leftovers(pdir: Path, k: int) -> list[Path]:
+    """Files a killed run k may have left (its unique temporary archive, partial files)."""
+    return sorted(set(pdir.glob(f".run{k}.*.h5*")) | set(pdir.glob(f"run{k}.h5.partial")))
+
+
+def publish(tmp: Path, final: Path) -> str:
+    """Give a finished archive its final name without ever replacing one: link() fails if the name
+    exists (unlike rename). Returns "" when published, else what happened to the archive."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        kept = final.with_name(f"{final.name}.duplicate-{tmp.name.split('.')[2]}")
+        os.replace(tmp, kept)
+        return f"{final} appeared meanwhile and was kept; this run's archive is {kept.name}"
+    os.unlink(tmp)
+    return ""
 
 
 def read_status(path: Path) -> dict:
@@ -205,19 +232,61 @@ def write_status(path: Path, **fields):
 # ---------------------------------------------------------------------------------------------
 
 def cmd_check(args) -> int:
-    study, points, _ = prepare(args, args.cores or local_cores())
-    print(f"{args.file}: OK ({study['scaling']['mode']} scaling, {len(points)} points)")
+    study, points, _, kernel = prepare(args, args.cores or local_cores())
+    print(f"{args.file}: OK (kernel {kernel.name}, {study['scaling']['mode']} scaling, {len(points)} points)")
     return EXIT_OK
+
+
+def run_one(kernel: str, p, pdir: Path, k: int, tag: str, owner: dict) -> tuple[str, int, str]:
+    """Run k of point p, holding its claim: (state, exit code, summary or reason)."""
+    out = pdir / f"run{k}.h5"
+    for junk in leftovers(pdir, k):   # left by a run that was killed hard (we hold the claim now)
+        junk.unlink()
+    tmp = pdir / f".run{k}.{owner['token']}.h5"
+    cmd = mpirun_cmd(kernel, p, str(tmp))
+    log(f"{tag}: ranks={p.ranks} threads={p.threads}" + (f" size={p.n}" if p.n else "") + " ...")
+    started, t0 = now(), time.monotonic()
+    logpath = pdir / f"run{k}.log"
+    with open(logpath, "a") as logf:
+        logf.write(f"# {started} {shlex.join(cmd)}\n")
+        logf.flush()
+        try:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=logf, text=True,
+                                  env=mpi_env(p.threads), stdin=subprocess.DEVNULL)
+        except OSError as e:
+            raise StudyError(f"cannot launch '{cmd[0]}': {e.strerror} (is Open MPI installed? "
+                             "ATTNBENCH_MPIRUN selects the launcher)") from None
+        logf.write(proc.stdout if proc.stdout.endswith("\n") or not proc.stdout else proc.stdout + "\n")
+    rc, elapsed = proc.returncode, time.monotonic() - t0
+    note = ""
+    if tmp.exists() and rc in (0, RC_INVALID):
+        note = publish(tmp, out)
+    for junk in leftovers(pdir, k):
+        junk.unlink()
+    state = {0: "COMPLETED", RC_INVALID: "INVALID", RC_DOES_NOT_FIT: "DOES_NOT_FIT"}.get(rc, "FAILED")
+    if note:   # another runner published run<k>.h5 meanwhile: ours was not published
+        state = "FAILED"
+    elif state in ("COMPLETED", "INVALID") and not out.exists():
+        state, note = "FAILED", f"exit {rc} but no archive was written"
+    reason = error_reason(logpath) if state in ("FAILED", "DOES_NOT_FIT") else ""
+    if note:
+        reason = (note + "; " + reason).strip("; ")
+    write_status(pdir / f"run{k}.status", state=state, exit_code=rc, point=p.name, run=k,
+                 archive=out.name if out.exists() else "", launcher="mpirun", host=socket.gethostname(),
+                 started=started, finished=now(), slurm_job_id="",
+                 **({"reason": reason.replace("\n", " ")} if reason else {}))
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    return state, rc, (f"{elapsed:.1f} s: {summary}" if state in ("COMPLETED", "INVALID") else reason)
 
 
 def cmd_run(args) -> int:
     import archives
 
     cores = local_cores()
-    study, points, plan = prepare(args, cores)
+    study, points, plan, kernel = prepare(args, cores)
     sdir = study_dir(args, study)
     if args.dry_run:
-        lines = [shlex.join(mpirun_cmd(p, f"{sdir}/{p.name}/run<k>.h5")) for p in points]
+        lines = [shlex.join(mpirun_cmd(kernel.name, p, f"{sdir}/{p.name}/run<k>.h5")) for p in points]
         print_plan(study, points, cores, sdir, lines)
         if "generate" in study:
             print(f"input (made first if missing): {shlex.join(generate_cmd(study))}")
@@ -227,11 +296,12 @@ def cmd_run(args) -> int:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise StudyError(f"another 'attnbench study' is running on {sdir} (lock {sdir}/.lock)") from None
+        raise StudyError(f"another 'attnbench study run' is running on {sdir} (lock {sdir}/.lock)") from None
 
     generate_input(study)
+    owner = claims.new_owner("local")
     total = sum(p.repeat for p in points)
-    done = ran = failed = skipped = unfit = 0
+    done = ran = failed = skipped = unfit = claimed = 0
     i = 0
     for p in points:
         pdir = sdir / p.name
@@ -240,7 +310,7 @@ def cmd_run(args) -> int:
             i += 1
             tag = f"[{study['']['name']} {i}/{total}] {p.name} run{k}"
             out = pdir / f"run{k}.h5"
-            st = archives.state(out)
+            st = archives.state(out, kernel.name)
             prev = read_status(pdir / f"run{k}.status")
             if not st.exists and prev.get("state") == "DOES_NOT_FIT":
                 log(f"{tag}: recorded as does not fit ({prev.get('reason', '')[:120]}), skipped")
@@ -257,59 +327,51 @@ def cmd_run(args) -> int:
                         "(move it away to re-run this point)")
                     failed += 1
                 continue
-            partial = Path(str(out) + ".partial")
-            if partial.exists():  # left by a run that was killed hard; never a finished archive
-                partial.unlink()
-            cmd = mpirun_cmd(p, str(out))
-            log(f"{tag}: ranks={p.ranks} threads={p.threads}" + (f" n={p.n}" if p.n else "") + " ...")
-            started, t0 = now(), time.monotonic()
-            with open(pdir / f"run{k}.log", "a") as logf:
-                logf.write(f"# {started} {shlex.join(cmd)}\n")
-                logf.flush()
-                try:
-                    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=logf, text=True,
-                                          env=mpi_env(p.threads), stdin=subprocess.DEVNULL)
-                except OSError as e:
-                    raise StudyError(f"cannot launch '{cmd[0]}': {e.strerror} (is Open MPI installed? "
-                                     "ATTNBENCH_MPIRUN selects the launcher)") from None
-                logf.write(proc.stdout if proc.stdout.endswith("\n") or not proc.stdout else proc.stdout + "\n")
-            rc, elapsed = proc.returncode, time.monotonic() - t0
-            state = "COMPLETED" if rc == 0 else ("INVALID" if rc == 4 else "FAILED")
-            reason = error_reason(pdir / f"run{k}.log") if rc not in (0, 4) else ""
-            if rc == 2 and DOES_NOT_FIT_MARK in reason and not out.exists():
-                state = "DOES_NOT_FIT"
-            write_status(pdir / f"run{k}.status", state=state, exit_code=rc, point=p.name, run=k,
-                         archive=out.name if out.exists() else "", launcher="mpirun", host=socket.gethostname(),
-                         started=started, finished=now(), slurm_job_id="",
-                         **({"reason": reason.replace("\n", " ")} if reason else {}))
-            summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+            ok, holder = claims.acquire(pdir, k, owner)
+            if not ok:
+                log(f"{tag}: claimed by {holder}; not started here")
+                claimed += 1
+                continue
+            try:
+                if out.exists():   # finished by another runner between our check and the claim
+                    log(f"{tag}: archived meanwhile by another runner, skipped")
+                    done += 1
+                    skipped += 1
+                    continue
+                state, rc, text = run_one(kernel.name, p, pdir, k, tag, owner)
+            finally:
+                claims.release(pdir, k, owner)
             ran += 1
             if state == "DOES_NOT_FIT":
                 unfit += 1
-                log(f"{tag}: does not fit (recorded, not a failure): {reason[:200]}")
-            elif rc == 0:
+                log(f"{tag}: does not fit (exit {rc}; recorded, not a failure): {text[:200]}")
+            elif state == "COMPLETED":
                 done += 1
-                log(f"{tag}: done in {elapsed:.1f} s: {summary}")
+                log(f"{tag}: done in {text}")
             else:
                 failed += 1
-                log(f"{tag}: {state} (exit {rc}) after {elapsed:.1f} s; log: {pdir / f'run{k}.log'}")
-                tail = (pdir / f"run{k}.log").read_text().strip().splitlines()[-5:]
+                log(f"{tag}: {state} (exit {rc}){': ' + text if text else ''}; log: {pdir / f'run{k}.log'}")
+                tail = (pdir / f"run{k}.log").read_text(errors="replace").strip().splitlines()[-5:]
                 for line in tail:
                     log(f"    {line}")
     log(f"study '{study['']['name']}': {done}/{total} runs valid ({skipped} already archived, {ran} run now), "
         + (f"{unfit} do not fit the memory budget (recorded), " if unfit else "")
+        + (f"{claimed} claimed by other running jobs (not started here), " if claimed else "")
         + f"{failed} failed or invalid; report: attnbench report {sdir}")
     return EXIT_OK if failed == 0 else EXIT_FAILED
 
 
-def queued_job(name: str) -> str | None:
-    """A pending or running job of this name (so a resubmission does not run a point twice)."""
+def queued_jobs(name: str) -> list[tuple[str, str]]:
+    """(job id, state) of the pending or running jobs of this name (so a resubmission does not run a
+    point twice, nor queue a second report job)."""
     try:
-        out = subprocess.run(["squeue", "-h", "-n", name, "-o", "%A"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["squeue", "-h", "-n", name, "-o", "%A %T"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    ids = sorted(set(out.stdout.split()))
-    return ids[0] if out.returncode == 0 and ids else None
+        return []
+    if out.returncode != 0:
+        return []
+    jobs = sorted({tuple(line.split()[:2]) for line in out.stdout.splitlines() if len(line.split()) >= 2})
+    return [j for j in jobs if j[1] in claims.LIVE_SLURM_STATES]
 
 
 def sbatch(cmd: list[str]) -> str:
@@ -325,22 +387,17 @@ def sbatch(cmd: list[str]) -> str:
 def cmd_submit(args) -> int:
     import archives
 
-    data = studyfile.load(args.file, args.set or [])
-    options = studyfile.attention_options(binary())
-    study = studyfile.validate(data, args.file, options)
-    gen = studyfile.generated_input(study, args.results)
-    if gen:
-        study["attention"]["input"] = gen
+    study, kernel = load_study(args)
     sl = study["slurm"]
     cores = slurm_cores(sl["nodes"])
     reachable = cores is not None
     if not reachable:  # still check the study itself first, against this machine
         cores = local_cores() * sl["nodes"]
         log(f"note: sinfo failed; assuming {cores} cores per job (this machine)")
-    points = studyfile.expand(study, cores, args.file)
+    points = studyfile.expand(study, cores, args.file, kernel)
     if not reachable and not args.dry_run:
         raise StudyError("Slurm is not reachable (sinfo failed): cannot submit")
-    plan = studyfile.plan_dict(study, points, cores, args.file)
+    plan = studyfile.plan_dict(study, points, cores, args.file, kernel)
     sdir = study_dir(args, study).resolve() if not args.dry_run else study_dir(args, study).absolute()
     name = study[""]["name"]
     jobs_dir = ROOT / "jobs"
@@ -364,7 +421,7 @@ def cmd_submit(args) -> int:
             cmd.append("--array=" + ",".join(str(k) for k in runs))
         cmd += sl["sbatch_args"]
         cmd += [f"--export=ALL,ATTNBENCH_BIN={binary()},ATTNBENCH_ROOT={ROOT},ATTNBENCH_LAUNCHER={sl['launcher']}",
-                str(jobs_dir / "attention.sbatch"), str(pdir), "--", *p.args]
+                str(jobs_dir / "run.sbatch"), kernel.name, str(pdir), "--", *p.args]
         return cmd
 
     if args.dry_run:
@@ -373,35 +430,73 @@ def cmd_submit(args) -> int:
 
     claim_results_dir(sdir, plan)
     generate_input(study)
-    deps, bad = [], 0
+    deps, bad, new_jobs = [], 0, 0
     for p in points:
         pdir = sdir / p.name
         pdir.mkdir(exist_ok=True)
         runs = []
         for k in range(p.repeat):
-            st = archives.state(pdir / f"run{k}.h5")
-            if not st.exists:
-                runs.append(k)
-            elif not (st.readable and st.valid):
-                bad += 1
-                log(f"{p.name} run{k}: archive exists but is not usable ({st.problem or 'invalid run'}); kept, "
-                    "not resubmitted (move it away to re-run)")
+            st = archives.state(pdir / f"run{k}.h5", kernel.name)
+            if st.exists:
+                if not (st.readable and st.valid):
+                    bad += 1
+                    log(f"{p.name} run{k}: archive exists but is not usable ({st.problem or 'invalid run'}); kept, "
+                        "not resubmitted (move it away to re-run)")
+                continue
+            if read_status(pdir / f"run{k}.status").get("state") == "DOES_NOT_FIT":
+                log(f"{p.name} run{k}: recorded as does not fit, not resubmitted")
+                continue
+            info = claims.read(claims.claim_path(pdir, k))
+            if info:
+                alive, who = claims.holder_alive(info)
+                if alive:
+                    log(f"{p.name} run{k}: claimed by {who}; not submitted again")
+                    if info.get("slurm_job_id") and info["slurm_job_id"] not in deps:
+                        deps.append(info["slurm_job_id"])
+                    continue
+            runs.append(k)
         if not runs:
-            log(f"{p.name}: all runs archived, not submitted")
+            log(f"{p.name}: all runs archived, claimed or recorded, not submitted")
             continue
-        queued = queued_job(f"attnbench-{name}-{p.name}")
+        queued = queued_jobs(f"attnbench-{name}-{p.name}")
         if queued:
-            log(f"{p.name}: already queued as job {queued}, not submitted again")
-            deps.append(queued)
+            log(f"{p.name}: already queued as job {queued[0][0]}, not submitted again")
+            deps += [j for j, _ in queued if j not in deps]
             continue
         job = sbatch(point_cmd(p, runs))
+        new_jobs += 1
         deps.append(job)
+        # Claims for the queued runs: a local `study run` started now leaves them to this job.
+        owner = claims.new_owner("submit", slurm_job_id=job)
+        for k in runs:
+            ok, who = claims.acquire(pdir, k, owner, same_job_ok=True)
+            if not ok:
+                log(f"{p.name} run{k}: claimed by {who} (the job will see the claim and skip the run)")
         print(f"{job} {p.name}" + (f" (array {','.join(map(str, runs))})" if p.repeat > 1 or runs != [0] else ""),
               flush=True)
     if bad:
         log(f"{bad} run(s) have unusable archives: no report job (it would fail); fix them and resubmit")
         return EXIT_FAILED
-    rcmd = ["sbatch", "--parsable", f"--job-name=attnbench-{name}-report", "--ntasks=1", "--time=00:15:00",
+    # One report job per study: a queued one that already waits for every point job is kept; one
+    # that would miss the jobs submitted now is replaced (cancelled while pending).
+    rname = f"attnbench-{name}-report"
+    queued_reports = queued_jobs(rname)
+    if queued_reports and new_jobs == 0:
+        ids = " ".join(j for j, _ in queued_reports)
+        print(f"{queued_reports[0][0]} report (already queued; not submitted again)", flush=True)
+        log(f"report job {ids} is already queued for this study: no second report job")
+        if args.wait:   # as sbatch --wait would: until the queued report job has left the queue
+            log(f"waiting for report job {ids} ...")
+            while queued_jobs(rname):
+                time.sleep(5)
+            st = read_status(sdir / "report.status")
+            return EXIT_OK if st.get("state") == "COMPLETED" else EXIT_FAILED
+        return EXIT_OK
+    for j, stt in queued_reports:
+        if stt == "PENDING":
+            subprocess.run(["scancel", j], capture_output=True, text=True)
+            log(f"report job {j} cancelled: it did not wait for the jobs submitted now; a new one replaces it")
+    rcmd = ["sbatch", "--parsable", f"--job-name={rname}", "--ntasks=1", "--time=00:15:00",
             f"--output={sdir}/report-%j.out",
             f"--export=ALL,ATTNBENCH_BIN={binary()},ATTNBENCH_ROOT={ROOT}"]
     if sl["partition"]:

@@ -1,0 +1,294 @@
+#include "grid/redistribute.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <numeric>
+
+#include "core/error.hpp"
+#include "linalg/scalapack.hpp"
+
+namespace attnbench::grid {
+
+namespace {
+// dist::Comm has no reduce-scatter or all-to-all-v: the two MPI calls of this module are made
+// here on comm.raw(), checked like Comm's own.
+int count_int(std::int64_t n, const char* what) {
+  if (n < 0 || n > INT_MAX) throw internal_error(std::string("MPI count out of int range in ") + what);
+  return static_cast<int>(n);
+}
+std::vector<int> displacements(const std::vector<int>& counts) {
+  std::vector<int> displs(counts.size(), 0);
+  std::int64_t total = 0;
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    displs[r] = count_int(total, "displacement");
+    total += counts[r];
+  }
+  count_int(total, "total count");
+  return displs;
+}
+// Global indices of the local rows / columns of process row prow / column pcol.
+std::vector<std::int64_t> my_rows(const BlockCyclicLayout& l, int prow) {
+  std::vector<std::int64_t> v(static_cast<std::size_t>(l.local_rows(prow)));
+  for (std::size_t li = 0; li < v.size(); ++li) v[li] = l.global_row(static_cast<std::int64_t>(li), prow);
+  return v;
+}
+std::vector<std::int64_t> my_cols(const BlockCyclicLayout& l, int pcol) {
+  std::vector<std::int64_t> v(static_cast<std::size_t>(l.local_cols(pcol)));
+  for (std::size_t lj = 0; lj < v.size(); ++lj) v[lj] = l.global_col(static_cast<std::int64_t>(lj), pcol);
+  return v;
+}
+void check_grid(const ProcessGrid& grid, const BlockCyclicLayout& layout, const char* what) {
+  if (!(layout.grid() == grid.shape()))
+    throw internal_error(std::string(what) + ": layout for a " + layout.grid().to_string() + " grid used on a " +
+                         grid.shape().to_string() + " grid");
+}
+}  // namespace
+
+template <class T>
+BlockCyclicMatrix<T> reduce_scatter_to_block_cyclic(const ProcessGrid& grid, const BlockCyclicLayout& layout,
+                                                    const Matrix<T>& partial) {
+  check_grid(grid, layout, "reduce_scatter_to_block_cyclic");
+  if (partial.rows() != layout.rows() || partial.cols() != layout.cols())
+    throw internal_error("reduce_scatter_to_block_cyclic: partial matrix shape does not match the layout");
+  const int p = grid.comm().size();
+  const GridShape g = grid.shape();
+  // Pack by destination rank, each destination's entries in its local column-major order, so the
+  // received segment is its dense local block.
+  std::vector<int> counts(static_cast<std::size_t>(p));
+  for (int r = 0; r < p; ++r) counts[static_cast<std::size_t>(r)] = count_int(layout.local_size_of_rank(r), "counts");
+  const std::vector<int> displs = displacements(counts);
+  std::vector<T> send(static_cast<std::size_t>(partial.size()));
+  for (int r = 0; r < p; ++r) {
+    const auto rows = my_rows(layout, g.row_of(r));
+    const auto cols = my_cols(layout, g.col_of(r));
+    T* out = send.data() + displs[static_cast<std::size_t>(r)];
+    for (std::int64_t j : cols)
+      for (std::int64_t i : rows) *out++ = partial(i, j);
+  }
+  BlockCyclicMatrix<T> A(layout, grid);
+  std::vector<T> recv(static_cast<std::size_t>(std::max(1, counts[static_cast<std::size_t>(grid.comm().rank())])));
+  dist::check_mpi(MPI_Reduce_scatter(send.data(), recv.data(), counts.data(), dist::mpi_type<T>(), MPI_SUM,
+                                     grid.comm().raw()),
+                  "MPI_Reduce_scatter");
+  const std::int64_t lr = A.local_rows();
+  for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
+    std::copy_n(recv.data() + lj * lr, lr, &A.at(0, lj));
+  return A;
+}
+
+template <class T>
+Matrix<T> gather_replicated(const ProcessGrid& grid, const BlockCyclicMatrix<T>& A) {
+  const BlockCyclicLayout& layout = A.layout();
+  check_grid(grid, layout, "gather_replicated");
+  const int p = grid.comm().size();
+  const GridShape g = grid.shape();
+  std::vector<int> counts(static_cast<std::size_t>(p));
+  for (int r = 0; r < p; ++r) counts[static_cast<std::size_t>(r)] = count_int(layout.local_size_of_rank(r), "counts");
+  const std::vector<int> displs = displacements(counts);
+  // The dense local block (drop the lld padding of a process with no rows).
+  std::vector<T> mine(static_cast<std::size_t>(A.local_rows() * A.local_cols()));
+  for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
+    std::copy_n(&A.at(0, lj), A.local_rows(), mine.data() + lj * A.local_rows());
+  std::vector<T> all(static_cast<std::size_t>(std::max<std::int64_t>(1, layout.rows() * layout.cols())));
+  grid.comm().allgatherv<T>(std::span<const T>(mine), std::span<T>(all), counts);
+  Matrix<T> out(layout.rows(), layout.cols());
+  for (int r = 0; r < p; ++r) {
+    const auto rows = my_rows(layout, g.row_of(r));
+    const auto cols = my_cols(layout, g.col_of(r));
+    const T* in = all.data() + displs[static_cast<std::size_t>(r)];
+    for (std::int64_t j : cols)
+      for (std::int64_t i : rows) out(i, j) = *in++;
+  }
+  return out;
+}
+
+namespace {
+// The entries rank s (block rows) sends to rank r (block-cyclic): rows of s's range owned by r's
+// process row, ascending; within each, the columns owned by r's process column, ascending. Both
+// sides enumerate the same sequence, so no indices travel.
+template <class F>
+void for_each_exchanged(const BlockCyclicLayout& layout, const dist::BlockRowLayout& rows, int s,
+                        const std::vector<std::int64_t>& r_cols, int r_prow, F&& f) {
+  const std::int64_t i0 = rows.row_offset(s), i1 = i0 + rows.local_rows(s);
+  for (std::int64_t i = i0; i < i1; ++i) {
+    if (layout.row_owner(i) != r_prow) continue;
+    for (std::int64_t j : r_cols) f(i, j);
+  }
+}
+std::int64_t exchanged_count(const BlockCyclicLayout& layout, const dist::BlockRowLayout& rows, int s, int r) {
+  const GridShape g = layout.grid();
+  const std::int64_t i0 = rows.row_offset(s), i1 = i0 + rows.local_rows(s);
+  std::int64_t n_rows = 0;
+  for (std::int64_t i = i0; i < i1; ++i) n_rows += layout.row_owner(i) == g.row_of(r) ? 1 : 0;
+  return n_rows * layout.local_cols(g.col_of(r));
+}
+void check_rows(const ProcessGrid& grid, const BlockCyclicLayout& layout, const dist::BlockRowLayout& rows,
+                const char* what) {
+  check_grid(grid, layout, what);
+  if (rows.global_rows() != layout.rows() || rows.ranks() != grid.comm().size())
+    throw internal_error(std::string(what) + ": block-row layout does not match the matrix or the communicator");
+}
+}  // namespace
+
+template <class T>
+BlockCyclicMatrix<T> block_rows_to_block_cyclic(const ProcessGrid& grid, const BlockCyclicLayout& layout,
+                                                const dist::BlockRowLayout& rows, const Matrix<T>& local_rows) {
+  check_rows(grid, layout, rows, "block_rows_to_block_cyclic");
+  const int p = grid.comm().size(), me = grid.comm().rank();
+  const GridShape g = grid.shape();
+  if (local_rows.rows() != rows.local_rows(me) || (local_rows.rows() > 0 && local_rows.cols() != layout.cols()))
+    throw internal_error("block_rows_to_block_cyclic: local rows do not match the block-row layout");
+  std::vector<int> scounts(static_cast<std::size_t>(p)), rcounts(static_cast<std::size_t>(p));
+  for (int r = 0; r < p; ++r) {
+    scounts[static_cast<std::size_t>(r)] = count_int(exchanged_count(layout, rows, me, r), "send counts");
+    rcounts[static_cast<std::size_t>(r)] = count_int(exchanged_count(layout, rows, r, me), "receive counts");
+  }
+  const auto sdispls = displacements(scounts), rdispls = displacements(rcounts);
+  std::vector<T> send(static_cast<std::size_t>(std::max(1, std::accumulate(scounts.begin(), scounts.end(), 0))));
+  std::vector<T> recv(static_cast<std::size_t>(std::max(1, std::accumulate(rcounts.begin(), rcounts.end(), 0))));
+  const std::int64_t row0 = rows.row_offset(me);
+  for (int r = 0; r < p; ++r) {
+    T* out = send.data() + sdispls[static_cast<std::size_t>(r)];
+    for_each_exchanged(layout, rows, me, my_cols(layout, g.col_of(r)), g.row_of(r),
+                       [&](std::int64_t i, std::int64_t j) { *out++ = local_rows(i - row0, j); });
+  }
+  dist::check_mpi(MPI_Alltoallv(send.data(), scounts.data(), sdispls.data(), dist::mpi_type<T>(), recv.data(),
+                                rcounts.data(), rdispls.data(), dist::mpi_type<T>(), grid.comm().raw()),
+                  "MPI_Alltoallv");
+  BlockCyclicMatrix<T> A(layout, grid);
+  const auto cols = my_cols(layout, grid.my_col());
+  for (int s = 0; s < p; ++s) {
+    const T* in = recv.data() + rdispls[static_cast<std::size_t>(s)];
+    for_each_exchanged(layout, rows, s, cols, grid.my_row(), [&](std::int64_t i, std::int64_t j) {
+      A.at(layout.local_row(i), layout.local_col(j)) = *in++;
+    });
+  }
+  return A;
+}
+
+template <class T>
+Matrix<T> block_cyclic_to_block_rows(const ProcessGrid& grid, const BlockCyclicMatrix<T>& A,
+                                     const dist::BlockRowLayout& rows) {
+  const BlockCyclicLayout& layout = A.layout();
+  check_rows(grid, layout, rows, "block_cyclic_to_block_rows");
+  const int p = grid.comm().size(), me = grid.comm().rank();
+  const GridShape g = grid.shape();
+  // The reverse of block_rows_to_block_cyclic: the same per-pair sequences, roles swapped.
+  std::vector<int> scounts(static_cast<std::size_t>(p)), rcounts(static_cast<std::size_t>(p));
+  for (int r = 0; r < p; ++r) {
+    scounts[static_cast<std::size_t>(r)] = count_int(exchanged_count(layout, rows, r, me), "send counts");
+    rcounts[static_cast<std::size_t>(r)] = count_int(exchanged_count(layout, rows, me, r), "receive counts");
+  }
+  const auto sdispls = displacements(scounts), rdispls = displacements(rcounts);
+  std::vector<T> send(static_cast<std::size_t>(std::max(1, std::accumulate(scounts.begin(), scounts.end(), 0))));
+  std::vector<T> recv(static_cast<std::size_t>(std::max(1, std::accumulate(rcounts.begin(), rcounts.end(), 0))));
+  const auto cols = my_cols(layout, grid.my_col());
+  for (int r = 0; r < p; ++r) {
+    T* out = send.data() + sdispls[static_cast<std::size_t>(r)];
+    for_each_exchanged(layout, rows, r, cols, grid.my_row(), [&](std::int64_t i, std::int64_t j) {
+      *out++ = A.at(layout.local_row(i), layout.local_col(j));
+    });
+  }
+  dist::check_mpi(MPI_Alltoallv(send.data(), scounts.data(), sdispls.data(), dist::mpi_type<T>(), recv.data(),
+                                rcounts.data(), rdispls.data(), dist::mpi_type<T>(), grid.comm().raw()),
+                  "MPI_Alltoallv");
+  Matrix<T> out(rows.local_rows(me), layout.cols());
+  const std::int64_t row0 = rows.row_offset(me);
+  for (int s = 0; s < p; ++s) {
+    const T* in = recv.data() + rdispls[static_cast<std::size_t>(s)];
+    for_each_exchanged(layout, rows, me, my_cols(layout, g.col_of(s)), g.row_of(s),
+                       [&](std::int64_t i, std::int64_t j) { out(i - row0, j) = *in++; });
+  }
+  return out;
+}
+
+template <class T>
+double symmetrize_from_lower(BlockCyclicMatrix<T>& A) {
+  const std::int64_t n = A.rows();
+  if (A.cols() != n) throw internal_error("symmetrize_from_lower: the matrix is not square");
+  if (n == 0) return 0.0;
+  BlockCyclicMatrix<T> At = A;  // same layout (square blocks): At := A^T
+  linalg::ptran(n, n, T(1), A.data(), A.descriptor(), T(0), At.data(), At.descriptor());
+  const double a_norm = linalg::pnorm_inf(n, n, A.data(), A.descriptor());
+  double asym = 0.0;
+  {
+    BlockCyclicMatrix<T> D = At;  // A^T - A, for the norm only
+    for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
+      for (std::int64_t li = 0; li < A.local_rows(); ++li) D.at(li, lj) -= A.at(li, lj);
+    asym = linalg::pnorm_inf(n, n, D.data(), D.descriptor());
+  }
+  // A's strict upper triangle := the transposed strict lower triangle (exact copies).
+  for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
+    for (std::int64_t li = 0; li < A.local_rows(); ++li)
+      if (A.global_row(li) < A.global_col(lj)) A.at(li, lj) = At.at(li, lj);
+  return a_norm > 0 ? asym / a_norm : 0.0;
+}
+
+std::vector<io::Hyperslab> block_cyclic_selection(const BlockCyclicLayout& layout, int prow, int pcol) {
+  // Per dimension: the whole blocks the process owns (one regular pattern) and, if the last block
+  // is partial and its own, that block. The selection is the product of the two dimensions.
+  struct Span {
+    std::int64_t start, stride, count, block;
+  };
+  const auto spans = [](std::int64_t n, std::int64_t nb, int q, int p) {
+    std::vector<Span> out;
+    const std::int64_t full = n / nb;  // number of whole blocks
+    if (full > q) out.push_back({q * nb, p * nb, (full - 1 - q) / p + 1, nb});
+    if (n % nb != 0 && full % p == q) out.push_back({full * nb, nb, 1, n % nb});
+    return out;
+  };
+  const GridShape g = layout.grid();
+  std::vector<io::Hyperslab> sel;
+  for (const Span& r : spans(layout.rows(), layout.row_block(), prow, g.rows))
+    for (const Span& c : spans(layout.cols(), layout.col_block(), pcol, g.cols))
+      sel.push_back({{r.start, c.start}, {r.stride, c.stride}, {r.count, c.count}, {r.block, c.block}});
+  return sel;
+}
+
+template <class T>
+BlockCyclicMatrix<T> read_block_cyclic(const ProcessGrid& grid, const io::File& file, const std::string& name,
+                                       const BlockCyclicLayout& layout) {
+  check_grid(grid, layout, "read_block_cyclic");
+  BlockCyclicMatrix<T> A(layout, grid);
+  const std::int64_t lr = A.local_rows(), lc = A.local_cols();
+  // The file's row-major order of the selection is the local row-major order (local indices grow
+  // with global ones); transpose into the column-major local block.
+  std::vector<T> row_major(static_cast<std::size_t>(lr * lc));
+  file.read_selection<T>(name, block_cyclic_selection(layout, grid.my_row(), grid.my_col()), lr * lc,
+                         row_major.data());
+  for (std::int64_t li = 0; li < lr; ++li)
+    for (std::int64_t lj = 0; lj < lc; ++lj) A.at(li, lj) = row_major[static_cast<std::size_t>(li * lc + lj)];
+  return A;
+}
+
+template <class T>
+void write_block_cyclic(const ProcessGrid& grid, io::File& file, const std::string& name, const BlockCyclicMatrix<T>& A) {
+  const BlockCyclicLayout& layout = A.layout();
+  check_grid(grid, layout, "write_block_cyclic");
+  const std::int64_t lr = A.local_rows(), lc = A.local_cols();
+  std::vector<T> row_major(static_cast<std::size_t>(lr * lc));
+  for (std::int64_t li = 0; li < lr; ++li)
+    for (std::int64_t lj = 0; lj < lc; ++lj) row_major[static_cast<std::size_t>(li * lc + lj)] = A.at(li, lj);
+  file.write_selection<T>(name, layout.rows(), layout.cols(),
+                          block_cyclic_selection(layout, grid.my_row(), grid.my_col()), lr * lc, row_major.data());
+}
+
+#define ATTNBENCH_INSTANTIATE(T)                                                                                   \
+  template BlockCyclicMatrix<T> reduce_scatter_to_block_cyclic<T>(const ProcessGrid&, const BlockCyclicLayout&,   \
+                                                                  const Matrix<T>&);                              \
+  template Matrix<T> gather_replicated<T>(const ProcessGrid&, const BlockCyclicMatrix<T>&);                       \
+  template BlockCyclicMatrix<T> block_rows_to_block_cyclic<T>(const ProcessGrid&, const BlockCyclicLayout&,       \
+                                                              const dist::BlockRowLayout&, const Matrix<T>&);     \
+  template Matrix<T> block_cyclic_to_block_rows<T>(const ProcessGrid&, const BlockCyclicMatrix<T>&,               \
+                                                   const dist::BlockRowLayout&);                                  \
+  template BlockCyclicMatrix<T> read_block_cyclic<T>(const ProcessGrid&, const io::File&, const std::string&,     \
+                                                     const BlockCyclicLayout&);                                   \
+  template void write_block_cyclic<T>(const ProcessGrid&, io::File&, const std::string&, const BlockCyclicMatrix<T>&); \
+  template double symmetrize_from_lower<T>(BlockCyclicMatrix<T>&);
+ATTNBENCH_INSTANTIATE(double)
+ATTNBENCH_INSTANTIATE(float)
+#undef ATTNBENCH_INSTANTIATE
+
+}  // namespace attnbench::grid

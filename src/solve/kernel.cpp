@@ -1,0 +1,198 @@
+// KernelSpec of `attnbench solve`: options, archive keys, and the Case that runs one distributed
+// Cholesky (or LU) solve per repetition and validates it HPL-style.
+#include "solve/kernel.hpp"
+
+#include <cmath>
+#include <memory>
+
+#include "core/error.hpp"
+#include "core/timer.hpp"
+#include "dist/collective.hpp"
+#include "grid/redistribute.hpp"
+#include "io/hdf5_file.hpp"
+#include "solve/solve.hpp"
+
+namespace attnbench::solve {
+
+namespace {
+
+// Default block size (mb = nb): from the N = 4096 fp64 sweep of issue 9 on 1 and 2 ranks (see
+// README "The solve kernel").
+constexpr std::int64_t kDefaultBlock = 64;
+
+template <class T>
+class SolveCase final : public harness::Case {
+ public:
+  SolveCase(std::unique_ptr<grid::ProcessGrid> g, Algorithm algo, grid::BlockCyclicMatrix<T> A,
+            grid::BlockCyclicMatrix<T> B)
+      : grid_(std::move(g)), solver_(*grid_, algo, std::move(A), std::move(B)) {}
+
+  // A[work] := A; X := B; factor; solve. Phases: copy (restoring the inputs), factor, solve (LU:
+  // p?gesv factors and solves in one call, all in `factor`).
+  void run(harness::PhaseTimes& phases) override {
+    const StepTimes t = solver_.run();
+    phases["copy"] = t.copy;
+    phases["factor"] = t.factor;
+    phases["solve"] = t.solve;
+  }
+  harness::WorkModel work() const override {
+    return {flops(solver_.algorithm(), solver_.n(), solver_.nrhs()), 0.0, flops_formula(solver_.algorithm())};
+  }
+  // The reference: a large square-ish single-core GEMM (what the trailing updates reach at best),
+  // the same for every block size so that block sizes compare fairly.
+  harness::ReferenceShapes reference_shapes() const override {
+    harness::ReferenceShapes r;
+    r.kernel_gemm = {metrics::GemmShape{2048, 2048, 256, false}};
+    return r;
+  }
+  std::int64_t buffer_bytes() const override { return solver_.buffer_bytes(); }
+
+  harness::Validation validate() override {
+    const Residual r = solver_.residual();  // collective; the same numbers on every rank
+    harness::Validation v;
+    v.method = "HPL scaled residual |A X - B|_inf / (|A|_inf |X|_inf N eps), computed distributed (p?gemm, p?lange)";
+    v.tolerance = kResidualThreshold;
+    v.valid = std::isfinite(r.scaled) && r.scaled < kResidualThreshold;
+    v.certified = true;
+    v.primary_error = "scaled_residual";
+    v.errors = {{"scaled_residual", r.scaled},
+                {"residual_norm", r.residual_norm},
+                {"a_norm", r.a_norm},
+                {"x_norm", r.x_norm},
+                {"b_norm", r.b_norm}};
+    return v;
+  }
+  void write_datasets(io::File& file, bool save_output) const override {
+    if (!save_output) return;
+    file.ensure_group("/output");
+    grid::write_block_cyclic(*grid_, file, "/output/X", solver_.solution());
+  }
+  std::string describe() const override {
+    const auto& l = solver_.matrix().layout();
+    return to_string(solver_.algorithm()) + " N=" + std::to_string(solver_.n()) +
+           " nrhs=" + std::to_string(solver_.nrhs()) + " grid " + grid_->shape().to_string() +
+           " block " + std::to_string(l.row_block());
+  }
+
+ private:
+  std::unique_ptr<grid::ProcessGrid> grid_;  // owns the BLACS context; outlives solver_
+  Solver<T> solver_;
+};
+
+template <class T>
+std::unique_ptr<harness::Case> make(harness::SetupContext& ctx) {
+  const dist::Comm& comm = ctx.comm;
+  Algorithm algo = Algorithm::cholesky;
+  grid::GridShape shape;
+  dist::agree_on_success(comm, [&] {
+    algo = parse_algorithm(ctx.common.algorithm.empty() ? "cholesky" : ctx.common.algorithm);
+    // --grid has no default value (the squarest shape depends on the rank count).
+    shape = grid::parse_grid_shape(ctx.options.has("--grid") ? ctx.options.string("--grid") : std::string(),
+                                   comm.size(), "--grid");
+  });
+  const std::int64_t block = ctx.options.integer("--block");
+  auto g = std::make_unique<grid::ProcessGrid>(comm, shape);
+
+  grid::BlockCyclicMatrix<T> A, B;
+  auto& rec = ctx.record;
+  if (ctx.common.input.empty()) {
+    SyntheticSpec spec;
+    spec.n = ctx.options.integer("--n");
+    spec.nrhs = ctx.options.integer("--nrhs");
+    spec.condition = ctx.options.number("--condition");
+    spec.seed = ctx.common.seed;
+    const double t0 = wall_seconds();
+    A = synthetic_matrix<T>(*g, spec, block);
+    B = synthetic_rhs<T>(*g, spec, block);
+    ctx.setup_seconds = wall_seconds() - t0;
+    rec.parameters["condition"] = spec.condition;
+    rec.parameters["synthetic_rank"] = spec.k();
+    rec.parameters["shift"] = spec.shift();
+  } else {
+    const double t0 = wall_seconds();
+    Problem<T> p = read_input<T>(*g, ctx.common.input, block, algo);
+    ctx.io_seconds = wall_seconds() - t0;
+    A = std::move(p.A);
+    B = std::move(p.B);
+    if (algo == Algorithm::cholesky) rec.parameters["input_asymmetry"] = p.asymmetry;
+  }
+  rec.variant = algo == Algorithm::cholesky ? "potrf+potrs" : "gesv";
+  rec.problem["n"] = A.rows();
+  rec.problem["nrhs"] = B.cols();
+  rec.parameters["grid"] = shape.to_string();
+  rec.parameters["grid_rows"] = std::int64_t{shape.rows};
+  rec.parameters["grid_cols"] = std::int64_t{shape.cols};
+  rec.parameters["block"] = A.layout().row_block();  // after clamping to N
+  rec.parameters["residual_threshold"] = kResidualThreshold;
+  return std::make_unique<SolveCase<T>>(std::move(g), algo, std::move(A), std::move(B));
+}
+
+}  // namespace
+
+harness::KernelSpec solve_kernel() {
+  using harness::OptionSpec;
+  using harness::OptionType;
+  harness::KernelSpec k;
+  k.name = "solve";
+  k.summary = "distributed dense solve A X = B (ScaLAPACK Cholesky or LU on a 2-D block-cyclic grid), HPL-validated";
+  k.footer =
+      "Examples:\n"
+      "  mpirun -n 2 attnbench solve --n 4096                 # Cholesky, synthetic SPD, grid 1x2\n"
+      "  mpirun -n 4 attnbench solve --n 8192 --grid 2x2 --block 128 --nrhs 4\n"
+      "  mpirun -n 4 attnbench solve --algo lu --input system.h5 --save-output --out run.h5\n"
+      "Valid when the scaled residual |A X - B|_inf / (|A|_inf |X|_inf N eps) < 16 (HPL's threshold).\n"
+      "A matrix that is not positive definite (cholesky) or singular (lu) is an input error (exit 3).";
+  k.input_help =
+      "HDF5 file with /A (N x N) and /B (N x nrhs), 2-D, float32 or float64, row-major; each rank reads its "
+      "block-cyclic share directly. cholesky uses /A's lower triangle (the input's asymmetry is archived).";
+  k.algorithms = {{"cholesky", "p?potrf + p?potrs (symmetric positive definite A): N^3/3 + 2 N^2 nrhs flops"},
+                  {"lu", "p?gesv, LU with partial pivoting (general A): 2 N^3/3 + 2 N^2 nrhs flops"}};
+  OptionSpec n{"--n", OptionType::integer, "4096", {}, "matrix size N (synthetic input)", {}, true};
+  n.min = 1;
+  n.max = 2147483647;
+  OptionSpec nrhs{"--nrhs", OptionType::integer, "1", {}, "right-hand sides (synthetic input)", {}, true};
+  nrhs.min = 1;
+  nrhs.max = 2147483647;
+  OptionSpec grid_opt{"--grid", OptionType::string, "", {},
+                      "process grid PRxPC with PR * PC = ranks, row-major rank order (default: the squarest, PR <= PC)",
+                      {}, false};
+  OptionSpec block{"--block", OptionType::integer, std::to_string(kDefaultBlock), {},
+                   "block size mb = nb of the block-cyclic layout (clamped to N)", {}, false};
+  block.min = 1;
+  block.max = 1 << 20;
+  OptionSpec cond{"--condition", OptionType::number, "1000", {},
+                  "approximate 2-norm condition number of the synthetic A = G G^T/k + delta I", {}, true};
+  cond.min = 1;
+  cond.min_exclusive = true;
+  k.options = {n, nrhs, grid_opt, block, cond};
+  k.problem_keys = {"n", "nrhs"};
+  k.size_key = "n";
+  k.work_exponent = 3.0;
+  k.memory_exponent = 2.0;
+  k.archive_keys = {
+      {"/", "n", "int64", "matrix size N"},
+      {"/", "nrhs", "int64", "right-hand sides"},
+      {"/parameters", "grid", "string", "process grid PRxPC"},
+      {"/parameters", "grid_rows", "int64", "PR"},
+      {"/parameters", "grid_cols", "int64", "PC"},
+      {"/parameters", "block", "int64", "block size mb = nb used (after clamping to N)"},
+      {"/parameters", "residual_threshold", "float64", "16 (HPL)"},
+      {"/parameters", "condition", "float64", "requested condition number (synthetic)"},
+      {"/parameters", "synthetic_rank", "int64", "k, the columns of G (synthetic)"},
+      {"/parameters", "shift", "float64", "delta, the diagonal shift (synthetic)"},
+      {"/parameters", "input_asymmetry", "float64", "|A - A^T|_inf / |A|_inf of the input (cholesky, --input)"},
+      {"/validation", "scaled_residual", "float64", "|A X - B|_inf / (|A|_inf |X|_inf N eps)"},
+      {"/validation", "residual_norm", "float64", "|A X - B|_inf"},
+      {"/validation", "a_norm", "float64", "|A|_inf"},
+      {"/validation", "x_norm", "float64", "|X|_inf"},
+      {"/validation", "b_norm", "float64", "|B|_inf"},
+      {"/output", "X", "dataset", "the N x nrhs solution (--save-output)"},
+  };
+  k.make_case = [](harness::SetupContext& ctx) -> std::unique_ptr<harness::Case> {
+    if (ctx.common.precision == Precision::single) return make<float>(ctx);
+    return make<double>(ctx);
+  };
+  return k;
+}
+
+}  // namespace attnbench::solve
