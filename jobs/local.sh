@@ -24,7 +24,7 @@ PACKAGES=(
   libhdf5-openmpi-dev hdf5-tools
   libgtest-dev
   libcli11-dev libfmt-dev libsleef-dev nlohmann-json3-dev
-  python3-h5py python3-numpy python3-matplotlib
+  python3-h5py python3-numpy python3-matplotlib python3-scipy
 )
 
 log() { echo "[local.sh] $*" >&2; }

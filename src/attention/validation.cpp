@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <set>
 #include <type_traits>
@@ -26,6 +27,23 @@ std::vector<std::int64_t> sample_rows(std::int64_t n, std::int64_t count, std::u
   }
   rows.assign(chosen.begin(), chosen.end());
   return rows;
+}
+
+double float_tolerance(double naive_rel_error, std::string* rule) {
+  const double floor = 4.0 * std::numeric_limits<float>::epsilon();
+  auto set = [&](const char* r) {
+    if (rule) *rule = r;
+  };
+  if (!std::isfinite(naive_rel_error)) {
+    set("sqrt(fp32 epsilon) fallback: the naive fp32 reference is not finite");
+    return kFloatFallbackRelTolerance;
+  }
+  if (2.0 * naive_rel_error > floor) {
+    set("2x naive fp32");
+    return 2.0 * naive_rel_error;
+  }
+  set("4 fp32 ulps");
+  return floor;
 }
 
 template <class T>
@@ -59,10 +77,20 @@ ValidationResult validate_sampled_rows(const dist::Comm& comm, const AttentionPr
 
   ValidationResult res;
   res.rows_checked = nr;
+  // Every local output entry, not only the sampled rows: one Allreduce(SUM) of a count.
+  std::int64_t nonfinite = 0;
+  for (const T v : O_local.span()) nonfinite += std::isfinite(v) ? 0 : 1;
+  res.nonfinite_outputs = comm.allreduce(static_cast<long long>(nonfinite), dist::Op::sum);
+
   double ref_max = 0.0;
+  bool ref_finite = true;
   for (std::int64_t t = 0; t < nr; ++t)
     for (std::int64_t c = 0; c < p.dv; ++c) {
       const double ref = weighted(t, c) / sums[static_cast<std::size_t>(t)];
+      if (!std::isfinite(ref)) {
+        ref_finite = false;
+        continue;
+      }
       ref_max = std::max(ref_max, std::abs(ref));
       const double err = std::abs(o(t, c) - ref);
       // NaN in the output must fail validation, so compare with !(err <= max).
@@ -73,6 +101,7 @@ ValidationResult validate_sampled_rows(const dist::Comm& comm, const AttentionPr
 
   if constexpr (std::is_same_v<T, double>) {
     res.tolerance = kDoubleRelTolerance;
+    res.tolerance_rule = "1e-12";
   } else {
     std::vector<float> fmax;
     naive_float_row_max(q, p.K_local, scale, fmax);
@@ -86,13 +115,31 @@ ValidationResult validate_sampled_rows(const dist::Comm& comm, const AttentionPr
     for (std::int64_t t = 0; t < nr; ++t)
       for (std::int64_t c = 0; c < p.dv; ++c) {
         const double naive = static_cast<double>(fweighted(t, c) / fsums[static_cast<std::size_t>(t)]);
-        naive_err = std::max(naive_err, std::abs(naive - weighted(t, c) / sums[static_cast<std::size_t>(t)]));
+        const double err = std::abs(naive - weighted(t, c) / sums[static_cast<std::size_t>(t)]);
+        // A non-finite naive value (overflowed float sums) makes the naive error infinite.
+        if (!(err <= naive_err)) naive_err = std::isnan(err) ? std::numeric_limits<double>::infinity() : err;
       }
     res.naive_rel_error = naive_err / denom;
-    // 2x the naive error; never below a few float ulps, so a lucky naive result cannot fail a run.
-    res.tolerance = std::max(2.0 * res.naive_rel_error, 4.0 * std::numeric_limits<float>::epsilon());
+    res.tolerance = float_tolerance(res.naive_rel_error, &res.tolerance_rule);
   }
-  res.valid = res.rel_error <= res.tolerance;
+
+  // The verdict: every quantity finite, then the error within the tolerance.
+  auto fmt = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3g", v);
+    return std::string(b);
+  };
+  if (res.nonfinite_outputs > 0)
+    res.reason = std::to_string(res.nonfinite_outputs) + " output entries are not finite (NaN or Inf)";
+  else if (!ref_finite)
+    res.reason = "the double-precision reference is not finite on the checked rows (values beyond double's range)";
+  else if (!std::isfinite(res.rel_error))
+    res.reason = "the error is not finite";
+  else if (!std::isfinite(res.tolerance))
+    res.reason = "the tolerance is not finite";
+  else if (!(res.rel_error <= res.tolerance))
+    res.reason = "relative error " + fmt(res.rel_error) + " exceeds the tolerance " + fmt(res.tolerance);
+  res.valid = res.reason.empty();
   return res;
 }
 

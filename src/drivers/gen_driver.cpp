@@ -5,7 +5,6 @@
 #include "io/archive.hpp"
 #include "io/attention_input.hpp"
 
-#include <cstdio>
 #include <iostream>
 
 namespace attnbench::drivers {
@@ -14,13 +13,9 @@ namespace {
 template <class T>
 void generate(const dist::Comm& comm, const harness::GenCommand& o) {
   const auto p = synthetic_problem<T>(o.n, o.d, o.dv, o.bound, o.seed, comm.rank(), comm.size());
-  // Written to <out>.partial and renamed when complete, as the results archives are.
-  const std::string partial = o.out + ".partial";
-  dist::agree_on_success(comm, [&] { io::write_attention_input(comm, partial, p); });
-  dist::agree_on_success(comm, [&] {
-    if (comm.is_root() && std::rename(partial.c_str(), o.out.c_str()) != 0)
-      throw output_error("cannot rename '" + partial + "' to '" + o.out + "'");
-  });
+  // io/ writes a unique temporary file and publishes it without replacing (unless --overwrite),
+  // all ranks agreeing on every step.
+  io::write_attention_input(comm, o.out, p, o.overwrite);
 }
 }  // namespace
 

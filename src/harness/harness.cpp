@@ -89,7 +89,9 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   // Threads: OpenMP inside the kernel; each BLAS call single-threaded so threads never nest.
   linalg::set_blas_threads(1);
   omp_set_num_threads(c.threads);
-  if (!c.out.empty()) io::check_output_path(comm, c.out, c.overwrite, "--out");
+  // Before anything runs: the output must be a new (or, with --overwrite, a regular) file in an
+  // existing directory, and never the input itself. Agreed; exit 2.
+  if (!c.out.empty()) io::check_output_path(comm, c.out, c.overwrite, "--out", c.input);
 
   RunRecord rec;
   rec.kernel = kernel.name;
@@ -238,7 +240,7 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   if (!c.out.empty()) {
     const auto prov = metrics::collect_provenance(comm, argc, argv);
     dist::agree_on_success(comm, [&] {
-      io::write_run_archive(comm, c.out, rec, prov, [&](io::File& f) { cs->write_datasets(f, c.save_output); });
+      io::write_run_archive(comm, c.out, c.overwrite, rec, prov, [&](io::File& f) { cs->write_datasets(f, c.save_output); });
     });
   }
 

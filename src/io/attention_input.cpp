@@ -7,9 +7,12 @@
 #include <optional>
 #include <filesystem>
 
+#include "core/checked.hpp"
 #include "core/error.hpp"
 #include "dist/collective.hpp"
+#include "io/archive.hpp"
 #include "io/hdf5_file.hpp"
+#include "metrics/resources.hpp"
 
 namespace attnbench::io {
 
@@ -46,6 +49,10 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
     if (!fs::is_regular_file(path, ec)) throw input_error("input file '" + path + "' is not a regular file");
     if (::access(path.c_str(), R_OK) != 0) throw input_error("input file '" + path + "' is not readable");
     if (!is_hdf5_file(path)) throw input_error("input file '" + path + "' is not an HDF5 file");
+    // Reading a file this run will replace with its archive (--out X --overwrite --input X).
+    if (const std::string out = output_path_sharing_file_with(path); !out.empty())
+      throw usage_error("input file '" + path + "' is also the output '" + out +
+                        "': the archive would replace its own input");
   });
 
   // H5Fopen is collective: it returns (succeeds or fails) on every rank, so its outcome can be agreed.
@@ -79,18 +86,36 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
                         std::to_string(k[0]));
   });
 
+  // Memory before allocation: the declared dimensions of a small (even 2 KB) file can ask for
+  // terabytes. Each dataset's local rows, cumulatively, against the node's memory: one clear
+  // Error(input) naming the dataset, the bytes needed and the bytes available, on every rank.
+  const dist::BlockRowLayout layout_q(shapes[0].dims[0], comm.size()), layout_kv(shapes[1].dims[0], comm.size());
+  const int r = comm.rank();
+  const std::array<std::int64_t, 3> local_rows = {layout_q.local_rows(r), layout_kv.local_rows(r),
+                                                  layout_kv.local_rows(r)};
+  std::int64_t cumulative = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::string what = "'" + path + "': dataset " + names[i] + " " + dims_string(shapes[i].dims) + " read as " +
+                             (sizeof(T) == 4 ? "float32" : "float64") + (i > 0 ? " (with the datasets before it)" : "");
+    dist::agree_on_success(comm, [&] {
+      cumulative = checked_add(cumulative,
+                               checked_array_bytes(local_rows[i], shapes[i].dims[1], sizeof(T), what, ExitCode::input),
+                               what, ExitCode::input);
+    });
+    metrics::check_memory_fits(comm, cumulative, what, ExitCode::input);
+  }
+
   AttentionProblem<T> p;
-  p.layout_q = dist::BlockRowLayout(shapes[0].dims[0], comm.size());
-  p.layout_kv = dist::BlockRowLayout(shapes[1].dims[0], comm.size());
+  p.layout_q = layout_q;
+  p.layout_kv = layout_kv;
   p.d = shapes[0].dims[1];
   p.dv = shapes[2].dims[1];
   p.source = path;
-  const int r = comm.rank();
-  dist::agree_on_success(comm, [&] {
-    p.Q_local = file.read_rows<T>("/Q", p.layout_q.row_offset(r), p.layout_q.local_rows(r), p.d);
-    p.K_local = file.read_rows<T>("/K", p.layout_kv.row_offset(r), p.layout_kv.local_rows(r), p.d);
-    p.V_local = file.read_rows<T>("/V", p.layout_kv.row_offset(r), p.layout_kv.local_rows(r), p.dv);
-  });
+  // Each collective read is agreed on its own (File::read_rows): a checksum error in one rank's
+  // chunks of /K ends every rank there, before anyone enters the read of /V.
+  p.Q_local = file.read_rows<T>("/Q", p.layout_q.row_offset(r), p.layout_q.local_rows(r), p.d);
+  p.K_local = file.read_rows<T>("/K", p.layout_kv.row_offset(r), p.layout_kv.local_rows(r), p.d);
+  p.V_local = file.read_rows<T>("/V", p.layout_kv.row_offset(r), p.layout_kv.local_rows(r), p.dv);
   dist::agree_on_success(comm, [&] {
     check_finite(p.Q_local, path, "/Q", p.layout_q.row_offset(r));
     check_finite(p.K_local, path, "/K", p.layout_kv.row_offset(r));
@@ -107,17 +132,31 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
 }
 
 template <class T>
-void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& p) {
-  File file = File::create(comm, path);
+void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& p,
+                           bool overwrite) {
+  // The same all-or-nothing lifecycle as a results archive (io/archive.hpp): unique exclusive
+  // temporary, every write agreed, fsync, publish without replacing unless overwrite.
+  ArchiveWriter writer(comm, path, overwrite ? Overwrite::yes : Overwrite::no);
+  File& file = writer.file();
   const int r = comm.rank();
   file.write_rows("/Q", p.n_q(), p.d, p.layout_q.row_offset(r), p.Q_local);
   file.write_rows("/K", p.n_kv(), p.d, p.layout_kv.row_offset(r), p.K_local);
   file.write_rows("/V", p.n_kv(), p.dv, p.layout_kv.row_offset(r), p.V_local);
+  writer.commit();
+}
+
+template <class T>
+void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& p) {
+  write_attention_input(comm, path, p, false);
 }
 
 template AttentionProblem<float> read_attention_input<float>(const dist::Comm&, const std::string&, InputInfo*);
 template AttentionProblem<double> read_attention_input<double>(const dist::Comm&, const std::string&, InputInfo*);
 template void write_attention_input<float>(const dist::Comm&, const std::string&, const AttentionProblem<float>&);
 template void write_attention_input<double>(const dist::Comm&, const std::string&, const AttentionProblem<double>&);
+template void write_attention_input<float>(const dist::Comm&, const std::string&, const AttentionProblem<float>&,
+                                           bool);
+template void write_attention_input<double>(const dist::Comm&, const std::string&, const AttentionProblem<double>&,
+                                            bool);
 
 }  // namespace attnbench::io

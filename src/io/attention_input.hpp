@@ -14,11 +14,22 @@ struct InputInfo {
   std::string dtype;  // "float32" or "float64" of /Q
 };
 
-// Collective. Throws Error(input) naming the file and dataset on any problem, including NaN/Inf.
+// Collective. Throws Error(input) naming the file and dataset on any problem, including NaN/Inf,
+// a checksum error in any rank's part of a dataset (agreed after each dataset's read), and
+// declared dimensions whose rows would not fit in the node's memory (checked before allocating;
+// the message gives the bytes needed and the bytes the node has).
 template <class T>
 AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::string& path, InputInfo* info = nullptr);
 
-// Collective. Writes /Q, /K, /V of the problem (its own precision) to a new file.
+// Collective. Writes /Q, /K, /V of the problem (its own precision) to `path` with the archive's
+// all-or-nothing lifecycle (io/archive.hpp): a unique temporary file created exclusively, every
+// write checked and agreed, fsync, then published without replacing an existing file unless
+// overwrite (which replaces only a regular file). Throws Error(output) (full disk: "No space left
+// on device", naming the path) or Error(usage) (path taken) on every rank; nothing is left then.
+template <class T>
+void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& problem,
+                           bool overwrite);
+// The same, never replacing an existing file.
 template <class T>
 void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& problem);
 

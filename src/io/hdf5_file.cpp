@@ -1,9 +1,20 @@
 #include "io/hdf5_file.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
 #include <type_traits>
 
+#include "core/checked.hpp"
 #include "core/error.hpp"
+#include "dist/collective.hpp"
 
 namespace attnbench::io {
 
@@ -14,34 +25,69 @@ hid_t native_type() {
   else if constexpr (std::is_same_v<T, float>) return H5T_NATIVE_FLOAT;
   else if constexpr (std::is_same_v<T, std::int64_t>) return H5T_NATIVE_INT64;
 }
-void check(herr_t rc, const std::string& what) {
-  if (rc < 0) throw output_error("HDF5: " + what + " failed");
+// Space reserved for a new file's metadata (superblock, object headers, attributes, B-trees),
+// and per written dataset beyond its raw bytes: parallel HDF5 allocates filtered chunks at
+// creation and again, compressed, at write time, so up to twice the raw bytes can be in use
+// before the file is closed and truncated to its final size.
+// (A results archive without /output is about 30 KiB.)
+constexpr std::int64_t kMetadataReserve = 96 * 1024;
+constexpr std::int64_t kDatasetSlack = 4 * 1024;
+
+
+// " (No space left on device: 12.0 KiB free in /dir)" when little space is left near path.
+std::string space_hint(const std::string& path) {
+  const std::int64_t free = free_bytes_near(path);
+  if (free < 0 || free >= (1 << 20)) return "";
+  return " (" + std::string(std::strerror(ENOSPC)) + ": " + format_bytes(static_cast<long double>(free)) +
+         " free)";
 }
-hid_t checked(hid_t id, const std::string& what) {
-  if (id < 0) throw output_error("HDF5: " + what + " failed");
+std::string with_stack(const std::string& what) {
+  const std::string stack = hdf5_error_text();
+  return stack.empty() ? what : what + ": " + stack;
+}
+// Write-side failures: Error(output) naming the file, the operation and the cause.
+void check(herr_t rc, const std::string& what, const std::string& path) {
+  if (rc < 0) throw output_error("'" + path + "': " + with_stack(what + " failed") + space_hint(path));
+}
+// A failed H5Dread of `where`: Error(input), saying "checksum" when the Fletcher32 filter failed.
+// Call right after the failed read (it reads HDF5's error stack).
+Error read_failure(const std::string& where) {
+  const std::string stack = hdf5_error_text();
+  const bool checksum = stack.find("Fletcher32") != std::string::npos || stack.find("checksum") != std::string::npos;
+  return input_error("cannot read " + where + ": " +
+                     (checksum ? "checksum error (Fletcher32): the stored data is damaged"
+                               : "corrupt file or unreadable data") +
+                     (stack.empty() ? "" : " [HDF5: " + stack + "]"));
+}
+hid_t checked(hid_t id, const std::string& what, const std::string& path) {
+  if (id < 0) throw output_error("'" + path + "': " + with_stack(what + " failed") + space_hint(path));
   return id;
 }
-Handle collective_dxpl() {
+std::string dir_of(const std::string& path) {
+  const std::filesystem::path p(path);
+  return p.has_parent_path() ? p.parent_path().string() : std::string(".");
+}
+Handle collective_dxpl(const std::string& path) {
   Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-  check(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio");
+  check(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", path);
   return dxpl;
 }
-Handle open_object(hid_t file, const std::string& object) {
+Handle open_object(hid_t file, const std::string& object, const std::string& path) {
   hid_t id = H5Oopen(file, object.c_str(), H5P_DEFAULT);
-  return Handle(checked(id, "open object " + object), H5Oclose);
+  return Handle(checked(id, "open object " + object, path), H5Oclose);
 }
 // Chunked + shuffle + deflate + Fletcher32: a flipped byte is detected on read.
-Handle checksummed_dcpl(std::int64_t rows, std::int64_t cols, std::size_t elem_size) {
+Handle checksummed_dcpl(std::int64_t rows, std::int64_t cols, std::size_t elem_size, const std::string& path) {
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   if (rows > 0 && cols > 0) {
     // About 1 MiB chunks of whole rows, at most the dataset itself.
     const std::int64_t row_bytes = cols * static_cast<std::int64_t>(elem_size);
     const std::int64_t chunk_rows = std::clamp<std::int64_t>((1 << 20) / std::max<std::int64_t>(row_bytes, 1), 1, rows);
     hsize_t chunk[2] = {static_cast<hsize_t>(chunk_rows), static_cast<hsize_t>(cols)};
-    check(H5Pset_chunk(dcpl.get(), 2, chunk), "H5Pset_chunk");
-    check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle");
-    check(H5Pset_deflate(dcpl.get(), 1), "H5Pset_deflate");
-    check(H5Pset_fletcher32(dcpl.get()), "H5Pset_fletcher32");
+    check(H5Pset_chunk(dcpl.get(), 2, chunk), "H5Pset_chunk", path);
+    check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", path);
+    check(H5Pset_deflate(dcpl.get(), 1), "H5Pset_deflate", path);
+    check(H5Pset_fletcher32(dcpl.get()), "H5Pset_fletcher32", path);
   }
   return dcpl;
 }
@@ -58,20 +104,171 @@ std::string hdf5_version() {
 // H5Fis_hdf5: the HDF5 1.10 API (H5Fis_accessible is 1.12+).
 bool is_hdf5_file(const std::string& path) { return H5Fis_hdf5(path.c_str()) > 0; }
 
+std::string hdf5_error_text() {
+  // H5E_WALK_DOWNWARD starts at the API call and ends at the innermost, most specific cause (e.g.
+  // "data error detected by Fletcher32 checksum"): keep the last three distinct descriptions,
+  // innermost first.
+  std::vector<std::string> msgs;
+  auto walk = [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
+    auto* out = static_cast<std::vector<std::string>*>(data);
+    if (e && e->desc && *e->desc && std::find(out->begin(), out->end(), std::string(e->desc)) == out->end())
+      out->emplace_back(e->desc);
+    return 0;
+  };
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk, &msgs);
+  std::string text;
+  for (std::size_t k = 0; k < msgs.size() && k < 3; ++k) text += (k ? "; " : "") + msgs[msgs.size() - 1 - k];
+  return text;
+}
+
+std::int64_t free_bytes_near(const std::string& path) {
+  struct statvfs st {};
+  if (::statvfs(dir_of(path).c_str(), &st) != 0) return -1;
+  std::int64_t b = 0;
+  if (!checked_mul_ok(static_cast<std::int64_t>(st.f_bavail), static_cast<std::int64_t>(st.f_frsize), b)) return -1;
+  return b;
+}
+
 File File::open_read(const dist::Comm& comm, const std::string& path) {
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  check(H5Pset_fapl_mpio(fapl.get(), comm.raw(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
+  if (H5Pset_fapl_mpio(fapl.get(), comm.raw(), MPI_INFO_NULL) < 0) throw internal_error("H5Pset_fapl_mpio failed");
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
   if (f < 0) throw input_error("cannot open HDF5 file '" + path + "'");
-  return File(Handle(f, H5Fclose), path);
+  return File(comm, Handle(f, H5Fclose), path, -1);
 }
 
 File File::create(const dist::Comm& comm, const std::string& path) {
-  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  check(H5Pset_fapl_mpio(fapl.get(), comm.raw(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
-  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
-  if (f < 0) throw output_error("cannot create HDF5 file '" + path + "'");
-  return File(Handle(f, H5Fclose), path);
+  // Rank 0 creates the file exclusively and keeps a descriptor for the reservation and fsync; the
+  // ranks agree before the collective H5Fcreate (which then truncates the empty file we own).
+  int fd = -1;
+  dist::agree_on_success(comm, [&] {
+    if (!comm.is_root()) return;
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      const int e = errno;
+      throw output_error("cannot create '" + path + "': " + std::strerror(e) +
+                         (e == EEXIST ? " (a file, or a symbolic link, is already there)" : ""));
+    }
+  });
+  File file(comm, Handle(), path, fd);
+  try {
+    // Space for the metadata before anything is written: a full disk fails here, cleanly.
+    file.reserve(kMetadataReserve, "metadata");
+    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    file.collective([&] {
+      check(H5Pset_fapl_mpio(fapl.get(), comm.raw(), MPI_INFO_NULL), "H5Pset_fapl_mpio", path);
+      hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
+      file.file_ = Handle(checked(f, "H5Fcreate", path), H5Fclose);
+    });
+    // H5Fcreate truncated the file to zero, releasing the reservation: take it again.
+    file.reserved_bytes_ = 0;
+    file.reserve(kMetadataReserve, "metadata");
+  } catch (const Error&) {
+    // Agreed on every rank: close what is open, then rank 0 removes the file it created.
+    file.file_.reset();
+    file.close_fd();
+    if (comm.is_root()) ::unlink(path.c_str());
+    throw;
+  }
+  return file;
+}
+
+File::File(File&& o) noexcept
+    : comm_(o.comm_),
+      file_(std::move(o.file_)),
+      path_(std::move(o.path_)),
+      fd_(o.fd_),
+      reserved_bytes_(o.reserved_bytes_),
+      reservation_supported_(o.reservation_supported_) {
+  o.fd_ = -1;
+}
+
+File& File::operator=(File&& o) noexcept {
+  if (this != &o) {
+    file_.reset();
+    close_fd();
+    comm_ = o.comm_;
+    file_ = std::move(o.file_);
+    path_ = std::move(o.path_);
+    fd_ = o.fd_;
+    reserved_bytes_ = o.reserved_bytes_;
+    reservation_supported_ = o.reservation_supported_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+File::~File() {
+  file_.reset();
+  close_fd();
+}
+
+void File::abandon() noexcept {
+  file_.reset();
+  close_fd();
+}
+
+void File::close_fd() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void File::collective(const std::function<void()>& fn) const { dist::agree_on_success(comm_, fn); }
+
+void File::reserve(std::int64_t more, const std::string& what) {
+  collective([&] {
+    if (fd_ < 0 || !reservation_supported_) return;  // not rank 0, or not a written file
+    const std::int64_t target = checked_add(reserved_bytes_, more, "'" + path_ + "': space for " + what,
+                                            ExitCode::output);
+    const int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(target));
+    if (rc == 0) {
+      reserved_bytes_ = target;
+      return;
+    }
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EIO) {
+      const std::int64_t free = free_bytes_near(path_);
+      throw output_error("cannot write '" + path_ + "': " + std::strerror(rc) + " (the file needs " +
+                         format_bytes(static_cast<long double>(target)) + " for " + what +
+                         (free >= 0 ? ", " + format_bytes(static_cast<long double>(free)) + " free" : "") + ")");
+    }
+    // EINVAL, EOPNOTSUPP, ENODEV...: this file system cannot reserve; write without it.
+    reservation_supported_ = false;
+  });
+}
+
+void File::close() {
+  if (!file_.valid()) {
+    close_fd();
+    return;
+  }
+  const bool written = fd_ >= 0 || [&] {
+    unsigned intent = 0;
+    return H5Fget_intent(file_.get(), &intent) >= 0 && (intent & H5F_ACC_RDWR) != 0;
+  }();
+  auto fail = [&](const std::string& what) {
+    const std::string msg = "'" + path_ + "': " + with_stack(what) + space_hint(path_);
+    return written ? output_error(msg) : input_error(msg);
+  };
+  // Flush first, on its own: a failure here leaves the ids valid and every rank still agrees.
+  collective([&] {
+    if (written && H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) throw fail("H5Fflush");
+  });
+  // Close: the id is gone whatever H5Fclose returns; its status is agreed.
+  collective([&] {
+    if (H5Fclose(file_.release()) < 0) throw fail("H5Fclose");
+  });
+  if (!written) return;
+  // Durability: every rank fsyncs the file (its node's cached pages; rank 0 through the
+  // descriptor it created the file with), so the publish that follows never names lost data.
+  collective([&] {
+    int fd = fd_;
+    if (fd < 0) fd = ::open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) throw output_error("cannot open '" + path_ + "' for fsync: " + std::strerror(errno));
+    const int rc = ::fsync(fd), e = errno;
+    if (fd != fd_) ::close(fd);
+    close_fd();
+    if (rc != 0) throw output_error("fsync of '" + path_ + "' failed: " + std::strerror(e));
+  });
 }
 
 bool File::has_dataset(const std::string& name) const {
@@ -86,11 +283,19 @@ DatasetShape File::shape(const std::string& name) const {
   if (!ds.valid()) throw input_error("cannot open dataset " + name + " in '" + path_ + "'");
   Handle space(H5Dget_space(ds.get()), H5Sclose);
   Handle type(H5Dget_type(ds.get()), H5Tclose);
+  if (!space.valid() || !type.valid()) throw input_error("cannot read the shape of dataset " + name + " in '" + path_ + "'");
   DatasetShape s;
   const int ndims = H5Sget_simple_extent_ndims(space.get());
-  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(ndims, 0)));
-  if (ndims > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  for (hsize_t v : dims) s.dims.push_back(static_cast<std::int64_t>(v));
+  if (ndims < 0) throw input_error("cannot read the shape of dataset " + name + " in '" + path_ + "'");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(ndims));
+  if (ndims > 0 && H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr) < 0)
+    throw input_error("cannot read the shape of dataset " + name + " in '" + path_ + "'");
+  for (hsize_t v : dims) {
+    if (v > static_cast<hsize_t>(std::numeric_limits<std::int64_t>::max()))
+      throw input_error("'" + path_ + "': dataset " + name + " declares a dimension of " + std::to_string(v) +
+                        ", beyond any size attnbench can hold");
+    s.dims.push_back(static_cast<std::int64_t>(v));
+  }
   s.is_float = H5Tget_class(type.get()) == H5T_FLOAT;
   s.type_size = H5Tget_size(type.get());
   return s;
@@ -98,54 +303,79 @@ DatasetShape File::shape(const std::string& name) const {
 
 template <class T>
 Matrix<T> File::read_rows(const std::string& name, std::int64_t row0, std::int64_t rows, std::int64_t cols) const {
-  Matrix<T> out(rows, cols);
-  Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!ds.valid()) throw input_error("cannot open dataset " + name + " in '" + path_ + "'");
-  Handle fspace(H5Dget_space(ds.get()), H5Sclose);
-  hsize_t start[2] = {static_cast<hsize_t>(row0), 0};
-  hsize_t count[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
-  if (rows > 0 && cols > 0) {
-    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
-  } else {
-    H5Sselect_none(fspace.get());
-  }
-  Handle mspace(H5Screate_simple(2, count, nullptr), H5Sclose);
-  if (rows == 0 || cols == 0) H5Sselect_none(mspace.get());
-  Handle dxpl = collective_dxpl();
-  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.data()) < 0)
-    throw input_error("cannot read dataset " + name + " from '" + path_ + "' (corrupt file or checksum error)");
+  // The read's outcome is agreed on its own (see the header): when one rank's chunks fail their
+  // checksum, every rank throws here and none goes on to the next collective read alone.
+  Matrix<T> out;
+  collective([&] {
+    const std::string where = "dataset " + name + " of '" + path_ + "'";
+    checked_array_bytes(rows, cols, sizeof(T), "rows of " + where, ExitCode::input);
+    out = Matrix<T>(rows, cols);
+    Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!ds.valid()) throw input_error("cannot open " + where);
+    Handle fspace(H5Dget_space(ds.get()), H5Sclose);
+    hsize_t start[2] = {static_cast<hsize_t>(row0), 0};
+    hsize_t count[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+    Handle mspace(H5Screate_simple(2, count, nullptr), H5Sclose);
+    if (!fspace.valid() || !mspace.valid()) throw input_error("cannot select rows of " + where);
+    herr_t sel = 0;
+    if (rows > 0 && cols > 0) {
+      sel = H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+    } else {
+      sel = std::min(H5Sselect_none(fspace.get()), H5Sselect_none(mspace.get()));
+    }
+    if (sel < 0) throw input_error("cannot select rows " + std::to_string(row0) + ".." + std::to_string(row0 + rows) +
+                                   " of " + where);
+    Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+    if (!dxpl.valid() || H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0)
+      throw internal_error("H5Pset_dxpl_mpio failed");
+    if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.data()) < 0)
+      throw read_failure(where);
+  });
   return out;
 }
 
 template <class T>
 void File::write_rows(const std::string& name, std::int64_t global_rows, std::int64_t cols, std::int64_t row0,
                       const Matrix<T>& local) {
-  hsize_t gdims[2] = {static_cast<hsize_t>(global_rows), static_cast<hsize_t>(cols)};
-  Handle fspace(H5Screate_simple(2, gdims, nullptr), H5Sclose);
-  Handle dcpl = checksummed_dcpl(global_rows, cols, sizeof(T));
-  Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
-                               H5P_DEFAULT),
-                    "create dataset " + name),
-            H5Dclose);
-  hsize_t start[2] = {static_cast<hsize_t>(row0), 0};
-  hsize_t count[2] = {static_cast<hsize_t>(local.rows()), static_cast<hsize_t>(cols)};
-  Handle mspace(H5Screate_simple(2, count, nullptr), H5Sclose);
-  if (local.rows() > 0 && cols > 0) {
-    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
-  } else {
-    H5Sselect_none(fspace.get());
-    H5Sselect_none(mspace.get());
-  }
-  Handle dxpl = collective_dxpl();
-  check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), local.data()),
-        "write dataset " + name);
+  const std::int64_t raw = checked_array_bytes(global_rows, cols, sizeof(T), "'" + path_ + "': dataset " + name,
+                                               ExitCode::output);
+  reserve(checked_add(checked_mul(raw, 2, "'" + path_ + "': dataset " + name, ExitCode::output), kDatasetSlack,
+                      "'" + path_ + "': dataset " + name, ExitCode::output),
+          "dataset " + name);
+  collective([&] {
+    hsize_t gdims[2] = {static_cast<hsize_t>(global_rows), static_cast<hsize_t>(cols)};
+    Handle fspace(checked(H5Screate_simple(2, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
+    Handle dcpl = checksummed_dcpl(global_rows, cols, sizeof(T), path_);
+    Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
+                                 H5P_DEFAULT),
+                      "create dataset " + name, path_),
+              H5Dclose);
+    hsize_t start[2] = {static_cast<hsize_t>(row0), 0};
+    hsize_t count[2] = {static_cast<hsize_t>(local.rows()), static_cast<hsize_t>(cols)};
+    Handle mspace(checked(H5Screate_simple(2, count, nullptr), "dataspace of " + name, path_), H5Sclose);
+    if (local.rows() > 0 && cols > 0) {
+      check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), "select rows of " + name,
+            path_);
+    } else {
+      check(H5Sselect_none(fspace.get()), "select none", path_);
+      check(H5Sselect_none(mspace.get()), "select none", path_);
+    }
+    Handle dxpl = collective_dxpl(path_);
+    check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), local.data()),
+          "write dataset " + name, path_);
+    check(H5Dclose(ds.release()), "close dataset " + name, path_);
+  });
 }
 
 namespace {
 // Selects the union of the hyperslabs in `space` (none when empty); checks the element count.
+// A failure here is a bug in the caller's selection (internal error), not a file problem.
 void select_union(hid_t space, const std::vector<Hyperslab>& selection, std::int64_t elements, const std::string& what) {
+  auto check_sel = [&](herr_t rc, const std::string& call) {
+    if (rc < 0) throw internal_error(with_stack(call + " of " + what + " failed"));
+  };
   if (selection.empty()) {
-    check(H5Sselect_none(space), "H5Sselect_none " + what);
+    check_sel(H5Sselect_none(space), "H5Sselect_none");
   } else {
     bool first = true;
     for (const Hyperslab& h : selection) {
@@ -156,8 +386,8 @@ void select_union(hid_t space, const std::vector<Hyperslab>& selection, std::int
         count[d] = static_cast<hsize_t>(h.count[d]);
         block[d] = static_cast<hsize_t>(h.block[d]);
       }
-      check(H5Sselect_hyperslab(space, first ? H5S_SELECT_SET : H5S_SELECT_OR, start, stride, count, block),
-            "H5Sselect_hyperslab " + what);
+      check_sel(H5Sselect_hyperslab(space, first ? H5S_SELECT_SET : H5S_SELECT_OR, start, stride, count, block),
+                "H5Sselect_hyperslab");
       first = false;
     }
   }
@@ -171,37 +401,52 @@ void select_union(hid_t space, const std::vector<Hyperslab>& selection, std::int
 template <class T>
 void File::read_selection(const std::string& name, const std::vector<Hyperslab>& selection, std::int64_t elements,
                           T* out) const {
-  Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!ds.valid()) throw input_error("cannot open dataset " + name + " in '" + path_ + "'");
-  Handle fspace(H5Dget_space(ds.get()), H5Sclose);
-  select_union(fspace.get(), selection, elements, name);
-  hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
-  Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
-  if (elements == 0) H5Sselect_none(mspace.get());
-  Handle dxpl = collective_dxpl();
-  T dummy{};
-  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? out : &dummy) < 0)
-    throw input_error("cannot read dataset " + name + " from '" + path_ + "' (corrupt file or checksum error)");
+  // Agreed on its own, like read_rows: a checksum error in one rank's blocks ends every rank here.
+  collective([&] {
+    const std::string where = "dataset " + name + " of '" + path_ + "'";
+    Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!ds.valid()) throw input_error("cannot open " + where);
+    Handle fspace(H5Dget_space(ds.get()), H5Sclose);
+    if (!fspace.valid()) throw input_error("cannot read the dataspace of " + where);
+    select_union(fspace.get(), selection, elements, name);
+    hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
+    Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
+    if (!mspace.valid() || (elements == 0 && H5Sselect_none(mspace.get()) < 0))
+      throw internal_error("memory dataspace for " + where);
+    Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+    if (!dxpl.valid() || H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0)
+      throw internal_error("H5Pset_dxpl_mpio failed");
+    T dummy{};
+    if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? out : &dummy) < 0)
+      throw read_failure(where);
+  });
 }
 
 template <class T>
 void File::write_selection(const std::string& name, std::int64_t rows, std::int64_t cols,
                            const std::vector<Hyperslab>& selection, std::int64_t elements, const T* data) {
-  hsize_t gdims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
-  Handle fspace(H5Screate_simple(2, gdims, nullptr), H5Sclose);
-  Handle dcpl = checksummed_dcpl(rows, cols, sizeof(T));
-  Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
-                               H5P_DEFAULT),
-                    "create dataset " + name),
-            H5Dclose);
-  select_union(fspace.get(), selection, elements, name);
-  hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
-  Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
-  if (elements == 0) H5Sselect_none(mspace.get());
-  Handle dxpl = collective_dxpl();
-  const T dummy{};
-  check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? data : &dummy),
-        "write dataset " + name);
+  const std::string what = "'" + path_ + "': dataset " + name;
+  const std::int64_t raw = checked_array_bytes(rows, cols, sizeof(T), what, ExitCode::output);
+  reserve(checked_add(checked_mul(raw, 2, what, ExitCode::output), kDatasetSlack, what, ExitCode::output),
+          "dataset " + name);
+  collective([&] {
+    hsize_t gdims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+    Handle fspace(checked(H5Screate_simple(2, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
+    Handle dcpl = checksummed_dcpl(rows, cols, sizeof(T), path_);
+    Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
+                                 H5P_DEFAULT),
+                      "create dataset " + name, path_),
+              H5Dclose);
+    select_union(fspace.get(), selection, elements, name);
+    hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
+    Handle mspace(checked(H5Screate_simple(1, count, nullptr), "dataspace of " + name, path_), H5Sclose);
+    if (elements == 0) check(H5Sselect_none(mspace.get()), "select none", path_);
+    Handle dxpl = collective_dxpl(path_);
+    const T dummy{};
+    check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? data : &dummy),
+          "write dataset " + name, path_);
+    check(H5Dclose(ds.release()), "close dataset " + name, path_);
+  });
 }
 
 void File::write_root_matrix(const std::string& name, const std::vector<double>& data, std::int64_t rows,
@@ -213,67 +458,74 @@ void File::write_root_matrix(const std::string& name, const std::vector<double>&
 
 void File::write_root_vector_int64(const std::string& name, const std::vector<std::int64_t>& data,
                                    const dist::Comm& comm) {
-  Matrix<std::int64_t> local(comm.is_root() ? static_cast<std::int64_t>(data.size()) : 0, 1);
-  if (comm.is_root()) std::copy(data.begin(), data.end(), local.data());
-  // Stored as a 1-D dataset: write as [n, 1] then it is reshaped by readers; keep it 1-D instead.
-  hsize_t gdims[1] = {static_cast<hsize_t>(data.size())};
-  Handle fspace(H5Screate_simple(1, gdims, nullptr), H5Sclose);
-  Handle ds(checked(H5Dcreate2(id(), name.c_str(), H5T_NATIVE_INT64, fspace.get(), H5P_DEFAULT, H5P_DEFAULT,
-                               H5P_DEFAULT),
-                    "create dataset " + name),
-            H5Dclose);
-  hsize_t count[1] = {comm.is_root() ? static_cast<hsize_t>(data.size()) : 0};
-  Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
-  if (!comm.is_root() || data.empty()) {
-    H5Sselect_none(fspace.get());
-    H5Sselect_none(mspace.get());
-  }
-  Handle dxpl = collective_dxpl();
-  check(H5Dwrite(ds.get(), H5T_NATIVE_INT64, mspace.get(), fspace.get(), dxpl.get(), local.data()),
-        "write dataset " + name);
+  const auto n = static_cast<std::int64_t>(data.size());
+  reserve(checked_add(checked_array_bytes(n, 1, sizeof(std::int64_t), "dataset " + name, ExitCode::output),
+                      kDatasetSlack, "dataset " + name, ExitCode::output),
+          "dataset " + name);
+  collective([&] {
+    // Stored as a 1-D dataset; only the root's data is written.
+    hsize_t gdims[1] = {static_cast<hsize_t>(data.size())};
+    Handle fspace(checked(H5Screate_simple(1, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
+    Handle ds(checked(H5Dcreate2(id(), name.c_str(), H5T_NATIVE_INT64, fspace.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                 H5P_DEFAULT),
+                      "create dataset " + name, path_),
+              H5Dclose);
+    hsize_t count[1] = {comm.is_root() ? static_cast<hsize_t>(data.size()) : 0};
+    Handle mspace(checked(H5Screate_simple(1, count, nullptr), "dataspace of " + name, path_), H5Sclose);
+    if (!comm.is_root() || data.empty()) {
+      check(H5Sselect_none(fspace.get()), "select none", path_);
+      check(H5Sselect_none(mspace.get()), "select none", path_);
+    }
+    Handle dxpl = collective_dxpl(path_);
+    check(H5Dwrite(ds.get(), H5T_NATIVE_INT64, mspace.get(), fspace.get(), dxpl.get(), data.data()),
+          "write dataset " + name, path_);
+    check(H5Dclose(ds.release()), "close dataset " + name, path_);
+  });
 }
 
 void File::ensure_group(const std::string& name) {
-  if (H5Lexists(id(), name.c_str(), H5P_DEFAULT) > 0) return;
-  Handle g(checked(H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create group " + name),
-           H5Gclose);
+  collective([&] {
+    const htri_t exists = H5Lexists(id(), name.c_str(), H5P_DEFAULT);
+    if (exists < 0) check(-1, "look up group " + name, path_);
+    if (exists > 0) return;
+    Handle g(checked(H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create group " + name, path_),
+             H5Gclose);
+    check(H5Gclose(g.release()), "close group " + name, path_);
+  });
 }
 
-void File::attr(const std::string& object, const std::string& name, const std::string& value) {
-  Handle obj = open_object(id(), object);
-  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(type.get(), H5T_VARIABLE);
-  H5Tset_cset(type.get(), H5T_CSET_UTF8);
-  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle a(checked(H5Acreate2(obj.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                   "create attribute " + name),
+namespace {
+// Creates and writes one scalar attribute; every status checked (the object, the attribute).
+void write_scalar_attr(hid_t file, const std::string& path, const std::string& object, const std::string& name,
+                       hid_t type, const void* value) {
+  Handle obj = open_object(file, object, path);
+  Handle space(checked(H5Screate(H5S_SCALAR), "scalar dataspace", path), H5Sclose);
+  const std::string what = "attribute " + object + (object == "/" ? "" : "/") + name;
+  Handle a(checked(H5Acreate2(obj.get(), name.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT), "create " + what,
+                   path),
            H5Aclose);
-  const char* p = value.c_str();
-  check(H5Awrite(a.get(), type.get(), &p), "write attribute " + name);
+  check(H5Awrite(a.get(), type, value), "write " + what, path);
+  check(H5Aclose(a.release()), "close " + what, path);
+}
+}  // namespace
+
+void File::attr(const std::string& object, const std::string& name, const std::string& value) {
+  collective([&] {
+    Handle type(checked(H5Tcopy(H5T_C_S1), "string type", path_), H5Tclose);
+    check(H5Tset_size(type.get(), H5T_VARIABLE), "string type", path_);
+    check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "string type", path_);
+    const char* p = value.c_str();
+    write_scalar_attr(id(), path_, object, name, type.get(), &p);
+  });
 }
 void File::attr(const std::string& object, const std::string& name, std::int64_t value) {
-  Handle obj = open_object(id(), object);
-  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle a(checked(H5Acreate2(obj.get(), name.c_str(), H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                   "create attribute " + name),
-           H5Aclose);
-  check(H5Awrite(a.get(), H5T_NATIVE_INT64, &value), "write attribute " + name);
+  collective([&] { write_scalar_attr(id(), path_, object, name, H5T_NATIVE_INT64, &value); });
 }
 void File::attr_u64(const std::string& object, const std::string& name, std::uint64_t value) {
-  Handle obj = open_object(id(), object);
-  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle a(checked(H5Acreate2(obj.get(), name.c_str(), H5T_NATIVE_UINT64, space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                   "create attribute " + name),
-           H5Aclose);
-  check(H5Awrite(a.get(), H5T_NATIVE_UINT64, &value), "write attribute " + name);
+  collective([&] { write_scalar_attr(id(), path_, object, name, H5T_NATIVE_UINT64, &value); });
 }
 void File::attr(const std::string& object, const std::string& name, double value) {
-  Handle obj = open_object(id(), object);
-  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle a(checked(H5Acreate2(obj.get(), name.c_str(), H5T_NATIVE_DOUBLE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                   "create attribute " + name),
-           H5Aclose);
-  check(H5Awrite(a.get(), H5T_NATIVE_DOUBLE, &value), "write attribute " + name);
+  collective([&] { write_scalar_attr(id(), path_, object, name, H5T_NATIVE_DOUBLE, &value); });
 }
 
 template Matrix<float> File::read_rows<float>(const std::string&, std::int64_t, std::int64_t, std::int64_t) const;

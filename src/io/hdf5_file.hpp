@@ -3,9 +3,23 @@
 // Every file is opened through the MPI-IO driver on a Comm; every data transfer that touches a
 // dataset is collective (H5FD_MPIO_COLLECTIVE), which is what allows the Fletcher32 and deflate
 // filters to be used in parallel writes.
+//
+// Failures never diverge: every operation of File that can fail (each dataset read or write, each
+// attribute, each group, flush and close) checks every HDF5 status and ends with an agreement
+// across the file's ranks (dist::agree_on_success: one Allreduce, plus a Bcast of the message on
+// failure), so when one rank's read hits a checksum error or one rank's write hits a full disk,
+// every rank throws the same Error at the same point and the next collective is never reached by
+// some ranks only. Reads fail with Error(input), writes with Error(output); messages name the file,
+// the dataset or attribute, and the cause (HDF5's own innermost message, "Fletcher32 checksum",
+// or strerror such as "No space left on device").
+//
+// Files created for writing reserve their disk space ahead of the writes (posix_fallocate by rank
+// 0, agreed): a full disk is then detected before a dataset is written, not in the middle of
+// HDF5's collective metadata flush inside H5Fclose, where ranks can part ways and hang.
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +48,12 @@ class Handle {
   Handle& operator=(const Handle&) = delete;
   ~Handle() { reset(); }
   hid_t get() const noexcept { return id_; }
+  // Gives up ownership without closing (the caller closes and checks the status).
+  hid_t release() noexcept {
+    const hid_t id = id_;
+    id_ = H5I_INVALID_HID;
+    return id;
+  }
   bool valid() const noexcept { return id_ >= 0; }
   void reset() noexcept {
     if (id_ >= 0 && closer_) closer_(id_);
@@ -57,6 +77,13 @@ struct DatasetShape {
   std::size_t type_size = 0;
 };
 
+// The HDF5 error stack of the calling thread as text: the innermost messages, e.g. "data error
+// detected by Fletcher32 checksum". Empty if the stack is empty.
+std::string hdf5_error_text();
+
+// Free space of the file system holding `path` (statvfs of its directory); -1 if unknown.
+std::int64_t free_bytes_near(const std::string& path);
+
 // A regular 2-D hyperslab (HDF5's start, stride, count, block per dimension). A union of them
 // selects a non-contiguous share of a dataset, e.g. a block-cyclic process's blocks.
 struct Hyperslab {
@@ -65,11 +92,29 @@ struct Hyperslab {
 
 class File {
  public:
+  // Collective. Throws Error(input) naming the path when it cannot be opened.
   static File open_read(const dist::Comm& comm, const std::string& path);
-  static File create(const dist::Comm& comm, const std::string& path);  // truncates
+  // Collective: a new file at `path`, which must not exist. Rank 0 creates it with
+  // O_CREAT | O_EXCL | O_NOFOLLOW (so a file, or a symlink planted there, is never truncated or
+  // followed), reserves space for its metadata, and the ranks agree before the collective
+  // H5Fcreate. Throws Error(output) naming the path (and strerror) on every rank.
+  static File create(const dist::Comm& comm, const std::string& path);
+  File(File&&) noexcept;
+  File& operator=(File&&) noexcept;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  // Unchecked close (error paths only: every rank gets here after an agreed failure).
+  ~File();
+
   const std::string& path() const noexcept { return path_; }
   hid_t id() const noexcept { return file_.get(); }
-  void close() { file_.reset(); }
+  bool is_open() const noexcept { return file_.valid(); }
+  // Collective and checked: H5Fflush, H5Fclose, then (files created for writing) fsync of the file
+  // on every rank. Throws Error(output) for a written file (Error(input) for a read one) naming the
+  // path on every rank; the file is closed either way.
+  void close();
+  // Unchecked close, for error paths after an agreed failure (every rank calls it).
+  void abandon() noexcept;
 
   bool has_dataset(const std::string& name) const;
   DatasetShape shape(const std::string& name) const;
@@ -107,9 +152,21 @@ class File {
   void attr_u64(const std::string& object, const std::string& name, std::uint64_t value);
 
  private:
-  File(Handle h, std::string path) : file_(std::move(h)), path_(std::move(path)) {}
+  File(const dist::Comm& comm, Handle h, std::string path, int fd)
+      : comm_(comm), file_(std::move(h)), path_(std::move(path)), fd_(fd) {}
+  // Runs fn on every rank and agrees on the outcome (see the header comment).
+  void collective(const std::function<void()>& fn) const;
+  // Rank 0 extends the space reserved for the file by `more` bytes (posix_fallocate); collective
+  // and agreed, before the HDF5 calls that will use the space.
+  void reserve(std::int64_t more, const std::string& what);
+  void close_fd() noexcept;
+
+  dist::Comm comm_;
   Handle file_;
   std::string path_;
+  int fd_ = -1;                      // rank 0, written files: for the reservation and fsync
+  std::int64_t reserved_bytes_ = 0;  // rank 0: bytes reserved so far from offset 0
+  bool reservation_supported_ = true;
 };
 
 }  // namespace attnbench::io

@@ -25,9 +25,9 @@ std::string join(const std::vector<std::string>& v) {
 }
 }  // namespace
 
-void write_run_archive(const dist::Comm& comm, const std::string& path, const RunRecord& rec,
+void write_run_archive(const dist::Comm& comm, const std::string& path, bool overwrite, const RunRecord& rec,
                        const metrics::Provenance& prov, const std::function<void(File&)>& kernel_datasets) {
-  ArchiveWriter archive(comm, path);
+  ArchiveWriter archive(comm, path, overwrite ? Overwrite::yes : Overwrite::no);
   File& f = archive.file();
   using I = std::int64_t;
   // ---- common root attributes (every kernel) ----

@@ -12,7 +12,7 @@
 
 namespace attnbench::io {
 
-void write_run_archive(const dist::Comm& comm, const std::string& path, const RunRecord& record,
+void write_run_archive(const dist::Comm& comm, const std::string& path, bool overwrite, const RunRecord& record,
                        const metrics::Provenance& provenance, const std::function<void(File&)>& kernel_datasets);
 
 }  // namespace attnbench::io
