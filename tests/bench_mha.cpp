@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,12 +18,35 @@
 #include "attention/mha_validation.hpp"
 #include "core/error.hpp"
 #include "dist/comm.hpp"
+#include "linalg/blas.hpp"
 #include "linalg/vector_math.hpp"
 #include "metrics/gemm_rate.hpp"
 
 using namespace attnbench;
 
 namespace {
+
+// Seconds of CPU time this process has used (all its threads). On a machine shared with other
+// jobs the wall clock includes the time the scheduler gave to them; CPU time does not, so the
+// CPU-time ratio of two single-threaded codes is the steadier figure (cache interference remains).
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// GFLOP/s of S = Q K^T on the full attention shape g x g x d (one core), in CPU time, best of 3.
+template <class T>
+double gemm_cpu_gflops(std::int64_t g, std::int64_t d) {
+  std::vector<T> A(static_cast<std::size_t>(g * d), T(0.5)), B(A.size(), T(0.25)), C(static_cast<std::size_t>(g * g));
+  double best = 0.0;
+  for (int t = 0; t < 3; ++t) {
+    const double t0 = cpu_seconds();
+    linalg::gemm(linalg::Trans::no, linalg::Trans::yes, g, g, d, T(1), A.data(), d, B.data(), d, T(0), C.data(), g);
+    best = std::max(best, 2.0 * static_cast<double>(g) * static_cast<double>(g) * static_cast<double>(d) / (cpu_seconds() - t0) / 1e9);
+  }
+  return best;
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -44,7 +68,7 @@ int run(const dist::Comm& comm, const std::map<std::string, std::string>& a) {
   o.causal = num("causal", 0) != 0;
   o.scale = 1.0 / std::sqrt(static_cast<double>(d));
   o.threads = static_cast<int>(num("threads", 1));
-  o.tiles = {num("tile_q", attention::TileSizes{}.q), num("tile_k", attention::TileSizes{}.k)};
+  o.tiles = {num("tile_q", attention::default_tiles<T>().q), num("tile_k", attention::default_tiles<T>().k)};
   const auto layout = attention::parse_layout(get("layout", "contiguous"));
   const int warmup = static_cast<int>(num("warmup", 1)), reps = static_cast<int>(num("reps", 3));
   const auto p = attention::synthetic_mha_problem<T>(shape, n, layout, 1.0, 42, comm.rank(), comm.size());
@@ -54,14 +78,17 @@ int run(const dist::Comm& comm, const std::map<std::string, std::string>& a) {
   // load changes between minutes, much less between neighbouring seconds.
   const double flops = attention::mha_flops(shape, n, n, o.causal);
   const std::int64_t g = std::min<std::int64_t>(n, 4096);
-  std::vector<double> totals, computes, peaks, fractions;
+  std::vector<double> totals, computes, peaks, fractions, cpu_fractions;
   attention::MhaTimes t;
   Matrix<T> O;
   for (int r = 0; r < warmup + reps; ++r) {
     comm.barrier();
+    const double c0 = cpu_seconds();
     O = attention::mha_attention(comm, p, o, &t);
+    const double cpu = comm.allreduce(cpu_seconds() - c0, dist::Op::max);
     comm.barrier();
     if (r < warmup) continue;
+    cpu_fractions.push_back(flops / cpu / 1e9 / comm.size() / o.threads / gemm_cpu_gflops<T>(g, d));
     totals.push_back(comm.allreduce(t.total, dist::Op::max));
     computes.push_back(t.compute);
     const double peak = median(comm.allgather(metrics::measure_gemm_gflops<T>({{g, g, d, true}}, 0.3, 1)));
@@ -78,13 +105,13 @@ int run(const dist::Comm& comm, const std::map<std::string, std::string>& a) {
   if (comm.is_root())
     std::printf("precision=%s n=%lld d=%lld B=%lld H=%lld Hkv=%lld variant=%s layout=%s causal=%d ranks=%d threads=%d "
                 "isa=%s time=%.4f gflops=%.2f gemm_peak=%.2f gemm_peak_fraction=%.3f load_balance=%.3f "
-                "bytes_received_per_rank=%.0f buffer_bytes_per_rank=%.0f rel_error=%.2e valid=%d\n",
+                "bytes_received_per_rank=%.0f buffer_bytes_per_rank=%.0f cpu_time_fraction=%.3f rel_error=%.2e valid=%d\n",
                 sizeof(T) == 4 ? "single" : "double", static_cast<long long>(n), static_cast<long long>(d),
                 static_cast<long long>(shape.batch), static_cast<long long>(shape.heads),
                 static_cast<long long>(shape.kv_heads), attention::to_string(o.variant).c_str(),
                 attention::to_string(layout).c_str(), o.causal ? 1 : 0, comm.size(), o.threads,
                 linalg::to_string(linalg::active_vector_isa()).c_str(), time, gflops, peak_med,
-                median(fractions), lb, bytes_max, buf_max, v.rel_error, v.valid ? 1 : 0);
+                median(fractions), lb, bytes_max, buf_max, median(cpu_fractions), v.rel_error, v.valid ? 1 : 0);
   return v.valid ? 0 : 4;
 }
 

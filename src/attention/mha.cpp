@@ -114,7 +114,7 @@ class HeadStates {
 };
 
 template <class T>
-Matrix<T> run_ring(const dist::Comm& comm, const MhaProblem<T>& p, const MhaOptions& o, MhaTimes& t) {
+Matrix<T> run_ring(const dist::Comm& comm, const MhaInput<T>& p, const MhaOptions& o, MhaTimes& t) {
   const HeadShape& s = p.shape;
   const auto& lay = p.layout_kv;
   const int P = comm.size(), r = comm.rank();
@@ -126,12 +126,12 @@ Matrix<T> run_ring(const dist::Comm& comm, const MhaProblem<T>& p, const MhaOpti
   std::vector<T> K_buf[2] = {std::vector<T>(static_cast<std::size_t>(cap * kw)), std::vector<T>(static_cast<std::size_t>(cap * kw))};
   std::vector<T> V_buf[2] = {std::vector<T>(static_cast<std::size_t>(cap * vw)), std::vector<T>(static_cast<std::size_t>(cap * vw))};
   const auto q_pos = p.layout_q.positions(r);
-  HeadStates<T> states(p.Q_local.data(), p.layout_q.local_rows(r), s, s.heads, o, q_pos.data());
+  HeadStates<T> states(p.Q, p.layout_q.local_rows(r), s, s.heads, o, q_pos.data());
   const std::int64_t g = s.group();
   auto kv_of = [g](std::int64_t h) { return h / g; };
 
-  const T* K_cur = p.K_local.data();
-  const T* V_cur = p.V_local.data();
+  const T* K_cur = p.K;
+  const T* V_cur = p.V;
   int incoming = 0;
   for (int step = 0; step < P; ++step) {
     const int owner = (r - step + P) % P;  // whose K/V block is being absorbed now
@@ -182,7 +182,7 @@ Matrix<T> run_ring(const dist::Comm& comm, const MhaProblem<T>& p, const MhaOpti
 }
 
 template <class T>
-Matrix<T> run_allgather(const dist::Comm& comm, const MhaProblem<T>& p, const MhaOptions& o, MhaTimes& t) {
+Matrix<T> run_allgather(const dist::Comm& comm, const MhaInput<T>& p, const MhaOptions& o, MhaTimes& t) {
   const HeadShape& s = p.shape;
   const auto& lay = p.layout_kv;
   const int P = comm.size(), r = comm.rank();
@@ -198,12 +198,13 @@ Matrix<T> run_allgather(const dist::Comm& comm, const MhaProblem<T>& p, const Mh
       counts_k[static_cast<std::size_t>(q)] = static_cast<int>(lay.local_rows(q) * kw);
       counts_v[static_cast<std::size_t>(q)] = static_cast<int>(lay.local_rows(q) * vw);
     }
-    comm.allgatherv<T>(p.K_local.span(), K_all, counts_k);
-    comm.allgatherv<T>(p.V_local.span(), V_all, counts_v);
+    const auto own = static_cast<std::size_t>(lay.local_rows(r));
+    comm.allgatherv<T>(std::span<const T>(p.K, own * static_cast<std::size_t>(kw)), K_all, counts_k);
+    comm.allgatherv<T>(std::span<const T>(p.V, own * static_cast<std::size_t>(vw)), V_all, counts_v);
     t.bytes_received = static_cast<double>((lay.global_rows() - lay.local_rows(r)) * (kw + vw)) * sizeof(T);
   }
   const auto q_pos = p.layout_q.positions(r);
-  HeadStates<T> states(p.Q_local.data(), p.layout_q.local_rows(r), s, s.heads, o, q_pos.data());
+  HeadStates<T> states(p.Q, p.layout_q.local_rows(r), s, s.heads, o, q_pos.data());
   const std::int64_t g = s.group();
   Matrix<T> O;
   {
@@ -265,7 +266,7 @@ HeadBlock head_block(const HeadShape& s, int rank, int ranks) {
 }
 
 template <class T>
-Matrix<T> run_ulysses(const dist::Comm& comm, const MhaProblem<T>& p, const MhaOptions& o, MhaTimes& t) {
+Matrix<T> run_ulysses(const dist::Comm& comm, const MhaInput<T>& p, const MhaOptions& o, MhaTimes& t) {
   const HeadShape& s = p.shape;
   const int P = comm.size(), me = comm.rank();
   const auto &lq = p.layout_q, &lk = p.layout_kv;
@@ -286,12 +287,18 @@ Matrix<T> run_ulysses(const dist::Comm& comm, const MhaProblem<T>& p, const MhaO
       const HeadBlock& h = hb[static_cast<std::size_t>(q)];
       auto& buf = send[static_cast<std::size_t>(q)];
       buf.reserve(static_cast<std::size_t>(B * (nq_me * h.nq * d + nk_me * h.nkv * (d + dv))));
-      for (std::int64_t row = 0; row < B * nq_me; ++row)
-        buf.insert(buf.end(), p.Q_local.row(row) + h.q0 * d, p.Q_local.row(row) + (h.q0 + h.nq) * d);
-      for (std::int64_t row = 0; row < B * nk_me; ++row)
-        buf.insert(buf.end(), p.K_local.row(row) + h.kv0 * d, p.K_local.row(row) + (h.kv0 + h.nkv) * d);
-      for (std::int64_t row = 0; row < B * nk_me; ++row)
-        buf.insert(buf.end(), p.V_local.row(row) + h.kv0 * dv, p.V_local.row(row) + (h.kv0 + h.nkv) * dv);
+      for (std::int64_t row = 0; row < B * nq_me; ++row) {
+        const T* qrow = p.Q + row * s.heads * d;
+        buf.insert(buf.end(), qrow + h.q0 * d, qrow + (h.q0 + h.nq) * d);
+      }
+      for (std::int64_t row = 0; row < B * nk_me; ++row) {
+        const T* k = p.K + row * s.kv_heads * d;
+        buf.insert(buf.end(), k + h.kv0 * d, k + (h.kv0 + h.nkv) * d);
+      }
+      for (std::int64_t row = 0; row < B * nk_me; ++row) {
+        const T* v = p.V + row * s.kv_heads * dv;
+        buf.insert(buf.end(), v + h.kv0 * dv, v + (h.kv0 + h.nkv) * dv);
+      }
       buffers += static_cast<std::int64_t>(buf.size() * sizeof(T));
       counts[static_cast<std::size_t>(q)] = B * (lq.local_rows(q) * mine.nq * d + lk.local_rows(q) * mine.nkv * (d + dv));
     }
@@ -373,9 +380,10 @@ Matrix<T> run_ulysses(const dist::Comm& comm, const MhaProblem<T>& p, const MhaO
 }  // namespace
 
 template <class T>
-Matrix<T> mha_attention(const dist::Comm& comm, const MhaProblem<T>& problem, const MhaOptions& options, MhaTimes* times) {
+Matrix<T> mha_attention(const dist::Comm& comm, const MhaInput<T>& problem, const MhaOptions& options, MhaTimes* times) {
   check_head_shape(problem.shape);
-  check_mha_options(options, problem.layout_q.kind(), problem.layout_kv.kind(), problem.n_q(), problem.n_kv());
+  check_mha_options(options, problem.layout_q.kind(), problem.layout_kv.kind(), problem.layout_q.global_rows(),
+                    problem.layout_kv.global_rows());
   if (problem.layout_q.ranks() != comm.size() || problem.layout_kv.ranks() != comm.size())
     throw internal_error("mha_attention: the problem's layouts are for another rank count");
   MhaTimes local;
@@ -438,8 +446,8 @@ MhaProblem<T> mha_from_2d(const dist::Comm& comm, AttentionProblem<T>&& p, Layou
   return m;
 }
 
-template Matrix<float> mha_attention<float>(const dist::Comm&, const MhaProblem<float>&, const MhaOptions&, MhaTimes*);
-template Matrix<double> mha_attention<double>(const dist::Comm&, const MhaProblem<double>&, const MhaOptions&, MhaTimes*);
+template Matrix<float> mha_attention<float>(const dist::Comm&, const MhaInput<float>&, const MhaOptions&, MhaTimes*);
+template Matrix<double> mha_attention<double>(const dist::Comm&, const MhaInput<double>&, const MhaOptions&, MhaTimes*);
 template Matrix<float> redistribute_tokens<float>(const dist::Comm&, const Matrix<float>&, std::int64_t,
                                                   const SequenceLayout&, const SequenceLayout&);
 template Matrix<double> redistribute_tokens<double>(const dist::Comm&, const Matrix<double>&, std::int64_t,

@@ -58,10 +58,28 @@ struct MhaTimes {
 void check_mha_options(const MhaOptions& o, LayoutKind layout_q, LayoutKind layout_kv, std::int64_t n_q,
                        std::int64_t n_kv);
 
+// What the kernel reads: the shape, both layouts and this rank's tokens (not owned), laid out as
+// in MhaProblem: Q (B n_r) x (H d), K (B n_kr) x (Hkv d), V (B n_kr) x (Hkv dv), row-major.
+template <class T>
+struct MhaInput {
+  HeadShape shape;
+  SequenceLayout layout_q, layout_kv;
+  const T* Q = nullptr;
+  const T* K = nullptr;
+  const T* V = nullptr;
+};
+
 // Collective over comm. Returns this rank's O: (B n_r) x (H dv), rows in the order of layout_q.
 template <class T>
-Matrix<T> mha_attention(const dist::Comm& comm, const MhaProblem<T>& problem, const MhaOptions& options,
+Matrix<T> mha_attention(const dist::Comm& comm, const MhaInput<T>& input, const MhaOptions& options,
                         MhaTimes* times = nullptr);
+template <class T>
+Matrix<T> mha_attention(const dist::Comm& comm, const MhaProblem<T>& problem, const MhaOptions& options,
+                        MhaTimes* times = nullptr) {
+  return mha_attention(comm, MhaInput<T>{problem.shape, problem.layout_q, problem.layout_kv, problem.Q_local.data(),
+                                         problem.K_local.data(), problem.V_local.data()},
+                       options, times);
+}
 
 // Work model: 2 B H P (d + dv) flops, with P = n_q n_kv score entries, or n (n + 1) / 2 causal.
 double mha_flops(const HeadShape& s, std::int64_t n_q, std::int64_t n_kv, bool causal);
