@@ -23,7 +23,7 @@ PACKAGES=(
   libopenblas-dev libscalapack-openmpi-dev
   libhdf5-openmpi-dev hdf5-tools
   libgtest-dev
-  libcli11-dev libfmt-dev libsleef-dev
+  libcli11-dev libfmt-dev libsleef-dev nlohmann-json3-dev
   python3-h5py python3-numpy python3-matplotlib
 )
 

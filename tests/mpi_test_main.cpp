@@ -1,10 +1,13 @@
 // GoogleTest main for MPI tests. Every rank runs every test; after each test the ranks agree on
-// its verdict (one MPI_Allreduce MAX), rank 0 reports a failure seen on any rank, only rank 0
+// its verdict (one MPI_Allreduce MAX); when it failed anywhere, rank 0 prints the failure messages
+// of EVERY rank (gathered: one MPI_Gather of lengths, one MPI_Gatherv of the text); only rank 0
 // prints, and the process exit code is the agreed one on every rank.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "dist/comm.hpp"
 #include "io/hdf5_file.hpp"
@@ -19,14 +22,41 @@ class AgreeOnVerdicts : public testing::EmptyTestEventListener {
     int failed = info.result()->Failed() ? 1 : 0;
     int any = 0;
     MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (rank_ == 0 && any && !failed)
-      std::cout << "[  FAILED  ] " << info.test_suite_name() << "." << info.name() << " failed on another rank"
-                << std::endl;
-    if (any) ++failures_;
+    if (any) {
+      ++failures_;
+      print_every_rank(info);
+    }
   }
   int failures() const { return failures_; }
 
  private:
+  // Rank 0 prints "rank r: file:line: message" for every failed assertion of every rank.
+  void print_every_rank(const testing::TestInfo& info) const {
+    std::string mine;
+    const auto* result = info.result();
+    for (int i = 0; i < result->total_part_count(); ++i) {
+      const auto& part = result->GetTestPartResult(i);
+      if (!part.failed()) continue;
+      mine += "  rank " + std::to_string(rank_) + ": " + (part.file_name() ? part.file_name() : "?") + ":" +
+              std::to_string(part.line_number()) + ": " + part.message() + "\n";
+    }
+    int size = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int len = static_cast<int>(mine.size());
+    std::vector<int> lens(static_cast<std::size_t>(size)), displs(static_cast<std::size_t>(size), 0);
+    MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+    int total = 0;
+    for (int r = 0; r < size; ++r) {
+      displs[static_cast<std::size_t>(r)] = total;
+      total += lens[static_cast<std::size_t>(r)];
+    }
+    std::string all(static_cast<std::size_t>(rank_ == 0 ? total : 0), '\0');
+    MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (rank_ == 0)
+      std::cout << "[  FAILED  ] " << info.test_suite_name() << "." << info.name() << " on " << size
+                << " ranks; failures by rank:\n"
+                << all << std::flush;
+  }
   int rank_;
   int failures_ = 0;
 };

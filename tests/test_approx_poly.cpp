@@ -232,7 +232,7 @@ TEST(PolyRankInvariance, SubCommunicatorsAgreeTo1e12) {
   }
 }
 
-// Bad or impossible parameters: a usage error on every rank, before anything of size r exists.
+// Bad or impossible parameters: an error on every rank (does-not-fit for the budget), before anything of size r exists.
 TEST(PolyErrors, MemoryBudgetNamesRankDegreeAndWhatFits) {
   const auto& comm = testing_support::world();
   auto p = synthetic_problem<double>(64, 8, 8, 3.0, 1, comm.rank(), comm.size());
@@ -241,9 +241,9 @@ TEST(PolyErrors, MemoryBudgetNamesRankDegreeAndWhatFits) {
   o.memory_budget = std::int64_t{64} << 20;  // 64 MiB
   try {
     (void)approx::plan_poly(comm, p, 1.0 / 8, o);
-    ADD_FAILURE() << "expected a memory-budget usage error";
+    ADD_FAILURE() << "expected a memory-budget does-not-fit error";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ExitCode::usage);
+    EXPECT_EQ(e.code(), ExitCode::does_not_fit);
     const std::string msg = e.what();
     for (const char* part : {"r = C(d+g, g) = C(8+", "d = 8", "g = ", "R = ", "largest degree that fits", "--memory-budget"})
       EXPECT_NE(msg.find(part), std::string::npos) << "missing '" << part << "' in: " << msg;
@@ -251,9 +251,9 @@ TEST(PolyErrors, MemoryBudgetNamesRankDegreeAndWhatFits) {
   o.memory_budget = 1;  // nothing fits
   try {
     (void)approx::plan_poly(comm, p, 1.0 / 8, o);
-    ADD_FAILURE() << "expected a memory-budget usage error";
+    ADD_FAILURE() << "expected a memory-budget does-not-fit error";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ExitCode::usage);
+    EXPECT_EQ(e.code(), ExitCode::does_not_fit);
     EXPECT_NE(std::string(e.what()).find("no degree fits"), std::string::npos) << e.what();
   }
 }

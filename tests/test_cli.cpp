@@ -1,37 +1,42 @@
-// CLI parsing (config/cli.hpp): defaults, the scale rules, and every bad value rejected with
-// attnbench::Error(usage) whose message names the option. Parsing never prints here
-// (print_help = false).
+// The command line built from kernel specs (harness/command_line.hpp): defaults, every bad value a
+// usage error naming the option (agreed: parsing is identical on every rank), options that do not
+// apply to the algorithm, --input excluding synthetic options, and --describe's JSON.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
-#include <cmath>
 #include <string>
 #include <variant>
 #include <vector>
 
-#include "config/cli.hpp"
+#include "attention/kernel.hpp"
 #include "core/error.hpp"
+#include "harness/command_line.hpp"
 
 using namespace attnbench;
-using namespace attnbench::config;
+using namespace attnbench::harness;
 
 namespace {
+
+const std::vector<KernelSpec>& registry() {
+  static const std::vector<KernelSpec> k = {attention::attention_kernel()};
+  return k;
+}
 
 Command parse(std::vector<std::string> args) {
   args.insert(args.begin(), "attnbench");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  return parse_command_line(static_cast<int>(args.size()), argv.data(), false);
+  return parse_command_line(registry(), static_cast<int>(args.size()), argv.data(), false);
 }
 
-AttentionOptions parse_attention(std::vector<std::string> args) {
+KernelCommand parse_attention(std::vector<std::string> args) {
   args.insert(args.begin(), "attention");
-  const auto cmd = parse(args);
-  EXPECT_TRUE(std::holds_alternative<AttentionOptions>(cmd));
-  return std::holds_alternative<AttentionOptions>(cmd) ? std::get<AttentionOptions>(cmd) : AttentionOptions{};
+  auto cmd = parse(args);
+  EXPECT_TRUE(std::holds_alternative<KernelCommand>(cmd));
+  return std::holds_alternative<KernelCommand>(cmd) ? std::get<KernelCommand>(cmd) : KernelCommand{};
 }
 
-// Expects a usage error whose message contains `needle`.
 void expect_usage_error(std::vector<std::string> args, const std::string& needle) {
   std::string joined;
   for (const auto& a : args) joined += a + " ";
@@ -40,138 +45,102 @@ void expect_usage_error(std::vector<std::string> args, const std::string& needle
     ADD_FAILURE() << "accepted: " << joined;
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::usage) << joined << ": " << e.what();
+    EXPECT_TRUE(e.agreed()) << joined;
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
         << joined << ": message '" << e.what() << "' does not name '" << needle << "'";
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << joined << ": not an attnbench::Error: " << e.what();
   }
 }
 
 }  // namespace
 
 TEST(Cli, AttentionDefaults) {
-  const auto o = parse_attention({});
-  EXPECT_EQ(o.algorithm, "exact");
-  EXPECT_EQ(o.variant, attention::ExactVariant::ring);
-  EXPECT_EQ(o.precision, Precision::double_);
-  EXPECT_EQ(o.scale.rule, "1/d");  // Alman-Song's scale is the default
-  EXPECT_TRUE(o.input.file.empty());
-  EXPECT_EQ(o.input.n, 4096);
-  EXPECT_EQ(o.input.d, 64);
-  EXPECT_EQ(o.input.dv, 64);  // dv defaults to d
-  EXPECT_EQ(o.input.bound, 1.0);
-  EXPECT_EQ(o.input.seed, 42u);
-  EXPECT_EQ(o.threads, 1);
-  EXPECT_EQ(o.warmup, 1);
-  EXPECT_EQ(o.reps, 3);
-  EXPECT_EQ(o.validate_rows, 64);
-  EXPECT_TRUE(o.out.empty());
-  EXPECT_FALSE(o.overwrite);
-  EXPECT_FALSE(o.save_output);
-  EXPECT_GT(o.tiles.q, 0);
-  EXPECT_GT(o.tiles.k, 0);
+  const auto k = parse_attention({});
+  ASSERT_NE(k.kernel, nullptr);
+  EXPECT_EQ(k.kernel->name, "attention");
+  EXPECT_EQ(k.common.algorithm, "exact");
+  EXPECT_EQ(k.common.precision, Precision::double_);
+  EXPECT_EQ(k.common.seed, 42u);
+  EXPECT_EQ(k.common.reps, 3);
+  EXPECT_EQ(k.options.integer("--n"), 4096);
+  EXPECT_EQ(k.options.integer("--d"), 64);
+  EXPECT_FALSE(k.options.has("--dv"));
+  EXPECT_EQ(k.options.string("--variant"), "ring");
+  EXPECT_EQ(k.options.string("--scale"), "1/d");
+  EXPECT_EQ(k.options.size("--memory-budget"), std::int64_t{4} << 30);
+  EXPECT_FALSE(k.options.given("--n"));
 }
 
-TEST(Cli, AttentionOptionsAreParsed) {
-  const auto o = parse_attention({"--variant", "allgather", "--n", "100", "--d", "16", "--dv", "3", "--bound", "2.5",
-                                  "--seed", "7", "--precision", "single", "--tile", "32", "--threads", "2", "--warmup",
-                                  "0", "--reps", "5", "--validate-rows", "9", "--out", "x.h5", "--overwrite",
-                                  "--save-output", "--quiet"});
-  EXPECT_EQ(o.variant, attention::ExactVariant::allgather);
-  EXPECT_EQ(o.input.n, 100);
-  EXPECT_EQ(o.input.d, 16);
-  EXPECT_EQ(o.input.dv, 3);
-  EXPECT_EQ(o.input.bound, 2.5);
-  EXPECT_EQ(o.input.seed, 7u);
-  EXPECT_EQ(o.precision, Precision::single);
-  EXPECT_EQ(o.tiles.q, 32);  // --tile sets both
-  EXPECT_EQ(o.tiles.k, 32);
-  EXPECT_EQ(o.threads, 2);
-  EXPECT_EQ(o.warmup, 0);
-  EXPECT_EQ(o.reps, 5);
-  EXPECT_EQ(o.validate_rows, 9);
-  EXPECT_EQ(o.out, "x.h5");
-  EXPECT_TRUE(o.overwrite);
-  EXPECT_TRUE(o.save_output);
-  EXPECT_TRUE(o.quiet);
-  const auto t = parse_attention({"--tile-q", "8", "--tile-k", "24", "--d", "5"});
-  EXPECT_EQ(t.tiles.q, 8);
-  EXPECT_EQ(t.tiles.k, 24);
-  EXPECT_EQ(t.input.dv, 5);  // dv follows a non-default d
-  const auto f = parse_attention({"--input", "in.h5"});
-  EXPECT_EQ(f.input.file, "in.h5");
+TEST(Cli, ValuesAndSizes) {
+  const auto k = parse_attention({"--algo", "poly", "--n", "1000", "--precision", "single", "--memory-budget", "512MiB",
+                                  "--seed", "18446744073709551615", "--threads", "2", "--quiet"});
+  EXPECT_EQ(k.common.algorithm, "poly");
+  EXPECT_EQ(k.common.precision, Precision::single);
+  EXPECT_EQ(k.options.integer("--n"), 1000);
+  EXPECT_TRUE(k.options.given("--n"));
+  EXPECT_EQ(k.options.size("--memory-budget"), std::int64_t{512} << 20);
+  EXPECT_EQ(k.common.seed, 18446744073709551615ull);
+  EXPECT_EQ(k.common.threads, 2);
+  EXPECT_TRUE(k.common.quiet);
 }
 
-TEST(Cli, ScaleRules) {
-  const auto def = parse_attention({"--d", "64"});
-  EXPECT_DOUBLE_EQ(def.scale.resolve(64), 1.0 / 64);
-  const auto inv_d = parse_attention({"--scale", "1/d"});
-  EXPECT_EQ(inv_d.scale.rule, "1/d");
-  EXPECT_DOUBLE_EQ(inv_d.scale.resolve(50), 0.02);
-  const auto inv_sqrt = parse_attention({"--scale", "1/sqrt(d)"});
-  EXPECT_EQ(inv_sqrt.scale.rule, "1/sqrt(d)");
-  EXPECT_DOUBLE_EQ(inv_sqrt.scale.resolve(64), 0.125);
-  EXPECT_DOUBLE_EQ(inv_sqrt.scale.resolve(2), 1.0 / std::sqrt(2.0));
-  for (const auto& [text, value] : std::vector<std::pair<std::string, double>>{{"0.25", 0.25}, {"2", 2.0}, {"1e-3", 1e-3}, {"3.5E2", 350.0}}) {
-    const auto o = parse_attention({"--scale", text});
-    EXPECT_EQ(o.scale.rule, "value") << text;
-    EXPECT_DOUBLE_EQ(o.scale.resolve(64), value) << text;  // independent of d
-    EXPECT_DOUBLE_EQ(o.scale.resolve(7), value) << text;
-  }
-  for (const std::string bad : {"0", "-1", "abc", "nan", "inf", "-inf", "1/x", "", "0.5x", "1/d2"})
-    expect_usage_error({"attention", "--scale", bad}, "--scale");
-}
-
-TEST(Cli, BadValuesAreUsageErrors) {
+TEST(Cli, BadValuesNameTheOption) {
   expect_usage_error({"attention", "--n", "0"}, "--n");
   expect_usage_error({"attention", "--n", "-5"}, "--n");
-  expect_usage_error({"attention", "--n", "abc"}, "--n");
-  expect_usage_error({"attention", "--n", "1.5"}, "--n");
-  expect_usage_error({"attention", "--n", "99999999999999999999999"}, "--n");
-  expect_usage_error({"attention", "--d", "0"}, "--d");
-  expect_usage_error({"attention", "--d", "x"}, "--d");
-  expect_usage_error({"attention", "--dv", "0"}, "--dv");
+  expect_usage_error({"attention", "--n", "99999999999999999999"}, "--n");
+  expect_usage_error({"attention", "--n", "4611686018427387904"}, "--n");
+  expect_usage_error({"attention", "--n", "12abc"}, "--n");
+  expect_usage_error({"attention", "--d", "2.5"}, "--d");
   expect_usage_error({"attention", "--bound", "0"}, "--bound");
-  expect_usage_error({"attention", "--bound", "-1"}, "--bound");
   expect_usage_error({"attention", "--bound", "nan"}, "--bound");
-  expect_usage_error({"attention", "--bound", "inf"}, "--bound");
-  expect_usage_error({"attention", "--algo", "unknown"}, "--algo");
-  expect_usage_error({"attention", "--variant", "tree"}, "--variant");
-  expect_usage_error({"attention", "--precision", "half"}, "--precision");
+  expect_usage_error({"attention", "--seed", "-1"}, "--seed");
+  expect_usage_error({"attention", "--threads", "2147483647"}, "--threads");
   expect_usage_error({"attention", "--reps", "0"}, "--reps");
-  expect_usage_error({"attention", "--warmup", "-1"}, "--warmup");
-  expect_usage_error({"attention", "--threads", "0"}, "--threads");
-  expect_usage_error({"attention", "--tile", "0"}, "--tile");
-  expect_usage_error({"attention", "--validate-rows", "0"}, "--validate-rows");
-  expect_usage_error({"attention", "--seed", "seven"}, "--seed");
-  expect_usage_error({"attention", "--seed", "99999999999999999999999"}, "--seed");
-  expect_usage_error({"attention", "--d", "99999999999999999999999"}, "--d");
-  expect_usage_error({"attention", "--frobnicate"}, "--frobnicate");
-  expect_usage_error({"attention", "--n"}, "--n");  // missing value
-  expect_usage_error({"attention", "--input", "in.h5", "--n", "10"}, "--input");  // file excludes synthetic
-  expect_usage_error({"nonsense"}, "nonsense");
-  expect_usage_error({"gen"}, "--out");  // gen needs --out
-  expect_usage_error({"gen", "--out", "x.h5", "--n", "0"}, "--n");
+  expect_usage_error({"attention", "--variant", "tree"}, "--variant");
+  expect_usage_error({"attention", "--algo", "magic"}, "--algo");
+  expect_usage_error({"attention", "--precision", "half"}, "--precision");
+  expect_usage_error({"attention", "--out", ""}, "--out");
+  expect_usage_error({"attention", "--unknown"}, "unknown");
+  expect_usage_error({"gen", "--out", "x.h5", "--seed", "-3"}, "--seed");
 }
 
-TEST(Cli, GenOptions) {
-  const auto cmd = parse({"gen", "--out", "q.h5", "--n", "10", "--d", "3", "--precision", "single", "--seed", "5"});
-  ASSERT_TRUE(std::holds_alternative<GenOptions>(cmd));
-  const auto& g = std::get<GenOptions>(cmd);
-  EXPECT_EQ(g.out, "q.h5");
-  EXPECT_EQ(g.input.n, 10);
-  EXPECT_EQ(g.input.d, 3);
-  EXPECT_EQ(g.input.dv, 3);
-  EXPECT_EQ(g.input.seed, 5u);
-  EXPECT_EQ(g.precision, Precision::single);
-  EXPECT_FALSE(g.overwrite);
+TEST(Cli, OptionsApplyToTheirAlgorithms) {
+  expect_usage_error({"attention", "--degree", "3"}, "--degree applies to --algo poly");
+  expect_usage_error({"attention", "--algo", "kde", "--features", "8"}, "--features applies to --algo performer");
+  expect_usage_error({"attention", "--algo", "poly", "--variant", "ring"}, "--variant applies to --algo exact");
+  expect_usage_error({"attention", "--algo", "exact", "--error", "full"}, "--error");
+  const auto k = parse_attention({"--algo", "kde", "--samples", "0", "--bucket-size", "16"});
+  EXPECT_EQ(k.options.integer("--samples"), 0);
 }
 
-TEST(Cli, HelpAndVersionDoNotRun) {
-  EXPECT_TRUE(std::holds_alternative<HelpShown>(parse({})));
-  EXPECT_TRUE(std::holds_alternative<HelpShown>(parse({"--help"})));
-  EXPECT_TRUE(std::holds_alternative<HelpShown>(parse({"attention", "--help"})));
-  EXPECT_TRUE(std::holds_alternative<HelpShown>(parse({"--version"})));
-  // --help after valid options shows help instead of starting a run.
-  EXPECT_FALSE(std::holds_alternative<AttentionOptions>(parse({"attention", "--n", "10", "--help"})));
+TEST(Cli, InputExcludesSyntheticOptions) {
+  expect_usage_error({"attention", "--input", "x.h5", "--n", "16"}, "--n describes synthetic input");
+  expect_usage_error({"attention", "--input", "x.h5", "--bound", "2"}, "--bound");
+  const auto k = parse_attention({"--input", "x.h5", "--scale", "0.5"});
+  EXPECT_EQ(k.common.input, "x.h5");
+}
+
+TEST(Cli, DescribeIsValidJsonWithEveryOption) {
+  const auto all = nlohmann::json::parse(describe_json(registry()));
+  EXPECT_EQ(all["suite"], "attnbench");
+  EXPECT_EQ(all["schema_version"], 2);
+  ASSERT_EQ(all["kernels"].size(), 1u);
+  const auto& k = all["kernels"][0];
+  EXPECT_EQ(k["kernel"], "attention");
+  EXPECT_EQ(k["size_key"], "n");
+  bool saw_degree = false, saw_out = false;
+  for (const auto& o : k["options"]) {
+    if (o["name"] == "--degree") {
+      saw_degree = true;
+      EXPECT_EQ(o["type"], "integer");
+      EXPECT_EQ(o["algorithms"], nlohmann::json::array({"poly"}));
+    }
+    if (o["name"] == "--out") saw_out = o["common"].get<bool>();
+  }
+  EXPECT_TRUE(saw_degree);
+  EXPECT_TRUE(saw_out);
+  bool six = false;
+  for (const auto& e : all["exit_codes"]) six = six || (e["code"] == 6 && e["name"] == "does_not_fit");
+  EXPECT_TRUE(six);
+  EXPECT_TRUE(std::holds_alternative<DescribeAll>(parse({"--describe"})));
+  EXPECT_TRUE(parse_attention({"--describe"}).describe);
 }

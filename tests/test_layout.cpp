@@ -51,3 +51,25 @@ TEST(BlockRowLayout, RejectsBadArguments) {
   EXPECT_THROW(BlockRowLayout(-1, 2), std::invalid_argument);
   EXPECT_THROW(BlockRowLayout(4, 0), std::invalid_argument);
 }
+
+// ---- MPI count and displacement checks (dist/comm.hpp): no silent int wrap-around -----------------
+#include "core/error.hpp"
+#include "dist/comm.hpp"
+
+TEST(MpiCounts, CountsBeyondIntAreErrors) {
+  EXPECT_EQ(attnbench::dist::checked_count(0), 0);
+  EXPECT_EQ(attnbench::dist::checked_count(2147483647u), 2147483647);
+  EXPECT_THROW(attnbench::dist::checked_count(2147483648u), attnbench::Error);
+  EXPECT_THROW(attnbench::dist::checked_count(std::size_t{1} << 40), attnbench::Error);
+}
+
+TEST(MpiCounts, DisplacementsBeyondIntAreErrors) {
+  const std::vector<int> ok = {5, 0, 7};
+  EXPECT_EQ(attnbench::dist::checked_displacements(ok), (std::vector<int>{0, 5, 5}));
+  const std::vector<int> big = {2000000000, 2000000000, 1};  // third displacement is 4e9
+  EXPECT_THROW(attnbench::dist::checked_displacements(big), attnbench::Error);
+  const std::vector<int> last_ok = {2000000000, 147483647};  // displacement 2e9 fits
+  EXPECT_NO_THROW(attnbench::dist::checked_displacements(last_ok));
+  const std::vector<int> negative = {1, -1};
+  EXPECT_THROW(attnbench::dist::checked_displacements(negative), attnbench::Error);
+}

@@ -259,7 +259,7 @@ PolyPlan plan_poly(const dist::Comm& comm, const AttentionProblem<T>& p, double 
       const double e = exp_poly_relative_error(exp_poly_coefficients(o.basis, fit, plan.R), plan.R);
       fits = fmt::format("the largest degree that fits is g = {} (r = {:.0f}, eps_P = {:.3g})", fit, poly_rank(p.d, fit), e);
     }
-    throw usage_error(fmt::format(
+    throw does_not_fit_error(fmt::format(
         "poly: rank r = C(d+g, g) = C({}+{}, {}) = {:.4g} needs {} of feature buffers per rank, over the memory budget "
         "of {} (--memory-budget); d = {}, g = {}, R = {:.4g} (scale {:.4g} x max|q| {:.4g} x max|k| {:.4g}), eps_P = "
         "{:.3g}; {}. This is the bounded-entries transition of Alman-Song: at this R and tolerance the polynomial "

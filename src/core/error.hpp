@@ -17,13 +17,22 @@ enum class ExitCode : int {
   does_not_fit = 6, // the configuration exceeds its memory budget: nothing ran, nothing written
 };
 
+// An error and whether every rank knows it. An agreed error (dist::agree, agree_on_success, or a
+// deterministic check every rank makes identically, such as command-line parsing) is printed once
+// by rank 0 and ends every rank with its code. An error that reaches main NOT agreed may leave
+// peers blocked in a collective: main ends it with MPI_Abort and its message.
 class Error : public std::runtime_error {
  public:
-  Error(ExitCode code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  Error(ExitCode code, const std::string& what, bool agreed = false)
+      : std::runtime_error(what), code_(code), agreed_(agreed) {}
   ExitCode code() const noexcept { return code_; }
+  bool agreed() const noexcept { return agreed_; }
+  // The same error, marked as known to every rank (for checks every rank makes identically).
+  Error everywhere() const { return Error(code_, what(), true); }
 
  private:
   ExitCode code_;
+  bool agreed_;
 };
 
 inline Error usage_error(const std::string& what) { return Error(ExitCode::usage, what); }

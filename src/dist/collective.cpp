@@ -13,7 +13,7 @@ void agree(const Comm& comm, const Error* local_error) {
   std::string message = local_error ? std::string(local_error->what()) : std::string();
   comm.bcast(std::span<int>(&code, 1), first_failed);
   comm.bcast(message, first_failed);
-  throw Error(static_cast<ExitCode>(code), message);
+  throw Error(static_cast<ExitCode>(code), message, /*agreed=*/true);
 }
 
 void agree_on_success(const Comm& comm, const std::function<void()>& fn) {

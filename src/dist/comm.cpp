@@ -16,11 +16,26 @@ MPI_Op to_mpi(Op op) {
   }
   return MPI_SUM;
 }
+}  // namespace
+
 int checked_count(std::size_t n) {
-  if (n > static_cast<std::size_t>(INT_MAX)) throw internal_error("MPI message larger than INT_MAX elements");
+  if (n > static_cast<std::size_t>(INT_MAX))
+    throw internal_error("MPI message of " + std::to_string(n) + " elements exceeds MPI's int count (2^31 - 1)");
   return static_cast<int>(n);
 }
-}  // namespace
+
+std::vector<int> checked_displacements(std::span<const int> counts) {
+  std::vector<int> displs(counts.size(), 0);
+  long long at = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    if (counts[i] < 0) throw internal_error("negative MPI count " + std::to_string(counts[i]));
+    if (at > INT_MAX)
+      throw internal_error("MPI displacement " + std::to_string(at) + " exceeds MPI's int range (2^31 - 1 elements)");
+    displs[i] = static_cast<int>(at);
+    at += counts[i];
+  }
+  return displs;
+}
 
 void check_mpi(int rc, const char* what) {
   if (rc == MPI_SUCCESS) return;
@@ -86,8 +101,7 @@ std::vector<T> Comm::allgather(T value) const {
 }
 template <class T>
 void Comm::allgatherv(std::span<const T> local, std::span<T> out, std::span<const int> counts) const {
-  std::vector<int> displs(counts.size(), 0);
-  for (std::size_t i = 1; i < counts.size(); ++i) displs[i] = displs[i - 1] + counts[i - 1];
+  const std::vector<int> displs = checked_displacements(counts);
   check_mpi(MPI_Allgatherv(local.data(), checked_count(local.size()), mpi_type<T>(), out.data(), counts.data(),
                            displs.data(), mpi_type<T>(), raw()),
             "MPI_Allgatherv");

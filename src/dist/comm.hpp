@@ -27,6 +27,12 @@ template <> inline MPI_Datatype mpi_type<char>() { return MPI_CHAR; }
 // made by this module use MPI_ERRORS_RETURN so that the check is meaningful.
 void check_mpi(int rc, const char* what);
 
+// MPI counts and displacements are int: a message of 2^31 elements or more, or displacements that
+// add up beyond that, is an internal error naming the size (never a silent wrap-around). Pure
+// functions, identical on every rank for identical inputs.
+int checked_count(std::size_t n);
+std::vector<int> checked_displacements(std::span<const int> counts);
+
 // A non-blocking request; move-only, waits in its destructor if still active so a buffer can never
 // be freed under an in-flight transfer.
 class Request {

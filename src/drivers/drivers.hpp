@@ -1,12 +1,11 @@
 #pragma once
-// Subcommand drivers: each takes validated options and the world communicator, runs collectively,
-// and returns the process exit code (identical on every rank).
-#include "config/options.hpp"
+// Subcommands that are not benchmark kernels.
 #include "dist/comm.hpp"
+#include "harness/command_line.hpp"
 
 namespace attnbench::drivers {
 
-int run_attention(const dist::Comm& comm, const config::AttentionOptions& options, int argc, char** argv);
-int run_gen(const dist::Comm& comm, const config::GenOptions& options);
+// `attnbench gen`: writes a synthetic attention input file. Collective; returns the exit code.
+int run_gen(const dist::Comm& comm, const harness::GenCommand& options);
 
 }  // namespace attnbench::drivers

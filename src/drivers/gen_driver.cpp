@@ -12,9 +12,8 @@ namespace attnbench::drivers {
 
 namespace {
 template <class T>
-void generate(const dist::Comm& comm, const config::GenOptions& o) {
-  const auto& in = o.input;
-  const auto p = synthetic_problem<T>(in.n, in.d, in.dv, in.bound, in.seed, comm.rank(), comm.size());
+void generate(const dist::Comm& comm, const harness::GenCommand& o) {
+  const auto p = synthetic_problem<T>(o.n, o.d, o.dv, o.bound, o.seed, comm.rank(), comm.size());
   // Written to <out>.partial and renamed when complete, as the results archives are.
   const std::string partial = o.out + ".partial";
   dist::agree_on_success(comm, [&] { io::write_attention_input(comm, partial, p); });
@@ -25,14 +24,14 @@ void generate(const dist::Comm& comm, const config::GenOptions& o) {
 }
 }  // namespace
 
-int run_gen(const dist::Comm& comm, const config::GenOptions& o) {
+int run_gen(const dist::Comm& comm, const harness::GenCommand& o) {
   io::check_output_path(comm, o.out, o.overwrite, "--out");
   if (o.precision == Precision::single) generate<float>(comm, o);
   else generate<double>(comm, o);
   if (comm.is_root())
-    std::cout << "wrote " << o.out << ": /Q, /K [" << o.input.n << " x " << o.input.d << "], /V [" << o.input.n
-              << " x " << o.input.dv << "], " << to_string(o.precision) << ", entries uniform in [-" << o.input.bound
-              << ", " << o.input.bound << "], seed " << o.input.seed << "\n";
+    std::cout << "wrote " << o.out << ": /Q, /K [" << o.n << " x " << o.d << "], /V [" << o.n
+              << " x " << o.dv << "], " << to_string(o.precision) << ", entries uniform in [-" << o.bound
+              << ", " << o.bound << "], seed " << o.seed << "\n";
   return 0;
 }
 

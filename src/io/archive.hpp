@@ -10,7 +10,7 @@
 
 namespace attnbench::io {
 
-inline constexpr std::int64_t kSchemaVersion = 1;
+inline constexpr std::int64_t kSchemaVersion = 2;  // 1: attention-only (attnbench 0.1)
 
 // Collective, before any work: the output directory must exist and be writable, and the file must
 // not exist unless overwrite is set. Throws Error(usage) naming the path on every rank.

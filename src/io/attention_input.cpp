@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <array>
+#include <optional>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -47,7 +48,10 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
     if (!is_hdf5_file(path)) throw input_error("input file '" + path + "' is not an HDF5 file");
   });
 
-  File file = File::open_read(comm, path);
+  // H5Fopen is collective: it returns (succeeds or fails) on every rank, so its outcome can be agreed.
+  std::optional<File> opened;
+  dist::agree_on_success(comm, [&] { opened.emplace(File::open_read(comm, path)); });
+  File& file = *opened;
   std::array<DatasetShape, 3> shapes;
   const std::array<std::string, 3> names = {"/Q", "/K", "/V"};
   // Metadata checks run identically on every rank (same file, same answers).

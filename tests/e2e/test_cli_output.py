@@ -68,7 +68,7 @@ def check_archive(name, path, n, d, dv, precision, scale, variant, reps, expect_
     chk.check(not os.path.exists(path + ".partial"), "%s: %s.partial left behind" % (name, path))
     with h5py.File(path, "r") as f:
         root = {
-            "schema_version": 1, "suite": "attnbench", "kernel": "attention", "algorithm": "exact",
+            "schema_version": 2, "suite": "attnbench", "kernel": "attention", "algorithm": "exact",
             "variant": variant, "n": n, "d": d, "dv": dv, "ranks": P, "threads_per_rank": threads,
             "precision": precision, "valid": 1 if expect_valid else 0,
         }

@@ -1,0 +1,518 @@
+// The `attention` kernel registration: options (declared as data), problem set-up (synthetic or
+// HDF5), and one Case per algorithm:
+//   exact (ring | allgather): validated HPL-style against the serial two-pass reference on seeded
+//     rows (double: rel error <= 1e-12; single: FlashAttention's 2x-naive rule);
+//   poly: certified - VALID iff eps_P < 1 and the measured max-abs error (full or sampled) is within
+//     the certified bound + rounding allowance (approx/poly.hpp);
+//   kde, hyper, performer: no certificate - VALID iff the output and the measured errors are finite;
+//     the run says it has no certificate.
+#include "attention/kernel.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "approx/errors.hpp"
+#include "approx/hyper.hpp"
+#include "approx/kde.hpp"
+#include "approx/lsh.hpp"
+#include "approx/performer.hpp"
+#include "approx/poly.hpp"
+#include "attention/exact.hpp"
+#include "attention/validation.hpp"
+#include "core/attention_problem.hpp"
+#include "core/error.hpp"
+#include "core/timer.hpp"
+#include "dist/collective.hpp"
+#include "io/attention_input.hpp"
+#include "io/hdf5_file.hpp"
+
+namespace attnbench::attention {
+
+namespace {
+
+using harness::OptionSpec;
+using harness::OptionType;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// A check every rank makes identically (same options, same global sizes): its error is agreed.
+template <class F>
+auto everywhere(F f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw e.everywhere();
+  }
+}
+
+double resolve_scale(const std::string& s, std::int64_t d, std::string& rule) {
+  if (s == "1/d" || s == "inv-d") {
+    rule = "1/d";
+    return 1.0 / static_cast<double>(d);
+  }
+  if (s == "1/sqrt(d)" || s == "1/sqrt-d" || s == "1/sqrtd" || s == "inv-sqrt-d") {
+    rule = "1/sqrt(d)";
+    return 1.0 / std::sqrt(static_cast<double>(d));
+  }
+  double v = 0.0;
+  std::size_t used = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != s.size() || !std::isfinite(v) || v <= 0.0)
+    throw usage_error("--scale: expected a positive number, '1/d' or '1/sqrt(d)', got '" + s + "'").everywhere();
+  rule = "value";
+  return v;
+}
+
+// Everything a case needs that is not the data.
+struct Settings {
+  std::string algorithm;
+  double scale = 0.0;
+  TileSizes tiles;
+  int threads = 1;
+  std::int64_t validate_rows = 64;
+  std::uint64_t seed = 42;
+  ExactVariant variant = ExactVariant::ring;
+};
+
+template <class T>
+struct Data {
+  AttentionProblem<T> problem;
+  Matrix<T> O;  // this rank's rows of the last repetition's output
+};
+
+template <class T>
+void write_O(io::File& f, const Data<T>& data, const dist::Comm& comm) {
+  f.ensure_group("/output");
+  f.write_rows("/output/O", data.problem.layout_q.global_rows(), data.problem.dv,
+               data.problem.layout_q.row_offset(comm.rank()), data.O);
+}
+
+// ---- exact attention ------------------------------------------------------------------------------
+template <class T>
+class ExactCase final : public harness::Case {
+ public:
+  ExactCase(const dist::Comm& comm, std::shared_ptr<Data<T>> data, Settings s) : comm_(comm), data_(std::move(data)), s_(s) {
+    eo_.variant = s.variant;
+    eo_.scale = s.scale;
+    eo_.tiles = s.tiles;
+    eo_.threads = s.threads;
+  }
+  void run(harness::PhaseTimes& phases) override {
+    PhaseTimes t;
+    data_->O = exact_attention(comm_, data_->problem, eo_, &t);
+    phases["compute"] = t.compute;
+    phases["comm_wait"] = t.comm_wait;
+    buffer_bytes_ = std::max(buffer_bytes_, t.peak_buffer_bytes);
+  }
+  harness::WorkModel work() const override {
+    const auto& p = data_->problem;
+    return {exact_attention_flops(p.n_q(), p.n_kv(), p.d, p.dv), 0.0, "2 n n_keys (d + dv)"};
+  }
+  harness::ReferenceShapes reference_shapes() const override {
+    const auto& p = data_->problem;
+    const std::int64_t tq = std::min<std::int64_t>(s_.tiles.q, std::max<std::int64_t>(p.layout_q.max_local_rows(), 1));
+    const std::int64_t tk = std::min<std::int64_t>(s_.tiles.k, std::max<std::int64_t>(p.layout_kv.max_local_rows(), 1));
+    harness::ReferenceShapes r;
+    r.kernel_gemm = {{tq, tk, p.d, true}, {tq, p.dv, tk, false}};
+    r.peak_gemm = metrics::GemmShape{std::min<std::int64_t>(p.n_q(), 4096), std::min<std::int64_t>(p.n_kv(), 4096), p.d, true};
+    return r;
+  }
+  std::int64_t buffer_bytes() const override { return buffer_bytes_; }
+  harness::Validation validate() override {
+    const auto v = validate_sampled_rows(comm_, data_->problem, data_->O, s_.scale, s_.validate_rows, s_.seed);
+    harness::Validation out;
+    out.method = "sampled rows vs serial two-pass reference in double";
+    out.valid = v.valid;
+    out.certified = true;
+    out.tolerance = v.tolerance;
+    out.errors["max_abs_error"] = v.max_abs_error;
+    out.errors["rel_error"] = v.rel_error;
+    if (v.naive_rel_error >= 0.0) out.errors["naive_rel_error"] = v.naive_rel_error;
+    out.counts["rows_checked"] = v.rows_checked;
+    return out;
+  }
+  void write_datasets(io::File& f, bool save_output) const override {
+    if (save_output) write_O(f, *data_, comm_);
+  }
+  std::string summary(const harness::Validation& v) const override {
+    return fmt::format("rel err {:.2e} (tol {:.1e})", v.errors.at("rel_error"), v.tolerance.value_or(kInf));
+  }
+
+ private:
+  const dist::Comm& comm_;
+  std::shared_ptr<Data<T>> data_;
+  Settings s_;
+  ExactOptions eo_;
+  std::int64_t buffer_bytes_ = 0;
+};
+
+// ---- approximate attention ----------------------------------------------------------------------
+// One configured approximate algorithm: how to run it once, and what its validity rests on.
+template <class T>
+struct ApproxAlgo {
+  std::function<void(harness::PhaseTimes&, std::int64_t& buffer_bytes)> run;
+  bool certified = false;       // poly: a bound known before running
+  bool certificate_ok = true;   // poly: eps_P < 1
+  double threshold = kInf;      // poly: certified bound + rounding allowance
+  double certified_bound = 0.0;
+  double flops = 0.0;
+  std::string formula;
+  std::vector<metrics::GemmShape> gemm_shapes;
+  std::string describe;
+};
+
+template <class T>
+class ApproxCase final : public harness::Case {
+ public:
+  ApproxCase(const dist::Comm& comm, std::shared_ptr<Data<T>> data, Settings s, ApproxAlgo<T> algo,
+             approx::ErrorMode mode)
+      : comm_(comm), data_(std::move(data)), s_(s), algo_(std::move(algo)), mode_(mode) {}
+  void run(harness::PhaseTimes& phases) override { algo_.run(phases, buffer_bytes_); }
+  harness::WorkModel work() const override { return {algo_.flops, 0.0, algo_.formula}; }
+  harness::ReferenceShapes reference_shapes() const override {
+    harness::ReferenceShapes r;
+    r.kernel_gemm = algo_.gemm_shapes;
+    const auto& p = data_->problem;
+    r.peak_gemm = metrics::GemmShape{std::min<std::int64_t>(p.n_q(), 4096), std::min<std::int64_t>(p.n_kv(), 4096), p.d, true};
+    return r;
+  }
+  std::int64_t buffer_bytes() const override { return buffer_bytes_; }
+  std::string describe() const override { return algo_.describe; }
+  harness::Validation validate() override {
+    // One Allreduce MIN: is every rank's output finite?
+    int ok = 1;
+    for (auto v : data_->O.span())
+      if (!std::isfinite(static_cast<double>(v))) {
+        ok = 0;
+        break;
+      }
+    const bool finite_output = comm_.allreduce(ok, dist::Op::min) == 1;
+    ExactOptions eo;
+    eo.scale = s_.scale;
+    eo.tiles = s_.tiles;
+    eo.threads = s_.threads;
+    const approx::ApproxErrors err =
+        approx::measure_errors(comm_, data_->problem, data_->O, mode_, eo, s_.validate_rows, s_.seed);
+    harness::Validation v;
+    v.method = err.method;
+    v.notes["error_mode"] = approx::to_string(mode_);
+    if (mode_ != approx::ErrorMode::none) {
+      v.errors["max_abs_error"] = err.max_abs_error;
+      v.errors["rel_error"] = err.rel_error;
+      v.counts["rows_checked"] = err.rows_checked;
+    }
+    if (mode_ == approx::ErrorMode::full) {
+      v.errors["rel_frobenius_error"] = err.rel_frobenius_error;
+      v.errors["rel_spectral_error"] = err.rel_spectral_error;
+      v.errors["exact_seconds"] = err.exact_seconds;
+    }
+    if (!finite_output) v.notes["invalid_reason"] = "non-finite output";
+    if (algo_.certified) {
+      v.certified = true;
+      v.tolerance = algo_.threshold;
+      v.primary_error = "max_abs_error";
+      v.errors["certified_bound"] = algo_.certified_bound;
+      v.method += "; VALID iff eps_P < 1 and max-abs error <= certified bound + rounding allowance";
+      v.valid = algo_.certificate_ok && finite_output &&
+                (mode_ == approx::ErrorMode::none || (err.finite() && err.max_abs_error <= algo_.threshold));
+    } else {
+      v.certified = false;
+      v.primary_error = mode_ == approx::ErrorMode::full ? "rel_spectral_error" : "rel_error";
+      v.method += "; no certificate: VALID iff the output and the measured errors are finite";
+      v.valid = finite_output && err.finite();
+    }
+    return v;
+  }
+  void write_datasets(io::File& f, bool save_output) const override {
+    if (save_output) write_O(f, *data_, comm_);
+  }
+  std::string summary(const harness::Validation& v) const override {
+    if (mode_ == approx::ErrorMode::none) return "errors (none): not measured";
+    std::string s = fmt::format("errors ({}, {} rows): max-abs {:.2e}, rel {:.2e}", approx::to_string(mode_),
+                                v.counts.at("rows_checked"), v.errors.at("max_abs_error"), v.errors.at("rel_error"));
+    if (mode_ == approx::ErrorMode::full)
+      s += fmt::format(", rel Frobenius {:.2e}, rel spectral {:.2e}", v.errors.at("rel_frobenius_error"),
+                       v.errors.at("rel_spectral_error"));
+    if (algo_.certified) s += fmt::format(" (certified <= {:.2e})", algo_.threshold);
+    return s;
+  }
+
+ private:
+  const dist::Comm& comm_;
+  std::shared_ptr<Data<T>> data_;
+  Settings s_;
+  ApproxAlgo<T> algo_;
+  approx::ErrorMode mode_;
+  std::int64_t buffer_bytes_ = 0;
+};
+
+template <class T>
+ApproxAlgo<T> make_poly(const dist::Comm& comm, const harness::OptionValues& o, std::shared_ptr<Data<T>> data,
+                        const Settings& s, RunRecord& rec) {
+  const auto& p = data->problem;
+  approx::PolyOptions po;
+  po.basis = everywhere([&] { return approx::parse_poly_basis(o.string("--poly-basis")); });
+  po.degree = o.given("--degree") ? static_cast<int>(o.integer("--degree")) : -1;
+  po.tolerance = o.number("--tolerance");
+  po.memory_budget = o.size("--memory-budget");
+  po.chunk_rows = o.integer("--poly-chunk");
+  po.threads = s.threads;
+  // Collective (one Allreduce MAX), then checks every rank makes identically: the memory budget
+  // (does-not-fit) and tolerance errors are agreed, before any feature buffer exists.
+  const approx::PolyPlan plan = everywhere([&] { return approx::plan_poly(comm, p, s.scale, po); });
+  rec.variant = approx::to_string(plan.basis);
+  auto& np = rec.parameters;
+  np["degree"] = std::int64_t{plan.degree};
+  np["rank"] = plan.rank;
+  np["R"] = plan.R;
+  np["eps_P"] = plan.eps_P;
+  np["certified_bound"] = plan.certified_bound;
+  np["rounding_allowance"] = plan.rounding_allowance;
+  np["validity_threshold"] = plan.validity_threshold();
+  if (po.degree < 0) np["tolerance"] = po.tolerance;
+  np["max_q_norm"] = plan.max_q_norm;
+  np["max_k_norm"] = plan.max_k_norm;
+  np["max_abs_v"] = plan.max_abs_v;
+  np["chunk_rows"] = plan.chunk_rows;
+  np["feature_bytes"] = static_cast<double>(plan.feature_bytes);
+  np["memory_budget"] = static_cast<double>(po.memory_budget);
+  if (plan.basis == approx::PolyBasis::taylor) np["eps_P_taylor_bound"] = plan.eps_P_taylor_bound;
+  np["basis"] = approx::to_string(plan.basis);
+  np["degree_rule"] = std::string(po.degree >= 0 ? "given (--degree)" : "smallest meeting --tolerance");
+
+  ApproxAlgo<T> a;
+  a.certified = true;
+  a.certificate_ok = plan.eps_P < 1.0;
+  a.threshold = plan.validity_threshold();
+  a.certified_bound = plan.certified_bound;
+  a.flops = approx::poly_attention_flops(plan, p.n_q(), p.n_kv());
+  a.formula = "poly: 2 (n + n_keys) r (dv + 1) + feature construction";
+  a.gemm_shapes = {{plan.rank, p.dv + 1, plan.chunk_rows, false}, {plan.chunk_rows, p.dv + 1, plan.rank, false}};
+  a.describe = fmt::format("poly {} g={} r={} R={:.4g} eps_P={:.3g} certified bound {:.3g} (+ rounding {:.2g})",
+                           rec.variant, plan.degree, plan.rank, plan.R, plan.eps_P, plan.certified_bound,
+                           plan.rounding_allowance);
+  // Every repetition re-plans (one Allreduce MAX and the degree search) so the timed total is the
+  // whole method; the plan is its own phase.
+  a.run = [&comm, data, po, scale = s.scale](harness::PhaseTimes& ph, std::int64_t& bytes) {
+    const double t0 = wall_seconds();
+    const auto rep_plan = approx::plan_poly(comm, data->problem, scale, po);
+    ph["plan"] = wall_seconds() - t0;
+    PhaseTimes pt;
+    data->O = approx::poly_attention(comm, data->problem, rep_plan, &pt);
+    ph["compute"] = pt.compute;
+    ph["comm_wait"] = pt.comm_wait;
+    bytes = std::max(bytes, pt.peak_buffer_bytes);
+  };
+  return a;
+}
+
+template <class T, class Options, class F>
+ApproxAlgo<T> make_sampled(const dist::Comm& comm, std::shared_ptr<Data<T>> data, const Settings& s, Options opts, F f,
+                           double flops, std::string formula, std::string describe) {
+  ApproxAlgo<T> a;
+  a.flops = flops;
+  a.formula = std::move(formula);
+  a.describe = std::move(describe);
+  a.run = [&comm, data, opts, f, scale = s.scale](harness::PhaseTimes&, std::int64_t&) {
+    data->O = f(comm, data->problem, scale, opts);
+  };
+  return a;
+}
+
+template <class T>
+std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, const Settings& s) {
+  const auto& o = ctx.options;
+  auto& rec = ctx.record;
+  const auto& comm = ctx.comm;
+  auto data = std::make_shared<Data<T>>();
+
+  // ---- the problem: synthetic (setup) or a collective read (io) -----------------------------------
+  if (ctx.common.input.empty()) {
+    ScopedAccumulate t(ctx.setup_seconds);
+    const std::int64_t d = o.integer("--d");
+    const std::int64_t dv = o.has("--dv") ? o.integer("--dv") : d;
+    data->problem = synthetic_problem<T>(o.integer("--n"), d, dv, o.number("--bound"), s.seed, comm.rank(), comm.size());
+    rec.problem["bound"] = o.number("--bound");
+  } else {
+    ScopedAccumulate t(ctx.io_seconds);
+    data->problem = io::read_attention_input<T>(comm, ctx.common.input);
+    rec.problem["bound"] = 0.0;
+  }
+  const auto& p = data->problem;
+  std::string rule;
+  Settings st = s;
+  st.scale = resolve_scale(o.string("--scale"), p.d, rule);
+  rec.problem["n"] = p.n_q();
+  rec.problem["n_keys"] = p.n_kv();
+  rec.problem["d"] = p.d;
+  rec.problem["dv"] = p.dv;
+  rec.problem["scale"] = st.scale;
+  rec.problem["scale_rule"] = rule;
+  rec.problem["tile_q"] = st.tiles.q;
+  rec.problem["tile_k"] = st.tiles.k;
+
+  if (st.algorithm == "exact") {
+    rec.variant = to_string(st.variant);
+    return std::make_unique<ExactCase<T>>(comm, data, st);
+  }
+  const approx::ErrorMode mode = o.string("--error") == "auto"
+                                     ? approx::default_error_mode(p.n_q())
+                                     : everywhere([&] { return approx::parse_error_mode(o.string("--error")); });
+  rec.parameters["error_mode"] = approx::to_string(mode);
+  const double n = static_cast<double>(p.n_q()), dsum = static_cast<double>(p.d + p.dv);
+  ApproxAlgo<T> algo;
+  if (st.algorithm == "poly") {
+    algo = make_poly(comm, o, data, st, rec);
+  } else if (st.algorithm == "kde" || st.algorithm == "hyper") {
+    const int planes = static_cast<int>(o.integer("--lsh-planes"));
+    const std::int64_t bucket = o.integer("--bucket-size"), samples = o.integer("--samples");
+    everywhere([&] { approx::validate_lsh_options(st.algorithm.c_str(), planes, bucket, samples, p.n_kv()); });
+    rec.variant = "lsh";
+    rec.parameters["lsh_planes"] = std::int64_t{planes};
+    rec.parameters["bucket_size"] = bucket;
+    rec.parameters["samples"] = samples;
+    const double flops = 2.0 * n * static_cast<double>(bucket + samples) * dsum;
+    const auto describe = fmt::format("{} planes={} bucket={} samples={}", st.algorithm, planes, bucket, samples);
+    if (st.algorithm == "kde") {
+      approx::KdeOptions ko{planes, bucket, samples, st.seed, st.threads};
+      algo = make_sampled<T>(comm, data, st, ko, [](auto&... a) { return approx::kde_attention<T>(a...); }, flops,
+                             "2 n (bucket_size + samples) (d + dv)", describe);
+    } else {
+      approx::HyperOptions ho;
+      ho.lsh_planes = planes;
+      ho.bucket_size = bucket;
+      ho.samples = samples;
+      ho.seed = st.seed;
+      ho.threads = st.threads;
+      algo = make_sampled<T>(comm, data, st, ho, [](auto&... a) { return approx::hyper_attention<T>(a...); }, flops,
+                             "2 n (bucket_size + samples) (d + dv)", describe);
+    }
+  } else if (st.algorithm == "performer") {
+    approx::PerformerOptions fo;
+    fo.features = o.integer("--features");
+    fo.seed = st.seed;
+    fo.threads = st.threads;
+    rec.variant = "favor+";
+    rec.parameters["features"] = fo.features;
+    algo = make_sampled<T>(comm, data, st, fo, [](auto&... a) { return approx::performer_attention<T>(a...); },
+                           4.0 * n * static_cast<double>(fo.features) * dsum, "4 n features (d + dv)",
+                           fmt::format("performer features={}", fo.features));
+  } else {
+    throw internal_error("attention: unknown algorithm " + st.algorithm);
+  }
+  return std::make_unique<ApproxCase<T>>(comm, data, st, std::move(algo), mode);
+}
+
+std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
+  const auto& o = ctx.options;
+  Settings s;
+  s.algorithm = ctx.common.algorithm;
+  s.threads = ctx.common.threads;
+  s.seed = ctx.common.seed;
+  s.validate_rows = o.integer("--validate-rows");
+  s.tiles.q = o.integer("--tile-q");
+  s.tiles.k = o.integer("--tile-k");
+  if (o.given("--tile")) s.tiles.q = s.tiles.k = o.integer("--tile");
+  s.variant = everywhere([&] { return parse_exact_variant(o.string("--variant")); });
+  if (o.given("--degree") && o.given("--tolerance"))
+    throw usage_error("--degree excludes --tolerance (give one)").everywhere();
+  if (ctx.common.precision == Precision::single) return make_case_t<float>(ctx, s);
+  return make_case_t<double>(ctx, s);
+}
+
+}  // namespace
+
+harness::KernelSpec attention_kernel() {
+  harness::KernelSpec k;
+  k.name = "attention";
+  k.summary = "Softmax attention across the MPI ranks: exact (ring, allgather) and approximate (poly, kde, hyper, "
+              "performer)";
+  k.footer =
+      "Examples:\n"
+      "  mpirun -n 2 attnbench attention --n 16384 --d 64 --out results/run.h5\n"
+      "  mpirun -n 4 attnbench attention --input inputs/qkv.h5 --precision single --variant allgather\n"
+      "  mpirun -n 2 attnbench attention --algo poly --d 8 --bound 0.5 --tolerance 1e-6";
+  k.input_help = "2-D float32/float64 datasets /Q (n x d), /K (n_keys x d), /V (n_keys x dv)";
+  k.algorithms = {
+      {"exact", "distributed streaming softmax attention"},
+      {"poly", "Alman-Song polynomial method, certified error bound"},
+      {"kde", "KDEformer: angular-LSH heavy blocks + sampled residual"},
+      {"hyper", "HyperAttention: sorted-LSH blocks + uniform samples, LSE merge"},
+      {"performer", "FAVOR+ positive random features"},
+  };
+  const std::vector<std::string> approx_algos = {"poly", "kde", "hyper", "performer"}, lsh = {"kde", "hyper"};
+  const double big = static_cast<double>(std::int64_t{1} << 40);
+  using T = OptionType;
+  k.options = {
+      {"--variant", T::string, "ring", {"ring", "allgather"},
+       "Exact attention variant: ring (K/V blocks rotate, O(n/p) memory) or allgather (K/V on every rank, O(n))",
+       {"exact"}},
+      {"--n", T::integer, "4096", {}, "Synthetic input: rows (tokens) of Q, K and V", {}, true, 1, big},
+      {"--d", T::integer, "64", {}, "Synthetic input: feature dimension of Q and K", {}, true, 1, 1 << 20},
+      {"--dv", T::integer, "", {}, "Synthetic input: columns of V (default: d)", {}, true, 1, 1 << 20},
+      {"--bound", T::number, "1", {}, "Synthetic input: entries uniform in [-B, B]", {}, true, 0, 1e300, true},
+      {"--scale", T::string, "1/d", {}, "Logit scale s in softmax(s Q K^T): a positive number, 1/d (Alman-Song) or "
+                                       "1/sqrt(d) (transformers)"},
+      {"--tile", T::integer, "", {}, "Set both tile sizes", {}, false, 1, 1 << 20},
+      {"--tile-q", T::integer, "256", {}, "Query rows per tile (unit of thread parallelism)", {}, false, 1, 1 << 20},
+      {"--tile-k", T::integer, "512", {}, "Key rows per tile (scores scratch is tile-q x tile-k per thread)", {}, false,
+       1, 1 << 20},
+      {"--validate-rows", T::integer, "64", {}, "Rows recomputed by the serial reference after the timed runs (all "
+                                               "rows if >= n)", {}, false, 1, big},
+      {"--error", T::string, "auto", {"auto", "full", "sampled", "none"},
+       "Errors against exact attention: full (exact O in the same run: max-abs, relative, Frobenius, spectral), "
+       "sampled (--validate-rows rows vs the serial reference), none; auto = full when n <= 16384",
+       approx_algos},
+      {"--degree", T::integer, "", {}, "poly: polynomial degree g (rank C(d+g, g)); default: the smallest meeting "
+                                      "--tolerance", {"poly"}, false, 0, 1e6},
+      {"--tolerance", T::number, "1e-6", {}, "poly: target relative error eps_P of the polynomial against exp on "
+                                            "[-R, R]; certified output bound 2 eps_P / (1 - eps_P) max|V|",
+       {"poly"}, false, 0, 1e300, true},
+      {"--poly-basis", T::string, "taylor", {"taylor", "chebyshev"}, "poly: truncated Taylor series or Chebyshev "
+                                                                      "interpolation on [-R, R]", {"poly"}},
+      {"--memory-budget", T::size, "4GiB", {}, "poly: bytes per rank for the feature buffers; a rank that does not "
+                                              "fit is exit 6 (does not fit) naming the largest degree that fits",
+       {"poly"}, false, 0, 9.2e18, true},
+      {"--poly-chunk", T::integer, "0", {}, "poly: rows per feature chunk (0: about 2 MiB of features)", {"poly"},
+       false, 0, big},
+      {"--lsh-planes", T::integer, "7", {}, "kde, hyper: angular LSH hyperplanes (2^planes buckets)", lsh, false, 1, 20},
+      {"--bucket-size", T::integer, "64", {}, "kde, hyper: keys per heavy block (at most n)", lsh, false, 1, big},
+      {"--samples", T::integer, "128", {}, "kde, hyper: residual key samples", lsh, false, 0, big},
+      {"--features", T::integer, "256", {}, "performer: positive random features", {"performer"}, false, 1, 1 << 24},
+  };
+  k.problem_keys = {"n", "d", "dv", "n_keys", "scale", "scale_rule", "bound", "tile_q", "tile_k"};
+  k.size_key = "n";
+  k.work_exponent = 2.0;
+  k.memory_exponent = 1.0;
+  k.archive_keys = {
+      {"/", "n", "int64", "query rows (tokens)"},
+      {"/", "n_keys", "int64", "key/value rows"},
+      {"/", "d", "int64", "feature dimension of Q and K"},
+      {"/", "dv", "int64", "columns of V"},
+      {"/", "scale", "float64", "logit scale s"},
+      {"/", "scale_rule", "string", "1/d, 1/sqrt(d) or value"},
+      {"/", "bound", "float64", "synthetic entries' bound (0 for file inputs)"},
+      {"/", "tile_q", "int64", "query tile rows"},
+      {"/", "tile_k", "int64", "key tile rows"},
+      {"/validation", "max_abs_error", "float64", "max |O - O_ref| over the checked rows"},
+      {"/validation", "rel_error", "float64", "max_abs_error / max |O_ref|"},
+      {"/validation", "naive_rel_error", "float64", "single precision: the naive fp32 implementation's rel_error"},
+      {"/validation", "rel_frobenius_error", "float64", "approximate, --error full: |O~ - O|_F / |O|_F"},
+      {"/validation", "rel_spectral_error", "float64", "approximate, --error full: |O~ - O|_2 / |O|_2"},
+      {"/validation", "certified_bound", "float64", "poly: 2 eps_P / (1 - eps_P) max|V|"},
+      {"/validation", "rows_checked", "int64", "rows compared with the reference"},
+      {"/parameters", "error_mode", "string", "approximate: full, sampled or none"},
+      {"/output", "O", "dataset", "n x dv output (--save-output)"},
+  };
+  k.make_case = make_case;
+  return k;
+}
+
+}  // namespace attnbench::attention
