@@ -1,5 +1,7 @@
 #include "attention/mha_validation.hpp"
 
+#include "attention/reference.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -42,12 +44,9 @@ ValidationResult validate_mha_sampled(const dist::Comm& comm, const MhaProblem<T
     for (std::int64_t j = 0; j < nk_me; ++j) {
       if (causal && k_pos[static_cast<std::size_t>(j)] > tok[ut]) break;  // positions increase
       const T* k = p.K_local.row(bat[ut] * nk_me + j) + kvh * d;
-      double acc = 0.0;
+      const double acc = reference_dot(q.row(t), k, d);
       float accf = 0.0f;
-      for (std::int64_t c = 0; c < d; ++c) {
-        acc += q(t, c) * static_cast<double>(k[c]);
-        accf += static_cast<float>(q(t, c)) * static_cast<float>(k[c]);
-      }
+      for (std::int64_t c = 0; c < d; ++c) accf += static_cast<float>(q(t, c)) * static_cast<float>(k[c]);
       fn(p.V_local.row(bat[ut] * nk_me + j) + kvh * dv, scale * acc, static_cast<float>(scale) * accf);
     }
   };

@@ -6,12 +6,19 @@
 
 namespace attnbench::attention {
 
-namespace {
 template <class T>
-double dot(const double* q, const T* k, std::int64_t d) {
+double reference_dot(const double* q, const T* k, std::int64_t d) {
   double s = 0.0;
   for (std::int64_t c = 0; c < d; ++c) s += q[c] * static_cast<double>(k[c]);
   return s;
+}
+template double reference_dot<float>(const double*, const float*, std::int64_t);
+template double reference_dot<double>(const double*, const double*, std::int64_t);
+
+namespace {
+template <class T>
+double dot(const double* q, const T* k, std::int64_t d) {
+  return reference_dot(q, k, d);
 }
 }  // namespace
 

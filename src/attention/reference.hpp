@@ -15,6 +15,11 @@ namespace attnbench::attention {
 template <class T>
 Matrix<double> reference_attention(const Matrix<T>& Q, const Matrix<T>& K, const Matrix<T>& V, double scale);
 
+// <q, k> in double, summed in index order: the one score function of every serial reference and
+// validation (so they all round alike, and differently from the GEMM of the kernels they check).
+template <class T>
+double reference_dot(const double* q, const T* k, std::int64_t d);
+
 // Every (batch, head) attention of full tensors, in double, plain two passes per query row:
 // Q (B n_q) x (H d), K (B n_k) x (Hkv d), V (B n_k) x (Hkv dv), rows (b, token), query head h using
 // K/V head h / (H / Hkv); with `causal`, query token i sees keys j <= i. Returns (B n_q) x (H dv).
