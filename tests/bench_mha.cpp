@@ -88,7 +88,8 @@ int run(const dist::Comm& comm, const std::map<std::string, std::string>& a) {
     const double cpu = comm.allreduce(cpu_seconds() - c0, dist::Op::max);
     comm.barrier();
     if (r < warmup) continue;
-    cpu_fractions.push_back(flops / cpu / 1e9 / comm.size() / o.threads / gemm_cpu_gflops<T>(g, d));
+    // CPU time sums the threads of a rank, so flops / cpu is already a per-core rate.
+    cpu_fractions.push_back(flops / cpu / 1e9 / comm.size() / gemm_cpu_gflops<T>(g, d));
     totals.push_back(comm.allreduce(t.total, dist::Op::max));
     computes.push_back(t.compute);
     const double peak = median(comm.allgather(metrics::measure_gemm_gflops<T>({{g, g, d, true}}, 0.3, 1)));
