@@ -1,5 +1,6 @@
 #pragma once
-// Distributed exact softmax attention over block-row-distributed Q, K, V.
+// Distributed exact softmax attention over block-row-distributed Q, K, V (the 2-D, single-head
+// problem; it runs the multi-head kernel of mha.hpp, which states the data movement in full).
 //   O[rows_r] := softmax(scale * Q[rows_r] K[*]^T) V[*]
 // Variants (chosen at run time):
 //   allgather: K[*], V[*] := Allgatherv(K[rows_r], V[rows_r]); stream locally.

@@ -1,7 +1,9 @@
 // The `attention` kernel registration: options (declared as data), problem set-up (synthetic or
 // HDF5), and one Case per algorithm:
-//   exact (ring | allgather): validated HPL-style against the serial two-pass reference on seeded
-//     rows (double: rel error <= 1e-12; single: FlashAttention's 2x-naive rule);
+//   exact (ring | allgather | ulysses; --causal, --heads/--kv-heads/--batch, --layout): the
+//     multi-head kernel of mha.hpp, validated HPL-style against the serial two-pass reference on
+//     seeded (batch, head, token) rows with the same mask (double: rel error <= 1e-12; single:
+//     FlashAttention's 2x-naive rule);
 //   poly: certified - VALID iff eps_P < 1 and the measured max-abs error (full or sampled) is within
 //     the certified bound + rounding allowance (approx/poly.hpp);
 //   kde, hyper, performer: no certificate - VALID iff the output and the measured errors are finite;
@@ -22,6 +24,8 @@
 #include "approx/performer.hpp"
 #include "approx/poly.hpp"
 #include "attention/exact.hpp"
+#include "attention/mha.hpp"
+#include "attention/mha_validation.hpp"
 #include "attention/validation.hpp"
 #include "core/attention_problem.hpp"
 #include "core/error.hpp"
@@ -79,7 +83,10 @@ struct Settings {
   int threads = 1;
   std::int64_t validate_rows = 64;
   std::uint64_t seed = 42;
-  ExactVariant variant = ExactVariant::ring;
+  MhaVariant variant = MhaVariant::ring;
+  bool causal = false;
+  LayoutKind layout = LayoutKind::contiguous;
+  bool tiles_given_q = false, tiles_given_k = false;
 };
 
 template <class T>
@@ -97,39 +104,63 @@ void write_O(io::File& f, const Data<T>& data, const dist::Comm& comm) {
 
 // ---- exact attention ------------------------------------------------------------------------------
 template <class T>
+struct MhaData {
+  MhaProblem<T> problem;
+  Matrix<T> O;  // this rank's tokens of the last repetition's output, (B n_r) x (H dv), layout order
+};
+
+template <class T>
 class ExactCase final : public harness::Case {
  public:
-  ExactCase(const dist::Comm& comm, std::shared_ptr<Data<T>> data, Settings s) : comm_(comm), data_(std::move(data)), s_(s) {
-    eo_.variant = s.variant;
-    eo_.scale = s.scale;
-    eo_.tiles = s.tiles;
-    eo_.threads = s.threads;
+  ExactCase(const dist::Comm& comm, std::shared_ptr<MhaData<T>> data, Settings s, RunRecord& record)
+      : comm_(comm), data_(std::move(data)), s_(s), record_(record) {
+    mo_.variant = s.variant;
+    mo_.causal = s.causal;
+    mo_.scale = s.scale;
+    mo_.tiles = s.tiles;
+    mo_.threads = s.threads;
   }
   void run(harness::PhaseTimes& phases) override {
-    PhaseTimes t;
-    data_->O = exact_attention(comm_, data_->problem, eo_, &t);
+    MhaTimes t;
+    data_->O = mha_attention(comm_, data_->problem, mo_, &t);
     phases["compute"] = t.compute;
     phases["comm_wait"] = t.comm_wait;
+    computes_.push_back(t.compute);
+    bytes_received_ = t.bytes_received;
     buffer_bytes_ = std::max(buffer_bytes_, t.peak_buffer_bytes);
   }
   harness::WorkModel work() const override {
     const auto& p = data_->problem;
-    return {exact_attention_flops(p.n_q(), p.n_kv(), p.d, p.dv), 0.0, "2 n n_keys (d + dv)"};
+    return {mha_flops(p.shape, p.n_q(), p.n_kv(), s_.causal), 0.0,
+            s_.causal ? "2 B H n (n + 1) / 2 (d + dv)" : "2 B H n n_keys (d + dv)"};
   }
   harness::ReferenceShapes reference_shapes() const override {
     const auto& p = data_->problem;
-    const std::int64_t tq = std::min<std::int64_t>(s_.tiles.q, std::max<std::int64_t>(p.layout_q.max_local_rows(), 1));
-    const std::int64_t tk = std::min<std::int64_t>(s_.tiles.k, std::max<std::int64_t>(p.layout_kv.max_local_rows(), 1));
+    // Ulysses runs each head over the whole sequence; ring and allgather over n/p query rows.
+    const std::int64_t rows = s_.variant == MhaVariant::ulysses ? p.n_q() : p.layout_q.max_local_rows();
+    const std::int64_t keys = s_.variant == MhaVariant::ulysses ? p.n_kv() : p.layout_kv.max_local_rows();
+    const std::int64_t tq = std::min<std::int64_t>(s_.tiles.q, std::max<std::int64_t>(rows, 1));
+    const std::int64_t tk = std::min<std::int64_t>(s_.tiles.k, std::max<std::int64_t>(keys, 1));
     harness::ReferenceShapes r;
-    r.kernel_gemm = {{tq, tk, p.d, true}, {tq, p.dv, tk, false}};
-    r.peak_gemm = metrics::GemmShape{std::min<std::int64_t>(p.n_q(), 4096), std::min<std::int64_t>(p.n_kv(), 4096), p.d, true};
+    r.kernel_gemm = {{tq, tk, p.shape.d, true}, {tq, p.shape.dv, tk, false}};
+    r.peak_gemm = metrics::GemmShape{std::min<std::int64_t>(p.n_q(), 4096), std::min<std::int64_t>(p.n_kv(), 4096),
+                                     p.shape.d, true};
     return r;
   }
   std::int64_t buffer_bytes() const override { return buffer_bytes_; }
   harness::Validation validate() override {
-    const auto v = validate_sampled_rows(comm_, data_->problem, data_->O, s_.scale, s_.validate_rows, s_.seed);
+    // Kernel metrics the harness has no slot for (harness/kernel.hpp has no metrics hook): written
+    // into the run record's /metrics here, after the harness filled its own and before the archive.
+    // load_balance: max over mean of the ranks' median compute seconds (one Allgather).
+    std::vector<double> c = computes_;
+    std::sort(c.begin(), c.end());
+    const double med = c.empty() ? 0.0 : (c.size() % 2 ? c[c.size() / 2] : 0.5 * (c[c.size() / 2 - 1] + c[c.size() / 2]));
+    record_.metrics["load_balance"] = load_balance(comm_, med);
+    record_.metrics["bytes_received_per_rank"] = comm_.allreduce(bytes_received_, dist::Op::max);
+    const auto v = validate_mha_sampled(comm_, data_->problem, data_->O, s_.causal, s_.scale, s_.validate_rows, s_.seed);
     harness::Validation out;
-    out.method = "sampled rows vs serial two-pass reference in double";
+    out.method = std::string("sampled (batch, head, row) triples vs serial two-pass reference in double") +
+                 (s_.causal ? ", causal mask" : "");
     out.valid = v.valid;
     out.certified = true;
     out.tolerance = v.tolerance;
@@ -150,7 +181,28 @@ class ExactCase final : public harness::Case {
     return out;
   }
   void write_datasets(io::File& f, bool save_output) const override {
-    if (save_output) write_O(f, *data_, comm_);
+    if (!save_output) return;
+    // O in sequence order: tokens move back to contiguous blocks (collective, point to point) when
+    // the layout is striped or zigzag. B = 1: /output/O, n x (H dv) (the (n, H, dv) tensor);
+    // B > 1: one such dataset per batch entry, /output/O_b<b>.
+    const auto& p = data_->problem;
+    const SequenceLayout contiguous(LayoutKind::contiguous, p.n_q(), comm_.size());
+    const Matrix<T> O = p.layout_q.kind() == LayoutKind::contiguous
+                            ? data_->O
+                            : redistribute_tokens(comm_, data_->O, p.shape.batch, p.layout_q, contiguous);
+    const std::int64_t rows = contiguous.local_rows(comm_.rank()), w = p.shape.heads * p.shape.dv;
+    f.ensure_group("/output");
+    for (std::int64_t b = 0; b < p.shape.batch; ++b) {
+      Matrix<T> part(rows, w);
+      std::copy_n(O.row(b * rows), rows * w, part.data());
+      f.write_rows(p.shape.batch == 1 ? std::string("/output/O") : "/output/O_b" + std::to_string(b), p.n_q(), w,
+                   dist::BlockRowLayout(p.n_q(), comm_.size()).row_offset(comm_.rank()), part);
+    }
+  }
+  std::string describe() const override {
+    const auto& s = data_->problem.shape;
+    return fmt::format("exact {} layout={} causal={} B={} H={} Hkv={} tiles {}x{}", to_string(s_.variant),
+                       to_string(s_.layout), s_.causal ? 1 : 0, s.batch, s.heads, s.kv_heads, s_.tiles.q, s_.tiles.k);
   }
   std::string summary(const harness::Validation& v) const override {
     return fmt::format("rel err {:.2e} (tol {:.1e})", v.errors.at("rel_error"), v.tolerance.value_or(kInf));
@@ -158,11 +210,74 @@ class ExactCase final : public harness::Case {
 
  private:
   const dist::Comm& comm_;
-  std::shared_ptr<Data<T>> data_;
+  std::shared_ptr<MhaData<T>> data_;
   Settings s_;
-  ExactOptions eo_;
+  RunRecord& record_;
+  MhaOptions mo_;
+  std::vector<double> computes_;
+  double bytes_received_ = 0.0;
   std::int64_t buffer_bytes_ = 0;
 };
+
+// Exact attention: the problem is multi-head (synthetic (B, n, H, d) tensors, or a 2-D (n, d)
+// file as one head), under --layout.
+template <class T>
+std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Settings st) {
+  const auto& o = ctx.options;
+  auto& rec = ctx.record;
+  const auto& comm = ctx.comm;
+  auto data = std::make_shared<MhaData<T>>();
+  const std::int64_t heads = o.integer("--heads");
+  const std::int64_t kv_heads = o.has("--kv-heads") ? o.integer("--kv-heads") : heads;
+  HeadShape shape{o.integer("--batch"), heads, kv_heads, 1, 1};
+  if (ctx.common.input.empty()) {
+    ScopedAccumulate t(ctx.setup_seconds);
+    shape.d = o.integer("--d");
+    shape.dv = o.has("--dv") ? o.integer("--dv") : shape.d;
+    // Option checks (every rank, same values) before any data exists.
+    everywhere([&] { check_head_shape(shape); });
+    MhaOptions mo;
+    mo.variant = st.variant;
+    mo.causal = st.causal;
+    everywhere([&] { check_mha_options(mo, st.layout, st.layout, o.integer("--n"), o.integer("--n")); });
+    data->problem = synthetic_mha_problem<T>(shape, o.integer("--n"), st.layout, o.number("--bound"), st.seed,
+                                             comm.rank(), comm.size());
+    rec.problem["bound"] = o.number("--bound");
+  } else {
+    AttentionProblem<T> p2;
+    {
+      ScopedAccumulate t(ctx.io_seconds);
+      p2 = io::read_attention_input<T>(comm, ctx.common.input);
+    }
+    MhaOptions mo;
+    mo.variant = st.variant;
+    mo.causal = st.causal;
+    everywhere([&] { check_mha_options(mo, st.layout, st.layout, p2.n_q(), p2.n_kv()); });
+    ScopedAccumulate t(ctx.setup_seconds);  // the redistribution to --layout
+    data->problem = mha_from_2d(comm, std::move(p2), st.layout);
+    rec.problem["bound"] = 0.0;
+  }
+  const auto& p = data->problem;
+  std::string rule;
+  st.scale = resolve_scale(o.string("--scale"), p.shape.d, rule);
+  if (!st.tiles_given_q) st.tiles.q = default_tiles<T>().q;
+  if (!st.tiles_given_k) st.tiles.k = default_tiles<T>().k;
+  rec.problem["n"] = p.n_q();
+  rec.problem["n_keys"] = p.n_kv();
+  rec.problem["d"] = p.shape.d;
+  rec.problem["dv"] = p.shape.dv;
+  rec.problem["scale"] = st.scale;
+  rec.problem["scale_rule"] = rule;
+  rec.problem["tile_q"] = st.tiles.q;
+  rec.problem["tile_k"] = st.tiles.k;
+  rec.problem["causal"] = std::int64_t{st.causal ? 1 : 0};
+  rec.problem["heads"] = p.shape.heads;
+  rec.problem["kv_heads"] = p.shape.kv_heads;
+  rec.problem["batch"] = p.shape.batch;
+  rec.problem["layout"] = to_string(st.layout);
+  rec.variant = to_string(st.variant);
+  return std::make_unique<ExactCase<T>>(comm, data, st, rec);
+}
 
 // ---- approximate attention ----------------------------------------------------------------------
 // One configured approximate algorithm: how to run it once, and what its validity rests on.
@@ -339,6 +454,7 @@ ApproxAlgo<T> make_sampled(const dist::Comm& comm, std::shared_ptr<Data<T>> data
 
 template <class T>
 std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, const Settings& s) {
+  if (s.algorithm == "exact") return make_exact_case<T>(ctx, s);
   const auto& o = ctx.options;
   auto& rec = ctx.record;
   const auto& comm = ctx.comm;
@@ -379,10 +495,6 @@ std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, const Set
   rec.problem["tile_q"] = st.tiles.q;
   rec.problem["tile_k"] = st.tiles.k;
 
-  if (st.algorithm == "exact") {
-    rec.variant = to_string(st.variant);
-    return std::make_unique<ExactCase<T>>(comm, data, st);
-  }
   const approx::ErrorMode mode = o.string("--error") == "auto"
                                      ? approx::default_error_mode(p.n_q())
                                      : everywhere([&] { return approx::parse_error_mode(o.string("--error")); });
@@ -438,10 +550,16 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   s.threads = ctx.common.threads;
   s.seed = ctx.common.seed;
   s.validate_rows = o.integer("--validate-rows");
-  s.tiles.q = o.integer("--tile-q");
-  s.tiles.k = o.integer("--tile-k");
+  // Exact attention's tile defaults depend on the precision (default_tiles<T>, online_softmax.hpp);
+  // the approximate algorithms' exact runs keep 256 x 512.
+  s.tiles_given_q = o.given("--tile-q") || o.given("--tile");
+  s.tiles_given_k = o.given("--tile-k") || o.given("--tile");
+  if (o.given("--tile-q")) s.tiles.q = o.integer("--tile-q");
+  if (o.given("--tile-k")) s.tiles.k = o.integer("--tile-k");
   if (o.given("--tile")) s.tiles.q = s.tiles.k = o.integer("--tile");
-  s.variant = everywhere([&] { return parse_exact_variant(o.string("--variant")); });
+  s.variant = everywhere([&] { return parse_mha_variant(o.string("--variant")); });
+  s.causal = o.flag("--causal");
+  s.layout = everywhere([&] { return parse_layout(o.string("--layout")); });
   if (o.given("--degree") && o.given("--tolerance"))
     throw usage_error("--degree excludes --tolerance (give one)").everywhere();
   if (ctx.common.precision == Precision::single) return make_case_t<float>(ctx, s);
@@ -472,9 +590,21 @@ harness::KernelSpec attention_kernel() {
   const double big = static_cast<double>(std::int64_t{1} << 40);
   using T = OptionType;
   k.options = {
-      {"--variant", T::string, "ring", {"ring", "allgather"},
-       "Exact attention variant: ring (K/V blocks rotate, O(n/p) memory) or allgather (K/V on every rank, O(n))",
+      {"--variant", T::string, "ring", {"ring", "allgather", "ulysses"},
+       "Exact attention variant: ring (K/V blocks rotate, O(n/p) memory), allgather (K/V on every rank, O(n)) or "
+       "ulysses (all-to-all to H/p heads of the whole sequence, local attention, all-to-all back)",
        {"exact"}},
+      {"--causal", T::flag, "", {}, "Causal (lower-triangular) mask: key j visible to query i iff j <= i; tiles above "
+                                    "the diagonal are skipped and the work model halves", {"exact"}},
+      {"--layout", T::string, "contiguous", {"contiguous", "striped", "zigzag"},
+       "Row order across ranks (ring, allgather): contiguous blocks, striped (token i on rank i mod p) or zigzag "
+       "(2p chunks, rank r holds r and 2p-1-r); it balances causal work; ulysses needs contiguous",
+       {"exact"}},
+      {"--heads", T::integer, "1", {}, "Synthetic input: attention heads H (Q is (B, n, H, d))", {"exact"}, true, 1,
+       1 << 20},
+      {"--kv-heads", T::integer, "", {}, "Synthetic input: K/V heads Hkv dividing H (grouped-query attention; "
+                                         "default: H)", {"exact"}, true, 1, 1 << 20},
+      {"--batch", T::integer, "1", {}, "Synthetic input: batch size B", {"exact"}, true, 1, 1 << 20},
       {"--n", T::integer, "4096", {}, "Synthetic input: rows (tokens) of Q, K and V", {}, true, 1, big},
       {"--d", T::integer, "64", {}, "Synthetic input: feature dimension of Q and K", {}, true, 1, 1 << 20},
       {"--dv", T::integer, "", {}, "Synthetic input: columns of V (default: d)", {}, true, 1, 1 << 20},
@@ -482,9 +612,10 @@ harness::KernelSpec attention_kernel() {
       {"--scale", T::string, "1/d", {}, "Logit scale s in softmax(s Q K^T): a positive number, 1/d (Alman-Song) or "
                                        "1/sqrt(d) (transformers)"},
       {"--tile", T::integer, "", {}, "Set both tile sizes", {}, false, 1, 1 << 20},
-      {"--tile-q", T::integer, "256", {}, "Query rows per tile (unit of thread parallelism)", {}, false, 1, 1 << 20},
-      {"--tile-k", T::integer, "512", {}, "Key rows per tile (scores scratch is tile-q x tile-k per thread)", {}, false,
-       1, 1 << 20},
+      {"--tile-q", T::integer, "", {}, "Query rows per tile (unit of thread parallelism; default: exact 256 in single, "
+                                      "512 in double; approximate algorithms' exact runs 256)", {}, false, 1, 1 << 20},
+      {"--tile-k", T::integer, "", {}, "Key rows per tile (scores scratch is tile-q x tile-k per thread; default: "
+                                      "exact 512 in single, 256 in double; approximate 512)", {}, false, 1, 1 << 20},
       {"--validate-rows", T::integer, "64", {}, "Rows recomputed by the serial reference after the timed runs (all "
                                                "rows if >= n)", {}, false, 1, big},
       {"--error", T::string, "auto", {"auto", "full", "sampled", "none"},
@@ -508,7 +639,8 @@ harness::KernelSpec attention_kernel() {
       {"--samples", T::integer, "128", {}, "kde, hyper: residual key samples", lsh, false, 0, big},
       {"--features", T::integer, "256", {}, "performer: positive random features", {"performer"}, false, 1, 1 << 24},
   };
-  k.problem_keys = {"n", "d", "dv", "n_keys", "scale", "scale_rule", "bound", "tile_q", "tile_k"};
+  k.problem_keys = {"n", "d", "dv", "n_keys", "scale", "scale_rule", "bound", "tile_q", "tile_k", "causal", "heads",
+                    "kv_heads", "batch", "layout"};
   k.size_key = "n";
   k.work_exponent = 2.0;
   k.memory_exponent = 1.0;
@@ -522,6 +654,13 @@ harness::KernelSpec attention_kernel() {
       {"/", "bound", "float64", "synthetic entries' bound (0 for file inputs)"},
       {"/", "tile_q", "int64", "query tile rows"},
       {"/", "tile_k", "int64", "key tile rows"},
+      {"/", "causal", "int64", "exact: 1 with the causal mask"},
+      {"/", "heads", "int64", "exact: query heads H"},
+      {"/", "kv_heads", "int64", "exact: K/V heads Hkv (H / Hkv query heads share one)"},
+      {"/", "batch", "int64", "exact: batch size B"},
+      {"/", "layout", "string", "exact: row order across ranks (contiguous, striped, zigzag)"},
+      {"/metrics", "load_balance", "float64", "exact: max over mean of the ranks' median compute seconds"},
+      {"/metrics", "bytes_received_per_rank", "float64", "exact: bytes moved to a rank per repetition (max over ranks)"},
       {"/validation", "max_abs_error", "float64", "max |O - O_ref| over the checked rows"},
       {"/validation", "rel_error", "float64", "max_abs_error / max |O_ref|"},
       {"/validation", "naive_rel_error", "float64", "single precision: the naive fp32 implementation's rel_error"},
@@ -530,7 +669,8 @@ harness::KernelSpec attention_kernel() {
       {"/validation", "certified_bound", "float64", "poly: 2 eps_P / (1 - eps_P) max|V|"},
       {"/validation", "rows_checked", "int64", "rows compared with the reference"},
       {"/parameters", "error_mode", "string", "approximate: full, sampled or none"},
-      {"/output", "O", "dataset", "n x dv output (--save-output)"},
+      {"/output", "O", "dataset", "n x dv output (--save-output); exact with heads: n x (H dv), and for B > 1 one "
+                                  "dataset O_b<b> per batch entry"},
   };
   k.make_case = make_case;
   return k;

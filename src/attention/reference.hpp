@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "attention/problem.hpp"
 #include "core/matrix.hpp"
 
 namespace attnbench::attention {
@@ -13,6 +14,18 @@ namespace attnbench::attention {
 // Rows of softmax(scale Q K^T) V for every row of Q, in double.
 template <class T>
 Matrix<double> reference_attention(const Matrix<T>& Q, const Matrix<T>& K, const Matrix<T>& V, double scale);
+
+// <q, k> in double, summed in index order: the one score function of every serial reference and
+// validation (so they all round alike, and differently from the GEMM of the kernels they check).
+template <class T>
+double reference_dot(const double* q, const T* k, std::int64_t d);
+
+// Every (batch, head) attention of full tensors, in double, plain two passes per query row:
+// Q (B n_q) x (H d), K (B n_k) x (Hkv d), V (B n_k) x (Hkv dv), rows (b, token), query head h using
+// K/V head h / (H / Hkv); with `causal`, query token i sees keys j <= i. Returns (B n_q) x (H dv).
+template <class T>
+Matrix<double> reference_mha(const Matrix<T>& Q, const Matrix<T>& K, const Matrix<T>& V, const HeadShape& shape,
+                             std::int64_t n_q, std::int64_t n_k, bool causal, double scale);
 
 // Partial sums of the reference over a subset of keys, for query rows q (rows x d, double):
 // given each row's global max `row_max`, adds sum_j exp(s <q,k_j> - max) into sums[row] and

@@ -1,144 +1,133 @@
 #include "linalg/vector_math.hpp"
 
-#include <immintrin.h>
-#include <sleef.h>
+#include <cstdlib>
+#include <string_view>
 
-#include <algorithm>
-#include <cmath>
+#include "core/error.hpp"
+#include "linalg/vector_math_kernels.hpp"
 
 namespace attnbench::linalg {
 
-#if defined(__AVX2__) && defined(__FMA__)
-const char* vector_exp_isa() { return "sleef-avx2"; }
+namespace {
 
-double exp_shift_sum(double* x, std::int64_t n, double shift) {
-  const __m256d s = _mm256_set1_pd(shift);
-  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256d a = Sleef_expd4_u10avx2(_mm256_sub_pd(_mm256_loadu_pd(x + i), s));
-    __m256d b = Sleef_expd4_u10avx2(_mm256_sub_pd(_mm256_loadu_pd(x + i + 4), s));
-    _mm256_storeu_pd(x + i, a);
-    _mm256_storeu_pd(x + i + 4, b);
-    acc0 = _mm256_add_pd(acc0, a);
-    acc1 = _mm256_add_pd(acc1, b);
+using detail::VectorKernels;
+
+const VectorKernels* compiled(VectorIsa isa) {
+  switch (isa) {
+    case VectorIsa::avx512: return detail::avx512_kernels();
+    case VectorIsa::avx2: return detail::avx2_kernels();
+    case VectorIsa::sse2: return detail::sse2_kernels();
   }
-  alignas(32) double lanes[4];
-  _mm256_store_pd(lanes, _mm256_add_pd(acc0, acc1));
-  double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - shift);
-    sum += x[i];
-  }
-  return sum;
+  return nullptr;
 }
 
-double max_element(const double* x, std::int64_t n) {
-  std::int64_t i = 0;
-  double mx = x[0];
-  if (n >= 8) {
-    __m256d a = _mm256_loadu_pd(x), b = _mm256_loadu_pd(x + 4);
-    for (i = 8; i + 8 <= n; i += 8) {
-      a = _mm256_max_pd(a, _mm256_loadu_pd(x + i));
-      b = _mm256_max_pd(b, _mm256_loadu_pd(x + i + 4));
+// cpuid, as the compiler runtime sees it (it also checks XCR0, i.e. that the OS saves ymm/zmm).
+bool cpu_supports(VectorIsa isa) {
+  __builtin_cpu_init();
+  switch (isa) {
+    case VectorIsa::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case VectorIsa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case VectorIsa::sse2: return true;  // the x86-64 baseline
+  }
+  return false;
+}
+
+bool runnable(VectorIsa isa) { return compiled(isa) != nullptr && cpu_supports(isa); }
+
+VectorIsa pick() {
+  VectorIsa best = VectorIsa::sse2;
+  for (VectorIsa isa : {VectorIsa::avx512, VectorIsa::avx2})
+    if (runnable(isa)) {
+      best = isa;
+      break;
     }
-    alignas(32) double lanes[4];
-    _mm256_store_pd(lanes, _mm256_max_pd(a, b));
-    mx = std::max(std::max(lanes[0], lanes[1]), std::max(lanes[2], lanes[3]));
+  // ATTNBENCH_VECTOR_ISA may only lower the choice (benchmarks of the older paths); an unknown or
+  // unsupported value is ignored rather than risking an illegal instruction.
+  if (const char* env = std::getenv("ATTNBENCH_VECTOR_ISA")) {
+    const std::string_view want(env);
+    for (VectorIsa isa : {VectorIsa::sse2, VectorIsa::avx2, VectorIsa::avx512})
+      if (want == to_string(isa) && runnable(isa) && static_cast<int>(isa) <= static_cast<int>(best)) best = isa;
   }
-  for (; i < n; ++i) mx = std::max(mx, x[i]);
-  return mx;
+  return best;
 }
 
-float max_element(const float* x, std::int64_t n) {
-  std::int64_t i = 0;
-  float mx = x[0];
-  if (n >= 16) {
-    __m256 a = _mm256_loadu_ps(x), b = _mm256_loadu_ps(x + 8);
-    for (i = 16; i + 16 <= n; i += 16) {
-      a = _mm256_max_ps(a, _mm256_loadu_ps(x + i));
-      b = _mm256_max_ps(b, _mm256_loadu_ps(x + i + 8));
+const VectorKernels& active() {
+  static const VectorKernels* k = compiled(pick());
+  return *k;
+}
+
+const VectorKernels& kernels_for(VectorIsa isa) {
+  if (!runnable(isa)) throw internal_error("vector ISA " + to_string(isa) + " is not runnable on this CPU/build");
+  return *compiled(isa);
+}
+
+}  // namespace
+
+std::string to_string(VectorIsa isa) {
+  switch (isa) {
+    case VectorIsa::avx512: return "avx512";
+    case VectorIsa::avx2: return "avx2";
+    case VectorIsa::sse2: return "sse2";
+  }
+  return "?";
+}
+
+VectorIsa active_vector_isa() {
+  static const VectorIsa isa = pick();
+  return isa;
+}
+
+std::vector<VectorIsa> compiled_vector_isas() {
+  std::vector<VectorIsa> out;
+  for (VectorIsa isa : {VectorIsa::avx512, VectorIsa::avx2, VectorIsa::sse2})
+    if (compiled(isa)) out.push_back(isa);
+  return out;
+}
+
+std::vector<VectorIsa> runnable_vector_isas() {
+  std::vector<VectorIsa> out;
+  for (VectorIsa isa : compiled_vector_isas())
+    if (cpu_supports(isa)) out.push_back(isa);
+  return out;
+}
+
+std::string vector_isa() {
+  std::string s = "sleef-";
+  s += active().name;
+  s += " (runtime dispatch; compiled:";
+  for (VectorIsa isa : compiled_vector_isas())
+    if (const VectorKernels* k = compiled(isa)) {
+      s += ' ';
+      s += k->name;
     }
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, _mm256_max_ps(a, b));
-    for (float l : lanes) mx = std::max(mx, l);
-  }
-  for (; i < n; ++i) mx = std::max(mx, x[i]);
-  return mx;
+  s += ')';
+  return s;
 }
 
-float exp_shift_sum(float* x, std::int64_t n, float shift) {
-  const __m256 s = _mm256_set1_ps(shift);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  std::int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m256 a = Sleef_expf8_u10avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), s));
-    __m256 b = Sleef_expf8_u10avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), s));
-    _mm256_storeu_ps(x + i, a);
-    _mm256_storeu_ps(x + i + 8, b);
-    acc0 = _mm256_add_ps(acc0, a);
-    acc1 = _mm256_add_ps(acc1, b);
-  }
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, _mm256_add_ps(acc0, acc1));
-  float sum = 0.0f;
-  for (float l : lanes) sum += l;
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - shift);
-    sum += x[i];
-  }
-  return sum;
-}
-#else
-const char* vector_exp_isa() { return "sleef-sse2"; }
-
-double max_element(const double* x, std::int64_t n) {
-  double mx = x[0];
-  for (std::int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
-  return mx;
-}
-float max_element(const float* x, std::int64_t n) {
-  float mx = x[0];
-  for (std::int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
-  return mx;
+const char* vector_exp_isa() {
+  static const std::string s = vector_isa();
+  return s.c_str();
 }
 
-double exp_shift_sum(double* x, std::int64_t n, double shift) {
-  const __m128d s = _mm_set1_pd(shift);
-  __m128d acc = _mm_setzero_pd();
-  std::int64_t i = 0;
-  for (; i + 2 <= n; i += 2) {
-    __m128d a = Sleef_expd2_u10(_mm_sub_pd(_mm_loadu_pd(x + i), s));
-    _mm_storeu_pd(x + i, a);
-    acc = _mm_add_pd(acc, a);
-  }
-  alignas(16) double lanes[2];
-  _mm_store_pd(lanes, acc);
-  double sum = lanes[0] + lanes[1];
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - shift);
-    sum += x[i];
-  }
-  return sum;
+float exp_shift_sum(float* x, std::int64_t n, float shift) { return active().exp_shift_sum_f(x, n, shift); }
+double exp_shift_sum(double* x, std::int64_t n, double shift) { return active().exp_shift_sum_d(x, n, shift); }
+float max_element(const float* x, std::int64_t n) { return active().max_f(x, n); }
+double max_element(const double* x, std::int64_t n) { return active().max_d(x, n); }
+void softmax_tile_update(const SoftmaxTile<float>& t) { active().softmax_tile_f(t); }
+void softmax_tile_update(const SoftmaxTile<double>& t) { active().softmax_tile_d(t); }
+
+namespace isa_path {
+float exp_shift_sum(VectorIsa isa, float* x, std::int64_t n, float shift) {
+  return kernels_for(isa).exp_shift_sum_f(x, n, shift);
 }
-float exp_shift_sum(float* x, std::int64_t n, float shift) {
-  const __m128 s = _mm_set1_ps(shift);
-  __m128 acc = _mm_setzero_ps();
-  std::int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    __m128 a = Sleef_expf4_u10(_mm_sub_ps(_mm_loadu_ps(x + i), s));
-    _mm_storeu_ps(x + i, a);
-    acc = _mm_add_ps(acc, a);
-  }
-  alignas(16) float lanes[4];
-  _mm_store_ps(lanes, acc);
-  float sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - shift);
-    sum += x[i];
-  }
-  return sum;
+double exp_shift_sum(VectorIsa isa, double* x, std::int64_t n, double shift) {
+  return kernels_for(isa).exp_shift_sum_d(x, n, shift);
 }
-#endif
+float max_element(VectorIsa isa, const float* x, std::int64_t n) { return kernels_for(isa).max_f(x, n); }
+double max_element(VectorIsa isa, const double* x, std::int64_t n) { return kernels_for(isa).max_d(x, n); }
+void softmax_tile_update(VectorIsa isa, const SoftmaxTile<float>& t) { kernels_for(isa).softmax_tile_f(t); }
+void softmax_tile_update(VectorIsa isa, const SoftmaxTile<double>& t) { kernels_for(isa).softmax_tile_d(t); }
+}  // namespace isa_path
 
 }  // namespace attnbench::linalg

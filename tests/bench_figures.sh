@@ -1,0 +1,30 @@
+#!/bin/sh
+# The issue-12 benchmark figures (closing note), one command each; prints bench_mha's key=value
+# lines. Medians of --reps runs; compare ratios within one run of this script only (the machine
+# may be shared: the CPU-time fraction is the steadier figure there).
+#   tests/bench_figures.sh build/release [build/portable]
+set -eu
+B=${1:-build/release}/tests/bench_mha
+P=${2:-}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+echo "# 1. one rank, n=16384, fraction of the same-run GEMM peak (4096 x 4096 x d)"
+for b in "$B" ${P:+$P/tests/bench_mha}; do
+  for d in 64 128; do for p in single double; do "$b" n=16384 d=$d precision=$p reps=3; done; done
+done
+echo "# 2. --threads 2 vs 1"
+for t in 1 2; do "$B" n=16384 d=64 precision=single threads=$t warmup=0 reps=3; done
+echo "# 3. causal vs non-causal, n=32768 fp32, one rank"
+for c in 0 1; do "$B" n=32768 d=64 precision=single causal=$c warmup=0 reps=3; done
+echo "# 4. causal n=32768 fp32 on 2 ranks: zigzag, striped, contiguous"
+for l in zigzag striped contiguous; do
+  mpirun -n 2 "$B" n=32768 d=64 precision=single causal=1 layout=$l warmup=0 reps=3
+done
+echo "# 5. heads B=1 n=8192 H=16 d=64, Hkv 16 and 4: 1 rank, then ring/allgather/ulysses on 2 ranks"
+for kv in 16 4; do
+  "$B" n=8192 d=64 precision=single heads=16 kv_heads=$kv warmup=0 reps=3
+  for v in ring allgather ulysses; do
+    mpirun -n 2 "$B" n=8192 d=64 precision=single heads=16 kv_heads=$kv variant=$v warmup=0 reps=3
+  done
+done
+echo "# 6. PyTorch (one thread, fp32, naive) vs attnbench, n=16384"
+/usr/bin/python3 "$(dirname "$0")/bench_torch_vs_attnbench.py" --bench "$B" --n 16384 --d 64 --reps 3
