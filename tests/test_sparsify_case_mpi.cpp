@@ -96,7 +96,7 @@ TEST(SparsifyCase, VerdictsAndArchiveDatasets) {
       }
       EXPECT_GT(kase->work().flops + (m == Method::uniform ? 1 : 0), 0.0);
       // Archive datasets, read back.
-      const std::string path = dir.file("out-" + std::to_string(static_cast<int>(m)) + ".h5");  // File::create is exclusive
+      const std::string path = dir.file("out-" + to_string(m) + "-" + to_string(prec) + ".h5");  // create is exclusive
       {
         io::File f = io::File::create(comm, path);
         kase->write_datasets(f, true);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <string>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -82,25 +84,53 @@ ValidationResult validate_mha_sampled(const dist::Comm& comm, const MhaProblem<T
 
   ValidationResult res;
   res.rows_checked = nr;
+  // Every local output entry, not only the sampled rows: one non-finite value anywhere is INVALID
+  // (one Allreduce of a count).
+  {
+    long long bad = 0;
+    for (auto v : O_local.span())
+      if (!std::isfinite(static_cast<double>(v))) ++bad;
+    res.nonfinite_outputs = comm.allreduce(bad, dist::Op::sum);
+  }
   double ref_max = 0.0, naive_err = 0.0;
+  bool ref_finite = true;
   for (std::int64_t t = 0; t < nr; ++t)
     for (std::int64_t c = 0; c < dv; ++c) {
       const double ref = wsum(t, c) / sums[static_cast<std::size_t>(t)];
+      ref_finite = ref_finite && std::isfinite(ref);
       ref_max = std::max(ref_max, std::abs(ref));
       const double err = std::abs(o(t, c) - ref);
       // NaN in the output must fail validation, so compare with !(err <= max).
       if (!(err <= res.max_abs_error)) res.max_abs_error = std::isnan(err) ? std::numeric_limits<double>::infinity() : err;
-      naive_err = std::max(naive_err, std::abs(static_cast<double>(wsumf(t, c) / sumsf[static_cast<std::size_t>(t)]) - ref));
+      // A non-finite naive value (overflowed float sums) makes the naive error infinite.
+      const double nerr =
+          std::abs(static_cast<double>(wsumf(t, c) / sumsf[static_cast<std::size_t>(t)]) - ref);
+      if (!(nerr <= naive_err)) naive_err = std::isnan(nerr) ? std::numeric_limits<double>::infinity() : nerr;
     }
-  const double denom = ref_max > 0.0 ? ref_max : 1.0;
+  const double denom = ref_max > 0.0 && std::isfinite(ref_max) ? ref_max : 1.0;
   res.rel_error = res.max_abs_error / denom;
   if constexpr (std::is_same_v<T, double>) {
     res.tolerance = kDoubleRelTolerance;
+    res.tolerance_rule = "1e-12";
   } else {
     res.naive_rel_error = naive_err / denom;
-    res.tolerance = std::max(2.0 * res.naive_rel_error, 4.0 * std::numeric_limits<float>::epsilon());
+    res.tolerance = float_tolerance(res.naive_rel_error, &res.tolerance_rule);  // never inf or NaN
   }
-  res.valid = res.rel_error <= res.tolerance;
+  // The verdict: every quantity finite, then the error within the tolerance (as validation.cpp).
+  auto fmt = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3g", v);
+    return std::string(b);
+  };
+  if (res.nonfinite_outputs > 0)
+    res.reason = std::to_string(res.nonfinite_outputs) + " output entries are not finite (NaN or Inf)";
+  else if (!ref_finite)
+    res.reason = "the double-precision reference is not finite on the checked rows (values beyond double's range)";
+  else if (!std::isfinite(res.rel_error))
+    res.reason = "the error is not finite";
+  else if (!(res.rel_error <= res.tolerance))
+    res.reason = "relative error " + fmt(res.rel_error) + " exceeds the tolerance " + fmt(res.tolerance);
+  res.valid = res.reason.empty();
   return res;
 }
 

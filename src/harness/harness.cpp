@@ -111,6 +111,11 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   double setup_s = 0.0, io_s = 0.0;
   SetupContext ctx{comm, c, options, rec, setup_s, io_s};
   std::unique_ptr<Case> cs = kernel.make_case(ctx);
+  // problem_keys lists only what the case recorded, so a reader never meets a listed key that is
+  // not there.
+  rec.problem_keys.clear();
+  for (const auto& k : kernel.problem_keys)
+    if (rec.problem.count(k)) rec.problem_keys.push_back(k);
   record_phase(comm, rec, "setup", 1, 0, setup_s);
   record_phase(comm, rec, "io", 1, 0, io_s);
   // The work model is asked after every repetition: an iterative kernel (regress) knows its work
@@ -210,6 +215,8 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
     const auto buffers = comm.allgather<long long>(cs->buffer_bytes());
     rec.kernel_buffer_bytes.assign(buffers.begin(), buffers.end());
   }
+
+  cs->add_metrics(rec.metrics);  // collective: the kernel's own metrics
 
   // ---- validation: the kernel's verdict, and no non-finite number ever passes -----------------
   Validation v = cs->validate();

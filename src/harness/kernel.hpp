@@ -133,6 +133,9 @@ class Case {
   virtual ReferenceShapes reference_shapes() const { return {}; }
   // Bytes of the kernel's own buffers on this rank (after the repetitions).
   virtual std::int64_t buffer_bytes() const { return 0; }
+  // After the timed repetitions, before validation. Collective: the kernel's own /metrics
+  // attributes (e.g. attention's load_balance, bytes received per rank); identical on every rank.
+  virtual void add_metrics(std::map<std::string, AttrValue>& /*metrics*/) {}
   // After the timed repetitions. Collective; every rank returns the same verdict.
   virtual Validation validate() = 0;
   // Collective: datasets the kernel adds to the archive (/output/..., /history/...). `save_output`
