@@ -6,7 +6,7 @@
 
 #include "approx/errors.hpp"
 #include "approx/poly.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "test_comm.hpp"
 

@@ -11,7 +11,7 @@
 
 #include "approx/lsh.hpp"
 #include "attention/reference.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/random.hpp"
 #include "dist/comm.hpp"
 

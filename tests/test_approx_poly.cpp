@@ -8,7 +8,7 @@
 
 #include "approx/poly.hpp"
 #include "attention/reference.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "test_comm.hpp"
 

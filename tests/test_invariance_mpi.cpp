@@ -10,7 +10,7 @@
 
 #include "attention/exact.hpp"
 #include "attention/reference.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "io/attention_input.hpp"
 #include "mpi_test_util.hpp"
 #include "test_comm.hpp"

@@ -9,7 +9,7 @@
 #include <string>
 #include <type_traits>
 
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "io/attention_input.hpp"
 #include "mpi_test_util.hpp"

@@ -8,7 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/random.hpp"
 
 using namespace attnbench;

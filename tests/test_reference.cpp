@@ -10,7 +10,7 @@
 
 #include "attention/online_softmax.hpp"
 #include "attention/reference.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 
 using namespace attnbench;
 using attention::OnlineSoftmax;

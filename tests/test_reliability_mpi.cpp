@@ -16,7 +16,7 @@
 
 #include "attention/exact.hpp"
 #include "attention/validation.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "io/archive.hpp"

@@ -8,7 +8,7 @@
 
 #include "attention/exact.hpp"
 #include "attention/validation.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "test_comm.hpp"
 
 using namespace attnbench;

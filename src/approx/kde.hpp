@@ -28,7 +28,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 

@@ -21,7 +21,7 @@
 #include <span>
 #include <vector>
 
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/matrix.hpp"
 #include "core/random.hpp"
 #include "dist/comm.hpp"

@@ -16,7 +16,7 @@
 // Rank-count independence: W depends only on the seed; only the Allreduce sum order depends on p.
 #include <cstdint>
 
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 

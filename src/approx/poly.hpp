@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "attention/exact.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 

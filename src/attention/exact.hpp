@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "attention/online_softmax.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "dist/comm.hpp"
 
 namespace attnbench::attention {

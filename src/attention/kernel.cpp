@@ -27,7 +27,7 @@
 #include "attention/mha.hpp"
 #include "attention/mha_validation.hpp"
 #include "attention/validation.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "attention/sequence_layout.hpp"
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "core/matrix.hpp"
 #include "core/random.hpp"

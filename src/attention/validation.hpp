@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/precision.hpp"
 #include "dist/comm.hpp"
 

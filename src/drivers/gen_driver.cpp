@@ -1,4 +1,4 @@
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "dist/collective.hpp"
 #include "drivers/drivers.hpp"

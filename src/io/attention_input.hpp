@@ -4,7 +4,7 @@
 // is agreed across ranks so a bad file gives one readable error and the same exit code everywhere.
 #include <string>
 
-#include "core/attention_problem.hpp"
+#include "attention/attention_problem.hpp"
 #include "dist/comm.hpp"
 
 namespace attnbench::io {
