@@ -7,6 +7,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -81,5 +82,35 @@ os.remove(bad)
 r = run(["--n", "0", "--out", bad])
 check(r.returncode == 2 and r.stderr.count("attnbench: error:") == 1 and "--n" in r.stderr, "bad --n: exit 2, one message")
 check(not os.path.exists(bad), "nothing written for a usage error")
+# Through a study and the report: the study tools learn the kernel from --describe, the report
+# takes its columns from the archives (problem_keys = n), so nothing outside tests/toy/ changed.
+study = os.path.join(args.workdir, "toy-study.toml")
+results = os.path.join(args.workdir, "results")
+shutil.rmtree(results, ignore_errors=True)
+with open(study, "w") as fh:
+    fh.write("""name = "toy-study"
+kernel = "toy"
+[scaling]
+mode = "strong"
+ranks = [1, %d]
+size = [1000, 3001]
+oversubscribe = true
+[toy]
+reps = 2
+warmup = 0
+""" % args.np)
+tool_env = dict(env, ATTNBENCH_BIN=args.binary)
+r = subprocess.run([args.binary, "study", "run", study, "--results", results], text=True, capture_output=True,
+                   env=tool_env, timeout=300)
+check(r.returncode == 0, "study run of the toy kernel exits 0 (got %d: %s)" % (r.returncode, (r.stdout + r.stderr)[-800:]))
+r = subprocess.run([args.binary, "report", os.path.join(results, "toy-study")], text=True, capture_output=True,
+                   env=tool_env, timeout=300)
+check(r.returncode == 0, "report of the toy study exits 0 (got %d: %s)" % (r.returncode, (r.stdout + r.stderr)[-800:]))
+csv = os.path.join(results, "toy-study", "study.csv")
+if check(os.path.isfile(csv), "study.csv written"):
+    with open(csv) as fh:
+        lines = fh.read().splitlines()
+    check(len(lines) == 1 + 2 * (2 if args.np > 1 else 1), "one CSV row per run: %d lines" % len(lines))
+    check("n" in lines[0].split(","), "the kernel's problem key n is a column: %s" % lines[0])
 print("%d passed, %d failed" % (0 if failures else 1, len(failures)))
 sys.exit(1 if failures else 0)
