@@ -137,7 +137,7 @@ harness::KernelSpec solve_kernel() {
   using harness::OptionType;
   harness::KernelSpec k;
   k.name = "solve";
-  k.summary = "distributed dense solve A X = B (ScaLAPACK Cholesky or LU on a 2-D block-cyclic grid), HPL-validated";
+  k.summary = "Distributed dense solve A X = B (ScaLAPACK Cholesky or LU on a 2-D block-cyclic grid), HPL-validated";
   k.footer =
       "Examples:\n"
       "  mpirun -n 2 attnbench solve --n 4096                 # Cholesky, synthetic SPD, grid 1x2\n"

@@ -85,7 +85,7 @@ harness::KernelSpec sparsify_kernel() {
   using harness::OptionType;
   harness::KernelSpec k;
   k.name = "sparsify";
-  k.summary = "attention sparsification of a wide X (n x d, d >> n): keep m << d reweighted columns (Deng-Mahadevan-Song)";
+  k.summary = "Attention sparsification of a wide X (n x d, d >> n): keep m << d reweighted columns (Deng-Mahadevan-Song)";
   k.footer =
       "Examples:\n"
       "  mpirun -n 2 attnbench sparsify --algo bss --n 64 --d 65536 --gamma 4\n"
