@@ -116,21 +116,7 @@ ValidationResult validate_mha_sampled(const dist::Comm& comm, const MhaProblem<T
     res.naive_rel_error = naive_err / denom;
     res.tolerance = float_tolerance(res.naive_rel_error, &res.tolerance_rule);  // never inf or NaN
   }
-  // The verdict: every quantity finite, then the error within the tolerance (as validation.cpp).
-  auto fmt = [](double v) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%.3g", v);
-    return std::string(b);
-  };
-  if (res.nonfinite_outputs > 0)
-    res.reason = std::to_string(res.nonfinite_outputs) + " output entries are not finite (NaN or Inf)";
-  else if (!ref_finite)
-    res.reason = "the double-precision reference is not finite on the checked rows (values beyond double's range)";
-  else if (!std::isfinite(res.rel_error))
-    res.reason = "the error is not finite";
-  else if (!(res.rel_error <= res.tolerance))
-    res.reason = "relative error " + fmt(res.rel_error) + " exceeds the tolerance " + fmt(res.tolerance);
-  res.valid = res.reason.empty();
+  decide(res, ref_finite);  // the verdict shared with validate_sampled_rows
   return res;
 }
 

@@ -46,6 +46,26 @@ double float_tolerance(double naive_rel_error, std::string* rule) {
   return floor;
 }
 
+void decide(ValidationResult& res, bool reference_finite) {
+  auto fmt = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3g", v);
+    return std::string(b);
+  };
+  res.reason.clear();
+  if (res.nonfinite_outputs > 0)
+    res.reason = std::to_string(res.nonfinite_outputs) + " output entries are not finite (NaN or Inf)";
+  else if (!reference_finite)
+    res.reason = "the double-precision reference is not finite on the checked rows (values beyond double's range)";
+  else if (!std::isfinite(res.rel_error))
+    res.reason = "the error is not finite";
+  else if (!std::isfinite(res.tolerance))
+    res.reason = "the tolerance is not finite";
+  else if (!(res.rel_error <= res.tolerance))
+    res.reason = "relative error " + fmt(res.rel_error) + " exceeds the tolerance " + fmt(res.tolerance);
+  res.valid = res.reason.empty();
+}
+
 template <class T>
 ValidationResult validate_sampled_rows(const dist::Comm& comm, const AttentionProblem<T>& p, const Matrix<T>& O_local,
                                        double scale, std::int64_t rows_to_check, std::uint64_t seed) {
@@ -123,23 +143,7 @@ ValidationResult validate_sampled_rows(const dist::Comm& comm, const AttentionPr
     res.tolerance = float_tolerance(res.naive_rel_error, &res.tolerance_rule);
   }
 
-  // The verdict: every quantity finite, then the error within the tolerance.
-  auto fmt = [](double v) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%.3g", v);
-    return std::string(b);
-  };
-  if (res.nonfinite_outputs > 0)
-    res.reason = std::to_string(res.nonfinite_outputs) + " output entries are not finite (NaN or Inf)";
-  else if (!ref_finite)
-    res.reason = "the double-precision reference is not finite on the checked rows (values beyond double's range)";
-  else if (!std::isfinite(res.rel_error))
-    res.reason = "the error is not finite";
-  else if (!std::isfinite(res.tolerance))
-    res.reason = "the tolerance is not finite";
-  else if (!(res.rel_error <= res.tolerance))
-    res.reason = "relative error " + fmt(res.rel_error) + " exceeds the tolerance " + fmt(res.tolerance);
-  res.valid = res.reason.empty();
+  decide(res, ref_finite);
   return res;
 }
 

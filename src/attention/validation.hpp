@@ -41,6 +41,10 @@ inline constexpr double kFloatFallbackRelTolerance = 3.4526698300124393e-04;  //
 // when it is not finite. Never infinite or NaN. `rule` (optional) receives which case applied.
 double float_tolerance(double naive_rel_error, std::string* rule = nullptr);
 
+// The verdict shared by every sampled validation: every quantity finite (outputs, reference, error,
+// tolerance), then the relative error within the tolerance; sets res.valid and res.reason.
+void decide(ValidationResult& res, bool reference_finite);
+
 // Distinct rows in [0, n), sorted; all rows if count >= n. A pure function of (seed, n, count).
 std::vector<std::int64_t> sample_rows(std::int64_t n, std::int64_t count, std::uint64_t seed);
 

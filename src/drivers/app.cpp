@@ -1,6 +1,6 @@
-// The attnbench program for a given kernel registry: environment -> command line -> harness or gen
-// -> exit code. The only place that names MPI_COMM_WORLD: everything below receives a Comm. The
-// real binary (main.cpp) passes drivers::kernels(); tests build binaries with test-only kernels.
+// The attnbench program for a given kernel registry, on the world communicator main() hands it:
+// command line -> harness or gen -> exit code. The real binary (main.cpp) passes
+// drivers::kernels(); tests build binaries with test-only kernels (tests/toy/toy_main.cpp).
 #include "drivers/app.hpp"
 
 #include <cstdio>
@@ -13,15 +13,10 @@
 #include "harness/command_line.hpp"
 #include "harness/harness.hpp"
 #include "io/hdf5_file.hpp"
-#include "study/tool_dispatch.hpp"
 
 namespace attnbench::drivers {
 
-int run_main(int argc, char** argv, const std::vector<harness::KernelSpec>& kernels) {
-  // study / report / compare launch mpirun or sbatch themselves: dispatched before MPI_Init.
-  if (const auto rc = tools::run_tool_subcommand(argc, argv)) return *rc;
-  dist::Environment env(argc, argv);
-  const dist::Comm world = dist::Comm::borrow(MPI_COMM_WORLD);
+int run_main(const dist::Comm& world, int argc, char** argv, const std::vector<harness::KernelSpec>& kernels) {
   io::silence_hdf5_errors();
   try {
     const harness::Command command = harness::parse_command_line(kernels, argc, argv, world.is_root());

@@ -27,7 +27,7 @@ using Descriptor = std::array<int, 9>;
 // ---- BLACS -------------------------------------------------------------------------------------
 namespace blacs {
 // Csys2blacs_handle: a BLACS system handle for an MPI communicator (any communicator, not only
-// the world: sizing a grid from Cblacs_pinfo would see MPI_COMM_WORLD).
+// the world: sizing a grid from Cblacs_pinfo would see every process of the job).
 int system_handle(MPI_Comm comm);
 void free_system_handle(int handle);
 // Cblacs_gridinit with an explicit rank order: row_major = "Row" (rank r at (r / cols, r % cols)).

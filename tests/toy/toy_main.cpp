@@ -1,11 +1,16 @@
 // attnbench with the real kernels plus the test-only `toy` kernel: the one registration a new
 // kernel needs.
+#include "dist/comm.hpp"
 #include "drivers/app.hpp"
 #include "drivers/registry.hpp"
+#include "study/tool_dispatch.hpp"
 #include "toy/toy_kernel.hpp"
 
 int main(int argc, char** argv) {
-  auto kernels = attnbench::drivers::kernels();
-  kernels.push_back(attnbench::toy::toy_kernel());
-  return attnbench::drivers::run_main(argc, argv, kernels);
+  using namespace attnbench;
+  if (const auto rc = tools::run_tool_subcommand(argc, argv)) return *rc;
+  dist::Environment env(argc, argv);
+  auto kernels = drivers::kernels();
+  kernels.push_back(toy::toy_kernel());
+  return drivers::run_main(dist::Comm::borrow(MPI_COMM_WORLD), argc, argv, kernels);
 }
