@@ -100,6 +100,7 @@ TEST(SparsifySketchOversampling, SamplesAndOverrides) {
   EXPECT_EQ(samples(p, n, d), static_cast<std::int64_t>(std::ceil(beta * m0)));
   p.oversample = 2.5;
   EXPECT_EQ(samples(p, n, d), static_cast<std::int64_t>(std::ceil(2.5 * m0)));
+  p.oversample = 0.0;
   p.m = 777;  // an explicit m is never scaled
   EXPECT_EQ(samples(p, n, d), 777);
   Params e = sketch_params(0.5, 1);
@@ -125,6 +126,8 @@ TEST(SparsifySketchOversampling, SamplesAndOverrides) {
   EXPECT_EQ(code(q), 2);
   q.m = 100;  // with an explicit m the factor is not used
   EXPECT_EQ(code(q), 0);
+  q.oversample = 2.0;  // ... so --oversample with --m is refused rather than ignored
+  EXPECT_EQ(code(q), 2);
 }
 
 // With the default (oversampled) m the window [1 - eps, 1 + eps] is met on every test input, and

@@ -764,6 +764,13 @@ def sparsify_time_vs_nnz(sdir: Path, plan: dict, rows: list[dict], unfit: list[d
         ax2.set_xticks(ds)
         ax2.set_xticklabels([_pow2(d) for d in ds])
         ax2.minorticks_off()
+        # Readable time ticks on a short log range (matplotlib labels only the decades).
+        tmin = min(t for a in algos for dd in data[a].values() for _, _, t, _ in dd)
+        tmax = max(t for a in algos for dd in data[a].values() for _, _, t, _ in dd)
+        ticks = [v * 10.0 ** e for e in range(-4, 4) for v in (1, 2, 5) if tmin / 1.5 <= v * 10.0 ** e <= tmax * 1.5]
+        if ticks:
+            ax2.set_yticks(ticks)
+            ax2.set_yticklabels([_g(t, "g") for t in ticks])
         ax1.set_title("time vs nnz (curves: one density, d growing; x: the CountSketch phase)", fontsize=10)
         ax2.set_title("time vs d (exact leverage pays n^2 d at any density)", fontsize=10)
         fig.suptitle(f"{plan['study']}: n = {some.get('n', '?')}, {some.get('ranks', '?')} ranks (shared machine)",

@@ -47,6 +47,8 @@ void check_params(const Params& p, std::int64_t n) {
   if (p.jl_cols < 0) throw usage_error("--jl-cols must be positive (got " + std::to_string(p.jl_cols) + ")");
   if (p.oversample != 0.0 && !(p.oversample >= 1.0 && std::isfinite(p.oversample)))
     throw usage_error("--oversample must be at least 1 (got " + std::to_string(p.oversample) + ")");
+  if (p.m > 0 && p.oversample != 0.0)
+    throw usage_error("--oversample scales the default m: it has no effect with --m (give one of them)");
   if (p.method == Method::leverage_sketch && p.m == 0 && p.oversample == 0.0) {
     const std::int64_t s = p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(n);
     if (s < 4 * n)
