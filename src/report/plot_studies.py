@@ -526,7 +526,7 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
     files = []
     if plots and recs:
         plt = _sp_plt()
-        fig, ax = plt.subplots(figsize=(8.5, 6))
+        fig, ax = plt.subplots(figsize=(11.5, 6))
         gcols = ["tab:red", "tab:orange", "tab:brown", "tab:pink"]
         gi = 0
         for l in labels:
@@ -557,7 +557,7 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
         ax.set_xlabel("n (rows of X)")
         ax.set_ylabel("columns")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the axes
         ax.set_title(f"{plan['study']}: columns kept vs n (d = {d})", fontsize=10)
         fig.tight_layout()
         out = sdir / "sparsify-columns.png"
