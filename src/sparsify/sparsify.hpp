@@ -83,15 +83,16 @@ struct Result {
   std::int64_t steps = 0;
 };
 
-// Seconds per phase of one run on this rank (added to; names: gram, factor, sketch, scores,
-// sample, bss_eigen, bss_scores, bss_select, comm_wait).
+// Seconds per phase of one run on this rank (added to; names: gram, factor, sketch_alloc, sketch,
+// sketch_gram, scores, sample, bss_eigen, bss_scores, bss_select, comm_wait).
 using Phases = std::map<std::string, double>;
 
 // Collective over comm. X is this rank's column block. Throws (on every rank) an input error when
-// X X^T is rank-deficient (leverage, bss) or the sketch is (leverage-sketch).
+// X X^T is rank-deficient (leverage, bss) or the sketch is (leverage-sketch). Phase times: wall-clock
+// into `phases`, this thread's CPU time into `cpu_phases` (benchmarks on a shared machine).
 template <class T>
 Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, const NxnSolver& solver,
-           Phases* phases = nullptr);
+           Phases* phases = nullptr, Phases* cpu_phases = nullptr);
 
 // The global CDF sampling shared by leverage and leverage-sketch (exposed for tests): m iid draws
 // from p_j = q_j / sum q over every rank's local nonnegative scores q (local column j is global
