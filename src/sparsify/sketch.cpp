@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
+#include <cstring>
+#include <new>
 #include <vector>
+
+#include <sys/mman.h>
 
 #include "linalg/blas.hpp"
 #include "sparsify/rng.hpp"
@@ -20,6 +23,15 @@ inline void axpy_row(std::int64_t n, double a, const T* __restrict x, double* __
 
 }  // namespace
 
+SketchBuffer::SketchBuffer(std::size_t count) : count_(count) {
+  constexpr std::size_t huge = std::size_t{2} << 20;
+  const std::size_t bytes = std::max<std::size_t>(1, (count * sizeof(double) + huge - 1) / huge) * huge;
+  p_.reset(static_cast<double*>(std::aligned_alloc(huge, bytes)));
+  if (!p_) throw std::bad_alloc();
+  (void)madvise(p_.get(), bytes, MADV_HUGEPAGE);  // advisory; the first touch below faults the pages in
+  std::memset(p_.get(), 0, bytes);
+}
+
 template <class T>
 void add_sparse_embedding(const ColumnBlock<T>& X, std::uint64_t seed, std::int64_t s, std::int64_t z, double* SX) {
   const std::int64_t n = X.n, cols = X.cols;
@@ -29,7 +41,7 @@ void add_sparse_embedding(const ColumnBlock<T>& X, std::uint64_t seed, std::int6
   // The hashes of the next `ahead` columns live in a ring; column j + ahead is hashed and its
   // target rows prefetched while column j is added, so that about `ahead` misses on SX are in
   // flight at once (SX is written in hash order, which no hardware prefetcher can follow).
-  constexpr std::int64_t ahead = 8;
+  constexpr std::int64_t ahead = 16;
   struct Target {
     std::int64_t offset;  // h * n: the sketch row's first element
     double coef;          // sign / sqrt(z)
@@ -82,20 +94,10 @@ std::vector<double> jl_scores(const ColumnBlock<T>& X, const std::vector<double>
   std::vector<double> tau(static_cast<std::size_t>(cols), 0.0);
   const double inv_k = 1.0 / static_cast<double>(k);
   if (!X.sparse) {
-    // Zc := X[:, j0 .. j0 + b)^T B  (b x k; the block is b x n row-major as stored: no copy in double)
+    // Zc := X[:, j0 .. j0 + b)^T B  (b x k; a dense double block is used in place, no copy)
     constexpr std::int64_t block = 512;
-    std::vector<double> Zc(static_cast<std::size_t>(std::min(block, cols) * k)), conv;
-    for (std::int64_t j0 = 0; j0 < cols; j0 += block) {
-      const std::int64_t b = std::min(block, cols - j0);
-      const double* Xc = nullptr;
-      if constexpr (std::is_same_v<T, double>) {
-        Xc = X.dense.data() + j0 * n;
-      } else {
-        conv.resize(static_cast<std::size_t>(b * n));
-        const T* src = X.dense.data() + j0 * n;
-        for (std::int64_t a = 0; a < b * n; ++a) conv[static_cast<std::size_t>(a)] = static_cast<double>(src[a]);
-        Xc = conv.data();
-      }
+    std::vector<double> Zc(static_cast<std::size_t>(std::min(block, cols) * k)), scratch;
+    for_each_dense_view(X, block, scratch, [&](std::int64_t j0, std::int64_t b, const double* Xc) {
       linalg::gemm(linalg::Trans::no, linalg::Trans::no, b, k, n, 1.0, Xc, n, B.data(), k, 0.0, Zc.data(), k);
       for (std::int64_t t = 0; t < b; ++t) {
         const double* zr = Zc.data() + t * k;
@@ -103,7 +105,7 @@ std::vector<double> jl_scores(const ColumnBlock<T>& X, const std::vector<double>
         for (std::int64_t c = 0; c < k; ++c) sum += zr[c] * zr[c];
         tau[static_cast<std::size_t>(j0 + t)] = sum * inv_k;
       }
-    }
+    });
   } else {
     // z := sum_e x_ej B[i_e, :] per column (k-vector in L1; B (n k doubles) stays in cache).
     std::vector<double> zbuf(static_cast<std::size_t>(k));

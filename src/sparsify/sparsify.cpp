@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <memory>
 #include <ctime>
 #include <cmath>
 #include <type_traits>
@@ -136,30 +137,30 @@ std::vector<double> sketch_scores(const dist::Comm& comm, const ColumnBlock<T>& 
   const std::int64_t z = p.sketch_nnz;
   const std::int64_t k = p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n);
   // SX (s x n, row-major) = Pi X^T, the sketch of the whole X (s n doubles, replicated).
-  std::vector<double> SX;
+  std::unique_ptr<SketchBuffer> SX;
   {
     // Allocation and zeroing: a d-independent cost of s n doubles (page faults included).
     PhaseTimer t(phases, "sketch_alloc");
-    SX.assign(static_cast<std::size_t>(s * n), 0.0);
+    SX = std::make_unique<SketchBuffer>(static_cast<std::size_t>(s * n));
   }
   {
     // SX += Pi_r X_r^T: one streaming pass over the local X, z nnz(X_r) flops (sparsify/sketch.hpp).
     PhaseTimer t(phases, "sketch");
-    add_sparse_embedding(X, p.seed, s, z, SX.data());
+    add_sparse_embedding(X, p.seed, s, z, SX->data());
   }
   {
     // Pi X^T := sum_r Pi X_r^T  (the sketch is linear; Allreduce of s n doubles)
     PhaseTimer t(phases, "comm_wait");
-    comm.allreduce(std::span<double>(SX), dist::Op::sum);
+    comm.allreduce(SX->span(), dist::Op::sum);
   }
   std::vector<double> Gs(static_cast<std::size_t>(n * n), 0.0);
   {
     // R^T R = (Pi X^T)^T (Pi X^T) = SX^T SX (syrk, s n^2 flops, replicated; d-independent).
     PhaseTimer t(phases, "sketch_gram");
-    linalg::syrk(true, Trans::yes, n, s, 1.0, SX.data(), n, 0.0, Gs.data(), n);
+    linalg::syrk(true, Trans::yes, n, s, 1.0, SX->data(), n, 0.0, Gs.data(), n);
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t j = i + 1; j < n; ++j) Gs[static_cast<std::size_t>(i * n + j)] = Gs[static_cast<std::size_t>(j * n + i)];
-    std::vector<double>().swap(SX);
+    SX.reset();
   }
   std::vector<double> B(static_cast<std::size_t>(n * k));
   {
@@ -268,8 +269,8 @@ void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, c
     {
       PhaseTimer t(phases, "bss_scores");
       if (!X.sparse) {
-        // Pc[t, k] = (Q x_{j0+t})_k: Pc := Xc Q^T (2 n^2 b flops per chunk)
-        for_each_dense_chunk(X, 256, scratch, [&](std::int64_t j0, std::int64_t b, double* Xc) {
+        // Pc[t, k] = (Q x_{j0+t})_k: Pc := Xc Q^T (2 n^2 b flops per chunk; X read in place)
+        for_each_dense_view(X, 256, scratch, [&](std::int64_t j0, std::int64_t b, const double* Xc) {
           Pc.resize(static_cast<std::size_t>(b * n));
           linalg::gemm(Trans::no, Trans::yes, b, n, n, 1.0, Xc, n, Q.data(), n, 0.0, Pc.data(), n);
           for (std::int64_t tt = 0; tt < b; ++tt) consider(j0 + tt, Pc.data() + tt * n);
@@ -347,7 +348,7 @@ void run_gaussian(const dist::Comm& comm, const ColumnBlock<T>& X, std::int64_t 
     if (!X.sparse) {
       std::vector<double> scratch;
       // Y_r += Xc^T G[j0 .. j0 + b, :]  (2 n m b flops per chunk)
-      for_each_dense_chunk(X, 64, scratch, [&](std::int64_t j0, std::int64_t b, double* Xc) {
+      for_each_dense_view(X, 64, scratch, [&](std::int64_t j0, std::int64_t b, const double* Xc) {
         G.resize(static_cast<std::size_t>(b * m));
         for (std::int64_t tt = 0; tt < b; ++tt)
           for (std::int64_t c = 0; c < m; ++c)
