@@ -2,11 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <new>
 #include <vector>
-
-#include <sys/mman.h>
 
 #include "linalg/blas.hpp"
 #include "sparsify/rng.hpp"
@@ -22,15 +18,6 @@ inline void axpy_row(std::int64_t n, double a, const T* __restrict x, double* __
 }
 
 }  // namespace
-
-SketchBuffer::SketchBuffer(std::size_t count) : count_(count) {
-  constexpr std::size_t huge = std::size_t{2} << 20;
-  const std::size_t bytes = std::max<std::size_t>(1, (count * sizeof(double) + huge - 1) / huge) * huge;
-  p_.reset(static_cast<double*>(std::aligned_alloc(huge, bytes)));
-  if (!p_) throw std::bad_alloc();
-  (void)madvise(p_.get(), bytes, MADV_HUGEPAGE);  // advisory; the first touch below faults the pages in
-  std::memset(p_.get(), 0, bytes);
-}
 
 template <class T>
 void add_sparse_embedding(const ColumnBlock<T>& X, std::uint64_t seed, std::int64_t s, std::int64_t z, double* SX) {

@@ -11,36 +11,12 @@
 // the default s) is meant to stay in the last-level cache; the rows a few columns ahead are
 // prefetched so that the cache misses overlap. The hashes are drawn once per column (not per entry).
 // Extra memory: none beyond SX (a ring of `ahead` hashes).
-#include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
-#include <span>
 #include <vector>
 
 #include "sparsify/columns.hpp"
 
 namespace attnbench::sparsify {
-
-// A zeroed array of doubles on 2 MiB-aligned memory advised for transparent huge pages
-// (madvise(MADV_HUGEPAGE); advisory: without THP it is ordinary memory). The sketch is updated at
-// random rows: with 4 KiB pages an 18 MiB sketch spans 4600 pages, more than the TLB holds, so
-// nearly every update (and every prefetch) would also wait for a page walk.
-class SketchBuffer {
- public:
-  explicit SketchBuffer(std::size_t count);
-  double* data() { return p_.get(); }
-  const double* data() const { return p_.get(); }
-  std::size_t size() const { return count_; }
-  std::span<double> span() { return {p_.get(), count_}; }
-
- private:
-  struct Free {
-    void operator()(double* p) const { std::free(p); }
-  };
-  std::unique_ptr<double[], Free> p_;
-  std::size_t count_ = 0;
-};
 
 // SX (s x n, row-major, zeroed or holding a partial sum) += Pi[:, cols_r] X_r^T. Deterministic:
 // every SX entry receives its terms in ascending local column order.

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
-#include <memory>
 #include <ctime>
 #include <cmath>
 #include <type_traits>
@@ -137,30 +136,30 @@ std::vector<double> sketch_scores(const dist::Comm& comm, const ColumnBlock<T>& 
   const std::int64_t z = p.sketch_nnz;
   const std::int64_t k = p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n);
   // SX (s x n, row-major) = Pi X^T, the sketch of the whole X (s n doubles, replicated).
-  std::unique_ptr<SketchBuffer> SX;
+  std::vector<double> SX;
   {
     // Allocation and zeroing: a d-independent cost of s n doubles (page faults included).
     PhaseTimer t(phases, "sketch_alloc");
-    SX = std::make_unique<SketchBuffer>(static_cast<std::size_t>(s * n));
+    SX.assign(static_cast<std::size_t>(s * n), 0.0);
   }
   {
     // SX += Pi_r X_r^T: one streaming pass over the local X, z nnz(X_r) flops (sparsify/sketch.hpp).
     PhaseTimer t(phases, "sketch");
-    add_sparse_embedding(X, p.seed, s, z, SX->data());
+    add_sparse_embedding(X, p.seed, s, z, SX.data());
   }
   {
     // Pi X^T := sum_r Pi X_r^T  (the sketch is linear; Allreduce of s n doubles)
     PhaseTimer t(phases, "comm_wait");
-    comm.allreduce(SX->span(), dist::Op::sum);
+    comm.allreduce(std::span<double>(SX), dist::Op::sum);
   }
   std::vector<double> Gs(static_cast<std::size_t>(n * n), 0.0);
   {
     // R^T R = (Pi X^T)^T (Pi X^T) = SX^T SX (syrk, s n^2 flops, replicated; d-independent).
     PhaseTimer t(phases, "sketch_gram");
-    linalg::syrk(true, Trans::yes, n, s, 1.0, SX->data(), n, 0.0, Gs.data(), n);
+    linalg::syrk(true, Trans::yes, n, s, 1.0, SX.data(), n, 0.0, Gs.data(), n);
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t j = i + 1; j < n; ++j) Gs[static_cast<std::size_t>(i * n + j)] = Gs[static_cast<std::size_t>(j * n + i)];
-    SX.reset();
+    std::vector<double>().swap(SX);
   }
   std::vector<double> B(static_cast<std::size_t>(n * k));
   {
