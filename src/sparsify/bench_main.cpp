@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <string>
@@ -31,21 +32,31 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
 }
 
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 // STREAM triad a = b + s c over three 64 MiB arrays on every rank at once; bytes counted: 3 x 8 per
-// element (no write-allocate). Returns the per-rank GB/s (median of 5).
-double triad_gbs(const dist::Comm& comm) {
+// element (no write-allocate). Returns the per-rank GB/s (median of 5) by wall-clock and, in
+// *cpu_gbs, by CPU time (the rate while running, on a machine shared with other jobs).
+double triad_gbs(const dist::Comm& comm, double* cpu_gbs) {
   const std::size_t N = std::size_t{8} << 20;
   std::vector<double> a(N, 0.0), b(N, 1.0), c(N, 2.0);
-  std::vector<double> rates;
+  std::vector<double> rates, cpu_rates;
   for (int t = 0; t < 5; ++t) {
     comm.barrier();
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = cpu_seconds();
     for (std::size_t i = 0; i < N; ++i) a[i] = b[i] + 0.5 * c[i];
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rates.push_back(24.0 * static_cast<double>(N) / s / 1e9);
+    cpu_rates.push_back(24.0 * static_cast<double>(N) / (cpu_seconds() - c0) / 1e9);
   }
   volatile double sink = a[N / 2];
   (void)sink;
+  *cpu_gbs = median(cpu_rates);
   return median(rates);
 }
 
@@ -86,6 +97,7 @@ int main(int argc, char** argv) {
     cfg.input = get("--input", "");
     cfg.scalapack_threshold = std::stoll(get("--scalapack-threshold", "2048"));
     cfg.precision = parse_precision(get("--precision", "double"));
+    cfg.cpu_phase_times = true;
     const int reps = std::stoi(get("--reps", "3"));
     double setup = 0, io = 0;
     ProblemInfo info;
@@ -97,24 +109,46 @@ int main(int argc, char** argv) {
       harness::PhaseTimes ph;
       comm.barrier();
       const auto t0 = std::chrono::steady_clock::now();
+      const double c0 = cpu_seconds();
       kase->run(ph);
       ph["total"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ph["cpu:total"] = cpu_seconds() - c0;
       comm.barrier();
       for (auto& [name, s] : ph) per_phase[name].push_back(comm.allreduce(s, dist::Op::max));
     }
     const auto v = kase->validate();
-    const double bw = a.count("--bandwidth") ? triad_gbs(comm) : 0.0;
+    double bw_cpu = 0.0;
+    const double bw = a.count("--bandwidth") ? triad_gbs(comm, &bw_cpu) : 0.0;
     if (comm.is_root()) {
       std::printf("sparsify %s n=%ld d=%ld nnz=%ld m=%ld ranks=%d setup=%.3fs io=%.3fs\n", to_string(cfg.params.method).c_str(),
                   static_cast<long>(info.n), static_cast<long>(info.d), static_cast<long>(info.nnz),
                   static_cast<long>(info.m), comm.size(), setup, io);
-      for (const auto& [name, s] : per_phase) std::printf("  %-12s %.6f s\n", name.c_str(), median(s));
+      // Per phase: median over repetitions of the max over ranks, wall-clock and CPU time.
+      std::printf("  %-12s %12s %12s\n", "phase", "wall [s]", "cpu [s]");
+      for (const auto& [name, s] : per_phase) {
+        if (name.rfind("cpu:", 0) == 0) continue;
+        const auto c = per_phase.find("cpu:" + name);
+        std::printf("  %-12s %12.6f %12.6f\n", name.c_str(), median(s), c == per_phase.end() ? 0.0 : median(c->second));
+      }
       const auto w = kase->work();
       std::printf("  work %.3e flops, %.3e bytes (%s)\n", w.flops, w.bytes, w.formula.c_str());
       if (bw > 0 && per_phase.count("sketch")) {
-        const double xbytes = static_cast<double>(info.nnz) * (cfg.precision == Precision::single ? 8.0 : 12.0);
+        // Bytes of X the sketch streams: the stored values (dense n d; CSC nnz values + 4-byte row
+        // indices + 8-byte column offsets), summed over ranks.
+        const bool dense = info.input_format.size() >= 5 && info.input_format.substr(info.input_format.size() - 5) == "dense";
+        const double vbytes = cfg.precision == Precision::single ? 4.0 : 8.0;
+        const double xbytes = dense ? static_cast<double>(info.n) * static_cast<double>(info.d) * vbytes
+                                    : static_cast<double>(info.nnz) * (vbytes + 4.0) + 8.0 * static_cast<double>(info.d);
         const double rate = xbytes / median(per_phase["sketch"]) / 1e9 / comm.size();
-        std::printf("  sketch reads X at %.2f GB/s per rank; triad %.2f GB/s per rank; ratio %.2f\n", rate, bw, rate / bw);
+        std::printf("  sketch reads X (%.3g MB) at %.2f GB/s per rank; triad %.2f GB/s per rank; ratio %.2f (wall-clock)\n",
+                    xbytes / 1e6, rate, bw, rate / bw);
+        const double rate_cpu = xbytes / median(per_phase["cpu:sketch"]) / 1e9 / comm.size();
+        std::printf("  sketch reads X at %.2f GB/s per rank; triad %.2f GB/s per rank; ratio %.2f (CPU time)\n", rate_cpu,
+                    bw_cpu, rate_cpu / bw_cpu);
+        if (per_phase.count("sketch_alloc")) {
+          const double with_zero = xbytes / (median(per_phase["sketch"]) + median(per_phase["sketch_alloc"])) / 1e9 / comm.size();
+          std::printf("  with the sketch's allocation and zeroing: %.2f GB/s per rank; ratio %.2f\n", with_zero, with_zero / bw);
+        }
       }
       std::printf("  %s: kept %ld columns, window [%.4f, %.4f], attention error %.3e (bound %.3e), error/r %.3e",
                   v.valid ? "VALID" : "INVALID", static_cast<long>(v.counts.at("columns_kept")),

@@ -34,13 +34,15 @@ template <class T>
 class SparsifyCase final : public harness::Case {
  public:
   SparsifyCase(const dist::Comm& comm, ColumnBlock<T> X, const Params& p, ProblemInfo info, std::vector<double> M,
-               std::unique_ptr<NxnSolver> solver)
-      : comm_(comm), X_(std::move(X)), params_(p), info_(std::move(info)), M_(std::move(M)), solver_(std::move(solver)) {}
+               std::unique_ptr<NxnSolver> solver, bool cpu_phase_times)
+      : comm_(comm), X_(std::move(X)), params_(p), info_(std::move(info)), M_(std::move(M)), solver_(std::move(solver)),
+        cpu_phase_times_(cpu_phase_times) {}
 
   void run(harness::PhaseTimes& phases) override {
-    Phases mine;
-    result_ = sparsify::run(comm_, X_, params_, *solver_, &mine);
+    Phases mine, cpu;
+    result_ = sparsify::run(comm_, X_, params_, *solver_, &mine, cpu_phase_times_ ? &cpu : nullptr);
     for (const auto& [name, s] : mine) phases[name] += s;
+    for (const auto& [name, s] : cpu) phases["cpu:" + name] += s;
     ran_ = true;
   }
 
@@ -250,6 +252,7 @@ class SparsifyCase final : public harness::Case {
   ProblemInfo info_;
   std::vector<double> M_;
   std::unique_ptr<NxnSolver> solver_;
+  bool cpu_phase_times_ = false;
   Result result_;
   bool ran_ = false;
 };
@@ -299,7 +302,8 @@ std::unique_ptr<harness::Case> make_typed(const dist::Comm& comm, const CaseConf
   std::unique_ptr<NxnSolver> solver = make_solver(comm, X.n, cfg.scalapack_threshold);
   info.nxn_solver = solver->name();
   if (info_out) *info_out = info;
-  return std::make_unique<SparsifyCase<T>>(comm, std::move(X), cfg.params, info, std::move(M), std::move(solver));
+  return std::make_unique<SparsifyCase<T>>(comm, std::move(X), cfg.params, info, std::move(M), std::move(solver),
+                                            cfg.cpu_phase_times);
 }
 
 }  // namespace

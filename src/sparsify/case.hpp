@@ -23,6 +23,9 @@ struct CaseConfig {
   Precision precision = Precision::double_;
   // n x n factorizations on the ScaLAPACK process grid when n >= this (0: always replicated LAPACK).
   std::int64_t scalapack_threshold = 2048;
+  // Also report each phase's CPU time of the calling thread as phase "cpu:<name>" (sparsify_bench
+  // on a shared machine; the kernel leaves it off so that archives hold wall-clock phases only).
+  bool cpu_phase_times = false;
 };
 
 // What make_case records about the problem (also put into the run record when it has room).

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace attnbench::sparsify {
@@ -69,6 +70,31 @@ void for_each_dense_chunk(const ColumnBlock<T>& X, std::int64_t chunk, std::vect
     const std::int64_t b = std::min(chunk, X.cols - j0);
     for (std::int64_t t = 0; t < b; ++t) X.column(j0 + t, scratch.data() + t * X.n);
     f(j0, b, scratch.data());
+  }
+}
+
+// The same view, read-only: f(j0, b, const double* Xc). A dense double block is passed in place
+// (its stored cols x n array already is the b x n row-major view: no copy, one streaming read);
+// float blocks are converted and CSC columns expanded into scratch (chunk * n doubles).
+template <class T, class F>
+void for_each_dense_view(const ColumnBlock<T>& X, std::int64_t chunk, std::vector<double>& scratch, F&& f) {
+  if constexpr (std::is_same_v<T, double>) {
+    if (!X.sparse) {
+      for (std::int64_t j0 = 0; j0 < X.cols; j0 += chunk)
+        f(j0, std::min(chunk, X.cols - j0), static_cast<const double*>(X.dense.data() + j0 * X.n));
+      return;
+    }
+  }
+  scratch.resize(static_cast<std::size_t>(std::min(chunk, X.cols) * X.n));
+  for (std::int64_t j0 = 0; j0 < X.cols; j0 += chunk) {
+    const std::int64_t b = std::min(chunk, X.cols - j0);
+    if (!X.sparse) {
+      const T* src = X.dense.data() + j0 * X.n;
+      for (std::int64_t a = 0; a < b * X.n; ++a) scratch[static_cast<std::size_t>(a)] = static_cast<double>(src[a]);
+    } else {
+      for (std::int64_t t = 0; t < b; ++t) X.column(j0 + t, scratch.data() + t * X.n);
+    }
+    f(j0, b, static_cast<const double*>(scratch.data()));
   }
 }
 

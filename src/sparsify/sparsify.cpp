@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <ctime>
 #include <cmath>
 #include <type_traits>
 
 #include "core/error.hpp"
 #include "linalg/blas.hpp"
 #include "sparsify/rng.hpp"
+#include "sparsify/sketch.hpp"
 
 namespace attnbench::sparsify {
 
@@ -111,21 +113,36 @@ std::int64_t samples(const Params& p, std::int64_t n, std::int64_t d) {
 
 namespace {
 
+// Where a run's phase times go: wall-clock seconds, and optionally this thread's CPU seconds
+// (for benchmarks on a shared machine, where wall-clock includes time spent descheduled).
+struct Timers {
+  Phases* wall = nullptr;
+  Phases* cpu = nullptr;
+};
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 class PhaseTimer {
  public:
-  PhaseTimer(Phases* phases, const char* name)
-      : phases_(phases), name_(name), t0_(std::chrono::steady_clock::now()) {}
+  PhaseTimer(const Timers& timers, const char* name)
+      : timers_(timers), name_(name), t0_(std::chrono::steady_clock::now()), c0_(timers.cpu ? thread_cpu_seconds() : 0.0) {}
   ~PhaseTimer() {
-    if (phases_)
-      (*phases_)[name_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    if (timers_.wall)
+      (*timers_.wall)[name_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    if (timers_.cpu) (*timers_.cpu)[name_] += thread_cpu_seconds() - c0_;
   }
   PhaseTimer(const PhaseTimer&) = delete;
   PhaseTimer& operator=(const PhaseTimer&) = delete;
 
  private:
-  Phases* phases_;
+  Timers timers_;
   const char* name_;
   std::chrono::steady_clock::time_point t0_;
+  double c0_;
 };
 
 // Weighted columns from per-column draw counts: weight sqrt(c / (m p)).
@@ -158,82 +175,41 @@ std::vector<double> exact_scores(const ColumnBlock<T>& X, const std::vector<doub
 // ---- leverage-sketch ------------------------------------------------------------------------------
 template <class T>
 std::vector<double> sketch_scores(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p,
-                                  const NxnSolver& solver, Phases* phases) {
+                                  const NxnSolver& solver, const Timers& phases) {
   const std::int64_t n = X.n;
   const std::int64_t s = p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(n);
   const std::int64_t z = p.sketch_nnz;
   const std::int64_t k = p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n);
-  // SXt (n x s) = (Pi X^T)^T: row i is the sketch of row i of X. Passes in row order keep every
-  // update of one row inside one s-vector (s doubles: cache-resident for the default s), instead of
-  // scattering each column over the whole s x n sketch.
-  std::vector<double> SXt(static_cast<std::size_t>(n * s), 0.0);
+  // SX (s x n, row-major) = Pi X^T, the sketch of the whole X (s n doubles, replicated).
+  std::vector<double> SX;
   {
+    // Allocation and zeroing: a d-independent cost of s n doubles (page faults included).
+    PhaseTimer t(phases, "sketch_alloc");
+    SX.assign(static_cast<std::size_t>(s * n), 0.0);
+  }
+  {
+    // SX += Pi_r X_r^T: one streaming pass over the local X, z nnz(X_r) flops (sparsify/sketch.hpp).
     PhaseTimer t(phases, "sketch");
-    const double scale = 1.0 / std::sqrt(static_cast<double>(z));
-    const auto zz = static_cast<std::uint64_t>(z);
-    if (X.sparse) {
-      // Row-ordered copy of the local CSC block (counting sort by row: one streaming pass, +12 bytes
-      // per stored entry), then SXt[i, h(j, c)] += sign(j, c) x_ij / sqrt(z) row by row.
-      std::vector<std::int64_t> rowptr(static_cast<std::size_t>(n + 1), 0);
-      for (std::int32_t i : X.rowidx) ++rowptr[static_cast<std::size_t>(i) + 1];
-      for (std::int64_t i = 0; i < n; ++i) rowptr[static_cast<std::size_t>(i + 1)] += rowptr[static_cast<std::size_t>(i)];
-      std::vector<std::int64_t> fill(rowptr.begin(), rowptr.end() - 1);
-      std::vector<std::int32_t> colidx(X.rowidx.size());
-      std::vector<double> val(X.rowidx.size());
-      for (std::int64_t j = 0; j < X.cols; ++j)
-        for (std::int64_t e = X.colptr[static_cast<std::size_t>(j)]; e < X.colptr[static_cast<std::size_t>(j) + 1]; ++e) {
-          const auto at = static_cast<std::size_t>(fill[static_cast<std::size_t>(X.rowidx[static_cast<std::size_t>(e)])]++);
-          colidx[at] = static_cast<std::int32_t>(j);
-          val[at] = static_cast<double>(X.values[static_cast<std::size_t>(e)]);
-        }
-      for (std::int64_t i = 0; i < n; ++i) {
-        double* out = SXt.data() + i * s;
-        for (std::int64_t e = rowptr[static_cast<std::size_t>(i)]; e < rowptr[static_cast<std::size_t>(i + 1)]; ++e) {
-          const auto g = static_cast<std::uint64_t>(X.col0 + colidx[static_cast<std::size_t>(e)]);
-          const double v = scale * val[static_cast<std::size_t>(e)];
-          for (std::uint64_t c = 0; c < zz; ++c) {
-            const rng::SketchEntry h = rng::sketch_entry(p.seed, g * zz + c, s);
-            out[h.row] += h.sign * v;
-          }
-        }
-      }
-    } else {
-      // Dense: chunks of 64 columns (their hashes drawn once), then row by row within the chunk.
-      constexpr std::int64_t chunk = 64;
-      std::vector<rng::SketchEntry> hs(static_cast<std::size_t>(chunk * z));
-      for (std::int64_t j0 = 0; j0 < X.cols; j0 += chunk) {
-        const std::int64_t b = std::min(chunk, X.cols - j0);
-        for (std::int64_t jj = 0; jj < b; ++jj)
-          for (std::int64_t c = 0; c < z; ++c)
-            hs[static_cast<std::size_t>(jj * z + c)] =
-                rng::sketch_entry(p.seed, static_cast<std::uint64_t>(X.col0 + j0 + jj) * zz + static_cast<std::uint64_t>(c), s);
-        for (std::int64_t i = 0; i < n; ++i) {
-          double* out = SXt.data() + i * s;
-          for (std::int64_t jj = 0; jj < b; ++jj) {
-            const double v = scale * static_cast<double>(X.dense[static_cast<std::size_t>((j0 + jj) * n + i)]);
-            for (std::int64_t c = 0; c < z; ++c) {
-              const rng::SketchEntry& h = hs[static_cast<std::size_t>(jj * z + c)];
-              out[h.row] += h.sign * v;
-            }
-          }
-        }
-      }
-    }
+    add_sparse_embedding(X, p.seed, s, z, SX.data());
   }
   {
     // Pi X^T := sum_r Pi X_r^T  (the sketch is linear; Allreduce of s n doubles)
     PhaseTimer t(phases, "comm_wait");
-    comm.allreduce(std::span<double>(SXt), dist::Op::sum);
+    comm.allreduce(std::span<double>(SX), dist::Op::sum);
+  }
+  std::vector<double> Gs(static_cast<std::size_t>(n * n), 0.0);
+  {
+    // R^T R = (Pi X^T)^T (Pi X^T) = SX^T SX (syrk, s n^2 flops, replicated; d-independent).
+    PhaseTimer t(phases, "sketch_gram");
+    linalg::syrk(true, Trans::yes, n, s, 1.0, SX.data(), n, 0.0, Gs.data(), n);
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = i + 1; j < n; ++j) Gs[static_cast<std::size_t>(i * n + j)] = Gs[static_cast<std::size_t>(j * n + i)];
+    std::vector<double>().swap(SX);
   }
   std::vector<double> B(static_cast<std::size_t>(n * k));
   {
     PhaseTimer t(phases, "factor");
-    // R^T R = (Pi X^T)^T (Pi X^T) (syrk, s n^2 flops), R = Ls^T; B := R^{-1} G = Ls^{-T} G.
-    std::vector<double> Gs(static_cast<std::size_t>(n * n), 0.0);
-    linalg::syrk(true, Trans::no, n, s, 1.0, SXt.data(), s, 0.0, Gs.data(), n);
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t j = i + 1; j < n; ++j) Gs[static_cast<std::size_t>(i * n + j)] = Gs[static_cast<std::size_t>(j * n + i)];
-    std::vector<double>().swap(SXt);
+    // R = Ls^T (potrf, n^3/3); B := R^{-1} G = Ls^{-T} G (n^2 k), G (n x k) Gaussian.
     const std::vector<double> Ls = cholesky_or_rank_error(solver, n, std::move(Gs));
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t c = 0; c < k; ++c)
@@ -242,39 +218,14 @@ std::vector<double> sketch_scores(const dist::Comm& comm, const ColumnBlock<T>& 
     linalg::trsm(true, true, Trans::yes, false, n, k, 1.0, Ls.data(), n, B.data(), k);
   }
   PhaseTimer t(phases, "scores");
-  // tau~_j = |x_j^T B|^2 / k: 2 k nnz flops.
-  std::vector<double> tau(static_cast<std::size_t>(X.cols), 0.0), zrow(static_cast<std::size_t>(k));
-  const double inv_k = 1.0 / static_cast<double>(k);
-  if (!X.sparse) {
-    std::vector<double> scratch, Zc;
-    for_each_dense_chunk(X, 256, scratch, [&](std::int64_t j0, std::int64_t b, double* Xc) {
-      Zc.resize(static_cast<std::size_t>(b * k));
-      linalg::gemm(Trans::no, Trans::no, b, k, n, 1.0, Xc, n, B.data(), k, 0.0, Zc.data(), k);
-      for (std::int64_t tt = 0; tt < b; ++tt) {
-        double sum = 0.0;
-        for (std::int64_t c = 0; c < k; ++c) sum += Zc[static_cast<std::size_t>(tt * k + c)] * Zc[static_cast<std::size_t>(tt * k + c)];
-        tau[static_cast<std::size_t>(j0 + tt)] = sum * inv_k;
-      }
-    });
-  } else {
-    for (std::int64_t j = 0; j < X.cols; ++j) {
-      std::fill(zrow.begin(), zrow.end(), 0.0);
-      X.for_each_entry(j, [&](std::int64_t i, double v) {
-        const double* b = B.data() + i * k;
-        for (std::int64_t c = 0; c < k; ++c) zrow[static_cast<std::size_t>(c)] += v * b[c];
-      });
-      double sum = 0.0;
-      for (double v : zrow) sum += v * v;
-      tau[static_cast<std::size_t>(j)] = sum * inv_k;
-    }
-  }
-  return tau;
+  // tau~_j = |x_j^T B|^2 / k: 2 k nnz flops, local (sparsify/sketch.hpp).
+  return jl_scores(X, B, k);
 }
 
 // ---- bss --------------------------------------------------------------------------------------------
 template <class T>
 void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, const NxnSolver& solver,
-             const std::vector<double>& L, Phases* phases, Result& out) {
+             const std::vector<double>& L, const Timers& phases, Result& out) {
   const std::int64_t n = X.n;
   if (X.d > INT_MAX) throw usage_error("bss: d must be below 2^31 (MPI_MAXLOC carries an int column index)");
   const std::vector<std::int64_t> col0s = comm.allgather<std::int64_t>(X.col0);
@@ -362,8 +313,8 @@ void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, c
     {
       PhaseTimer t(phases, "bss_scores");
       if (!X.sparse) {
-        // Pc[t, k] = (Q x_{j0+t})_k: Pc := Xc Q^T (2 n^2 b flops per chunk)
-        for_each_dense_chunk(X, 256, scratch, [&](std::int64_t j0, std::int64_t b, double* Xc) {
+        // Pc[t, k] = (Q x_{j0+t})_k: Pc := Xc Q^T (2 n^2 b flops per chunk; X read in place)
+        for_each_dense_view(X, 256, scratch, [&](std::int64_t j0, std::int64_t b, const double* Xc) {
           Pc.resize(static_cast<std::size_t>(b * n));
           linalg::gemm(Trans::no, Trans::yes, b, n, n, 1.0, Xc, n, Q.data(), n, 0.0, Pc.data(), n);
           for (std::int64_t tt = 0; tt < b; ++tt) consider(j0 + tt, Pc.data() + tt * n);
@@ -432,7 +383,7 @@ void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, c
 // ---- gaussian ---------------------------------------------------------------------------------------
 template <class T>
 void run_gaussian(const dist::Comm& comm, const ColumnBlock<T>& X, std::int64_t m, std::uint64_t seed,
-                  Phases* phases, Result& out) {
+                  const Timers& phases, Result& out) {
   const std::int64_t n = X.n;
   Matrix<double> Y(n, m, 0.0);
   {
@@ -441,7 +392,7 @@ void run_gaussian(const dist::Comm& comm, const ColumnBlock<T>& X, std::int64_t 
     if (!X.sparse) {
       std::vector<double> scratch;
       // Y_r += Xc^T G[j0 .. j0 + b, :]  (2 n m b flops per chunk)
-      for_each_dense_chunk(X, 64, scratch, [&](std::int64_t j0, std::int64_t b, double* Xc) {
+      for_each_dense_view(X, 64, scratch, [&](std::int64_t j0, std::int64_t b, const double* Xc) {
         G.resize(static_cast<std::size_t>(b * m));
         for (std::int64_t tt = 0; tt < b; ++tt)
           for (std::int64_t c = 0; c < m; ++c)
@@ -541,7 +492,9 @@ void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vect
 }
 
 template <class T>
-Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, const NxnSolver& solver, Phases* phases) {
+Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, const NxnSolver& solver, Phases* wall_phases,
+           Phases* cpu_phases) {
+  const Timers phases{wall_phases, cpu_phases};
   Result out;
   const std::int64_t n = X.n;
   switch (p.method) {
@@ -617,7 +570,7 @@ std::vector<double> exact_leverage_scores(const ColumnBlock<T>& X, const std::ve
 template std::vector<double> exact_leverage_scores(const ColumnBlock<float>&, const std::vector<double>&);
 template std::vector<double> exact_leverage_scores(const ColumnBlock<double>&, const std::vector<double>&);
 
-template Result run(const dist::Comm&, const ColumnBlock<float>&, const Params&, const NxnSolver&, Phases*);
-template Result run(const dist::Comm&, const ColumnBlock<double>&, const Params&, const NxnSolver&, Phases*);
+template Result run(const dist::Comm&, const ColumnBlock<float>&, const Params&, const NxnSolver&, Phases*, Phases*);
+template Result run(const dist::Comm&, const ColumnBlock<double>&, const Params&, const NxnSolver&, Phases*, Phases*);
 
 }  // namespace attnbench::sparsify

@@ -17,9 +17,11 @@
 //                    weight of a column drawn c times: sqrt(c / (m p_j)) (duplicates merged).
 //   leverage-sketch  the input-sparsity-time scores: a CountSketch (or, with sketch_nnz = z > 1,
 //                    an OSNAP-style sparse embedding) Pi (s x d) of X^T, Pi X^T = sum_r Pi_r X_r^T
-//                    (Allreduce of s n words; z nnz flops, one pass over X in row order); R^T R = (Pi X^T)^T (Pi X^T) (syrk s n^2 +
-//                    potrf n^3/3, replicated); B = R^{-1} G, G (n x k) Gaussian with
-//                    k = O(log n); tau~_j = |x_j^T B|^2 / k (2 k nnz flops); sample as leverage.
+//                    (Allreduce of s n words; z nnz flops, one streaming pass over X in its
+//                    storage order into the cache-resident s x n sketch, sparsify/sketch.hpp);
+//                    R^T R = (Pi X^T)^T (Pi X^T) (syrk s n^2 + potrf n^3/3, replicated: the
+//                    d-independent part); B = R^{-1} G, G (n x k) Gaussian with k = O(log n);
+//                    tau~_j = |x_j^T B|^2 / k (2 k nnz flops, a second pass); sample as leverage.
 //   bss              Batson-Spielman-Srivastava barrier method on v_j = L^{-1} x_j (sum v v^T = I),
 //                    ceil(gamma n) steps; per step: eigendecomposition of A (replicated, ~9 n^3),
 //                    Q = U^T L^{-1} (n^3), candidate scores LA - UA of every local column
@@ -114,15 +116,16 @@ struct Result {
   std::int64_t steps = 0;
 };
 
-// Seconds per phase of one run on this rank (added to; names: gram, factor, sketch, scores,
-// sample, bss_eigen, bss_scores, bss_select, comm_wait).
+// Seconds per phase of one run on this rank (added to; names: gram, factor, sketch_alloc, sketch,
+// sketch_gram, scores, sample, bss_eigen, bss_scores, bss_select, comm_wait).
 using Phases = std::map<std::string, double>;
 
 // Collective over comm. X is this rank's column block. Throws (on every rank) an input error when
-// X X^T is rank-deficient (leverage, bss) or the sketch is (leverage-sketch).
+// X X^T is rank-deficient (leverage, bss) or the sketch is (leverage-sketch). Phase times: wall-clock
+// into `phases`, this thread's CPU time into `cpu_phases` (benchmarks on a shared machine).
 template <class T>
 Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, const NxnSolver& solver,
-           Phases* phases = nullptr);
+           Phases* phases = nullptr, Phases* cpu_phases = nullptr);
 
 // Exact leverage scores tau_j = |L^{-1} x_j|^2 of this rank's columns (M = L L^T), n^2 per column.
 template <class T>

@@ -1,0 +1,121 @@
+#include "sparsify/sketch.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "linalg/blas.hpp"
+#include "sparsify/rng.hpp"
+
+namespace attnbench::sparsify {
+
+namespace {
+
+// out[0, n) += a * x[0, n): the dense update of one sketch row (vectorized; x converted to double).
+template <class T>
+inline void axpy_row(std::int64_t n, double a, const T* __restrict x, double* __restrict out) {
+  for (std::int64_t i = 0; i < n; ++i) out[i] += a * static_cast<double>(x[i]);
+}
+
+}  // namespace
+
+template <class T>
+void add_sparse_embedding(const ColumnBlock<T>& X, std::uint64_t seed, std::int64_t s, std::int64_t z, double* SX) {
+  const std::int64_t n = X.n, cols = X.cols;
+  if (cols == 0) return;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(z));
+  const auto zz = static_cast<std::uint64_t>(z);
+  // The hashes of the next `ahead` columns live in a ring; column j + ahead is hashed and its
+  // target rows prefetched while column j is added, so that about `ahead` misses on SX are in
+  // flight at once (SX is written in hash order, which no hardware prefetcher can follow).
+  constexpr std::int64_t ahead = 16;
+  struct Target {
+    std::int64_t offset;  // h * n: the sketch row's first element
+    double coef;          // sign / sqrt(z)
+  };
+  std::vector<Target> ring(static_cast<std::size_t>(ahead * z));
+  constexpr std::int64_t per_line = 64 / static_cast<std::int64_t>(sizeof(double));
+  auto hash_and_prefetch = [&](std::int64_t j) {
+    Target* t = ring.data() + (j % ahead) * z;
+    for (std::int64_t c = 0; c < z; ++c) {
+      const rng::SketchEntry e =
+          rng::sketch_entry(seed, static_cast<std::uint64_t>(X.col0 + j) * zz + static_cast<std::uint64_t>(c), s);
+      t[c] = Target{e.row * n, e.sign * scale};
+      if (X.sparse) {
+        for (std::int64_t k = X.colptr[static_cast<std::size_t>(j)]; k < X.colptr[static_cast<std::size_t>(j) + 1]; ++k)
+          __builtin_prefetch(SX + t[c].offset + X.rowidx[static_cast<std::size_t>(k)], 1, 3);
+      } else {
+        for (std::int64_t i = 0; i < n; i += per_line) __builtin_prefetch(SX + t[c].offset + i, 1, 3);
+      }
+    }
+  };
+  for (std::int64_t j = 0; j < std::min(ahead, cols); ++j) hash_and_prefetch(j);
+  for (std::int64_t j = 0; j < cols; ++j) {
+    const Target* t = ring.data() + (j % ahead) * z;
+    if (X.sparse) {
+      // SX[h, i] += coef x_ij over the stored entries of column j (contiguous in the CSC arrays).
+      const auto e0 = X.colptr[static_cast<std::size_t>(j)], e1 = X.colptr[static_cast<std::size_t>(j) + 1];
+      const std::int32_t* rows = X.rowidx.data();
+      const T* vals = X.values.data();
+      for (std::int64_t c = 0; c < z; ++c) {
+        double* out = SX + t[c].offset;
+        const double a = t[c].coef;
+        for (std::int64_t k = e0; k < e1; ++k) out[rows[k]] += a * static_cast<double>(vals[k]);
+      }
+    } else {
+      // SX[h, :] += coef x_j  (column j is contiguous: one streaming read of n values)
+      const T* x = X.dense.data() + j * n;
+      for (std::int64_t c = 0; c < z; ++c) axpy_row(n, t[c].coef, x, SX + t[c].offset);
+    }
+    // Column j's slot is free now: column j + ahead takes it.
+    if (j + ahead < cols) hash_and_prefetch(j + ahead);
+  }
+}
+
+template void add_sparse_embedding(const ColumnBlock<float>&, std::uint64_t, std::int64_t, std::int64_t, double*);
+template void add_sparse_embedding(const ColumnBlock<double>&, std::uint64_t, std::int64_t, std::int64_t, double*);
+
+template <class T>
+std::vector<double> jl_scores(const ColumnBlock<T>& X, const std::vector<double>& B, std::int64_t k) {
+  const std::int64_t n = X.n, cols = X.cols;
+  std::vector<double> tau(static_cast<std::size_t>(cols), 0.0);
+  const double inv_k = 1.0 / static_cast<double>(k);
+  if (!X.sparse) {
+    // Zc := X[:, j0 .. j0 + b)^T B  (b x k; a dense double block is used in place, no copy)
+    constexpr std::int64_t block = 512;
+    std::vector<double> Zc(static_cast<std::size_t>(std::min(block, cols) * k)), scratch;
+    for_each_dense_view(X, block, scratch, [&](std::int64_t j0, std::int64_t b, const double* Xc) {
+      linalg::gemm(linalg::Trans::no, linalg::Trans::no, b, k, n, 1.0, Xc, n, B.data(), k, 0.0, Zc.data(), k);
+      for (std::int64_t t = 0; t < b; ++t) {
+        const double* zr = Zc.data() + t * k;
+        double sum = 0.0;
+        for (std::int64_t c = 0; c < k; ++c) sum += zr[c] * zr[c];
+        tau[static_cast<std::size_t>(j0 + t)] = sum * inv_k;
+      }
+    });
+  } else {
+    // z := sum_e x_ej B[i_e, :] per column (k-vector in L1; B (n k doubles) stays in cache).
+    std::vector<double> zbuf(static_cast<std::size_t>(k));
+    double* __restrict zr = zbuf.data();
+    const double* __restrict Bp = B.data();
+    const std::int32_t* rows = X.rowidx.data();
+    const T* vals = X.values.data();
+    for (std::int64_t j = 0; j < cols; ++j) {
+      for (std::int64_t c = 0; c < k; ++c) zr[c] = 0.0;
+      for (std::int64_t e = X.colptr[static_cast<std::size_t>(j)]; e < X.colptr[static_cast<std::size_t>(j) + 1]; ++e) {
+        const double v = static_cast<double>(vals[e]);
+        const double* br = Bp + static_cast<std::int64_t>(rows[e]) * k;
+        for (std::int64_t c = 0; c < k; ++c) zr[c] += v * br[c];
+      }
+      double sum = 0.0;
+      for (std::int64_t c = 0; c < k; ++c) sum += zr[c] * zr[c];
+      tau[static_cast<std::size_t>(j)] = sum * inv_k;
+    }
+  }
+  return tau;
+}
+
+template std::vector<double> jl_scores(const ColumnBlock<float>&, const std::vector<double>&, std::int64_t);
+template std::vector<double> jl_scores(const ColumnBlock<double>&, const std::vector<double>&, std::int64_t);
+
+}  // namespace attnbench::sparsify
