@@ -244,17 +244,18 @@ std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Setti
                                              comm.rank(), comm.size());
     rec.problem["bound"] = o.number("--bound");
   } else {
-    AttentionProblem<T> p2;
+    // A 2-D (n, d), 3-D (n, H, d) or 4-D (B, n, H, d) file: B, H, Hkv, d, dv come from its shapes
+    // (--heads, --kv-heads, --batch with --input are usage errors of the harness). Each rank reads
+    // its tokens of --layout directly (one collective hyperslab read per dataset, no
+    // redistribution); shape errors are input errors (exit 3) naming the file and dataset.
     {
       ScopedAccumulate t(ctx.io_seconds);
-      p2 = io::read_attention_input<T>(comm, ctx.common.input);
+      data->problem = io::read_mha_input<T>(comm, ctx.common.input, st.layout);
     }
     MhaOptions mo;
     mo.variant = st.variant;
     mo.causal = st.causal;
-    everywhere([&] { check_mha_options(mo, st.layout, st.layout, p2.n_q(), p2.n_kv()); });
-    ScopedAccumulate t(ctx.setup_seconds);  // the redistribution to --layout
-    data->problem = mha_from_2d(comm, std::move(p2), st.layout);
+    everywhere([&] { check_mha_options(mo, st.layout, st.layout, data->problem.n_q(), data->problem.n_kv()); });
     rec.problem["bound"] = 0.0;
   }
   const auto& p = data->problem;
@@ -585,7 +586,8 @@ harness::KernelSpec attention_kernel() {
       "  mpirun -n 2 attnbench attention --n 16384 --d 64 --out results/run.h5\n"
       "  mpirun -n 4 attnbench attention --input inputs/qkv.h5 --precision single --variant allgather\n"
       "  mpirun -n 2 attnbench attention --algo poly --d 8 --bound 0.5 --tolerance 1e-6";
-  k.input_help = "2-D float32/float64 datasets /Q (n x d), /K (n_keys x d), /V (n_keys x dv)";
+  k.input_help = "float32/float64 datasets /Q (n x d), /K (n_keys x d), /V (n_keys x dv); exact also 4-D /Q (B, n, H, "
+                 "d), /K (B, n_keys, Hkv, d), /V (B, n_keys, Hkv, dv) or 3-D (n, H, d)";
   k.algorithms = {
       {"exact", "distributed streaming softmax attention"},
       {"poly", "Alman-Song polynomial method, certified error bound"},
@@ -607,11 +609,11 @@ harness::KernelSpec attention_kernel() {
        "Row order across ranks (ring, allgather): contiguous blocks, striped (token i on rank i mod p) or zigzag "
        "(2p chunks, rank r holds r and 2p-1-r); it balances causal work; ulysses needs contiguous",
        {"exact"}},
-      {"--heads", T::integer, "1", {}, "Synthetic input: attention heads H (Q is (B, n, H, d))", {"exact"}, true, 1,
+      {"--heads", T::integer, "1", {}, "Synthetic input: attention heads H (Q is (B, n, H, d)); from a file: its shape", {"exact"}, true, 1,
        1 << 20},
       {"--kv-heads", T::integer, "", {}, "Synthetic input: K/V heads Hkv dividing H (grouped-query attention; "
-                                         "default: H)", {"exact"}, true, 1, 1 << 20},
-      {"--batch", T::integer, "1", {}, "Synthetic input: batch size B", {"exact"}, true, 1, 1 << 20},
+                                         "default: H); from a file: its shape", {"exact"}, true, 1, 1 << 20},
+      {"--batch", T::integer, "1", {}, "Synthetic input: batch size B; from a file: its shape", {"exact"}, true, 1, 1 << 20},
       {"--n", T::integer, "4096", {}, "Synthetic input: rows (tokens) of Q, K and V", {}, true, 1, big},
       {"--d", T::integer, "64", {}, "Synthetic input: feature dimension of Q and K", {}, true, 1, 1 << 20},
       {"--dv", T::integer, "", {}, "Synthetic input: columns of V (default: d)", {}, true, 1, 1 << 20},

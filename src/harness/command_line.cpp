@@ -335,10 +335,16 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
 
   GenCommand gen;
   std::string gen_precision = "double", gen_seed = "42";
-  auto* g = app.add_subcommand("gen", "Write a synthetic attention input file (/Q, /K, /V) for --input");
+  auto* g = app.add_subcommand("gen", "Write a synthetic attention input file (/Q, /K, /V) for --input: the values of the same "
+                                "synthetic run");
   g->add_option("--n", gen.n, "Rows (tokens) of Q, K and V")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   g->add_option("--d", gen.d, "Feature dimension of Q and K")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
   g->add_option("--dv", gen.dv, "Columns of V (default: d)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
+  g->add_option("--heads", gen.heads, "Query heads H: write 4-D (B, n, H, d) datasets (default: 2-D, one head)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
+  g->add_option("--kv-heads", gen.kv_heads, "K/V heads Hkv dividing H (grouped-query attention; default: H); 4-D")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
+  g->add_option("--batch", gen.batch, "Batch size B; 4-D")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
   g->add_option("--bound", gen.bound, "Entries are uniform in [-B, B]")->check(CLI::PositiveNumber);
   g->add_option("--seed", gen_seed, "Seed of the counter-based generator (non-negative)");
   g->add_option("--precision", gen_precision, "double or single")
@@ -370,6 +376,14 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
       throw usage("--seed must be an integer in [0, 2^64), got '" + gen_seed + "'");
     if (gen.out.empty()) throw usage("--out: empty file name");
     if (gen.dv == 0) gen.dv = gen.d;
+    if (gen.multi_head()) {
+      if (gen.heads == 0) gen.heads = 1;
+      if (gen.kv_heads == 0) gen.kv_heads = gen.heads;
+      if (gen.batch == 0) gen.batch = 1;
+      if (gen.heads % gen.kv_heads != 0)
+        throw usage("--kv-heads " + std::to_string(gen.kv_heads) + " must divide --heads " + std::to_string(gen.heads) +
+                    " (grouped-query attention: H / Hkv query heads share one K/V head)");
+    }
     if (!std::isfinite(gen.bound)) throw usage("--bound must be a positive finite number");
     return gen;
   }
