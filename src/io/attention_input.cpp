@@ -188,9 +188,9 @@ TensorDims tensor_dims(const std::vector<std::int64_t>& dims) {
 }
 
 // The first non-finite value of a local (B m) x (heads cols) buffer, named by its global
-// (batch, token, head, column).
+// (batch, token, head, column), or (row, column) for a 2-D dataset.
 template <class T>
-void check_finite_tokens(const Matrix<T>& m, const SequenceLayout& lay, int r, std::int64_t heads,
+void check_finite_tokens(const Matrix<T>& m, const SequenceLayout& lay, int r, std::int64_t heads, std::size_t dims,
                          const std::string& path, const std::string& name) {
   const std::int64_t rows = lay.local_rows(r);
   if (rows == 0 || m.cols() == 0) return;
@@ -199,9 +199,12 @@ void check_finite_tokens(const Matrix<T>& m, const SequenceLayout& lay, int r, s
     for (std::int64_t j = 0; j < m.cols(); ++j)
       if (!std::isfinite(m(i, j)))
         throw input_error("'" + path + "': dataset " + name + " has a non-finite value (" +
-                          std::to_string(static_cast<double>(m(i, j))) + ") at batch " + std::to_string(i / rows) +
-                          ", token " + std::to_string(lay.position(r, i % rows)) + ", head " +
-                          std::to_string(j / cols) + ", column " + std::to_string(j % cols));
+                          std::to_string(static_cast<double>(m(i, j))) + ") at " +
+                          (dims == 2 ? "row " + std::to_string(lay.position(r, i % rows)) + ", column " +
+                                           std::to_string(j)
+                                     : "batch " + std::to_string(i / rows) + ", token " +
+                                           std::to_string(lay.position(r, i % rows)) + ", head " +
+                                           std::to_string(j / cols) + ", column " + std::to_string(j % cols)));
 }
 }  // namespace
 
@@ -224,10 +227,13 @@ attention::MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::strin
         throw input_error(where + "dataset " + names[i] + " has shape " + dims_string(shapes[i].dims) + " (" +
                           std::to_string(rank) + "-D): expected 2-D (n, d), 3-D (n, H, d) or 4-D (B, n, H, d)");
       if (!shapes[i].is_float) throw input_error(where + "dataset " + names[i] + " must be float32 or float64");
+      t[i] = tensor_dims(shapes[i].dims);
+      if (t[i].n < 1)
+        throw input_error(where + "dataset " + names[i] + " has zero rows (tokens): shape " +
+                          dims_string(shapes[i].dims));
       for (std::int64_t e : shapes[i].dims)
         if (e < 1) throw input_error(where + "dataset " + names[i] + " has an empty extent: shape " +
                                      dims_string(shapes[i].dims));
-      t[i] = tensor_dims(shapes[i].dims);
     }
     auto shape_of = [&](std::size_t i) { return names[i] + " " + dims_string(shapes[i].dims); };
     for (std::size_t i = 1; i < 3; ++i)
@@ -288,7 +294,7 @@ attention::MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::strin
   }
   dist::agree_on_success(comm, [&] {
     for (std::size_t i = 0; i < 3; ++i)
-      check_finite_tokens(*out[i], *lays[i], r, t[i].heads, path, names[i]);
+      check_finite_tokens(*out[i], *lays[i], r, t[i].heads, shapes[i].dims.size(), path, names[i]);
   });
   if (info) {
     info->dims = static_cast<int>(shapes[0].dims.size());
