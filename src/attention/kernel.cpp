@@ -107,6 +107,7 @@ template <class T>
 struct MhaData {
   MhaProblem<T> problem;
   Matrix<T> O;  // this rank's tokens of the last repetition's output, (B n_r) x (H dv), layout order
+  int input_dims = 0;  // 2, 3 or 4 for a file input (the output mirrors 3-D and 4-D ones), 0 synthetic
 };
 
 template <class T>
@@ -183,10 +184,21 @@ class ExactCase final : public harness::Case {
   }
   void write_datasets(io::File& f, bool save_output) const override {
     if (!save_output) return;
-    // O in sequence order: tokens move back to contiguous blocks (collective, point to point) when
-    // the layout is striped or zigzag. B = 1: /output/O, n x (H dv) (the (n, H, dv) tensor);
-    // B > 1: one such dataset per batch entry, /output/O_b<b>.
     const auto& p = data_->problem;
+    if (data_->input_dims >= 3) {
+      // A 4-D (B, n, H, d) or 3-D (n, H, d) input: O mirrors it, one dataset /output/O of shape
+      // (B, n, H, dv) or (n, H, dv), each rank writing its own tokens of the layout where they
+      // belong (one collective hyperslab write; no redistribution).
+      std::vector<std::int64_t> dims = {p.shape.batch, p.n_q(), p.shape.heads, p.shape.dv};
+      if (data_->input_dims == 3) dims.erase(dims.begin());
+      f.ensure_group("/output");
+      f.write_axis_rows("/output/O", dims, data_->input_dims == 4 ? 1 : 0, io::sequence_rows(p.layout_q, comm_.rank()),
+                        data_->O.size(), data_->O.data());
+      return;
+    }
+    // Synthetic or 2-D input: O in sequence order: tokens move back to contiguous blocks
+    // (collective, point to point) when the layout is striped or zigzag. B = 1: /output/O,
+    // n x (H dv) (the (n, H, dv) tensor); B > 1: one such dataset per batch entry, /output/O_b<b>.
     const SequenceLayout contiguous(LayoutKind::contiguous, p.n_q(), comm_.size());
     const Matrix<T> O = p.layout_q.kind() == LayoutKind::contiguous
                             ? data_->O
@@ -250,7 +262,9 @@ std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Setti
     // redistribution); shape errors are input errors (exit 3) naming the file and dataset.
     {
       ScopedAccumulate t(ctx.io_seconds);
-      data->problem = io::read_mha_input<T>(comm, ctx.common.input, st.layout);
+      io::MhaInputInfo info;
+      data->problem = io::read_mha_input<T>(comm, ctx.common.input, st.layout, &info);
+      data->input_dims = info.dims;
     }
     MhaOptions mo;
     mo.variant = st.variant;
@@ -679,7 +693,8 @@ harness::KernelSpec attention_kernel() {
       {"/validation", "rows_checked", "int64", "rows compared with the reference"},
       {"/parameters", "error_mode", "string", "approximate: full, sampled or none"},
       {"/output", "O", "dataset", "n x dv output (--save-output); exact with heads: n x (H dv), and for B > 1 one "
-                                  "dataset O_b<b> per batch entry"},
+                                  "dataset O_b<b> per batch entry; exact from a 4-D (3-D) file: one (B, n, H, dv) "
+                                  "((n, H, dv)) dataset"},
   };
   k.make_case = make_case;
   return k;

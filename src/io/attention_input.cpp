@@ -141,13 +141,11 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
 }
 
 // ---- multi-head inputs ------------------------------------------------------------------------------
-namespace {
 using attention::LayoutKind;
 using attention::SequenceLayout;
 
-// Rank r's tokens of `lay` as hyperslab runs on the sequence axis: striped is one strided run
-// (every p-th token from r); contiguous and zigzag are their (at most two) blocks of consecutive
-// positions.
+// Striped is one strided run (every p-th token from r); contiguous and zigzag are their (at most
+// two) blocks of consecutive positions.
 std::vector<AxisSlab> sequence_rows(const SequenceLayout& lay, int r) {
   const std::int64_t m = lay.local_rows(r);
   if (m == 0) return {};
@@ -163,6 +161,7 @@ std::vector<AxisSlab> sequence_rows(const SequenceLayout& lay, int r) {
   return runs;
 }
 
+namespace {
 // The roles of a 2-, 3- or 4-D dataset's extents.
 struct TensorDims {
   std::int64_t batch = 1, n = 0, heads = 1, cols = 0;

@@ -8,10 +8,12 @@
 // Reads are collective hyperslabs of each rank's rows of the sequence axis; every check is agreed
 // across ranks so a bad file gives one readable error and the same exit code everywhere.
 #include <string>
+#include <vector>
 
 #include "attention/attention_problem.hpp"
 #include "attention/problem.hpp"
 #include "dist/comm.hpp"
+#include "io/hdf5_file.hpp"
 
 namespace attnbench::io {
 
@@ -26,6 +28,10 @@ struct InputInfo {
 // the message gives the bytes needed and the bytes the node has).
 template <class T>
 AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::string& path, InputInfo* info = nullptr);
+
+// Rank r's tokens of `lay` as hyperslab runs on a dataset's sequence axis (File::read_axis_rows,
+// File::write_axis_rows), in increasing position order as the layout stores them.
+std::vector<AxisSlab> sequence_rows(const attention::SequenceLayout& lay, int r);
 
 // What a multi-head input file declares.
 struct MhaInputInfo {

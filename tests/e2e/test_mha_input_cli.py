@@ -4,7 +4,8 @@
 - `gen --heads H --kv-heads Hkv --batch B` writes 4-D /Q (B, n, H, d), /K and /V (B, n, Hkv, .);
   `attention --input` on that file computes the same O as the synthetic run with the same options
   (bit for bit: the same values reach the same kernel), with the same verdict and the same root
-  attributes, for ring / allgather / ulysses, every layout, causal or not, GQA, p > n, fp32;
+  attributes, for ring / allgather / ulysses, every layout, causal or not, GQA, p > n, fp32; its
+  /output/O is one (B, n, H, dv) dataset (the synthetic run's: n x (H dv) per batch entry);
 - 4-D and 3-D files written by h5py (float32 and float64) against an independent NumPy computation;
 - bad files and options: each one clear error with the same exit code on every rank (input 3,
   usage 2), the file and dataset (or option) named, no archive left behind.
@@ -39,11 +40,19 @@ def run(name, argv, expected=0):
     return r if ok else None
 
 
-def outputs(path, batch):
-    """The saved O of an archive as (B, n, H dv) float64, and its root attributes."""
+def outputs(path, batch, want_shape=None):
+    """The saved O of an archive as (B, n, H dv) float64, and its root attributes. want_shape: the
+    N-D shape /output/O must have (a run from a 3-D or 4-D file), else the 2-D per-batch datasets."""
     with h5py.File(path, "r") as f:
-        keys = ["output/O"] if batch == 1 else ["output/O_b%d" % b for b in range(batch)]
-        O = np.stack([f[k][...].astype(np.float64) for k in keys])
+        if want_shape is not None:
+            O = f["output/O"][...].astype(np.float64)
+            chk.check(O.shape == want_shape and f["output/O"].fletcher32,
+                      "%s: /output/O shape %s (Fletcher32 %s), expected %s" %
+                      (path, O.shape, f["output/O"].fletcher32, want_shape))
+            O = O.reshape((batch, O.shape[-3], -1))
+        else:
+            keys = ["output/O"] if batch == 1 else ["output/O_b%d" % b for b in range(batch)]
+            O = np.stack([f[k][...].astype(np.float64) for k in keys])
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         attrs["rel_error"] = float(f["validation"].attrs["rel_error"])
     return O, attrs
@@ -97,7 +106,7 @@ for label, B, n, H, Hkv, d, dv, variant, layout, causal, precision in cases:
     r_synth = run(label + ".synth", ["attention"] + shape[:-2] + heads + ["--out", out_synth] + run_args)
     if r_file is None or r_synth is None:
         continue
-    O_file, a_file = outputs(out_file, B)
+    O_file, a_file = outputs(out_file, B, (B, n, H, dv))
     O_synth, a_synth = outputs(out_synth, B)
     chk.check(O_file.shape == O_synth.shape and np.array_equal(O_file, O_synth),
               "%s: O from the file differs from the synthetic run by %s" %
@@ -139,7 +148,7 @@ for label, qs, ks, vs, dtype, variant, layout, causal in h5py_cases:
     if run(label, ["attention", "--input", inp, "--variant", variant, "--layout", layout, "--out", out] + COMMON +
            (["--causal"] if causal else [])) is None:
         continue
-    O, a = outputs(out, B)
+    O, a = outputs(out, B, (n, H, vs[-1]) if len(qs) == 3 else (B, n, H, vs[-1]))
     ref = attention(Q, K, V, 1.0 / np.sqrt(d), causal)
     err = np.abs(O - ref).max() / np.abs(ref).max()
     chk.check(err <= 1e-12, "%s: O vs NumPy: %.3g" % (label, err))
