@@ -483,6 +483,24 @@ void select_axis_rows(hid_t space, const std::vector<hsize_t>& dims, int axis, c
 }
 }  // namespace
 
+namespace {
+// The memory dataspace of an axis-rows transfer: the file's extents with `axis` cut to the rows
+// selected (the buffer's own shape). With one block of rows it has the shape of the file
+// selection, which lets HDF5 move whole chunks straight into the buffer (a 1-D memory space made
+// the same read about 2.5x slower); nothing is selected when there are no elements.
+Handle axis_rows_memory_space(const std::vector<hsize_t>& dims, int axis, std::int64_t elements,
+                              const std::vector<AxisSlab>& rows, const std::string& what) {
+  std::vector<hsize_t> mdims(dims);
+  std::int64_t selected = 0;
+  for (const AxisSlab& r : rows) selected += r.size();
+  mdims[static_cast<std::size_t>(axis)] = static_cast<hsize_t>(std::max<std::int64_t>(selected, 1));
+  Handle mspace(H5Screate_simple(static_cast<int>(mdims.size()), mdims.data(), nullptr), H5Sclose);
+  if (!mspace.valid() || (elements == 0 && H5Sselect_none(mspace.get()) < 0))
+    throw internal_error("memory dataspace for " + what);
+  return mspace;
+}
+}  // namespace
+
 template <class T>
 void File::read_axis_rows(const std::string& name, int axis, const std::vector<AxisSlab>& rows, std::int64_t elements,
                           T* out) const {
@@ -498,10 +516,7 @@ void File::read_axis_rows(const std::string& name, int axis, const std::vector<A
     if (H5Sget_simple_extent_dims(fspace.get(), dims.data(), nullptr) < 0)
       throw input_error("cannot read the dataspace of " + where);
     select_axis_rows(fspace.get(), dims, axis, rows, elements, name);
-    hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
-    Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
-    if (!mspace.valid() || (elements == 0 && H5Sselect_none(mspace.get()) < 0))
-      throw internal_error("memory dataspace for " + where);
+    Handle mspace = axis_rows_memory_space(dims, axis, elements, rows, where);
     Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
     if (!dxpl.valid() || H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0)
       throw internal_error("H5Pset_dxpl_mpio failed");
@@ -550,9 +565,7 @@ void File::write_axis_rows(const std::string& name, const std::vector<std::int64
                       "create dataset " + name, path_),
               H5Dclose);
     select_axis_rows(fspace.get(), gdims, axis, rows, elements, name);
-    hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
-    Handle mspace(checked(H5Screate_simple(1, count, nullptr), "dataspace of " + name, path_), H5Sclose);
-    if (elements == 0) check(H5Sselect_none(mspace.get()), "select none", path_);
+    Handle mspace = axis_rows_memory_space(gdims, axis, elements, rows, name);
     Handle dxpl = collective_dxpl(path_);
     const T dummy{};
     check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? data : &dummy),
