@@ -335,10 +335,16 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
 
   GenCommand gen;
   std::string gen_precision = "double", gen_seed = "42";
-  auto* g = app.add_subcommand("gen", "Write a synthetic input file for --input: attention (/Q, /K, /V) or sparsify (/X)");
+  auto* g = app.add_subcommand("gen", "Write a synthetic input file for --input, with the values of the same synthetic run: "
+                                "attention (/Q, /K, /V: 2-D, or 4-D with --heads/--kv-heads/--batch) or sparsify (/X)");
   g->add_option("--n", gen.n, "Rows (tokens) of Q, K and V")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   g->add_option("--d", gen.d, "Feature dimension of Q and K")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
   g->add_option("--dv", gen.dv, "Columns of V (default: d)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
+  g->add_option("--heads", gen.heads, "Query heads H: write 4-D (B, n, H, d) datasets (default: 2-D, one head)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
+  g->add_option("--kv-heads", gen.kv_heads, "K/V heads Hkv dividing H (grouped-query attention; default: H); 4-D")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
+  g->add_option("--batch", gen.batch, "Batch size B; 4-D")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
   g->add_option("--bound", gen.bound, "Entries are uniform in [-B, B]")->check(CLI::PositiveNumber);
   g->add_option("--seed", gen_seed, "Seed of the counter-based generator (non-negative)");
   g->add_option("--precision", gen_precision, "double or single")
@@ -378,13 +384,21 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
     if (gen.out.empty()) throw usage("--out: empty file name");
     // Options of the other kind of input are usage errors, not silently ignored.
     const bool sparsify = gen.kernel == "sparsify";
-    for (const char* o : {"--dv", "--bound"})
+    for (const char* o : {"--dv", "--bound", "--heads", "--kv-heads", "--batch"})
       if (sparsify && g->count(o) > 0) throw usage(std::string(o) + " does not apply to gen --kernel sparsify");
     for (const char* o : {"--r", "--density", "--coherence", "--format"})
       if (!sparsify && g->count(o) > 0) throw usage(std::string(o) + " applies to gen --kernel sparsify only");
     gen.n_given = g->count("--n") > 0;
     gen.d_given = g->count("--d") > 0;
     if (gen.dv == 0) gen.dv = gen.d;
+    if (gen.multi_head()) {
+      if (gen.heads == 0) gen.heads = 1;
+      if (gen.kv_heads == 0) gen.kv_heads = gen.heads;
+      if (gen.batch == 0) gen.batch = 1;
+      if (gen.heads % gen.kv_heads != 0)
+        throw usage("--kv-heads " + std::to_string(gen.kv_heads) + " must divide --heads " + std::to_string(gen.heads) +
+                    " (grouped-query attention: H / Hkv query heads share one K/V head)");
+    }
     if (!std::isfinite(gen.bound)) throw usage("--bound must be a positive finite number");
     return gen;
   }

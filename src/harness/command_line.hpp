@@ -25,6 +25,10 @@ struct KernelCommand {
 // anndata CSC/CSR group, with the values of the sparsify kernel's own generator.
 struct GenCommand {
   std::int64_t n = 4096, d = 64, dv = 0;
+  // Multi-head: with any of --heads, --kv-heads, --batch the file has 4-D (B, n, H, d) datasets
+  // (kv_heads defaults to heads, the others to 1); with none, 2-D (n, d) ones.
+  std::int64_t heads = 0, kv_heads = 0, batch = 0;
+  bool multi_head() const { return heads > 0 || kv_heads > 0 || batch > 0; }
   double bound = 1.0;
   std::uint64_t seed = 42;
   Precision precision = Precision::double_;

@@ -34,10 +34,11 @@ void check_finite(const Matrix<T>& m, const std::string& path, const std::string
 }
 }  // namespace
 
-template <class T>
-AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::string& path, InputInfo* info) {
-  // Rank 0 checks the file with serial calls first, so a missing or foreign file never reaches the
-  // collective H5Fopen (whose failure behaviour across ranks is not something to rely on).
+namespace {
+// Rank 0 checks the file with serial calls first, so a missing or foreign file never reaches the
+// collective H5Fopen (whose failure behaviour across ranks is not something to rely on); then the
+// collective open, whose outcome is agreed.
+File open_input(const dist::Comm& comm, const std::string& path) {
   dist::agree_on_success(comm, [&] {
     if (!comm.is_root()) return;
     namespace fs = std::filesystem;
@@ -54,11 +55,16 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
       throw usage_error("input file '" + path + "' is also the output '" + out +
                         "': the archive would replace its own input");
   });
-
   // H5Fopen is collective: it returns (succeeds or fails) on every rank, so its outcome can be agreed.
   std::optional<File> opened;
   dist::agree_on_success(comm, [&] { opened.emplace(File::open_read(comm, path)); });
-  File& file = *opened;
+  return std::move(*opened);
+}
+}  // namespace
+
+template <class T>
+AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::string& path, InputInfo* info) {
+  File file = open_input(comm, path);
   std::array<DatasetShape, 3> shapes;
   const std::array<std::string, 3> names = {"/Q", "/K", "/V"};
   // Metadata checks run identically on every rank (same file, same answers).
@@ -69,7 +75,10 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
       shapes[i] = file.shape(names[i]);
       if (shapes[i].dims.size() != 2)
         throw input_error("'" + path + "': dataset " + names[i] + " must be 2-D, it has shape " +
-                          dims_string(shapes[i].dims));
+                          dims_string(shapes[i].dims) +
+                          (shapes[i].dims.size() == 3 || shapes[i].dims.size() == 4
+                               ? " (multi-head (n, H, d) and (B, n, H, d) inputs are read by --algo exact only)"
+                               : ""));
       if (!shapes[i].is_float)
         throw input_error("'" + path + "': dataset " + names[i] + " must be float32 or float64");
     }
@@ -131,6 +140,191 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
   return p;
 }
 
+// ---- multi-head inputs ------------------------------------------------------------------------------
+using attention::LayoutKind;
+using attention::SequenceLayout;
+
+// Striped is one strided run (every p-th token from r); contiguous and zigzag are their (at most
+// two) blocks of consecutive positions.
+std::vector<AxisSlab> sequence_rows(const SequenceLayout& lay, int r) {
+  const std::int64_t m = lay.local_rows(r);
+  if (m == 0) return {};
+  if (lay.kind() == LayoutKind::striped) return {AxisSlab{r, lay.ranks(), m, 1}};
+  std::vector<AxisSlab> runs;
+  for (std::int64_t k = 0; k < m; ++k) {
+    const std::int64_t pos = lay.position(r, k);
+    if (!runs.empty() && runs.back().start + runs.back().block == pos)
+      ++runs.back().block;
+    else
+      runs.push_back(AxisSlab{pos, 1, 1, 1});
+  }
+  return runs;
+}
+
+namespace {
+// The roles of a 2-, 3- or 4-D dataset's extents.
+struct TensorDims {
+  std::int64_t batch = 1, n = 0, heads = 1, cols = 0;
+  int axis = 0;  // the sequence axis
+};
+TensorDims tensor_dims(const std::vector<std::int64_t>& dims) {
+  TensorDims t;
+  if (dims.size() == 2) {
+    t.n = dims[0];
+    t.cols = dims[1];
+  } else if (dims.size() == 3) {
+    t.n = dims[0];
+    t.heads = dims[1];
+    t.cols = dims[2];
+  } else {
+    t.batch = dims[0];
+    t.n = dims[1];
+    t.heads = dims[2];
+    t.cols = dims[3];
+    t.axis = 1;
+  }
+  return t;
+}
+
+// The first non-finite value of a local (B m) x (heads cols) buffer, named by its global
+// (batch, token, head, column), or (row, column) for a 2-D dataset.
+template <class T>
+void check_finite_tokens(const Matrix<T>& m, const SequenceLayout& lay, int r, std::int64_t heads, std::size_t dims,
+                         const std::string& path, const std::string& name) {
+  const std::int64_t rows = lay.local_rows(r);
+  if (rows == 0 || m.cols() == 0) return;
+  const std::int64_t cols = m.cols() / heads;
+  for (std::int64_t i = 0; i < m.rows(); ++i)
+    for (std::int64_t j = 0; j < m.cols(); ++j)
+      if (!std::isfinite(m(i, j)))
+        throw input_error("'" + path + "': dataset " + name + " has a non-finite value (" +
+                          std::to_string(static_cast<double>(m(i, j))) + ") at " +
+                          (dims == 2 ? "row " + std::to_string(lay.position(r, i % rows)) + ", column " +
+                                           std::to_string(j)
+                                     : "batch " + std::to_string(i / rows) + ", token " +
+                                           std::to_string(lay.position(r, i % rows)) + ", head " +
+                                           std::to_string(j / cols) + ", column " + std::to_string(j % cols)));
+}
+}  // namespace
+
+template <class T>
+attention::MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::string& path, LayoutKind layout,
+                                        MhaInputInfo* info) {
+  File file = open_input(comm, path);
+  std::array<DatasetShape, 3> shapes;
+  std::array<TensorDims, 3> t;
+  const std::array<std::string, 3> names = {"/Q", "/K", "/V"};
+  // Metadata checks run identically on every rank (same file, same answers): agreed, exit 3.
+  dist::agree_on_success(comm, [&] {
+    const std::string where = "'" + path + "': ";
+    for (std::size_t i = 0; i < 3; ++i) {
+      if (!file.has_dataset(names[i]))
+        throw input_error(where + "missing dataset " + names[i] + " (expected /Q, /K and /V)");
+      shapes[i] = file.shape(names[i]);
+      const auto rank = shapes[i].dims.size();
+      if (rank < 2 || rank > 4)
+        throw input_error(where + "dataset " + names[i] + " has shape " + dims_string(shapes[i].dims) + " (" +
+                          std::to_string(rank) + "-D): expected 2-D (n, d), 3-D (n, H, d) or 4-D (B, n, H, d)");
+      if (!shapes[i].is_float) throw input_error(where + "dataset " + names[i] + " must be float32 or float64");
+      t[i] = tensor_dims(shapes[i].dims);
+      if (t[i].n < 1)
+        throw input_error(where + "dataset " + names[i] + " has zero rows (tokens): shape " +
+                          dims_string(shapes[i].dims));
+      for (std::int64_t e : shapes[i].dims)
+        if (e < 1) throw input_error(where + "dataset " + names[i] + " has an empty extent: shape " +
+                                     dims_string(shapes[i].dims));
+    }
+    auto shape_of = [&](std::size_t i) { return names[i] + " " + dims_string(shapes[i].dims); };
+    for (std::size_t i = 1; i < 3; ++i)
+      if (shapes[i].dims.size() != shapes[0].dims.size())
+        throw input_error(where + "dataset " + names[i] + " is " + std::to_string(shapes[i].dims.size()) +
+                          "-D but /Q is " + std::to_string(shapes[0].dims.size()) +
+                          "-D: /Q, /K and /V must have the same layout (" + shape_of(0) + ", " + shape_of(1) + ", " +
+                          shape_of(2) + ")");
+    auto mismatch = [&](std::size_t i, std::size_t j, const char* what, std::int64_t a, std::int64_t b) {
+      if (a != b)
+        throw input_error(where + "shape mismatch: dataset " + names[i] + " has " + what + " = " + std::to_string(a) +
+                          " but " + names[j] + " has " + std::to_string(b) + " (" + shape_of(0) + ", " + shape_of(1) +
+                          ", " + shape_of(2) + ")");
+    };
+    mismatch(1, 0, "batch B", t[1].batch, t[0].batch);
+    mismatch(2, 0, "batch B", t[2].batch, t[0].batch);
+    mismatch(1, 0, "d (columns)", t[1].cols, t[0].cols);
+    mismatch(2, 1, "tokens n_k", t[2].n, t[1].n);
+    mismatch(2, 1, "K/V heads Hkv", t[2].heads, t[1].heads);
+    if (t[0].heads % t[1].heads != 0)
+      throw input_error(where + "dataset /K has Hkv = " + std::to_string(t[1].heads) +
+                        " heads, which does not divide the H = " + std::to_string(t[0].heads) +
+                        " heads of /Q (grouped-query attention: H / Hkv query heads share one K/V head; " +
+                        shape_of(0) + ", " + shape_of(1) + ")");
+  });
+
+  const int r = comm.rank(), P = comm.size();
+  const SequenceLayout lay_q(layout, t[0].n, P), lay_kv(layout, t[1].n, P);
+  const std::array<const SequenceLayout*, 3> lays = {&lay_q, &lay_kv, &lay_kv};
+  // Memory before allocation: the declared dimensions of a small file can ask for terabytes. Each
+  // dataset's local tokens, cumulatively, against the node's memory: one clear Error(input)
+  // naming the dataset, the bytes needed and the bytes available, on every rank.
+  std::array<std::int64_t, 3> rows{}, width{};
+  std::int64_t cumulative = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::string what = "'" + path + "': dataset " + names[i] + " " + dims_string(shapes[i].dims) + " read as " +
+                             (sizeof(T) == 4 ? "float32" : "float64") + (i > 0 ? " (with the datasets before it)" : "");
+    dist::agree_on_success(comm, [&] {
+      rows[i] = checked_mul(t[i].batch, lays[i]->local_rows(r), what, ExitCode::input);
+      width[i] = checked_mul(t[i].heads, t[i].cols, what, ExitCode::input);
+      cumulative = checked_add(cumulative, checked_array_bytes(rows[i], width[i], sizeof(T), what, ExitCode::input),
+                               what, ExitCode::input);
+    });
+    metrics::check_memory_fits(comm, cumulative, what, ExitCode::input);
+  }
+
+  attention::MhaProblem<T> p;
+  p.shape = attention::HeadShape{t[0].batch, t[0].heads, t[1].heads, t[0].cols, t[2].cols};
+  p.layout_q = lay_q;
+  p.layout_kv = lay_kv;
+  p.source = path;
+  std::array<Matrix<T>*, 3> out = {&p.Q_local, &p.K_local, &p.V_local};
+  // One collective hyperslab read per dataset, each agreed on its own (File::read_axis_rows): a
+  // checksum error in one rank's chunks of /K ends every rank there, before the read of /V.
+  for (std::size_t i = 0; i < 3; ++i) {
+    dist::agree_on_success(comm, [&] { *out[i] = Matrix<T>(rows[i], width[i]); });
+    file.read_axis_rows<T>(names[i], t[i].axis, sequence_rows(*lays[i], r), rows[i] * width[i], out[i]->data());
+  }
+  dist::agree_on_success(comm, [&] {
+    for (std::size_t i = 0; i < 3; ++i)
+      check_finite_tokens(*out[i], *lays[i], r, t[i].heads, shapes[i].dims.size(), path, names[i]);
+  });
+  if (info) {
+    info->dims = static_cast<int>(shapes[0].dims.size());
+    info->batch = p.shape.batch;
+    info->n_q = p.n_q();
+    info->n_kv = p.n_kv();
+    info->heads = p.shape.heads;
+    info->kv_heads = p.shape.kv_heads;
+    info->d = p.shape.d;
+    info->dv = p.shape.dv;
+    info->dtype = shapes[0].type_size == 4 ? "float32" : "float64";
+  }
+  return p;
+}
+
+template <class T>
+void write_mha_input(const dist::Comm& comm, const std::string& path, const attention::MhaProblem<T>& p,
+                     bool overwrite) {
+  ArchiveWriter writer(comm, path, overwrite ? Overwrite::yes : Overwrite::no);
+  File& file = writer.file();
+  const int r = comm.rank();
+  const auto& s = p.shape;
+  file.write_axis_rows("/Q", {s.batch, p.n_q(), s.heads, s.d}, 1, sequence_rows(p.layout_q, r), p.Q_local.size(),
+                       p.Q_local.data());
+  file.write_axis_rows("/K", {s.batch, p.n_kv(), s.kv_heads, s.d}, 1, sequence_rows(p.layout_kv, r), p.K_local.size(),
+                       p.K_local.data());
+  file.write_axis_rows("/V", {s.batch, p.n_kv(), s.kv_heads, s.dv}, 1, sequence_rows(p.layout_kv, r),
+                       p.V_local.size(), p.V_local.data());
+  writer.commit();
+}
+
 template <class T>
 void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& p,
                            bool overwrite) {
@@ -150,6 +344,13 @@ void write_attention_input(const dist::Comm& comm, const std::string& path, cons
   write_attention_input(comm, path, p, false);
 }
 
+template attention::MhaProblem<float> read_mha_input<float>(const dist::Comm&, const std::string&, LayoutKind,
+                                                           MhaInputInfo*);
+template attention::MhaProblem<double> read_mha_input<double>(const dist::Comm&, const std::string&, LayoutKind,
+                                                             MhaInputInfo*);
+template void write_mha_input<float>(const dist::Comm&, const std::string&, const attention::MhaProblem<float>&, bool);
+template void write_mha_input<double>(const dist::Comm&, const std::string&, const attention::MhaProblem<double>&,
+                                      bool);
 template AttentionProblem<float> read_attention_input<float>(const dist::Comm&, const std::string&, InputInfo*);
 template AttentionProblem<double> read_attention_input<double>(const dist::Comm&, const std::string&, InputInfo*);
 template void write_attention_input<float>(const dist::Comm&, const std::string&, const AttentionProblem<float>&);

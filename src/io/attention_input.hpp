@@ -1,11 +1,19 @@
 #pragma once
-// Reading and writing attention inputs: an HDF5 file with 2-D floating-point datasets /Q (nq x d),
-// /K (nk x d) and /V (nk x dv), row-major. Reads are collective row-block hyperslabs; every check
-// is agreed across ranks so a bad file gives one readable error and the same exit code everywhere.
+// Reading and writing attention inputs: an HDF5 file with floating-point datasets /Q, /K, /V,
+// row-major, float32 or float64:
+//   single head (every algorithm): 2-D /Q (nq x d), /K (nk x d), /V (nk x dv);
+//   multi-head (exact attention):  4-D /Q (B, nq, H, d), /K (B, nk, Hkv, d), /V (B, nk, Hkv, dv),
+//     the (batch, sequence, heads, dim) layout of common attention libraries, with Hkv dividing H;
+//     3-D (n, H, d) datasets are the case B = 1 and 2-D ones the case B = H = Hkv = 1.
+// Reads are collective hyperslabs of each rank's rows of the sequence axis; every check is agreed
+// across ranks so a bad file gives one readable error and the same exit code everywhere.
 #include <string>
+#include <vector>
 
 #include "attention/attention_problem.hpp"
+#include "attention/problem.hpp"
 #include "dist/comm.hpp"
+#include "io/hdf5_file.hpp"
 
 namespace attnbench::io {
 
@@ -20,6 +28,47 @@ struct InputInfo {
 // the message gives the bytes needed and the bytes the node has).
 template <class T>
 AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::string& path, InputInfo* info = nullptr);
+
+// Rank r's tokens of `lay` as hyperslab runs on a dataset's sequence axis (File::read_axis_rows,
+// File::write_axis_rows), in increasing position order as the layout stores them.
+std::vector<AxisSlab> sequence_rows(const attention::SequenceLayout& lay, int r);
+
+// What a multi-head input file declares.
+struct MhaInputInfo {
+  int dims = 0;  // dimensions of the datasets: 2 (n, d), 3 (n, H, d) or 4 (B, n, H, d)
+  std::int64_t batch = 0, n_q = 0, n_kv = 0, heads = 0, kv_heads = 0, d = 0, dv = 0;
+  std::string dtype;  // "float32" or "float64" of /Q
+};
+
+// Collective. Reads a 2-, 3- or 4-D input (see the top) as a multi-head problem whose sequence
+// axis is distributed by SequenceLayout(layout, n, ranks): each rank reads, for every batch entry
+// and head, exactly its own tokens (contiguous: one block; zigzag: two blocks; striped: every p-th
+// token) with one collective hyperslab read per dataset - no redistribution afterwards. The local
+// buffers are the MhaProblem's (B n_r) x (H d) etc. in the layout's order (positions increasing).
+// I/O cost: every element is read once, by its owner. On chunked (e.g. gen's checksummed) files a
+// rank reads and decompresses every chunk its tokens touch: contiguous and zigzag touch their own
+// chunks plus at most two boundary chunks per block, striped touches every chunk (p times the
+// file's bytes decompressed in total). HDF5 also moves a union of hyperslabs much more slowly than
+// one block: measured here (2 ranks, 2 x 128 MiB float32 K/V, 1 MiB deflate chunks) 14-21 s for
+// striped or zigzag against 3.8 s for contiguous - which is why the attention kernel reads
+// contiguous blocks and redistributes (1.5-2.3 s more), and this direct read is kept for callers
+// that cannot hold the redistribution's transient copies.
+// Memory per rank: B n_r (H d) + B n_kr Hkv (d + dv) elements, checked against the node before
+// allocating. Throws Error(input) (exit 3) naming the file and dataset, on every rank, when: a
+// dataset is missing, not floating point, or not 2-, 3- or 4-D; the datasets' numbers of
+// dimensions differ; B, n_k, Hkv, d disagree between /Q, /K and /V; an extent is zero; Hkv does not
+// divide H; a value is NaN/Inf (the message gives its (batch, token, head, column)); the rows do
+// not fit in the node's memory; the data fail their checksum.
+template <class T>
+attention::MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::string& path, attention::LayoutKind layout,
+                                        MhaInputInfo* info = nullptr);
+
+// Collective. Writes the problem as 4-D /Q (B, n, H, d), /K (B, n_k, Hkv, d), /V (B, n_k, Hkv, dv)
+// (its own precision; each rank writes its tokens of its layout: any layout), with the same
+// all-or-nothing lifecycle and errors as write_attention_input.
+template <class T>
+void write_mha_input(const dist::Comm& comm, const std::string& path, const attention::MhaProblem<T>& problem,
+                     bool overwrite);
 
 // Collective. Writes /Q, /K, /V of the problem (its own precision) to `path` with the archive's
 // all-or-nothing lifecycle (io/archive.hpp): a unique temporary file created exclusively, every

@@ -91,6 +91,14 @@ struct Hyperslab {
   std::int64_t start[2], stride[2], count[2], block[2];
 };
 
+// Indices along one axis of an N-D dataset, in HDF5's hyperslab terms: `count` blocks of `block`
+// consecutive indices, `stride` apart, from `start`. E.g. {r0, 1, 1, rows}: one block of rows;
+// {r, p, m, 1}: every p-th index from r. A vector of them selects their union (they must not overlap).
+struct AxisSlab {
+  std::int64_t start = 0, stride = 1, count = 0, block = 1;
+  std::int64_t size() const noexcept { return count * block; }
+};
+
 class File {
  public:
   // Collective. Throws Error(input) naming the path when it cannot be opened.
@@ -123,6 +131,23 @@ class File {
   // Collective read of rows [row0, row0 + rows) of a 2-D floating-point dataset, converted to T.
   template <class T>
   Matrix<T> read_rows(const std::string& name, std::int64_t row0, std::int64_t rows, std::int64_t cols) const;
+
+  // Collective read of the indices `rows` along axis `axis` of an N-D floating-point dataset, with
+  // every index of the other axes, converted to T, into `out`: exactly `elements` values (the
+  // product of the other extents times the rows selected; checked) in the file's row-major order,
+  // i.e. [axes before `axis`][selected rows, increasing][axes after it]. One collective H5Dread;
+  // ranks without rows take part. Agreed like read_rows (a checksum error on one rank ends all).
+  // I/O cost: each rank reads its own elements; with chunked storage it reads (and decompresses)
+  // every chunk its rows touch, so rows spread over the whole axis (a stride) touch every chunk.
+  template <class T>
+  void read_axis_rows(const std::string& name, int axis, const std::vector<AxisSlab>& rows, std::int64_t elements,
+                      T* out) const;
+  // Collective creation of an N-D dataset of shape `dims` (chunked and checksummed like write_rows:
+  // chunks span the whole extents after `axis`, about 1 MiB along `axis`, 1 before it) and write of
+  // this rank's `rows` along `axis`, `elements` values in the order read_axis_rows returns them.
+  template <class T>
+  void write_axis_rows(const std::string& name, const std::vector<std::int64_t>& dims, int axis,
+                       const std::vector<AxisSlab>& rows, std::int64_t elements, const T* data);
 
   // Collective creation of a chunked, Fletcher32-checksummed 2-D dataset and write of this rank's
   // rows [row0, row0 + local.rows()). Ranks with no rows still take part.

@@ -134,9 +134,9 @@ if run("gen", ["gen", "--n", "21", "--d", "4", "--seed", "9", "--out", inp]) is 
         check_saved("file-striped", out, attention(Q, K, V, 0.25, True), {"layout": "striped", "causal": 1})
 
 # ---- bad inputs: one clear error, the same code on every rank, nothing written ---------------------
-with h5py.File(os.path.join(work, "three-d.h5"), "w") as f:
+with h5py.File(os.path.join(work, "three-d.h5"), "w") as f:  # 3-D (n, H, d) inputs are read; d disagrees
     f["Q"] = np.zeros((2, 8, 4))
-    f["K"] = np.zeros((2, 8, 4))
+    f["K"] = np.zeros((2, 8, 3))
     f["V"] = np.zeros((2, 8, 4))
 with h5py.File(os.path.join(work, "four-d.h5"), "w") as f:
     f["Q"] = np.zeros((1, 8, 2, 4))
@@ -154,7 +154,7 @@ bad = [
     ("heads-with-input", ["--input", os.path.join(work, "cross.h5"), "--heads", "2"], 2, "--heads"),
     ("causal-cross-attention", ["--input", os.path.join(work, "cross.h5"), "--causal"], 2,
      "--causal needs as many keys as queries"),
-    ("three-d-dataset", ["--input", os.path.join(work, "three-d.h5")], 3, "three-d.h5"),
+    ("three-d-shapes-disagree", ["--input", os.path.join(work, "three-d.h5")], 3, "three-d.h5"),
     ("four-d-shapes-disagree", ["--input", os.path.join(work, "four-d.h5")], 3, "four-d.h5"),
     ("causal-with-poly", ["--algo", "poly", "--causal"], 2, "--causal"),
 ]
