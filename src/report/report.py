@@ -16,7 +16,10 @@ The columns come from the archives themselves: the kernel's problem keys (root p
 every numeric /metrics and /validation attribute, and /validation primary_error (the error the
 table shows; runs whose error has no certificate say so). A study that declares `plot = "..."`
 (inputs/studies/poly-transition.toml, kde-accuracy.toml) gets its own plot and table instead of the
-three scaling plots (src/report/plot_studies.py). Runs recorded as DOES_NOT_FIT (exit 6: over the
+three scaling plots (src/report/plot_studies.py). Archives that keep a per-iteration history
+(/history/<name>: regress) add convergence.png (loss and relative gradient norm per iteration) and,
+when a problem key or the rank count varies, phases.png (seconds per phase per iteration, with the
+kernel's cost models) and their tables (src/report/plot_history.py). Runs recorded as DOES_NOT_FIT (exit 6: over the
 memory budget, no archive) are listed, not treated as missing.
 
 Every archive is checked before it is used: a checksum error, a missing attribute, an unknown
@@ -625,6 +628,13 @@ def main(argv=None) -> int:
         smd, sfiles = plot_studies.make(plan["plot"], sdir, plan, usable, unfit, plots=not args.no_plots)
         md += "\n" + smd
         files += sfiles
+    # Per-iteration histories (/history/<name>, e.g. regress): convergence and per-phase cost
+    # plots, for any study whose archives keep them (src/report/plot_history.py).
+    import plot_history
+    hmd, hfiles = plot_history.make(sdir, plan, usable, plots=not args.no_plots)
+    if hmd:
+        md += "\n" + hmd
+        files += hfiles
     cols = columns(rows)
     write_h5(sdir / "study.h5", plan, rows, cols)
     write_csv(sdir / "study.csv", rows, cols)
