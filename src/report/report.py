@@ -12,6 +12,7 @@ Reads results/<study>/plan.json (written by `attnbench study run|submit`) and ev
   time.png        time vs cores with the ideal line of the scaling mode
   efficiency.png  parallel efficiency vs cores (strong or weak, as the mode says)
   rates.png       GFLOP/s and % of the same run's GEMM rate vs cores
+                  (these three only when a curve has two core counts or more)
 The columns come from the archives themselves: the kernel's problem keys (root problem_keys),
 every numeric /metrics and /validation attribute, and /validation primary_error (the error the
 table shows; runs whose error has no certificate say so). A study that declares `plot = "..."`
@@ -640,7 +641,15 @@ def main(argv=None) -> int:
     write_csv(sdir / "study.csv", rows, cols)
     (sdir / "study.md").write_text(md)
     if not args.no_plots and not plan.get("plot") and usable:
-        files += plot(sdir, plan, usable)
+        # Time, efficiency and rate against cores need a curve with two core counts at least; a
+        # study at one rank count (regress-convergence, regress-cost) would get a column of dots.
+        cores_per_series = {}
+        for r in usable:
+            cores_per_series.setdefault(r["series"], set()).add(r["cores"])
+        if any(len(c) > 1 for c in cores_per_series.values()):
+            files += plot(sdir, plan, usable)
+        else:
+            log("scaling plots (time, efficiency, rates vs cores) skipped: every curve has a single core count")
     print(md)
     log(f"wrote {sdir}/study.h5, study.csv, study.md" + "".join(f", {f.name}" for f in files))
     bad = [r for r in rows if r["status"] != "VALID"]
