@@ -324,7 +324,8 @@ def phases(sdir: Path, plan: dict, runs: list[dict], plots: bool):
           "Median over the iteration rows of /history/t_<phase> (rank 0, last repetition); a curve "
           "holds everything but its axis fixed. "
           + (f"Models: {'; '.join(name for name, _ in models)} (flops, each scaled to the measured total at "
-             "the largest value of the axis; omega = " + f"{OMEGA}).\n" if models else "\n")]
+             "the largest value of the axis; omega = " + f"{OMEGA}); " if models else "")
+          + "against ranks: ideal strong scaling from the fewest ranks.\n"]
     panels = []
     for k, curves in axes:
         for (other, shown), pts in curves:
@@ -333,7 +334,15 @@ def phases(sdir: Path, plan: dict, runs: list[dict], plots: bool):
             per = {x: {ph: _median([_per_iteration(h, names)[ph] for h in pts[x]]) for ph in names + ["total"]}
                    for x in xs}
             model_vals = []
-            for name, f in models:
+            if k == "ranks":
+                # Against the rank count the problem's cost is constant: the reference is ideal
+                # strong scaling from the fewest ranks measured, T(p0) p0 / p.
+                base = [x for x in xs if per[x]["total"] > 0]
+                if base:
+                    p0 = base[0]
+                    model_vals.append((f"ideal strong scaling T({p0:g}) {p0:g} / p",
+                                       {x: per[p0]["total"] * p0 / x for x in xs}))
+            for name, f in (models if k != "ranks" else []):
                 try:
                     raw = {x: f({kk: pts[x][0]["row"][kk] for kk in pts[x][0]["row"].get("problem_keys", [])})
                            for x in xs}
