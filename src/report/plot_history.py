@@ -170,17 +170,23 @@ def _plot_convergence(sdir: Path, plan: dict, runs: list[dict], labels: dict) ->
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
     styles = ["-", "--", ":", "-."]
-    seen = {}
-    extra_colours = plt.get_cmap("tab10")
+    tab10 = plt.get_cmap("tab10")
+    algos = [h["row"]["algorithm"] for h in runs]
+    one_each = len(set(algos)) == len(algos)
+    order = sorted(set(algos), key=algos.index)
     longest = 1
     tolerances = set()
-    for h in runs:
+    for i, h in enumerate(runs):
         r, hist = h["row"], h["hist"]
         algo = r["algorithm"]
-        colour = ALGO_COLOURS.get(algo) or extra_colours((len(seen) + 3) % 10)
-        k = seen.get(algo, 0)
-        seen[algo] = k + 1
-        ls = styles[k % len(styles)]
+        if one_each:
+            # one run per algorithm: its colour (newton blue, alternating orange, gd green)
+            colour = ALGO_COLOURS.get(algo) or tab10((order.index(algo) + 3) % 10)
+            ls = "-"
+        else:
+            # several runs of an algorithm (sizes, ranks): a colour per run, a line style per algorithm
+            colour = tab10(i % 10)
+            ls = styles[order.index(algo) % len(styles)]
         acc = hist.get("accepted")
         for ax, key in ((ax1, "loss"), (ax2, "grad_norm")):
             y = hist.get(key)
@@ -223,10 +229,12 @@ def _plot_convergence(sdir: Path, plan: dict, runs: list[dict], labels: dict) ->
         ax.set_ylabel(ylab)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8)
+    # the title names what all the runs share (of the first problem keys, and the rank count)
     some = runs[0]["row"]
-    what = ", ".join(f"{k} = {some[k]:g}" if isinstance(some.get(k), (int, float)) else f"{k} = {some.get(k)}"
-                     for k in some.get("problem_keys", [])[:2] if k in some)
-    ax1.set_title(f"loss per iteration ({what}, {some['ranks']} ranks)", fontsize=10)
+    common = [k for k in some.get("problem_keys", [])[:2] + ["ranks"]
+              if isinstance(some.get(k), (int, float)) and all(h["row"].get(k) == some[k] for h in runs)]
+    what = ", ".join(f"{some[k]:g} ranks" if k == "ranks" else f"{k} = {some[k]:g}" for k in common)
+    ax1.set_title("loss per iteration" + (f" ({what})" if what else ""), fontsize=10)
     ax2.set_title("relative gradient norm per iteration", fontsize=10)
     fig.suptitle(f"{plan['study']}: convergence", fontsize=11)
     fig.tight_layout()
@@ -430,8 +438,10 @@ def make(sdir: Path, plan: dict, rows: list[dict], plots: bool = True):
     if not runs:
         return "", []
     order = list(ALGO_COLOURS)
+    def problem_order(r):
+        return tuple(float(r[k]) for k in r.get("problem_keys", []) if isinstance(r.get(k), (int, float)))
     runs.sort(key=lambda h: (order.index(h["row"]["algorithm"]) if h["row"]["algorithm"] in order else len(order),
-                             h["row"]["algorithm"], h["row"]["size"], h["row"]["cores"], h["row"]["point"]))
+                             h["row"]["algorithm"], problem_order(h["row"]), h["row"]["cores"], h["row"]["point"]))
     md, files = convergence(sdir, plan, runs, plots)
     (sdir / "convergence.md").write_text(md)
     pmd, pfiles = phases(sdir, plan, runs, plots)
