@@ -409,7 +409,8 @@ def _plot_phases(sdir, plan, panels, names) -> Path:
         ax.plot(xs, [per[x]["total"] for x in xs], "s-", color="black", lw=2.2, ms=5, label="total per iteration")
         for m, (name, vals) in enumerate(model_vals):
             ls, col = model_styles[m % len(model_styles)]
-            ax.plot(xs, [vals[x] for x in xs], ls, color=col, lw=1.8, label=name + " (scaled)")
+            ax.plot(xs, [vals[x] for x in xs], ls, color=col, lw=1.8,
+                    label=name + ("" if k == "ranks" else " (scaled)"))
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(xs)
