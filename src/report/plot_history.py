@@ -87,8 +87,10 @@ def read_histories(sdir: Path, rows: list[dict]) -> list[dict]:
                 hist = {k: np.asarray(ds[()], dtype=np.float64).ravel() for k, ds in f["history"].items()
                         if hasattr(ds, "shape")}
                 tol = f["parameters"].attrs.get("tolerance") if "parameters" in f else None
-        except OSError:
-            continue   # report.collect already read it once; a file that vanished since is not plotted
+        except (OSError, KeyError, ValueError, TypeError):
+            # report.collect already checked the archive; a /history that cannot be read as
+            # columns (or a file that vanished since) is not plotted, never a traceback
+            continue
         if "loss" not in hist and "grad_norm" not in hist:
             continue
         out.append({"row": r, "hist": hist, "tolerance": float(tol) if tol is not None else r.get("tolerance")})
