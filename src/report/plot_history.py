@@ -178,9 +178,13 @@ def _plot_convergence(sdir: Path, plan: dict, runs: list[dict], labels: dict) ->
     order = sorted(set(algos), key=algos.index)
     longest = 1
     tolerances = set()
+    nth = {}
     for i, h in enumerate(runs):
         r, hist = h["row"], h["hist"]
         algo = r["algorithm"]
+        k = nth.get(algo, 0)
+        nth[algo] = k + 1
+        lw = 2.4 - 0.5 * min(k, 3)   # later runs thinner: identical trajectories stay visible
         if one_each:
             # one run per algorithm: its colour (newton blue, alternating orange, gd green)
             colour = ALGO_COLOURS.get(algo) or tab10((order.index(algo) + 3) % 10)
@@ -200,7 +204,7 @@ def _plot_convergence(sdir: Path, plan: dict, runs: list[dict], labels: dict) ->
             x = np.arange(len(y))
             longest = max(longest, len(y) - 1)
             many = len(y) > 60
-            ax.plot(x, y, ls, color=colour, marker=None if many else "o", ms=4, lw=1.6,
+            ax.plot(x, y, ls, color=colour, marker=None if many else "o", ms=4, lw=lw,
                     label=f"{labels[r['point']]} ({len(y) - 1} it.)" + ("" if r["valid"] else ", INVALID"))
             if acc is not None and len(acc) == len(y):
                 rej = [i for i in range(1, len(y)) if acc[i] == 0]
