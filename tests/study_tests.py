@@ -4,7 +4,7 @@
 
   study_tests.py ATTNBENCH_BINARY GROUP
   GROUP: errors | dryrun | resume | report | compare | sbatch | shipped | describe | names | claims |
-         damaged | schema | unfit
+         damaged | schema | unfit | regress
 
 Each group is a unittest.TestCase run in a fresh temporary directory. Runs use tiny problems
 (n = 128..256, 1 and 2 ranks, --oversubscribe not needed on 2 cores).
@@ -1061,9 +1061,114 @@ class Unfit(FakeBase):
         self.assertIn("**FAILED**", out)
 
 
+# ---------------------------------------------------------------------------------------------
+# regress: the history plots of `attnbench report` (issue 11; src/report/plot_history.py)
+
+REGRESS_STUDY = textwrap.dedent("""\
+    name = "reg"
+    kernel = "regress"
+    [scaling]
+    mode = "strong"
+    ranks = [2]
+    n = [200]
+    [regress]
+    init_distance = 0.01
+    tolerance = 1e-10
+    warmup = 0
+    reps = 1
+    [[case]]
+    label = "newton"
+    algo = "newton"
+    d = [3, 4]
+    max_iter = 20
+    [[case]]
+    label = "gd"
+    algo = "gd"
+    d = 3
+    max_iter = 25
+    fixed_iterations = true
+    """)
+
+
+def png_has_colour(path, rgb, tol=8, min_pixels=30) -> bool:
+    """Does the image hold at least min_pixels pixels of this colour (a drawn line)?"""
+    import matplotlib.image
+    import numpy as np
+    img = matplotlib.image.imread(str(path))[:, :, :3]
+    if img.dtype != np.uint8:
+        img = np.round(img * 255)
+    close = np.all(np.abs(img.astype(int) - np.array(rgb)) <= tol, axis=2)
+    return int(close.sum()) >= min_pixels
+
+
+class Regress(Base):
+    """A small regress study through `attnbench report`: convergence.png (loss and relative
+    gradient norm per iteration, one line per algorithm) and its table, computed from the archives'
+    /history and checked here against the histories read independently; phases.png because d
+    varies; neither plot without /history."""
+
+    def test_convergence_plot(self):
+        import h5py
+        import numpy as np
+        f = self.study(REGRESS_STUDY)
+        rc, out, err = run("study", "run", f, "--results", self.results, cwd=self.tmp, timeout=600)
+        self.assertEqual(rc, 0, err)
+        sdir = self.results / "reg"
+        rc, out, err = run("report", sdir, cwd=self.tmp)
+        self.assertEqual(rc, 0, out + err)
+        png = sdir / "convergence.png"
+        self.assertTrue(png.is_file(), "convergence.png missing: " + err)
+        self.assertGreater(png.stat().st_size, 10000)
+        self.assertIn("convergence.png", err)
+        # one line per algorithm, in its colour (tab:blue newton, tab:green gd)
+        self.assertTrue(png_has_colour(png, (31, 119, 180)), "no newton line in convergence.png")
+        self.assertTrue(png_has_colour(png, (44, 160, 44)), "no gd line in convergence.png")
+        self.assertTrue((sdir / "phases.png").is_file(), "phases.png missing (d varies): " + err)
+        self.assertGreater((sdir / "phases.png").stat().st_size, 10000)
+        table = (sdir / "convergence.md").read_text()
+        self.assertIn(table, (sdir / "study.md").read_text())
+        self.assertIn("### vs d (newton", (sdir / "phases.md").read_text())
+        header = [x for x in table.splitlines() if x.startswith("| run |")][0]
+        cols = [c.strip() for c in header.split("|")[1:-1]]
+        rows = {x.split("|")[1].strip(): [c.strip() for c in x.split("|")[1:-1]]
+                for x in table.splitlines() if x.startswith("| n200-")}
+        self.assertEqual(sorted(rows), ["n200-p2-t1-gd", "n200-p2-t1-newton-d3", "n200-p2-t1-newton-d4"])
+        for point, cells in rows.items():
+            with h5py.File(sdir / point / "run0.h5", "r") as h:
+                g = h["history/grad_norm"][()].ravel()
+                loss = h["history/loss"][()].ravel()
+                iterations = int(h.attrs["iterations"])
+            self.assertEqual(len(g), iterations + 1)
+            rel = g / g[0]
+            self.assertEqual(cells[cols.index("iterations")], str(iterations), point)
+            self.assertAlmostEqual(float(cells[cols.index("final loss")]), loss[-1], delta=1e-3 * abs(loss[-1]) + 1e-300)
+            for level in ("1e-02", "1e-04", "1e-10"):
+                hit = next((k for k, v in enumerate(rel) if v <= float(level)), None)
+                self.assertEqual(cells[cols.index(f"it. to {level}")], "-" if hit is None else str(hit),
+                                 f"{point} level {level}")
+        self.assertEqual(rows["n200-p2-t1-gd"][cols.index("iterations")], "25")
+        for p in ("n200-p2-t1-newton-d3", "n200-p2-t1-newton-d4"):
+            self.assertEqual(rows[p][cols.index("converged")], "yes")
+            self.assertNotEqual(rows[p][cols.index("it. to 1e-10")], "-")
+        # Keyed on the archives, not on the kernel: without /history there is no convergence plot.
+        for png in sdir.glob("*.png"):
+            png.unlink()
+        for point in rows:
+            with h5py.File(sdir / point / "run0.h5", "r+") as h:
+                del h["history"]
+        rc, out, err = run("report", sdir, cwd=self.tmp)
+        self.assertEqual(rc, 0, out + err)
+        self.assertFalse((sdir / "convergence.png").exists())
+        self.assertFalse((sdir / "phases.png").exists())
+        self.assertNotIn("## convergence", (sdir / "study.md").read_text())
+        # one rank count: no time/efficiency/rates vs cores (a column of dots), said so
+        self.assertFalse((sdir / "time.png").exists())
+        self.assertIn("skipped: every curve has a single core count", err)
+
+
 GROUPS = {"errors": Errors, "dryrun": DryRun, "resume": Resume, "report": Report, "compare": Compare,
           "sbatch": Sbatch, "shipped": Shipped, "describe": Describe, "names": Names, "claims": Claims,
-          "damaged": Damaged, "schema": Schema, "unfit": Unfit}
+          "damaged": Damaged, "schema": Schema, "unfit": Unfit, "regress": Regress}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[2] not in GROUPS:

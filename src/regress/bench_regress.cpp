@@ -5,6 +5,7 @@
 //   mpirun -n P regress_bench solve48       d=48 (Hessian 4608 x 4608): solve GFLOP/s vs same-run GEMM, share
 // Options: --n N --d D --reps R --solver replicated|scalapack. Times are medians over R repetitions of the max over ranks.
 #include <mpi.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -32,6 +33,15 @@ double median(std::vector<double> v) {
 }
 
 double max_over_ranks(const dist::Comm& comm, double t) { return comm.allreduce(t, dist::Op::max); }
+
+// CPU seconds of this process (all its threads). On a shared machine wall times of 1 and 2 ranks
+// are not comparable; CPU time is less disturbed by other jobs (it still counts MPI's busy-polling
+// in a wait, so it flatters nothing: a rank that waits burns CPU too).
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 void convergence(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
   PlantedSpec spec;
@@ -83,9 +93,10 @@ void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps,
   auto solver = scalapack ? make_scalapack_solver<double>(comm, grid::squarest_shape(comm.size()), 64)
                           : make_replicated_solver<double>(comm);
   const std::int64_t N = 2 * d * d;
-  std::vector<double> total, eval, solve, fwd, grad, hess, red;
+  std::vector<double> total, eval, solve, fwd, grad, hess, red, cpu;
   for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
     comm.barrier();
+    const double c0 = cpu_seconds();
     const double t0 = wall_seconds();
     Evaluation<double> e = ev.evaluate(inst.x0, Need::hessian, !solver->partial_hessian());
     const double t1 = wall_seconds();
@@ -94,11 +105,13 @@ void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps,
     solver->set_hessian(std::move(e.hessian), N);  // scalapack: the reduce-scatter is part of the solve time
     const int info = solver->solve(1e-3, rhs, step);
     const double t2 = wall_seconds();
+    const double c2 = cpu_seconds();
     if (r == 0) {
       if (comm.is_root() && info != 0) std::printf("(cholesky info %d)\n", info);
       continue;
     }
     total.push_back(max_over_ranks(comm, t2 - t0));
+    cpu.push_back(comm.allreduce(c2 - c0, dist::Op::sum));  // summed over ranks: the work done
     eval.push_back(max_over_ranks(comm, t1 - t0));
     solve.push_back(max_over_ranks(comm, t2 - t1));
     fwd.push_back(max_over_ranks(comm, e.times.forward));
@@ -114,6 +127,7 @@ void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps,
                 "reduce %.3f; solve %.3f = %.1f%% of the iteration)\n",
                 static_cast<long long>(n), static_cast<long long>(d), comm.size(), median(total), median(eval),
                 median(fwd), median(grad), median(hess), median(red), median(solve), 100.0 * median(solve) / median(total));
+    std::printf("cpu seconds of the iteration, summed over ranks: %.3f\n", median(cpu));
     std::printf("solve: %.2f GFLOP/s (N^3/3, N=%lld) = %.2f of the same-run single-core GEMM rate %.2f GFLOP/s\n",
                 solve_flops / median(solve) * 1e-9, static_cast<long long>(N), solve_flops / median(solve) * 1e-9 / gemm,
                 gemm);

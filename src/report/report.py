@@ -12,11 +12,15 @@ Reads results/<study>/plan.json (written by `attnbench study run|submit`) and ev
   time.png        time vs cores with the ideal line of the scaling mode
   efficiency.png  parallel efficiency vs cores (strong or weak, as the mode says)
   rates.png       GFLOP/s and % of the same run's GEMM rate vs cores
+                  (these three only when a curve has two core counts or more)
 The columns come from the archives themselves: the kernel's problem keys (root problem_keys),
 every numeric /metrics and /validation attribute, and /validation primary_error (the error the
 table shows; runs whose error has no certificate say so). A study that declares `plot = "..."`
 (inputs/studies/poly-transition.toml, kde-accuracy.toml) gets its own plot and table instead of the
-three scaling plots (src/report/plot_studies.py). Runs recorded as DOES_NOT_FIT (exit 6: over the
+three scaling plots (src/report/plot_studies.py). Archives that keep a per-iteration history
+(/history/<name>: regress) add convergence.png (loss and relative gradient norm per iteration) and,
+when a problem key or the rank count varies, phases.png (seconds per phase per iteration, with the
+kernel's cost models) and their tables (src/report/plot_history.py). Runs recorded as DOES_NOT_FIT (exit 6: over the
 memory budget, no archive) are listed, not treated as missing.
 
 Every archive is checked before it is used: a checksum error, a missing attribute, an unknown
@@ -625,12 +629,27 @@ def main(argv=None) -> int:
         smd, sfiles = plot_studies.make(plan["plot"], sdir, plan, usable, unfit, plots=not args.no_plots)
         md += "\n" + smd
         files += sfiles
+    # Per-iteration histories (/history/<name>, e.g. regress): convergence and per-phase cost
+    # plots, for any study whose archives keep them (src/report/plot_history.py).
+    import plot_history
+    hmd, hfiles = plot_history.make(sdir, plan, usable, plots=not args.no_plots)
+    if hmd:
+        md += "\n" + hmd
+        files += hfiles
     cols = columns(rows)
     write_h5(sdir / "study.h5", plan, rows, cols)
     write_csv(sdir / "study.csv", rows, cols)
     (sdir / "study.md").write_text(md)
     if not args.no_plots and not plan.get("plot") and usable:
-        files += plot(sdir, plan, usable)
+        # Time, efficiency and rate against cores need a curve with two core counts at least; a
+        # study at one rank count (regress-convergence, regress-cost) would get a column of dots.
+        cores_per_series = {}
+        for r in usable:
+            cores_per_series.setdefault(r["series"], set()).add(r["cores"])
+        if any(len(c) > 1 for c in cores_per_series.values()):
+            files += plot(sdir, plan, usable)
+        else:
+            log("scaling plots (time, efficiency, rates vs cores) skipped: every curve has a single core count")
     print(md)
     log(f"wrote {sdir}/study.h5, study.csv, study.md" + "".join(f", {f.name}" for f in files))
     bad = [r for r in rows if r["status"] != "VALID"]
