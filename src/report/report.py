@@ -16,7 +16,8 @@ The columns come from the archives themselves: the kernel's problem keys (root p
 every numeric /metrics and /validation attribute, and /validation primary_error (the error the
 table shows; runs whose error has no certificate say so). A study that declares `plot = "..."`
 (inputs/studies/poly-transition.toml, kde-accuracy.toml) gets its own plot and table instead of the
-three scaling plots (src/report/plot_studies.py). Runs recorded as DOES_NOT_FIT (exit 6: over the
+three scaling plots (src/report/plot_studies.py); the layout study (inputs/studies/layout.toml) gets
+layout-efficiency.png and layout-load-balance.png beside them. Runs recorded as DOES_NOT_FIT (exit 6: over the
 memory budget, no archive) are listed, not treated as missing.
 
 Every archive is checked before it is used: a checksum error, a missing attribute, an unknown
@@ -52,6 +53,7 @@ sys.path.insert(0, str(HERE.parent / "study"))
 sys.path.insert(0, str(HERE))
 
 import archives  # noqa: E402
+import plot_studies  # noqa: E402
 
 EXIT_OK, EXIT_USAGE, EXIT_DAMAGED, EXIT_INVALID = 0, 2, 3, 4
 SCHEMA_VERSION = 2   # of study.h5
@@ -170,7 +172,9 @@ def plan_mismatch(p: dict, rec: dict, plan: dict) -> str:
         if opt not in args or key == rec["size_key"]:
             continue
         given = args[opt]
-        if isinstance(value, int):
+        if given is True:   # a flag (e.g. --causal): the archive records it as 0/1
+            ok = bool(value)
+        elif isinstance(value, int):
             ok = str(value) == str(given)
         elif isinstance(value, float):
             try:
@@ -620,8 +624,8 @@ def main(argv=None) -> int:
     usable = [r for r in rows if r["usable"]]
     files = []
     if plan.get("plot"):
-        # A study-specific plot and table (src/report/plot_studies.py) replace the scaling plots.
-        import plot_studies
+        # A study-specific plot and table (src/report/plot_studies.py) replace the scaling plots
+        # (except those in plot_studies.KEEPS_SCALING_PLOTS, drawn beside them).
         smd, sfiles = plot_studies.make(plan["plot"], sdir, plan, usable, unfit, plots=not args.no_plots)
         md += "\n" + smd
         files += sfiles
@@ -629,7 +633,8 @@ def main(argv=None) -> int:
     write_h5(sdir / "study.h5", plan, rows, cols)
     write_csv(sdir / "study.csv", rows, cols)
     (sdir / "study.md").write_text(md)
-    if not args.no_plots and not plan.get("plot") and usable:
+    keep_scaling = not plan.get("plot") or plan["plot"] in plot_studies.KEEPS_SCALING_PLOTS
+    if not args.no_plots and keep_scaling and usable:
         files += plot(sdir, plan, usable)
     print(md)
     log(f"wrote {sdir}/study.h5, study.csv, study.md" + "".join(f", {f.name}" for f in files))

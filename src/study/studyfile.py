@@ -33,7 +33,7 @@ class StudyError(Exception):
 
 
 MODES = ("strong", "weak-memory", "weak-compute")
-PLOTS = ("poly-transition", "accuracy-vs-cost")
+PLOTS = ("poly-transition", "accuracy-vs-cost", "layout")
 TABLES = ("scaling", "slurm", "generate")   # plus the kernel's section and the array of tables [[case]]
 LAUNCHERS = ("srun", "mpirun")
 # Points per study unless [scaling] max_points says otherwise: far below a cluster's MaxJobCount
