@@ -107,6 +107,7 @@ class HeadStates {
 
   // O (B nq) x (heads dv).
   Matrix<T> finish() const {
+    if (shape_.batch == 1 && heads_ == 1) return states_[0]->finish();  // already (nq x dv): no copy
     Matrix<T> O(shape_.batch * nq_, heads_ * shape_.dv);
     for (std::int64_t b = 0; b < shape_.batch; ++b)
       for (std::int64_t h = 0; h < heads_; ++h) {

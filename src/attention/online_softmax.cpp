@@ -114,6 +114,8 @@ template <class T>
 Matrix<T> OnlineSoftmax<T>::finish(std::vector<double>* lse) const {
   Matrix<T> O(acc_.rows(), dv_);
   if (lse) lse->resize(static_cast<std::size_t>(acc_.rows()));
+  // Row-parallel like absorb(): with --threads this O(nq dv) pass would otherwise be serial.
+#pragma omp parallel for schedule(static) num_threads(threads_)
   for (std::int64_t i = 0; i < acc_.rows(); ++i) {
     const T inv = T(1) / row_sum_[static_cast<std::size_t>(i)];
     for (std::int64_t c = 0; c < dv_; ++c) O(i, c) = acc_(i, c) * inv;
