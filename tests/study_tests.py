@@ -616,8 +616,8 @@ class Shipped(Base):
         # causal = 1 in the archive) are not plan mismatches.
         self.run_study("layout.toml", "scaling.ranks=[1,2]", "scaling.n=[256]", "attention.reps=1",
                        "attention.warmup=0", 'case.causal-ring.layout=["contiguous","zigzag"]',
-                       'case.causal-allgather.layout=["zigzag"]', 'case.heads.variant=["ulysses"]',
-                       "case.heads.kv_heads=[4]", "case.heads.causal=[true]", "case.heads.n_max=256")
+                       'case.causal-allgather.layout=["zigzag"]', "case.heads.n_max=128", "case.heads-ulysses.kv_heads=[4]",
+                       "case.heads-ulysses.causal=[true]", "case.heads-ulysses.n_max=256")
         table = self.report("layout", "layout-efficiency.png", "layout.md")
         sdir = self.results / "layout"
         for png in ("layout-load-balance.png", "efficiency.png", "time.png"):
