@@ -94,6 +94,18 @@ TEST(SparsifyCase, VerdictsAndArchiveDatasets) {
       if (m == Method::leverage) {
         EXPECT_NEAR(v.errors.at("score_sum"), 12.0, 1e-8);
       }
+      if (m == Method::leverage_sketch) {
+        // Default m: scaled by the oversampling factor, which the measured need stays within.
+        EXPECT_GT(info.oversample, 1.0) << what;
+        EXPECT_DOUBLE_EQ(info.oversample, info.oversample_jl * info.oversample_embedding) << what;
+        EXPECT_EQ(info.m, samples(c.params, 12, 777)) << what;
+        EXPECT_DOUBLE_EQ(v.errors.at("oversample"), info.oversample) << what;
+        EXPECT_GE(v.errors.at("score_factor"), 1.0 - 1e-9) << what;
+        EXPECT_LE(v.errors.at("score_factor"), info.oversample) << what;
+        EXPECT_EQ(v.notes.count("score_factor"), 0u) << what;
+      } else {
+        EXPECT_EQ(info.oversample, 0.0) << what;
+      }
       EXPECT_GT(kase->work().flops + (m == Method::uniform ? 1 : 0), 0.0);
       // Archive datasets, read back.
       const std::string path = dir.file("out-" + to_string(m) + "-" + to_string(prec) + ".h5");  // create is exclusive

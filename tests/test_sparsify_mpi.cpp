@@ -280,7 +280,10 @@ TEST(SparsifyLeverage, WindowAndAttentionBound) {
   for (Method m : {Method::leverage, Method::leverage_sketch}) {
     Params p = params(m, 17);
     const Result r = run(comm, B, p, lapack);
-    EXPECT_EQ(r.m, 1438);
+    // Exact scores: the ALGORITHMS.md reference m; sketched scores: m scaled by the oversampling
+    // factor (test_sparsify_sketch_mpi.cpp checks the factor itself).
+    EXPECT_EQ(r.m, m == Method::leverage ? 1438 : samples(p, s.n, s.d));
+    if (m == Method::leverage_sketch) EXPECT_GT(r.m, 1438 * 4);
     const Check c = evaluate(s.n, gram(comm, B), selected_gram(comm, B, r), lapack);
     EXPECT_GE(c.spectral_low, 1 - p.eps) << to_string(m);
     EXPECT_LE(c.spectral_high, 1 + p.eps) << to_string(m);

@@ -335,7 +335,7 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
 
   GenCommand gen;
   std::string gen_precision = "double", gen_seed = "42";
-  auto* g = app.add_subcommand("gen", "Write a synthetic attention input file (/Q, /K, /V) for --input");
+  auto* g = app.add_subcommand("gen", "Write a synthetic input file for --input: attention (/Q, /K, /V) or sparsify (/X)");
   g->add_option("--n", gen.n, "Rows (tokens) of Q, K and V")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   g->add_option("--d", gen.d, "Feature dimension of Q and K")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
   g->add_option("--dv", gen.dv, "Columns of V (default: d)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
@@ -345,6 +345,13 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
       ->check(CLI::IsMember({"double", "single", "fp64", "fp32", "float"}));
   g->add_option("--out", gen.out, "HDF5 file to create")->required();
   g->add_flag("--overwrite", gen.overwrite, "Replace --out if it exists");
+  g->add_option("--kernel", gen.kernel, "attention (/Q, /K, /V) or sparsify (X, n x d; then n defaults to 64, d to 4096)")
+      ->check(CLI::IsMember({"attention", "sparsify"}));
+  g->add_option("--r", gen.r, "sparsify: |X X^T|_max = r exactly, in (0, 1) (default 0.05)");
+  g->add_option("--density", gen.density, "sparsify: fraction of nonzero entries, (0, 1] (default 1)");
+  g->add_option("--coherence", gen.coherence, "sparsify: fraction of each row's mass in one heavy column, [0, 1) (default 0)");
+  g->add_option("--format", gen.format, "sparsify: dense (/X) or csc/csr (anndata group /X); default dense when density = 1, else csc")
+      ->check(CLI::IsMember({"dense", "csc", "csr"}));
   g->footer("\n" + exit_codes_text());
 
   try {
@@ -369,6 +376,14 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
     if (r.ec != std::errc() || r.ptr != gen_seed.data() + gen_seed.size())
       throw usage("--seed must be an integer in [0, 2^64), got '" + gen_seed + "'");
     if (gen.out.empty()) throw usage("--out: empty file name");
+    // Options of the other kind of input are usage errors, not silently ignored.
+    const bool sparsify = gen.kernel == "sparsify";
+    for (const char* o : {"--dv", "--bound"})
+      if (sparsify && g->count(o) > 0) throw usage(std::string(o) + " does not apply to gen --kernel sparsify");
+    for (const char* o : {"--r", "--density", "--coherence", "--format"})
+      if (!sparsify && g->count(o) > 0) throw usage(std::string(o) + " applies to gen --kernel sparsify only");
+    gen.n_given = g->count("--n") > 0;
+    gen.d_given = g->count("--d") > 0;
     if (gen.dv == 0) gen.dv = gen.d;
     if (!std::isfinite(gen.bound)) throw usage("--bound must be a positive finite number");
     return gen;

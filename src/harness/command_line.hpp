@@ -20,7 +20,9 @@ struct KernelCommand {
   bool describe = false;  // `attnbench <kernel> --describe`: print the kernel's JSON and exit 0
 };
 
-// `attnbench gen`: a synthetic attention input (/Q, /K, /V) from the counter-based generator.
+// `attnbench gen`: a synthetic input file from the counter-based generator: for `--kernel
+// attention` (the default) /Q, /K, /V; for `--kernel sparsify` X (n x d) as a dense /X or an
+// anndata CSC/CSR group, with the values of the sparsify kernel's own generator.
 struct GenCommand {
   std::int64_t n = 4096, d = 64, dv = 0;
   double bound = 1.0;
@@ -28,6 +30,11 @@ struct GenCommand {
   Precision precision = Precision::double_;
   std::string out;
   bool overwrite = false;
+  std::string kernel = "attention";  // attention | sparsify
+  // sparsify only (a usage error with --kernel attention, as --dv/--bound are with sparsify):
+  double r = 0.05, density = 1.0, coherence = 0.0;
+  std::string format;  // dense | csc | csr; empty: dense when density = 1, else csc
+  bool n_given = false, d_given = false;  // sparsify's defaults differ (n 64, d 4096)
 };
 
 struct DescribeAll {};  // `attnbench --describe`

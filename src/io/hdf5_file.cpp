@@ -528,6 +528,73 @@ void File::attr(const std::string& object, const std::string& name, double value
   collective([&] { write_scalar_attr(id(), path_, object, name, H5T_NATIVE_DOUBLE, &value); });
 }
 
+void File::attr(const std::string& object, const std::string& name, const std::vector<std::int64_t>& values) {
+  collective([&] {
+    Handle obj = open_object(id(), object, path_);
+    const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
+    Handle space(checked(H5Screate_simple(1, dims, nullptr), "attribute dataspace", path_), H5Sclose);
+    const std::string what = "attribute " + object + (object == "/" ? "" : "/") + name;
+    Handle a(checked(H5Acreate2(obj.get(), name.c_str(), H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                     "create " + what, path_),
+             H5Aclose);
+    const std::int64_t dummy = 0;
+    check(H5Awrite(a.get(), H5T_NATIVE_INT64, values.empty() ? &dummy : values.data()), "write " + what, path_);
+    check(H5Aclose(a.release()), "close " + what, path_);
+  });
+}
+
+template <class T>
+void File::write_1d(const std::string& name, std::int64_t length,
+                    const std::vector<std::array<std::int64_t, 2>>& segments, const T* data) {
+  const std::string what = "'" + path_ + "': dataset " + name;
+  const std::int64_t raw = checked_array_bytes(length, 1, sizeof(T), what, ExitCode::output);
+  reserve(checked_add(checked_mul(raw, 2, what, ExitCode::output), kDatasetSlack, what, ExitCode::output),
+          "dataset " + name);
+  std::int64_t elements = 0;
+  for (const auto& sg : segments) elements += sg[1];
+  collective([&] {
+    const hsize_t gdims[1] = {static_cast<hsize_t>(length)};
+    Handle fspace(checked(H5Screate_simple(1, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
+    Handle dcpl(checked(H5Pcreate(H5P_DATASET_CREATE), "dataset properties", path_), H5Pclose);
+    if (length > 0) {
+      // About 1 MiB chunks; shuffle + deflate + Fletcher32 as for every other dataset.
+      const hsize_t chunk[1] = {static_cast<hsize_t>(
+          std::clamp<std::int64_t>((1 << 20) / static_cast<std::int64_t>(sizeof(T)), 1, length))};
+      check(H5Pset_chunk(dcpl.get(), 1, chunk), "H5Pset_chunk", path_);
+      check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", path_);
+      check(H5Pset_deflate(dcpl.get(), 1), "H5Pset_deflate", path_);
+      check(H5Pset_fletcher32(dcpl.get()), "H5Pset_fletcher32", path_);
+    }
+    Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
+                                 H5P_DEFAULT),
+                      "create dataset " + name, path_),
+              H5Dclose);
+    // An empty dataset has no storage to write; every rank knows the length and skips alike.
+    if (length > 0) {
+      bool first = true;
+      for (const auto& sg : segments) {
+        if (sg[1] <= 0) continue;
+        const hsize_t start[1] = {static_cast<hsize_t>(sg[0])}, count[1] = {static_cast<hsize_t>(sg[1])};
+        if (H5Sselect_hyperslab(fspace.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR, start, nullptr, count, nullptr) < 0)
+          throw internal_error(with_stack("H5Sselect_hyperslab of " + name + " failed"));
+        first = false;
+      }
+      if (first) check(H5Sselect_none(fspace.get()), "select none", path_);
+      if (H5Sget_select_npoints(fspace.get()) != static_cast<hssize_t>(elements))
+        throw internal_error("HDF5 selection of " + name + " does not have " + std::to_string(elements) +
+                             " elements (overlapping segments?)");
+      const hsize_t mcount[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
+      Handle mspace(checked(H5Screate_simple(1, mcount, nullptr), "dataspace of " + name, path_), H5Sclose);
+      if (elements == 0) check(H5Sselect_none(mspace.get()), "select none", path_);
+      Handle dxpl = collective_dxpl(path_);
+      const T dummy{};
+      check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? data : &dummy),
+            "write dataset " + name, path_);
+    }
+    check(H5Dclose(ds.release()), "close dataset " + name, path_);
+  });
+}
+
 template Matrix<float> File::read_rows<float>(const std::string&, std::int64_t, std::int64_t, std::int64_t) const;
 template Matrix<double> File::read_rows<double>(const std::string&, std::int64_t, std::int64_t, std::int64_t) const;
 template void File::write_rows<float>(const std::string&, std::int64_t, std::int64_t, std::int64_t, const Matrix<float>&);
@@ -542,5 +609,13 @@ template void File::write_selection<double>(const std::string&, std::int64_t, st
                                             const std::vector<Hyperslab>&, std::int64_t, const double*);
 template void File::write_rows<std::int64_t>(const std::string&, std::int64_t, std::int64_t, std::int64_t,
                                              const Matrix<std::int64_t>&);
+
+// 1-D datasets of sparse groups (gen --kernel sparsify).
+template void File::write_1d<double>(const std::string&, std::int64_t, const std::vector<std::array<std::int64_t, 2>>&,
+                                     const double*);
+template void File::write_1d<float>(const std::string&, std::int64_t, const std::vector<std::array<std::int64_t, 2>>&,
+                                    const float*);
+template void File::write_1d<std::int64_t>(const std::string&, std::int64_t,
+                                           const std::vector<std::array<std::int64_t, 2>>&, const std::int64_t*);
 
 }  // namespace attnbench::io

@@ -18,6 +18,7 @@
 // HDF5's collective metadata flush inside H5Fclose, where ranks can part ways and hang.
 #include <hdf5.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -150,6 +151,17 @@ class File {
   void attr(const std::string& object, const std::string& name, double value);
   // Unsigned 64-bit (e.g. seeds >= 2^63, which an int64 attribute would store as negative numbers).
   void attr_u64(const std::string& object, const std::string& name, std::uint64_t value);
+  // A 1-D int64 attribute (e.g. anndata's shape = [n, d]).
+  void attr(const std::string& object, const std::string& name, const std::vector<std::int64_t>& values);
+
+  // Collective creation of a 1-D dataset of `length` elements (T = double, float or int64; chunked
+  // and checksummed like write_rows) and write of this rank's `segments` {offset, count} of it
+  // (ascending, not overlapping), their elements consecutive in `data` in file order. Ranks without
+  // segments take part. Used for sparse (anndata) groups written by several ranks: each rank its
+  // contiguous share of data/indices/indptr, or one segment per row for CSR.
+  template <class T>
+  void write_1d(const std::string& name, std::int64_t length, const std::vector<std::array<std::int64_t, 2>>& segments,
+                const T* data);
 
  private:
   File(const dist::Comm& comm, Handle h, std::string path, int fd)

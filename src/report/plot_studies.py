@@ -8,6 +8,11 @@
                      extrapolated); runs recorded as DOES_NOT_FIT are shown as "does not fit".
   accuracy-vs-cost   inputs/studies/kde-accuracy.toml: relative spectral error against the number of
                      samples m (samples for kde/hyper, features for performer), and against time.
+  sparsify-columns, sparsify-error-vs-r, sparsify-time-vs-nnz, sparsify-coherent
+                     inputs/studies/sparsify-*.toml (issue 10): columns kept vs n with the
+                     ceil(gamma n) lines and an n log n fit; attention error and its bound vs r;
+                     time vs nnz with log-log slopes and phases; error and window vs m on a
+                     coherent X.
   layout             inputs/studies/layout.toml: strong-scaling efficiency and /metrics load_balance
                      against ranks per variant/layout/heads curve, causal and non-causal panels
                      (layout-efficiency.png, layout-load-balance.png); the scaling plots are kept.
@@ -515,7 +520,465 @@ def layout(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: b
     return md_text, files
 
 
-PLOTS = {"poly-transition": poly_transition, "accuracy-vs-cost": accuracy_vs_cost, "layout": layout}
+# ---------------------------------------------------------------------------------------------
+# sparsify (issue 10): the four studies of inputs/studies/sparsify-*.toml. Each reads the run
+# archives only; a method is the archive's `algorithm` (bss also split by /parameters gamma).
+
+_SP_STYLE = {"leverage": ("o-", "tab:blue"), "leverage-sketch": ("s-", "tab:purple"), "bss": ("^-", "tab:red"),
+             "uniform": ("v-", "tab:gray"), "gaussian": ("D-", "tab:green")}
+_SP_ORDER = ("leverage", "leverage-sketch", "bss", "uniform", "gaussian")
+
+
+def _sp_order(names):
+    return [a for a in _SP_ORDER if a in names] + sorted(a for a in names if a not in _SP_ORDER)
+
+
+def _sp_phases(path: Path) -> dict:
+    """Per-phase seconds of one archive: median over repetitions of the max over ranks."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        g = f.get("timings")
+        if g is None:
+            return out
+        for k in g:
+            a = g[k][...]
+            if a.ndim == 2 and a.size:
+                out[k] = _median([float(x) for x in a.max(axis=1)])
+    return out
+
+
+def _sp_plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _sp_fit_slope(xs, ys):
+    """Least-squares slope of log y against log x (None with fewer than 2 positive points)."""
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x > 0 and y > 0 and y == y]
+    if len(pts) < 2:
+        return None
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    return None if sxx == 0 else sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+
+
+def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: bool):
+    """Study 1: columns kept vs n. Lines: ceil(gamma n) per bss gamma (its guarantee), the draws m
+    of the sampling methods (an upper bound on distinct columns), a fit c n ln(2 n / delta) of the
+    exact-leverage points (the n log n claim), and d."""
+    recs = _records(sdir, rows)
+    series = {}  # label -> n -> record
+    for a in recs:
+        algo = a["algorithm"]
+        label = f"bss gamma={_g(float(a['param.gamma']), 'g')}" if algo == "bss" else algo
+        series.setdefault(label, {})[int(a["n"])] = a
+    labels = sorted(series, key=lambda l: (_SP_ORDER.index(l.split()[0]) if l.split()[0] in _SP_ORDER else 9, l))
+    ns = sorted({n for s in series.values() for n in s})
+    d = int(recs[0]["d"]) if recs else 0
+    delta = next((float(a["param.delta"]) for a in recs if "param.delta" in a), 0.1)
+    nlogn = {n: n * math.log(2 * n / delta) for n in ns}
+    lev = series.get("leverage", {})
+    # The n log n claim is about the draws m = ceil(3 n ln(2n/delta) / eps^2); distinct columns of
+    # m draws saturate as m approaches d: with near-uniform probabilities (an incoherent X) the
+    # expected count is d (1 - e^{-m/d}). The fit undoes that: m_eff = -d ln(1 - kept/d) is the
+    # number of uniform draws that give `kept` distinct columns; m_eff = c n ln(2n/delta) by least
+    # squares through the origin (c = 3/eps^2 if the leverage scores were uniform; smaller when
+    # some columns carry more leverage and are drawn repeatedly).
+    def m_eff(kept):
+        return -d * math.log(1 - kept / d) if 0 < kept < d else float("nan")
+    pts = [(nlogn[n], m_eff(float(lev[n]["val.columns_kept"]))) for n in sorted(lev)]
+    pts = [(x, y) for x, y in pts if y == y]
+    c_fit = sum(x * y for x, y in pts) / sum(x * x for x, _ in pts) if pts else None
+    slope_lev = _sp_fit_slope([n for n in sorted(lev)], [m_eff(float(lev[n]["val.columns_kept"])) for n in sorted(lev)])
+    md = ["## sparsify: columns kept vs n\n",
+          f"d = {d}, density {_g(recs[0].get('density') if recs else None)}, {recs[0].get('ranks', '?') if recs else '?'} "
+          f"ranks. kept = distinct columns of Y (/validation columns_kept); m = draws (sampling) or steps "
+          f"ceil(gamma n) (bss, its bound on kept columns).\n",
+          "| n | " + " | ".join(f"{l} kept | {l} m" for l in labels) + " |",
+          "|---:|" + "---:|---:|" * len(labels)]
+    for n in ns:
+        cells = []
+        for l in labels:
+            a = series[l].get(n)
+            cells.append(f"{int(a['val.columns_kept'])} | {int(a['param.m'])}" if a else "n/a | n/a")
+        md.append(f"| {n} | " + " | ".join(cells) + " |")
+    md.append("")
+    for l in labels:
+        if l.startswith("bss"):
+            ok = all(int(a["val.columns_kept"]) <= int(a["param.m"]) for a in series[l].values())
+            md.append(f"- {l}: kept <= ceil(gamma n) at every n: {'yes' if ok else 'NO'}; "
+                      f"kept / n = {', '.join(_g(int(a['val.columns_kept']) / n, '.2f') for n, a in sorted(series[l].items()))}")
+    if c_fit is not None:
+        eps = float(lev[min(lev)]["param.eps"])
+        md.append(f"- leverage: draws m = {3 / eps ** 2:.0f} n ln(2n/delta) by definition; the distinct columns, "
+                  f"de-saturated (m_eff = -d ln(1 - kept/d)), fit m_eff = {c_fit:.2f} n ln(2n/delta) "
+                  f"(least squares); log-log slope of m_eff vs n {_g(slope_lev, '.2f')} (n ln(2n/delta) over this "
+                  f"range: {_g(_sp_fit_slope(ns, [nlogn[n] for n in ns]), '.2f')}; linear: 1)")
+        dev = [abs(m_eff(float(lev[n]["val.columns_kept"])) / (c_fit * nlogn[n]) - 1) for n in lev]
+        pred = [abs(float(lev[n]["val.columns_kept"]) / (d * (1 - math.exp(-float(lev[n]["param.m"]) / d))) - 1)
+                for n in lev]
+        md.append(f"- leverage: largest deviation of m_eff from the fit {100 * max(dev):.1f}%; kept vs the uniform "
+                  f"saturation model d (1 - e^(-m/d)): within {100 * max(pred):.1f}%")
+    sk = series.get("leverage-sketch")
+    if sk:
+        md.append("- leverage-sketch: m = draws scaled by its oversampling factor "
+                  + ", ".join(f"{_g(float(a.get('param.oversample', float('nan'))), '.1f')} (n = {n})"
+                              for n, a in sorted(sk.items()))
+                  + f"; the factor its scores needed (validation score_factor): "
+                  + ", ".join(_g(float(a.get("val.score_factor", float("nan"))), ".2f") for _, a in sorted(sk.items())))
+    invalid = [a["point"] for a in recs if not a["valid_run"]]
+    md.append(f"- invalid runs: {', '.join(invalid) if invalid else 'none'}")
+    md_text = "\n".join(md) + "\n"
+    files = []
+    if plots and recs:
+        plt = _sp_plt()
+        fig, ax = plt.subplots(figsize=(11.5, 6))
+        gcols = ["tab:red", "tab:orange", "tab:brown", "tab:pink"]
+        gi = 0
+        for l in labels:
+            xs = sorted(series[l])
+            kept = [int(series[l][n]["val.columns_kept"]) for n in xs]
+            m = [int(series[l][n]["param.m"]) for n in xs]
+            if l.startswith("bss"):
+                col = gcols[gi % len(gcols)]
+                gi += 1
+                # The guarantee line under the points, wide and light so that both stay visible.
+                ax.plot(xs, m, "-", color=col, alpha=0.25, lw=6, label=f"ceil(gamma n), gamma={l.split('=')[1]}")
+                ax.plot(xs, kept, "^-", color=col, label=f"{l}: kept")
+            else:
+                st, col = _SP_STYLE.get(l, ("d-", None))
+                ax.plot(xs, kept, st, color=col, label=f"{l}: kept")
+                ax.plot(xs, m, ":", color=col, alpha=0.8, label=f"{l}: draws m" +
+                        (" = 3 n ln(2n/delta)/eps^2" if l == "leverage" else " (oversampled)"))
+        if c_fit is not None:
+            fine = [ns[0] * (ns[-1] / ns[0]) ** (i / 50) for i in range(51)]
+            ax.plot(fine, [d * (1 - math.exp(-c_fit * f * math.log(2 * f / delta) / d)) for f in fine], "-",
+                    color="k", alpha=0.3, lw=3,
+                    label=f"fit: kept = d (1 - exp(-m_eff/d)), m_eff = {c_fit:.2f} n ln(2n/delta)")
+        ax.axhline(d, color="k", lw=0.8, ls="-.", label=f"d = {d}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(ns)
+        ax.set_xticklabels([str(n) for n in ns])
+        ax.set_xlabel("n (rows of X)")
+        ax.set_ylabel("columns")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the axes
+        ax.set_title(f"{plan['study']}: columns kept vs n (d = {d})", fontsize=10)
+        fig.tight_layout()
+        out = sdir / "sparsify-columns.png"
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        files.append(out)
+    return md_text, files
+
+
+def sparsify_error_vs_r(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: bool):
+    """Study 2: attention error vs r = |X X^T|_max per method, with each run's bound
+    (e^{2 eps' r} - 1) e^{2r} / n (eps' the window it reached); error / r vs r (O(r): flat)."""
+    recs = _records(sdir, rows)
+    data = {}
+    for a in recs:
+        data.setdefault(a["algorithm"], {})[float(a["val.r"])] = a
+    algos = _sp_order(data)
+    rs = sorted({r for d_ in data.values() for r in d_})
+    some = recs[0] if recs else {}
+    md = ["## sparsify: attention error vs r\n",
+          f"n = {some.get('n', '?')}, d = {some.get('d', '?')}, {some.get('ranks', '?')} ranks; r = |X X^T|_max "
+          "(measured); error = max |D(Y)^-1 exp(YY^T) - D(X)^-1 exp(XX^T)|; bound = (e^{2 eps' r} - 1) e^{2r} / n "
+          "with eps' the window the run reached; m per method in the last row.\n",
+          "| r | " + " | ".join(f"{a} error | {a} bound | {a} error/r" for a in algos) + " |",
+          "|---:|" + "---:|---:|---:|" * len(algos)]
+    for r in rs:
+        cells = []
+        for a in algos:
+            x = data[a].get(r)
+            cells.append(" | ".join([_g(float(x["val.attention_error"]), ".3e"), _g(float(x["val.attention_bound"]), ".3e"),
+                                     _g(float(x["val.error_over_r"]), ".4f")]) if x else "n/a | n/a | n/a")
+        md.append(f"| {_g(r, '.3g')} | " + " | ".join(cells) + " |")
+    md.append("| m | " + " | ".join(f"{int(next(iter(data[a].values()))['param.m'])} | | " for a in algos) + " |")
+    md.append("")
+    for a in algos:
+        xs = sorted(data[a])
+        err = [float(data[a][r]["val.attention_error"]) for r in xs]
+        within = all(float(data[a][r]["val.attention_error"]) <= float(data[a][r]["val.attention_bound"]) * (1 + 1e-9)
+                     for r in xs)
+        slope = _sp_fit_slope(xs, err)
+        eps_reached = [float(data[a][r]["val.eps_reached"]) for r in xs]
+        md.append(f"- {a}: error ~ r^{_g(slope, '.2f')} (log-log fit; O(r) means <= 1 for small r), error / r "
+                  f"{_g(min(e / r for e, r in zip(err, xs)), '.3g')}..{_g(max(e / r for e, r in zip(err, xs)), '.3g')}, "
+                  f"within the bound at every r: {'yes' if within else 'NO'}; window eps' "
+                  f"{_g(min(eps_reached), '.3f')}..{_g(max(eps_reached), '.3f')}")
+    invalid = [a["point"] for a in recs if not a["valid_run"]]
+    md.append(f"- invalid runs: {', '.join(invalid) if invalid else 'none'}")
+    md_text = "\n".join(md) + "\n"
+    files = []
+    if plots and recs:
+        plt = _sp_plt()
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+        for a in algos:
+            st, col = _SP_STYLE.get(a, ("d-", None))
+            xs = sorted(data[a])
+            err = [float(data[a][r]["val.attention_error"]) for r in xs]
+            bnd = [float(data[a][r]["val.attention_bound"]) for r in xs]
+            # Methods can coincide (leverage = uniform on an incoherent X): hollow markers of
+            # decreasing size keep every one visible.
+            ms = 9 - 1.2 * algos.index(a)
+            ax1.plot(xs, err, st, color=col, mfc="none", ms=ms, label=f"{a} (m = {int(data[a][xs[0]]['param.m'])})")
+            ax1.plot(xs, bnd, "--", color=col, alpha=0.6, label=f"{a}: bound")
+            ax2.plot(xs, [e / r for e, r in zip(err, xs)], st, color=col, mfc="none", ms=ms, label=a)
+            ax2.plot(xs, [b / r for b, r in zip(bnd, xs)], "--", color=col, alpha=0.6)
+        if rs:
+            # Reference slope 1 below every curve (so that it hides none of them).
+            e0 = min(float(data[a][rs[0]]["val.attention_error"]) for a in algos if rs[0] in data[a])
+            ax1.plot(rs, [0.4 * e0 * r / rs[0] for r in rs], "k:", alpha=0.6, label="slope 1 (O(r)), reference")
+        for ax in (ax1, ax2):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.set_xlabel("r = |X X^T|_max")
+            ax.set_xticks(rs)
+            ax.set_xticklabels([_g(r, "g") for r in rs])
+        ax1.set_ylabel("attention error (max abs)")
+        ax2.set_ylabel("error / r (dashed: bound / r)")
+        ax1.legend(fontsize=7, loc="upper left", ncol=2)
+        ax2.legend(fontsize=7, loc="center right")
+        ax1.set_title("error and its bound vs r", fontsize=10)
+        ax2.set_title("error / r: flat = the paper's O(r)", fontsize=10)
+        fig.suptitle(f"{plan['study']}: n = {some.get('n', '?')}, d = {some.get('d', '?')}", fontsize=11)
+        fig.tight_layout()
+        out = sdir / "sparsify-error-vs-r.png"
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        files.append(out)
+    return md_text, files
+
+
+def sparsify_time_vs_nnz(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: bool):
+    """Study 3: median time vs nnz(X) per method, one curve per density (d varies along it);
+    log-log slopes; the per-phase split."""
+    recs = _records(sdir, rows)
+    for r, a in zip(rows, recs):  # _records keeps the order of rows
+        a["phases"] = _sp_phases(sdir / r["archive"])
+    data = {}  # algo -> density -> [(nnz, d, time, rec)]
+    for a in recs:
+        data.setdefault(a["algorithm"], {}).setdefault(float(a["density"]), []).append(
+            (int(a["nnz"]), int(a["d"]), float(a["time"]), a))
+    algos = _sp_order(data)
+    some = recs[0] if recs else {}
+    md = ["## sparsify: time vs nnz(X)\n",
+          f"n = {some.get('n', '?')}, {some.get('ranks', '?')} ranks; time = median over reps of the run (max over "
+          "ranks); phases: median over reps of the max over ranks. Machine shared with other jobs: ratios within "
+          "one study are meaningful, absolute times are not.\n",
+          "| method | density | d | nnz | time (s) | time / nnz (ns) | phases (s) |", "|---|---:|---:|---:|---:|---:|---|"]
+    for a in algos:
+        for dens in sorted(data[a]):
+            for nnz, d, t, rec in sorted(data[a][dens]):
+                ph = ", ".join(f"{k} {_g(v, '.2g')}" for k, v in sorted(rec["phases"].items())
+                               if k not in ("total", "setup", "io"))
+                md.append(f"| {a} | {_g(dens, 'g')} | {_pow2(d)} | {nnz:.3g} | {_g(t, '.3g')} | "
+                          f"{_g(1e9 * t / nnz, '.3g')} | {ph} |")
+    md.append("")
+    for a in algos:
+        allp = [(nnz, t) for dens in data[a] for nnz, _, t, _ in data[a][dens]]
+        s_all = _sp_fit_slope([x for x, _ in allp], [t for _, t in allp])
+        per = []
+        for dens in sorted(data[a]):
+            pts = sorted(data[a][dens])
+            per.append(f"density {_g(dens, 'g')}: {_g(_sp_fit_slope([p[0] for p in pts], [p[2] for p in pts]), '.2f')}")
+        alld = [(d, t) for dens in data[a] for _, d, t, _ in data[a][dens]]
+        s_d = _sp_fit_slope([x for x, _ in alld], [t for _, t in alld])
+        md.append(f"- {a}: time ~ nnz^{_g(s_all, '.2f')} over all points ({'; '.join(per)} along d); "
+                  f"time ~ d^{_g(s_d, '.2f')} over all points")
+    # Affine models (the claims): leverage-sketch t = t0 + c nnz (O(nnz) + n^omega: t0 the n-only
+    # part - sketch Allreduce of s n words, the s n^2 Gram, sampling m draws); exact leverage
+    # t = t0 + c n^2 d (the L^{-1} X solve). Least squares on the medians.
+    def affine(xs, ys):
+        k = len(xs)
+        if k < 2:
+            return None
+        mx, my = sum(xs) / k, sum(ys) / k
+        sxx = sum((x - mx) ** 2 for x in xs)
+        if sxx == 0:
+            return None
+        c = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+        t0 = my - c * mx
+        ss = sum((y - my) ** 2 for y in ys)
+        r2 = 1 - sum((y - t0 - c * x) ** 2 for x, y in zip(xs, ys)) / ss if ss > 0 else float("nan")
+        return t0, c, r2
+    n_ = float(some.get("n", 0) or 0)
+    for a, what, xkey in (("leverage-sketch", "nnz", lambda nnz, d: nnz), ("leverage", "n^2 d", lambda nnz, d: n_ * n_ * d)):
+        if a not in data:
+            continue
+        pts = [(xkey(nnz, d), t) for dd in data[a].values() for nnz, d, t, _ in dd]
+        fit = affine([x for x, _ in pts], [t for _, t in pts])
+        if fit:
+            md.append(f"- {a}: time = {fit[0]:.3g} s + {fit[1]:.3g} s x {what} (affine least squares, R^2 = "
+                      f"{fit[2]:.3f}); the fixed part is the n-only work")
+    if "leverage-sketch" in data:
+        recs_sk = [(nnz, d, rec) for dd in data["leverage-sketch"].values() for nnz, d, _, rec in dd]
+        sk = [(nnz, rec["phases"].get("sketch", 0.0)) for nnz, _, rec in recs_sk]
+        sc = [(nnz, rec["phases"].get("scores", 0.0)) for nnz, _, rec in recs_sk]
+        md.append(f"- leverage-sketch, CountSketch phase (`sketch`, O(nnz)): ~ nnz^"
+                  f"{_g(_sp_fit_slope([x for x, _ in sk], [y for _, y in sk]), '.2f')} (1 = linear in nnz); JL scores "
+                  f"phase (`scores`, O(k nnz + k d)): ~ nnz^{_g(_sp_fit_slope([x for x, _ in sc], [y for _, y in sc]), '.2f')}")
+    if "leverage" in data and "leverage-sketch" in data:
+        ratios = []
+        for dens in sorted(data["leverage"]):
+            lv = {d: t for _, d, t, _ in data["leverage"][dens]}
+            for _, d, t, _ in data["leverage-sketch"].get(dens, []):
+                if d in lv:
+                    ratios.append((dens, d, lv[d] / t))
+        if ratios:
+            md.append("- exact leverage time / leverage-sketch time: " +
+                      ", ".join(f"{_g(r, '.2g')} (density {_g(dn, 'g')}, d {_pow2(d)})" for dn, d, r in ratios))
+    md_text = "\n".join(md) + "\n"
+    files = []
+    if plots and recs:
+        plt = _sp_plt()
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+        marks = ["o", "s", "^", "D", "v"]
+        for a in algos:
+            _, col = _SP_STYLE.get(a, ("d-", None))
+            for i, dens in enumerate(sorted(data[a])):
+                pts = sorted(data[a][dens])
+                ax1.plot([p[0] for p in pts], [p[2] for p in pts], marks[i % len(marks)] + "-", color=col,
+                         alpha=0.5 + 0.5 * (i + 1) / len(data[a]), label=f"{a}, density {_g(dens, 'g')}")
+                ax2.plot([p[1] for p in pts], [p[2] for p in pts], marks[i % len(marks)] + "-", color=col,
+                         alpha=0.5 + 0.5 * (i + 1) / len(data[a]), label=f"{a}, density {_g(dens, 'g')}")
+        allnnz = sorted({nnz for a in algos for dd in data[a].values() for nnz, *_ in dd})
+        if "leverage-sketch" in data and allnnz:
+            # The nnz-dependent phases of leverage-sketch (sketch + JL scores), all densities on one
+            # curve, against a slope-1 reference through their largest point.
+            ph = sorted((nnz, rec["phases"].get("sketch", 0.0))
+                        for dd in data["leverage-sketch"].values() for nnz, _, _, rec in dd)
+            ph = [p for p in ph if p[1] > 0]
+            if ph:
+                ax1.plot([p[0] for p in ph], [p[1] for p in ph], "x:", color=_SP_STYLE["leverage-sketch"][1],
+                         label="leverage-sketch: CountSketch phase")
+                top = ph[-1]
+                ax1.plot(allnnz, [top[1] * x / top[0] for x in allnnz], "k:", alpha=0.5, label="slope 1 (time ~ nnz)")
+        for ax in (ax1, ax2):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.set_ylabel("time per run (s, median)")
+            ax.legend(fontsize=7)
+        ax1.set_xlabel("nnz(X)")
+        ax2.set_xlabel("d")
+        ds = sorted({d for a in algos for dd in data[a].values() for _, d, _, _ in dd})
+        ax2.set_xticks(ds)
+        ax2.set_xticklabels([_pow2(d) for d in ds])
+        ax2.minorticks_off()
+        # Readable time ticks on a short log range (matplotlib labels only the decades).
+        tmin = min(t for a in algos for dd in data[a].values() for _, _, t, _ in dd)
+        tmax = max(t for a in algos for dd in data[a].values() for _, _, t, _ in dd)
+        ticks = [v * 10.0 ** e for e in range(-4, 4) for v in (1, 2, 5) if tmin / 1.5 <= v * 10.0 ** e <= tmax * 1.5]
+        if ticks:
+            ax2.set_yticks(ticks)
+            ax2.set_yticklabels([_g(t, "g") for t in ticks])
+        ax1.set_title("time vs nnz (curves: one density, d growing; x: the CountSketch phase)", fontsize=10)
+        ax2.set_title("time vs d (exact leverage pays n^2 d at any density)", fontsize=10)
+        fig.suptitle(f"{plan['study']}: n = {some.get('n', '?')}, {some.get('ranks', '?')} ranks (shared machine)",
+                     fontsize=11)
+        fig.tight_layout()
+        out = sdir / "sparsify-time-vs-nnz.png"
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        files.append(out)
+    return md_text, files
+
+
+def sparsify_coherent(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: bool):
+    """Study 4: coherent X, error and window vs m per method (bss at its ceil(gamma n) steps; the
+    columns it kept are in the table: it may pick a column more than once)."""
+    recs = _records(sdir, rows)
+    data = {}  # algo -> [(x, rec)]
+    for a in recs:
+        x = int(a["param.m"])  # draws, JL width, or bss steps ceil(gamma n)
+        data.setdefault(a["algorithm"], []).append((x, a))
+    algos = _sp_order(data)
+    some = recs[0] if recs else {}
+    md = ["## sparsify: coherent X, error and window vs m\n",
+          f"n = {some.get('n', '?')}, d = {some.get('d', '?')}, coherence {some.get('coherence', '?')} (n heavy "
+          f"columns hold that fraction of each row's mass), r = {_g(float(some.get('r', 'nan')))}; m = draws "
+          "(uniform, leverage), JL width (gaussian), steps ceil(gamma n) (bss; gamma in parentheses; a step may "
+          "pick a column again, so bss can keep fewer columns than steps). "
+          "Window = [spectral_low, spectral_high] of L^-1 YY^T L^-T.\n",
+          "| method | m | kept | window | attention error | bound | valid |", "|---|---:|---:|---|---:|---:|---|"]
+    for a in algos:
+        for x, rec in sorted(data[a], key=lambda t: t[0]):
+            tag = f" (gamma {_g(float(rec['param.gamma']), 'g')})" if a == "bss" else ""
+            md.append(f"| {a} | {x}{tag} | {int(rec['val.columns_kept'])} | [{_g(float(rec['val.spectral_low']), '.3f')}, "
+                      f"{_g(float(rec['val.spectral_high']), '.3f')}] | {_g(float(rec['val.attention_error']), '.3e')} | "
+                      f"{_g(float(rec['val.attention_bound']), '.3e')} | {'VALID' if rec['valid_run'] else 'INVALID'} |")
+    md.append("")
+    common = None
+    if "uniform" in data and "leverage" in data:
+        common = {x for x, _ in data["uniform"]} & {x for x, _ in data["leverage"]}
+    for m in sorted(common or [])[-1:]:  # the largest m both ran
+        u = next(r for x, r in data["uniform"] if x == m)
+        lv = next(r for x, r in data["leverage"] if x == m)
+        md.append(f"- at m = {m}: uniform window low {_g(float(u['val.spectral_low']), '.3f')}, error "
+                  f"{_g(float(u['val.attention_error']), '.3e')}; leverage low {_g(float(lv['val.spectral_low']), '.3f')}, "
+                  f"error {_g(float(lv['val.attention_error']), '.3e')} "
+                  f"(ratio uniform/leverage {_g(float(u['val.attention_error']) / float(lv['val.attention_error']), '.3g')})")
+    for a in algos:
+        pts = sorted(data[a], key=lambda t: t[0])
+        s = _sp_fit_slope([x for x, _ in pts], [float(r["val.attention_error"]) for _, r in pts])
+        md.append(f"- {a}: error ~ m^{_g(s, '.2f')} (log-log fit); window low "
+                  f"{_g(float(pts[0][1]['val.spectral_low']), '.3f')} -> {_g(float(pts[-1][1]['val.spectral_low']), '.3f')}")
+    md_text = "\n".join(md) + "\n"
+    files = []
+    if plots and recs:
+        plt = _sp_plt()
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+        for a in algos:
+            st, col = _SP_STYLE.get(a, ("d-", None))
+            pts = sorted(data[a], key=lambda t: t[0])
+            xs = [x for x, _ in pts]
+            ax1.plot(xs, [float(r["val.attention_error"]) for _, r in pts], st, color=col,
+                     label=a + (" (x = steps ceil(gamma n))" if a == "bss" else ""))
+            # An attention error is at most 1 (both matrices are row-stochastic): a bound above 1
+            # (uniform's, from a window of hundreds) says nothing and is drawn capped at 1.
+            ax1.plot(xs, [min(float(r["val.attention_bound"]), 1.0) for _, r in pts], "--", color=col, alpha=0.5)
+            ax2.plot(xs, [float(r["val.spectral_low"]) for _, r in pts], st, color=col, label=f"{a}: low")
+            ax2.plot(xs, [float(r["val.spectral_high"]) for _, r in pts], st.replace("-", "--"), color=col,
+                     alpha=0.6, label=f"{a}: high")
+        ax2.axhline(1.0, color="k", lw=0.8)
+        eps = next((float(r["param.eps"]) for _, r in data.get("leverage", []) if "param.eps" in r), None)
+        if eps is not None:
+            ax2.axhspan(1 - eps, 1 + eps, color="tab:blue", alpha=0.08, label=f"leverage target [1-eps, 1+eps], eps={eps:g}")
+        for ax in (ax1, ax2):
+            ax.set_xscale("log", base=2)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.set_xlabel("m (draws / JL width; bss: steps)")
+            ax.legend(fontsize=7)
+        ax1.set_yscale("log")
+        ax1.set_ylim(top=2.0)
+        ax1.set_ylabel("attention error (dashed: bound from the reached window, capped at 1)")
+        ax2.set_yscale("log")
+        ax2.set_ylabel("window: extreme eigenvalues of L^-1 YY^T L^-T")
+        ax1.set_title("attention error vs m", fontsize=10)
+        ax2.set_title("spectral window vs m (1 = exact)", fontsize=10)
+        fig.suptitle(f"{plan['study']}: coherent X (coherence {some.get('coherence', '?')}), n = {some.get('n', '?')}, "
+                     f"d = {some.get('d', '?')}", fontsize=11)
+        fig.tight_layout()
+        out = sdir / "sparsify-coherent.png"
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        files.append(out)
+    return md_text, files
+
+
+PLOTS = {"poly-transition": poly_transition, "accuracy-vs-cost": accuracy_vs_cost,
+         "sparsify-columns": sparsify_columns, "sparsify-error-vs-r": sparsify_error_vs_r,
+         "sparsify-time-vs-nnz": sparsify_time_vs_nnz, "sparsify-coherent": sparsify_coherent,
+         "layout": layout}
 # Study plots drawn beside the generic scaling plots (time, efficiency, rates) instead of replacing them.
 KEEPS_SCALING_PLOTS = {"layout"}
 

@@ -32,6 +32,8 @@ struct ProblemInfo {
   double r = 0.0;            // |X X^T|_max measured at set-up
   double r_requested = 0.0;  // --r (synthetic), 0 for files
   std::string nxn_solver;    // "replicated-lapack" or "scalapack"
+  // leverage-sketch with the default m: the oversampling factor beta and its parts (else 0).
+  double oversample = 0.0, oversample_jl = 0.0, oversample_embedding = 0.0;
 };
 
 // Collective. Usage errors (bad parameters, d < n for the generator) and input errors (unreadable or

@@ -28,6 +28,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   cfg.params.sketch_rows = o.has("--sketch-rows") ? o.integer("--sketch-rows") : 0;
   cfg.params.sketch_nnz = o.integer("--sketch-nnz");
   cfg.params.jl_cols = o.has("--jl-cols") ? o.integer("--jl-cols") : 0;
+  cfg.params.oversample = o.has("--oversample") ? o.number("--oversample") : 0.0;
   cfg.scalapack_threshold = o.integer("--scalapack-threshold");
   cfg.input = ctx.common.input;
   cfg.precision = ctx.common.precision;
@@ -67,6 +68,11 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
       put(rec, false, "sketch_rows", cfg.params.sketch_rows > 0 ? cfg.params.sketch_rows : default_sketch_rows(info.n));
       put(rec, false, "sketch_nnz", cfg.params.sketch_nnz);
       put(rec, false, "jl_cols", cfg.params.jl_cols > 0 ? cfg.params.jl_cols : default_jl_cols(info.n));
+      if (info.oversample > 0.0) {
+        put(rec, false, "oversample", info.oversample);
+        put(rec, false, "oversample_jl", info.oversample_jl);
+        put(rec, false, "oversample_embedding", info.oversample_embedding);
+      }
       [[fallthrough]];
     case Method::leverage:
     case Method::uniform:
@@ -125,13 +131,17 @@ harness::KernelSpec sparsify_kernel() {
       opt("--eps", OptionType::number, "0.5", "target spectral window [1 - eps, 1 + eps], in (0, 1)", kSampling),
       opt("--delta", OptionType::number, "0.1", "failure probability of the leverage methods, in (0, 1)", kSampling),
       opt("--gamma", OptionType::number, "4", "BSS oversampling (> 1): ceil(gamma n) steps", {"bss"}),
-      opt("--m", OptionType::integer, "", "samples (JL width for gaussian); default ceil(3 n ln(2 n / delta) / eps^2)",
+      opt("--m", OptionType::integer, "", "samples (JL width for gaussian); default ceil(3 n ln(2 n / delta) / eps^2) (leverage-sketch: see --oversample); never scaled when given",
           kSampling),
       opt("--sketch-rows", OptionType::integer, "", "rows of the sparse embedding (>= n); default 4 n ceil(log2(n + 1))",
           {"leverage-sketch"}),
       opt("--sketch-nnz", OptionType::integer, "1", "nonzeros per column of the sparse embedding (1 = CountSketch)",
           {"leverage-sketch"}),
       opt("--jl-cols", OptionType::integer, "", "Gaussian JL columns; default max(16, 4 ceil(log2(n + 1)))",
+          {"leverage-sketch"}),
+      opt("--oversample", OptionType::number, "",
+          "factor beta (>= 1) of the default m for approximate scores: m = ceil(beta 3 n ln(4 n / delta) / eps^2); "
+          "default: the JL lower-tail factor times the sketch's embedding factor (archived as oversample)",
           {"leverage-sketch"}),
   };
   {
@@ -150,7 +160,7 @@ harness::KernelSpec sparsify_kernel() {
       {"/", "d", "int64", "columns of X"},
       {"/", "nnz", "int64", "nonzero entries of X"},
       {"/", "r", "float64", "|X X^T|_max measured at set-up"},
-      {"/parameters", "m", "int64", "samples drawn (bss: steps ceil(gamma n))"},
+      {"/parameters", "m", "int64", "samples drawn (bss: steps ceil(gamma n); leverage-sketch: scaled by oversample)"},
       {"/validation", "spectral_low", "float64", "lambda_min of L^{-1} Y Y^T L^{-T}"},
       {"/validation", "spectral_high", "float64", "lambda_max of L^{-1} Y Y^T L^{-T}"},
       {"/validation", "attention_error", "float64", "max |D(Y)^{-1} exp(Y Y^T) - D(X)^{-1} exp(X X^T)|"},
@@ -159,6 +169,8 @@ harness::KernelSpec sparsify_kernel() {
       {"/validation", "columns_kept", "int64", "distinct columns in Y"},
       {"/validation", "max_invariant_violation", "float64", "bss: largest barrier-invariant violation (0)"},
       {"/validation", "score_sum", "float64", "leverage: sum of scores (= n); leverage-sketch: of approximate scores"},
+      {"/parameters", "oversample", "float64", "leverage-sketch, default m: beta = oversample_jl * oversample_embedding"},
+      {"/validation", "score_factor", "float64", "leverage-sketch: oversampling factor its scores needed, max tau sum(tau~) / (n tau~)"},
       {"/output", "columns", "dataset", "selected global column indices, int64, ascending"},
       {"/output", "weights", "dataset", "their weights: Y = X[:, columns] diag(weights)"},
       {"/output", "Y", "dataset", "n x m output (--save-output; always for gaussian)"},

@@ -191,7 +191,7 @@ Result reference_run(const Matrix<double>& X, const Params& p) {
   Result out;
   switch (p.method) {
     case Method::leverage:
-      draw(reference_leverage_scores(X), samples(p, n), p.seed, out);
+      draw(reference_leverage_scores(X), samples(p, n, d), p.seed, out);
       break;
     case Method::leverage_sketch: {
       const std::int64_t s = p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(n);
@@ -228,16 +228,16 @@ Result reference_run(const Matrix<double>& X, const Params& p) {
         }
         tau[static_cast<std::size_t>(j)] = sum / static_cast<double>(k);
       }
-      draw(tau, samples(p, n), p.seed, out);
+      draw(tau, samples(p, n, d), p.seed, out);
       break;
     }
     case Method::bss:
       return reference_bss(X, p);
     case Method::uniform:
-      draw(Vec(static_cast<std::size_t>(d), 1.0), samples(p, n), p.seed, out);
+      draw(Vec(static_cast<std::size_t>(d), 1.0), samples(p, n, d), p.seed, out);
       break;
     case Method::gaussian: {
-      const std::int64_t m = samples(p, n);
+      const std::int64_t m = samples(p, n, d);
       out.Y = Matrix<double>(n, m, 0.0);
       for (std::int64_t j = 0; j < d; ++j)
         for (std::int64_t c = 0; c < m; ++c) {

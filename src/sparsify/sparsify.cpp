@@ -45,13 +45,23 @@ void check_params(const Params& p, std::int64_t n) {
                       std::to_string(p.sketch_rows) + ")");
   if (p.sketch_nnz < 1) throw usage_error("--sketch-nnz must be at least 1 (got " + std::to_string(p.sketch_nnz) + ")");
   if (p.jl_cols < 0) throw usage_error("--jl-cols must be positive (got " + std::to_string(p.jl_cols) + ")");
+  if (p.oversample != 0.0 && !(p.oversample >= 1.0 && std::isfinite(p.oversample)))
+    throw usage_error("--oversample must be at least 1 (got " + std::to_string(p.oversample) + ")");
+  if (p.m > 0 && p.oversample != 0.0)
+    throw usage_error("--oversample scales the default m: it has no effect with --m (give one of them)");
+  if (p.method == Method::leverage_sketch && p.m == 0 && p.oversample == 0.0) {
+    const std::int64_t s = p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(n);
+    if (s < 4 * n)
+      throw usage_error("--sketch-rows must be at least 4 n = " + std::to_string(4 * n) +
+                        " for the default oversampling (the embedding factor ((1 + e) / (1 - e))^2, e = sqrt(n / s), "
+                        "grows without bound as s approaches n); give --oversample or --m otherwise");
+  }
 }
 
 std::int64_t default_samples(std::int64_t n, double eps, double delta) {
   const double nn = static_cast<double>(n);
   return static_cast<std::int64_t>(std::ceil(3.0 * nn * std::log(2.0 * nn / delta) / (eps * eps)));
 }
-std::int64_t samples(const Params& p, std::int64_t n) { return p.m > 0 ? p.m : default_samples(n, p.eps, p.delta); }
 static std::int64_t ceil_log2(std::int64_t v) {
   std::int64_t k = 0;
   while ((std::int64_t{1} << k) < v) ++k;
@@ -63,6 +73,41 @@ std::int64_t bss_steps(double gamma, std::int64_t n) {
   return static_cast<std::int64_t>(std::ceil(gamma * static_cast<double>(n) - 1e-9));
 }
 double bss_kappa(double gamma) { return 2.0 * std::sqrt(gamma) / (gamma + 1.0); }
+
+Oversampling sketch_oversampling(std::int64_t n, std::int64_t d, std::int64_t s, std::int64_t k, double delta) {
+  Oversampling o;
+  // jl: the x in (0, 1) with (k / 2) (ln x + 1 - x) = ln((delta / 2) / d); the left side rises
+  // from -inf to 0 on (0, 1), so bisection (60 halvings: x to 1e-18).
+  const double target = 2.0 * std::log(0.5 * delta / static_cast<double>(std::max<std::int64_t>(d, 1))) /
+                        static_cast<double>(k);
+  double lo = 0.0, hi = 1.0;
+  for (int it = 0; it < 60; ++it) {
+    const double x = 0.5 * (lo + hi);
+    if (std::log(x) + 1.0 - x < target) lo = x;
+    else hi = x;
+  }
+  o.jl = 1.0 / hi;
+  const double e = std::sqrt(static_cast<double>(n) / static_cast<double>(s));
+  o.embedding = e < 1.0 ? ((1.0 + e) / (1.0 - e)) * ((1.0 + e) / (1.0 - e)) : std::numeric_limits<double>::infinity();
+  return o;
+}
+
+double oversample_factor(const Params& p, std::int64_t n, std::int64_t d) {
+  if (p.oversample > 0.0) return p.oversample;
+  const std::int64_t s = p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(n);
+  const std::int64_t k = p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n);
+  return sketch_oversampling(n, d, s, k, p.delta).total();
+}
+
+std::int64_t samples(const Params& p, std::int64_t n, std::int64_t d) {
+  if (p.m > 0) return p.m;
+  if (p.method != Method::leverage_sketch) return default_samples(n, p.eps, p.delta);
+  // delta / 2 for the sampling, delta / 2 for the JL estimates (see sketch_oversampling).
+  const double nn = static_cast<double>(n);
+  const double m = oversample_factor(p, n, d) * 3.0 * nn * std::log(4.0 * nn / p.delta) / (p.eps * p.eps);
+  if (!(m < 9.0e18)) throw usage_error("leverage-sketch: the oversampled m does not fit in int64 (--sketch-rows too close to n?)");
+  return static_cast<std::int64_t>(std::ceil(m));
+}
 
 namespace {
 
@@ -525,22 +570,25 @@ Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, con
       for (double v : tau) local += v;
       out.score_sum = comm.allreduce(local, dist::Op::sum);
       PhaseTimer t(phases, "sample");
-      sample_by_scores(comm, X.col0, tau, samples(p, n), p.seed, out);
+      sample_by_scores(comm, X.col0, tau, samples(p, n, X.d), p.seed, out);
       break;
     }
     case Method::leverage_sketch: {
-      const std::vector<double> tau = sketch_scores(comm, X, p, solver, phases);
+      std::vector<double> tau = sketch_scores(comm, X, p, solver, phases);
       double local = 0.0;
       for (double v : tau) local += v;
       out.score_sum = comm.allreduce(local, dist::Op::sum);
-      PhaseTimer t(phases, "sample");
-      sample_by_scores(comm, X.col0, tau, samples(p, n), p.seed, out);
+      {
+        PhaseTimer t(phases, "sample");
+        sample_by_scores(comm, X.col0, tau, samples(p, n, X.d), p.seed, out);
+      }
+      out.local_scores = std::move(tau);  // kept for the validation's measured score_factor
       break;
     }
     case Method::uniform: {
       // Replicated: every rank draws the same m columns; weight sqrt(c d / m). No communication.
       PhaseTimer t(phases, "sample");
-      const std::int64_t m = samples(p, n);
+      const std::int64_t m = samples(p, n, X.d);
       std::map<std::int64_t, std::int64_t> count;
       for (std::int64_t lidx = 0; lidx < m; ++lidx) {
         const double uu = rng::uniform(p.seed, rng::stream::sample, static_cast<std::uint64_t>(lidx));
@@ -556,11 +604,18 @@ Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, con
       break;
     }
     case Method::gaussian:
-      run_gaussian(comm, X, samples(p, n), p.seed, phases, out);
+      run_gaussian(comm, X, samples(p, n, X.d), p.seed, phases, out);
       break;
   }
   return out;
 }
+
+template <class T>
+std::vector<double> exact_leverage_scores(const ColumnBlock<T>& X, const std::vector<double>& L) {
+  return exact_scores(X, L);
+}
+template std::vector<double> exact_leverage_scores(const ColumnBlock<float>&, const std::vector<double>&);
+template std::vector<double> exact_leverage_scores(const ColumnBlock<double>&, const std::vector<double>&);
 
 template Result run(const dist::Comm&, const ColumnBlock<float>&, const Params&, const NxnSolver&, Phases*);
 template Result run(const dist::Comm&, const ColumnBlock<double>&, const Params&, const NxnSolver&, Phases*);

@@ -57,6 +57,7 @@ struct Params {
   std::int64_t sketch_rows = 0;  // leverage-sketch: rows s of the embedding; 0: default_sketch_rows(n)
   std::int64_t sketch_nnz = 1;   // nonzeros per column of the embedding (1 = CountSketch)
   std::int64_t jl_cols = 0;      // leverage-sketch: Gaussian columns k; 0: default_jl_cols(n)
+  double oversample = 0.0;       // leverage-sketch: factor beta of the default m; 0: sketch_oversampling()
 };
 
 // Usage errors naming the option: eps, delta outside (0, 1), gamma <= 1, m < 0, sketch sizes.
@@ -64,7 +65,36 @@ void check_params(const Params& p, std::int64_t n);
 
 // m = ceil(3 n ln(2 n / delta) / eps^2) (matrix Chernoff; ALGORITHMS.md section 4).
 std::int64_t default_samples(std::int64_t n, double eps, double delta);
-std::int64_t samples(const Params& p, std::int64_t n);  // p.m or the default
+
+// leverage-sketch samples from approximate scores tau~; sampling with p~_j = tau~_j / sum tau~ keeps
+// the matrix Chernoff guarantee when p~_j >= tau_j / (beta n) for every column, with m multiplied
+// by beta. beta = jl * embedding:
+//   jl         the JL estimate |z^T G|^2 / k of |z|^2 (G: n x k standard Gaussian, z = R^{-T} x_j)
+//              is |z|^2 chi2_k / k; its lower tail P(chi2_k / k <= x) <= (x e^{1-x})^{k/2}
+//              (Chernoff). jl = 1 / x with (x e^{1-x})^{k/2} = (delta / 2) / d: with probability
+//              >= 1 - delta/2 no column's estimate falls below 1/jl of its sketched score (union
+//              bound over the d columns). The sampling keeps the other delta / 2:
+//              m = ceil(beta 3 n ln(4 n / delta) / eps^2), total failure probability <= delta.
+//   embedding  the subspace-embedding distortion of the sketch Pi (s rows): if
+//              (1 - e)^2 M <= R^T R <= (1 + e)^2 M, the sketched scores are within
+//              [(1 + e)^-2, (1 - e)^-2] of tau and the normalization sum tau~ / n within the
+//              inverse, so embedding = ((1 + e) / (1 - e))^2. e = sqrt(n / s) is the Gaussian
+//              sketch's constant (extreme singular values of an s x n Gaussian / sqrt(s) are
+//              1 -+ sqrt(n / s), Davidson-Szarek); for a CountSketch with s = 4 n log2 n rows it is
+//              a model, not a theorem (the proven CountSketch bound needs s ~ n^2 / (e^2 delta)).
+//              Every run therefore also measures the factor that was actually needed,
+//              max_j tau_j sum(tau~) / (n tau~_j), in its validation (`score_factor`).
+struct Oversampling {
+  double jl = 1.0, embedding = 1.0;
+  double total() const { return jl * embedding; }
+};
+Oversampling sketch_oversampling(std::int64_t n, std::int64_t d, std::int64_t sketch_rows, std::int64_t jl_cols,
+                                 double delta);
+// The factor beta used by leverage-sketch: p.oversample, or sketch_oversampling(...).total().
+double oversample_factor(const Params& p, std::int64_t n, std::int64_t d);
+// Samples drawn: p.m when given (never scaled); else default_samples(n, eps, delta), and for
+// leverage-sketch ceil(beta 3 n ln(4 n / delta) / eps^2).
+std::int64_t samples(const Params& p, std::int64_t n, std::int64_t d);
 std::int64_t default_sketch_rows(std::int64_t n);        // 4 n ceil(log2(n + 1))
 std::int64_t default_jl_cols(std::int64_t n);            // max(16, 4 ceil(log2(n + 1)))
 std::int64_t bss_steps(double gamma, std::int64_t n);    // ceil(gamma n)
@@ -77,6 +107,7 @@ struct Result {
   std::int64_t m = 0;                 // draws (sampling methods), steps (bss), JL width (gaussian)
   Matrix<double> Y;                   // gaussian only: n x m
   double score_sum = std::numeric_limits<double>::quiet_NaN();  // sum of (approximate) scores
+  std::vector<double> local_scores;   // leverage-sketch: tau~ of this rank's columns (for validation)
   // bss
   double u = 0.0, l = 0.0;            // final barriers
   double max_violation = 0.0;         // largest relative invariant violation over all steps (0 = none)
@@ -92,6 +123,10 @@ using Phases = std::map<std::string, double>;
 template <class T>
 Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, const NxnSolver& solver,
            Phases* phases = nullptr);
+
+// Exact leverage scores tau_j = |L^{-1} x_j|^2 of this rank's columns (M = L L^T), n^2 per column.
+template <class T>
+std::vector<double> exact_leverage_scores(const ColumnBlock<T>& X, const std::vector<double>& L);
 
 // The global CDF sampling shared by leverage and leverage-sketch (exposed for tests): m iid draws
 // from p_j = q_j / sum q over every rank's local nonnegative scores q (local column j is global
