@@ -2,6 +2,9 @@
 // issue-12 figures, until the kernel is reachable through `attnbench attention` (harness). Prints
 // one line of key=value pairs on rank 0. Same-run ratios only: the GEMM peak (single core, the
 // full attention shape min(n, 4096) x min(n, 4096) x d, Q K^T) is measured in the same process.
+// cpu_time is the median over repetitions of the CPU seconds of one call (max over ranks; all the
+// rank's threads): on a shared machine the ratio of two cpu_time figures (causal over non-causal,
+// multi-head over single-head) is steadier than that of wall times. tiles: score tiles computed.
 //   mpirun -n P bench_mha n=16384 d=64 precision=single heads=1 kv_heads=1 batch=1 variant=ring
 //          layout=contiguous causal=0 threads=1 warmup=1 reps=3 tile_q=128 tile_k=512
 #include <mpi.h>
@@ -78,7 +81,7 @@ int run(const dist::Comm& comm, const std::map<std::string, std::string>& a) {
   // load changes between minutes, much less between neighbouring seconds.
   const double flops = attention::mha_flops(shape, n, n, o.causal);
   const std::int64_t g = std::min<std::int64_t>(n, 4096);
-  std::vector<double> totals, computes, peaks, fractions, cpu_fractions;
+  std::vector<double> totals, computes, peaks, fractions, cpu_fractions, cpus;
   attention::MhaTimes t;
   Matrix<T> O;
   for (int r = 0; r < warmup + reps; ++r) {
@@ -88,6 +91,7 @@ int run(const dist::Comm& comm, const std::map<std::string, std::string>& a) {
     const double cpu = comm.allreduce(cpu_seconds() - c0, dist::Op::max);
     comm.barrier();
     if (r < warmup) continue;
+    cpus.push_back(cpu);
     // CPU time sums the threads of a rank, so flops / cpu is already a per-core rate.
     cpu_fractions.push_back(flops / cpu / 1e9 / comm.size() / gemm_cpu_gflops<T>(g, d));
     totals.push_back(comm.allreduce(t.total, dist::Op::max));
@@ -101,18 +105,21 @@ int run(const dist::Comm& comm, const std::map<std::string, std::string>& a) {
   const double peak_med = median(peaks);
   const auto v = attention::validate_mha_sampled(comm, p, O, o.causal, o.scale, 16, 7);
   const double bytes_max = comm.allreduce(t.bytes_received, dist::Op::max);
+  const std::int64_t tiles = comm.allreduce(t.tiles_computed, dist::Op::sum);  // score tiles, all ranks
   const double buf_max = static_cast<double>(comm.allreduce(t.peak_buffer_bytes, dist::Op::max));
   const double gflops = flops / time / 1e9;
   if (comm.is_root())
     std::printf("precision=%s n=%lld d=%lld B=%lld H=%lld Hkv=%lld variant=%s layout=%s causal=%d ranks=%d threads=%d "
                 "isa=%s time=%.4f gflops=%.2f gemm_peak=%.2f gemm_peak_fraction=%.3f load_balance=%.3f "
-                "bytes_received_per_rank=%.0f buffer_bytes_per_rank=%.0f cpu_time_fraction=%.3f rel_error=%.2e valid=%d\n",
+                "bytes_received_per_rank=%.0f buffer_bytes_per_rank=%.0f cpu_time=%.4f cpu_time_fraction=%.3f tiles=%lld "
+                "rel_error=%.2e valid=%d\n",
                 sizeof(T) == 4 ? "single" : "double", static_cast<long long>(n), static_cast<long long>(d),
                 static_cast<long long>(shape.batch), static_cast<long long>(shape.heads),
                 static_cast<long long>(shape.kv_heads), attention::to_string(o.variant).c_str(),
                 attention::to_string(layout).c_str(), o.causal ? 1 : 0, comm.size(), o.threads,
                 linalg::to_string(linalg::active_vector_isa()).c_str(), time, gflops, peak_med,
-                median(fractions), lb, bytes_max, buf_max, median(cpu_fractions), v.rel_error, v.valid ? 1 : 0);
+                median(fractions), lb, bytes_max, buf_max, median(cpus), median(cpu_fractions),
+                static_cast<long long>(tiles), v.rel_error, v.valid ? 1 : 0);
   return v.valid ? 0 : 4;
 }
 

@@ -610,6 +610,31 @@ class Shipped(Base):
         self.assertAlmostEqual(trivial, stored, places=9)
         self.assertIn("reference: returning mean(V) for every row scores 1", table)
 
+    def test_layout(self):
+        # The layout study (issue 12) at 1 and 2 ranks, cut to five curves: its own efficiency and
+        # load-balance plots beside the scaling plots, and causal runs (a --causal flag in the plan,
+        # causal = 1 in the archive) are not plan mismatches.
+        self.run_study("layout.toml", "scaling.ranks=[1,2]", "scaling.n=[256]", "attention.reps=1",
+                       "attention.warmup=0", 'case.causal-ring.layout=["contiguous","zigzag"]',
+                       'case.causal-allgather.layout=["zigzag"]', "case.heads.n_max=128", "case.heads-ulysses.kv_heads=[4]",
+                       "case.heads-ulysses.causal=[true]", "case.heads-ulysses.n_max=256")
+        table = self.report("layout", "layout-efficiency.png", "layout.md")
+        sdir = self.results / "layout"
+        for png in ("layout-load-balance.png", "efficiency.png", "time.png"):
+            self.assertTrue((sdir / png).is_file() and (sdir / png).stat().st_size > 10000, f"{png} missing")
+        rows = {tuple(c.strip() for c in x.split("|")[1:3]): x.split("|") for x in table.splitlines()
+                if x.startswith("| full ") or x.startswith("| causal ")}
+        self.assertEqual(sorted(rows), [("causal", "allgather/zigzag n=2^8"), ("causal", "ring/contiguous n=2^8"),
+                                        ("causal", "ring/zigzag n=2^8"),
+                                        ("causal", "ulysses/contiguous H=16 Hkv=4 n=2^8"),
+                                        ("full", "ring/contiguous n=2^8")])
+        for cells in rows.values():
+            # p=1: efficiency 100%, balance 1; p=2: a measured balance >= 1 and bytes received.
+            self.assertEqual(cells[4].strip(), "100.0%")
+            self.assertEqual(cells[5].strip(), "1.000")
+            self.assertGreaterEqual(float(cells[9]), 1.0)
+            self.assertGreater(float(cells[10]), 0.0)
+
     def test_case_errors(self):
         base = TINY + "[[case]]\nlabel = \"a\"\nalgo = \"exact\"\n"
         self.expect_error(["study", "run", self.study(base + "[[case]]\nlabel = \"a\"\n"), "--dry-run"],

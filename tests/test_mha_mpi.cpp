@@ -301,3 +301,41 @@ TEST(MhaThreads, TwoThreadsGiveTheSameOutput) {
     for (std::int64_t i = 0; i < one.size(); ++i) ASSERT_EQ(one.data()[i], two.data()[i]) << attention::to_string(v);
   }
 }
+
+TEST(MhaHeads, EachHeadIsBitwiseItsSingleHeadProblem) {
+  // The kernel copies each head's strided Q tile and K/V block to contiguous scratch before the
+  // GEMMs (mha.cpp, online_softmax.cpp). The copies change no value and no operation order: head h
+  // of batch b must be bitwise the single-head attention of that head's contiguous Q, K, V, for
+  // every variant and mask, GQA included.
+  const auto& comm = testing_support::world();
+  const HeadShape shape{2, 4, 2, 8, 6};
+  const std::int64_t n = 37, g = shape.group();
+  for (bool causal : {false, true})
+    for (MhaVariant v : {MhaVariant::ring, MhaVariant::allgather, MhaVariant::ulysses}) {
+      const LayoutKind l = v == MhaVariant::ulysses ? LayoutKind::contiguous : LayoutKind::zigzag;
+      const auto p = attention::synthetic_mha_problem<float>(shape, n, l, 2.0, 13, comm.rank(), comm.size());
+      attention::MhaOptions o;
+      o.variant = v;
+      o.causal = causal;
+      o.scale = 0.35;
+      o.tiles = {4, 8};
+      const auto O = attention::mha_attention(comm, p, o);
+      const std::int64_t nr = p.layout_q.local_rows(comm.rank()), d = shape.d, dv = shape.dv;
+      std::int64_t mismatches = 0;
+      for (std::int64_t b = 0; b < shape.batch; ++b)
+        for (std::int64_t h = 0; h < shape.heads; ++h) {
+          Matrix<float> Qh(nr, d), Kh(nr, d), Vh(nr, dv);
+          for (std::int64_t k = 0; k < nr; ++k) {
+            std::copy_n(p.Q_local.row(b * nr + k) + h * d, d, Qh.row(k));
+            std::copy_n(p.K_local.row(b * nr + k) + (h / g) * d, d, Kh.row(k));
+            std::copy_n(p.V_local.row(b * nr + k) + (h / g) * dv, dv, Vh.row(k));
+          }
+          const attention::MhaInput<float> one{HeadShape{1, 1, 1, d, dv}, p.layout_q, p.layout_kv, Qh.data(), Kh.data(),
+                                               Vh.data()};
+          const auto Oh = attention::mha_attention(comm, one, o);
+          for (std::int64_t k = 0; k < nr; ++k)
+            for (std::int64_t c = 0; c < dv; ++c) mismatches += Oh(k, c) != O(b * nr + k, h * dv + c);
+        }
+      EXPECT_EQ(mismatches, 0) << attention::to_string(v) << (causal ? " causal" : "");
+    }
+}

@@ -76,17 +76,38 @@ class HeadStates {
   template <class KvOf>
   void absorb(const T* K, const T* V, std::int64_t m, std::int64_t kv_heads, const std::int64_t* k_pos, KvOf kv_of,
               const std::function<void()>& progress) {
-    for (std::int64_t b = 0; b < shape_.batch; ++b)
+    const std::int64_t d = shape_.d, dv = shape_.dv;
+    for (std::int64_t b = 0; b < shape_.batch; ++b) {
+      std::int64_t packed = -1;  // the K/V head whose block is in K_pack_/V_pack_
       for (std::int64_t h = 0; h < heads_; ++h) {
         const std::int64_t kvh = kv_of(h);
-        KeyBlock<T> kb{K + (b * m * kv_heads + kvh) * shape_.d, kv_heads * shape_.d,
-                       V + (b * m * kv_heads + kvh) * shape_.dv, kv_heads * shape_.dv, m, k_pos};
+        const T* Kh = K + (b * m * kv_heads + kvh) * d;
+        const T* Vh = V + (b * m * kv_heads + kvh) * dv;
+        KeyBlock<T> kb{Kh, kv_heads * d, Vh, kv_heads * dv, m, k_pos};
+        if (kv_heads > 1) {
+          // Rows of one K/V head are kv_heads d apart: copy the head's m x d and m x dv blocks to
+          // contiguous scratch, once per block and K/V head (kv_of is non-decreasing, so the
+          // H / Hkv query heads of a group reuse it). m (d + dv) copies against 2 nq m (d + dv)
+          // flops per query head; the GEMMs then pack unit-stride rows (see OnlineSoftmax).
+          if (kvh != packed) {
+            K_pack_.resize(static_cast<std::size_t>(m * d));
+            V_pack_.resize(static_cast<std::size_t>(m * dv));
+            for (std::int64_t j = 0; j < m; ++j) {
+              std::copy_n(Kh + j * kv_heads * d, d, K_pack_.data() + j * d);
+              std::copy_n(Vh + j * kv_heads * dv, dv, V_pack_.data() + j * dv);
+            }
+            packed = kvh;
+          }
+          kb = KeyBlock<T>{K_pack_.data(), d, V_pack_.data(), dv, m, k_pos};
+        }
         states_[static_cast<std::size_t>(b * heads_ + h)]->absorb(kb, progress);
       }
+    }
   }
 
   // O (B nq) x (heads dv).
   Matrix<T> finish() const {
+    if (shape_.batch == 1 && heads_ == 1) return states_[0]->finish();  // already (nq x dv): no copy
     Matrix<T> O(shape_.batch * nq_, heads_ * shape_.dv);
     for (std::int64_t b = 0; b < shape_.batch; ++b)
       for (std::int64_t h = 0; h < heads_; ++h) {
@@ -97,7 +118,7 @@ class HeadStates {
   }
 
   std::int64_t workspace_bytes() const {
-    std::int64_t b = 0;
+    std::int64_t b = static_cast<std::int64_t>((K_pack_.capacity() + V_pack_.capacity()) * sizeof(T));
     for (const auto& s : states_) b += s->workspace_bytes();
     return b;
   }
@@ -111,6 +132,7 @@ class HeadStates {
   HeadShape shape_;
   std::int64_t heads_, nq_;
   std::vector<std::unique_ptr<OnlineSoftmax<T>>> states_;
+  std::vector<T> K_pack_, V_pack_;  // one K/V head of the block being absorbed, contiguous
 };
 
 template <class T>

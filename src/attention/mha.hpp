@@ -8,6 +8,9 @@
 //              right while receiving the next from the left (Isend/Irecv posted before the compute,
 //              waited after it). Moves (p-1)/p n W_kv elements per rank, overlapped with compute.
 //              Memory: its own block + 2 rotating blocks of max n_r W_kv + the softmax state.
+//              Every variant also holds one K/V head of the block being absorbed, contiguous
+//              (n_block (d + dv) elements, only when Hkv > 1), and per thread one tile_q x d Q tile
+//              (only when H > 1): the GEMMs then read unit-stride rows instead of rows H d apart.
 //              Works with every layout; for causal attention the layout sets the load balance.
 //   allgather: K[*], V[*] := Allgatherv of every rank's block (the same (p-1)/p n W_kv elements,
 //              not overlapped); memory n W_kv per rank.

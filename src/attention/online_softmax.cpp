@@ -34,6 +34,7 @@ OnlineSoftmax<T>::OnlineSoftmax(const T* Q, std::int64_t nq, std::int64_t d, std
   // so a huge --tile on a small problem costs nothing.
   scores_.resize(static_cast<std::size_t>(threads_));
   lens_.resize(static_cast<std::size_t>(threads_));
+  if (ldq_ != d_) q_tiles_.resize(static_cast<std::size_t>(threads_));
 }
 
 template <class T>
@@ -48,6 +49,8 @@ void OnlineSoftmax<T>::absorb(const KeyBlock<T>& kb, const std::function<void()>
     if (S.size() < tq_max * tk_max) S.resize(tq_max, tk_max);
   for (auto& l : lens_)
     if (causal && static_cast<std::int64_t>(l.size()) < tq_max) l.resize(static_cast<std::size_t>(tq_max));
+  for (auto& buf : q_tiles_)
+    if (buf.size() < tq_max * d) buf.resize(tq_max, d);
   std::int64_t computed = 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) reduction(+ : computed)
   for (std::int64_t qt = 0; qt < q_tiles; ++qt) {
@@ -56,6 +59,17 @@ void OnlineSoftmax<T>::absorb(const KeyBlock<T>& kb, const std::function<void()>
     std::int64_t* lens = causal ? lens_[static_cast<std::size_t>(tid)].data() : nullptr;
     const std::int64_t i0 = qt * tiles_.q, tq = std::min(tiles_.q, nq - i0);
     const std::int64_t* qp = causal ? q_pos_ + i0 : nullptr;
+    // A head of a (B, n, H, d) tensor has rows H d apart: copy the tile's tq x d block to
+    // contiguous scratch once, so the GEMMs' packing reads unit-stride rows (a 4 KiB stride costs
+    // a TLB entry per row and defeats the prefetchers). Same values, same GEMM: same result.
+    const T* Qt = Q_ + i0 * ldq_;
+    std::int64_t ldqt = ldq_;
+    if (!q_tiles_.empty()) {
+      T* dst = q_tiles_[static_cast<std::size_t>(tid)].data();
+      for (std::int64_t i = 0; i < tq; ++i) std::copy_n(Qt + i * ldq_, d, dst + i * d);
+      Qt = dst;
+      ldqt = d;
+    }
     for (std::int64_t j0 = 0; j0 < m; j0 += tiles_.k) {
       std::int64_t tk = std::min(tiles_.k, m - j0);
       const std::int64_t* row_lens = nullptr;
@@ -71,7 +85,7 @@ void OnlineSoftmax<T>::absorb(const KeyBlock<T>& kb, const std::function<void()>
         }
       }
       // S[tq x tk] = scale * Q[i0:i0+tq] K[j0:j0+tk]^T
-      linalg::gemm(Trans::no, Trans::yes, tq, tk, d, scale_, Q_ + i0 * ldq_, ldq_, kb.K + j0 * kb.ldk, kb.ldk, T(0),
+      linalg::gemm(Trans::no, Trans::yes, tq, tk, d, scale_, Qt, ldqt, kb.K + j0 * kb.ldk, kb.ldk, T(0),
                    S.data(), tk);
       // Fused, row by row in L1: max, exp (masked entries 0), row sums, rescaling of O's rows.
       linalg::SoftmaxTile<T> tile;
@@ -100,6 +114,8 @@ template <class T>
 Matrix<T> OnlineSoftmax<T>::finish(std::vector<double>* lse) const {
   Matrix<T> O(acc_.rows(), dv_);
   if (lse) lse->resize(static_cast<std::size_t>(acc_.rows()));
+  // Row-parallel like absorb(): with --threads this O(nq dv) pass would otherwise be serial.
+#pragma omp parallel for schedule(static) num_threads(threads_)
   for (std::int64_t i = 0; i < acc_.rows(); ++i) {
     const T inv = T(1) / row_sum_[static_cast<std::size_t>(i)];
     for (std::int64_t c = 0; c < dv_; ++c) O(i, c) = acc_(i, c) * inv;
@@ -115,6 +131,7 @@ std::int64_t OnlineSoftmax<T>::workspace_bytes() const {
   std::int64_t b = static_cast<std::int64_t>(acc_.bytes() + 2 * row_max_.size() * sizeof(T));
   for (const auto& s : scores_) b += static_cast<std::int64_t>(s.bytes());
   for (const auto& l : lens_) b += static_cast<std::int64_t>(l.size() * sizeof(std::int64_t));
+  for (const auto& q : q_tiles_) b += static_cast<std::int64_t>(q.bytes());
   return b;
 }
 

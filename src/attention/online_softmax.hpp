@@ -6,7 +6,9 @@
 //   widest ISA of the CPU): m' = max(m, rowmax S); a = exp(m - m'); P = exp(S - m');
 //   l = a l + rowsum P; O_row *= a
 //   O += P V_tile                                     (GEMM, 2 tq tk dv flops)
-// and finally O /= l. Memory: O(nq (d + dv)) for the state plus threads * tile_q * tile_k scores.
+// and finally O /= l. Memory: O(nq (d + dv)) for the state plus threads * tile_q * tile_k scores
+// (and threads * tile_q * d for a contiguous copy of the Q tile when Q's rows are strided, ldq > d:
+// a head of a (B, n, H, d) tensor).
 //
 // Causal masks: when query rows and key rows carry their global sequence positions (increasing
 // within a block, as in the contiguous, striped and zigzag layouts), key j is visible to query i
@@ -91,6 +93,7 @@ class OnlineSoftmax {
   std::vector<T> row_max_, row_sum_;
   std::vector<Matrix<T>> scores_;              // one tile_q x tile_k scratch per thread
   std::vector<std::vector<std::int64_t>> lens_;  // per thread: visible prefix per row of a tile
+  std::vector<Matrix<T>> q_tiles_;               // per thread, when ldq != d: the tile's Q, packed
   std::int64_t tiles_computed_ = 0;
 };
 

@@ -13,6 +13,9 @@
                      ceil(gamma n) lines and an n log n fit; attention error and its bound vs r;
                      time vs nnz with log-log slopes and phases; error and window vs m on a
                      coherent X.
+  layout             inputs/studies/layout.toml: strong-scaling efficiency and /metrics load_balance
+                     against ranks per variant/layout/heads curve, causal and non-causal panels
+                     (layout-efficiency.png, layout-load-balance.png); the scaling plots are kept.
 
 Called by `attnbench report` (src/report/report.py), or directly:
 
@@ -408,6 +411,113 @@ def accuracy_vs_cost(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
         files.append(out)
     return md_text, files
 
+# ---------------------------------------------------------------------------------------------
+# layout
+
+def _layout_label(r: dict) -> str:
+    """The curve of a layout-study run: variant/layout, heads when there are several, and n."""
+    h, kv = int(r.get("heads", 1) or 1), int(r.get("kv_heads", 1) or 1)
+    heads = "" if h == 1 else (f" H={h}" + ("" if kv == h else f" Hkv={kv}"))
+    return f"{r.get('variant', '?')}/{r.get('layout', '?')}{heads} n={_pow2(int(r.get('n', 0)))}"
+
+
+def layout(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: bool):
+    """inputs/studies/layout.toml: strong-scaling efficiency (each curve against its own 1-rank
+    point) and /metrics load_balance (max over mean of the ranks' compute seconds) against ranks,
+    for every variant/layout/heads curve, causal and non-causal side by side."""
+    curves = {}  # (causal, label) -> {ranks: [rows]}
+    for r in rows:
+        causal = bool(int(r.get("causal", 0) or 0))
+        curves.setdefault((causal, _layout_label(r)), {}).setdefault(int(r["ranks"]), []).append(r)
+
+    def stat(runs, key):
+        ok = [x for x in runs if x["valid"]]
+        vals = [float(x[key] if key in x else x["extra"].get(key, float("nan"))) for x in (ok or runs)]
+        return _median(vals), bool(ok)
+
+    ranks_all = sorted({int(r["ranks"]) for r in rows})
+    md = ["## layout: strong scaling and load balance per variant and row layout\n",
+          "Efficiency: each curve's rate against its own run with the fewest ranks (for p = 1 every layout "
+          "does the same work). Load balance: /metrics load_balance, max over mean of the ranks' median "
+          "compute seconds (1 = perfect; contiguous causal: (2p-1)/p). Bytes: received per rank.\n",
+          "| mask | curve | " + " | ".join(f"p={p} time (s) | p={p} eff. | p={p} load bal. | p={p} MB recv"
+                                        for p in ranks_all) + " |",
+          "|---|---|" + "---:|---:|---:|---:|" * len(ranks_all)]
+    for (causal, label) in sorted(curves, key=lambda k: (k[0], k[1])):
+        cells = []
+        for p in ranks_all:
+            runs = curves[(causal, label)].get(p)
+            if not runs:
+                cells += ["-"] * 4
+                continue
+            t, ok = stat(runs, "median_time")
+            e, _ = stat(runs, "efficiency")
+            lb, _ = stat(runs, "load_balance")
+            mb, _ = stat(runs, "bytes_received_per_rank")
+            flag = "" if ok else " INVALID"
+            cells += [_g(t, ".4g") + flag, _g(100 * e, ".1f") + "%" if e == e else "n/a", _g(lb, ".3f"),
+                      _g(mb / 1e6, ".3g") if mb == mb else "n/a"]
+        md.append(f"| {'causal' if causal else 'full'} | {label} | " + " | ".join(cells) + " |")
+    md_text = "\n".join(md) + "\n"
+    files = []
+    if plots and rows:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.lines
+        import matplotlib.pyplot as plt
+        cmap = plt.get_cmap("tab20")
+        labels = sorted({lab for _, lab in curves})
+        color = {lab: cmap(i % 20) for i, lab in enumerate(labels)}
+        style = {lab: ("--" if " H=" in lab else "-") for lab in labels}  # dashed: multi-head
+
+        def panels(key, scale, ylabel, ideal, fname, title):
+            fig, axes = plt.subplots(1, 2, figsize=(15, 5.5), sharey=True)
+            for ax, causal in zip(axes, (False, True)):
+                for lab in labels:
+                    pts = curves.get((causal, lab))
+                    if not pts:
+                        continue
+                    xs = sorted(pts)
+                    ys = [stat(pts[p], key) for p in xs]
+                    ax.plot(xs, [scale * y for y, _ in ys], "o" + style[lab], color=color[lab], label=lab)
+                    bad = [(p, scale * y) for p, (y, ok) in zip(xs, ys) if not ok]
+                    if bad:
+                        ax.plot([b[0] for b in bad], [b[1] for b in bad], "x", color="red", markersize=11, mew=2.5)
+                for y, ls, txt in ideal:
+                    ax.axhline(y, color="k", ls=ls, alpha=0.5, label=txt)
+                ax.set_xscale("log", base=2)
+                ax.set_xticks(ranks_all)
+                ax.set_xticklabels([str(p) for p in ranks_all])
+                ax.minorticks_off()
+                ax.set_xlabel("ranks (1 thread each)")
+                ax.grid(True, alpha=0.3)
+                ax.set_title(("causal" if causal else "non-causal (full)") + f": {title}", fontsize=10)
+                if ax is axes[0]:
+                    ax.set_ylabel(ylabel)
+            handles, names = {}, []
+            for ax in axes:
+                for h, nme in zip(*ax.get_legend_handles_labels()):
+                    if nme not in handles:
+                        handles[nme] = h
+                        names.append(nme)
+            refs = [txt for _, _, txt in ideal]
+            names = sorted(x for x in names if x not in refs) + refs  # the curves, then the references
+            if any(not ok for pts in curves.values() for runs in pts.values() for ok in [stat(runs, key)[1]]):
+                handles["INVALID run"] = matplotlib.lines.Line2D([], [], ls="", marker="x", color="red", mew=2.5)
+                names.append("INVALID run")
+            fig.legend([handles[x] for x in names], names, fontsize=7, loc="center left", bbox_to_anchor=(0.78, 0.5))
+            fig.suptitle(f"{plan['study']}: {title}", fontsize=11)
+            fig.tight_layout(rect=(0, 0, 0.78, 0.95))
+            out = sdir / fname
+            fig.savefig(out, dpi=110)
+            plt.close(fig)
+            files.append(out)
+
+        panels("efficiency", 100.0, "strong-scaling efficiency (%)", [(100, "--", "ideal"), (90, ":", "90% target")],
+               "layout-efficiency.png", "strong-scaling efficiency vs ranks")
+        panels("load_balance", 1.0, "load balance (max / mean compute time)", [(1, "--", "perfect balance")],
+               "layout-load-balance.png", "load balance vs ranks")
+    return md_text, files
 
 
 # ---------------------------------------------------------------------------------------------
@@ -867,7 +977,10 @@ def sparsify_coherent(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict
 
 PLOTS = {"poly-transition": poly_transition, "accuracy-vs-cost": accuracy_vs_cost,
          "sparsify-columns": sparsify_columns, "sparsify-error-vs-r": sparsify_error_vs_r,
-         "sparsify-time-vs-nnz": sparsify_time_vs_nnz, "sparsify-coherent": sparsify_coherent}
+         "sparsify-time-vs-nnz": sparsify_time_vs_nnz, "sparsify-coherent": sparsify_coherent,
+         "layout": layout}
+# Study plots drawn beside the generic scaling plots (time, efficiency, rates) instead of replacing them.
+KEEPS_SCALING_PLOTS = {"layout"}
 
 
 def make(kind: str, sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: bool = True):

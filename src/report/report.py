@@ -17,7 +17,8 @@ The columns come from the archives themselves: the kernel's problem keys (root p
 every numeric /metrics and /validation attribute, and /validation primary_error (the error the
 table shows; runs whose error has no certificate say so). A study that declares `plot = "..."`
 (inputs/studies/poly-transition.toml, kde-accuracy.toml) gets its own plot and table instead of the
-three scaling plots (src/report/plot_studies.py). Archives that keep a per-iteration history
+three scaling plots (src/report/plot_studies.py); the layout study (inputs/studies/layout.toml) gets
+layout-efficiency.png and layout-load-balance.png beside them. Archives that keep a per-iteration history
 (/history/<name>: regress) add convergence.png (loss and relative gradient norm per iteration) and,
 when a problem key or the rank count varies, phases.png (seconds per phase per iteration, with the
 kernel's cost models) and their tables (src/report/plot_history.py). Runs recorded as DOES_NOT_FIT (exit 6: over the
@@ -56,6 +57,7 @@ sys.path.insert(0, str(HERE.parent / "study"))
 sys.path.insert(0, str(HERE))
 
 import archives  # noqa: E402
+import plot_studies  # noqa: E402
 
 EXIT_OK, EXIT_USAGE, EXIT_DAMAGED, EXIT_INVALID = 0, 2, 3, 4
 SCHEMA_VERSION = 2   # of study.h5
@@ -174,7 +176,9 @@ def plan_mismatch(p: dict, rec: dict, plan: dict) -> str:
         if opt not in args or key == rec["size_key"]:
             continue
         given = args[opt]
-        if isinstance(value, int):
+        if given is True:   # a flag (e.g. --causal): the archive records it as 0/1
+            ok = bool(value)
+        elif isinstance(value, int):
             ok = str(value) == str(given)
         elif isinstance(value, float):
             try:
@@ -624,8 +628,8 @@ def main(argv=None) -> int:
     usable = [r for r in rows if r["usable"]]
     files = []
     if plan.get("plot"):
-        # A study-specific plot and table (src/report/plot_studies.py) replace the scaling plots.
-        import plot_studies
+        # A study-specific plot and table (src/report/plot_studies.py) replace the scaling plots
+        # (except those in plot_studies.KEEPS_SCALING_PLOTS, drawn beside them).
         smd, sfiles = plot_studies.make(plan["plot"], sdir, plan, usable, unfit, plots=not args.no_plots)
         md += "\n" + smd
         files += sfiles
@@ -640,7 +644,8 @@ def main(argv=None) -> int:
     write_h5(sdir / "study.h5", plan, rows, cols)
     write_csv(sdir / "study.csv", rows, cols)
     (sdir / "study.md").write_text(md)
-    if not args.no_plots and not plan.get("plot") and usable:
+    keep_scaling = not plan.get("plot") or plan["plot"] in plot_studies.KEEPS_SCALING_PLOTS
+    if not args.no_plots and keep_scaling and usable:
         # Time, efficiency and rate against cores need a curve with two core counts at least; a
         # study at one rank count (regress-convergence, regress-cost) would get a column of dots.
         cores_per_series = {}

@@ -34,7 +34,7 @@ class StudyError(Exception):
 
 MODES = ("strong", "weak-memory", "weak-compute")
 PLOTS = ("poly-transition", "accuracy-vs-cost", "sparsify-columns", "sparsify-error-vs-r", "sparsify-time-vs-nnz",
-         "sparsify-coherent")
+         "sparsify-coherent", "layout")
 TABLES = ("scaling", "slurm", "generate")   # plus the kernel's section and the array of tables [[case]]
 LAUNCHERS = ("srun", "mpirun")
 # Points per study unless [scaling] max_points says otherwise: far below a cluster's MaxJobCount
