@@ -72,6 +72,16 @@ Handle collective_dxpl(const std::string& path) {
   check(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", path);
   return dxpl;
 }
+// One collective MPI-IO read of the selected elements into `out`. A rank with nothing selected
+// still takes part (reading into a dummy element): collective transfers need every rank.
+template <class T>
+void collective_read(hid_t ds, hid_t mspace, hid_t fspace, std::int64_t elements, T* out, const std::string& where) {
+  Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+  if (!dxpl.valid() || H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0)
+    throw internal_error("H5Pset_dxpl_mpio failed");
+  T dummy{};
+  if (H5Dread(ds, native_type<T>(), mspace, fspace, dxpl.get(), elements ? out : &dummy) < 0) throw read_failure(where);
+}
 Handle open_object(hid_t file, const std::string& object, const std::string& path) {
   hid_t id = H5Oopen(file, object.c_str(), H5P_DEFAULT);
   return Handle(checked(id, "open object " + object, path), H5Oclose);
@@ -325,11 +335,7 @@ Matrix<T> File::read_rows(const std::string& name, std::int64_t row0, std::int64
     }
     if (sel < 0) throw input_error("cannot select rows " + std::to_string(row0) + ".." + std::to_string(row0 + rows) +
                                    " of " + where);
-    Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-    if (!dxpl.valid() || H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0)
-      throw internal_error("H5Pset_dxpl_mpio failed");
-    if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.data()) < 0)
-      throw read_failure(where);
+    collective_read(ds.get(), mspace.get(), fspace.get(), rows * cols, out.data(), where);
   });
   return out;
 }
@@ -413,12 +419,7 @@ void File::read_selection(const std::string& name, const std::vector<Hyperslab>&
     Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
     if (!mspace.valid() || (elements == 0 && H5Sselect_none(mspace.get()) < 0))
       throw internal_error("memory dataspace for " + where);
-    Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-    if (!dxpl.valid() || H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0)
-      throw internal_error("H5Pset_dxpl_mpio failed");
-    T dummy{};
-    if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? out : &dummy) < 0)
-      throw read_failure(where);
+    collective_read(ds.get(), mspace.get(), fspace.get(), elements, out, where);
   });
 }
 
@@ -517,12 +518,7 @@ void File::read_axis_rows(const std::string& name, int axis, const std::vector<A
       throw input_error("cannot read the dataspace of " + where);
     select_axis_rows(fspace.get(), dims, axis, rows, elements, name);
     Handle mspace = axis_rows_memory_space(dims, axis, elements, rows, where);
-    Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-    if (!dxpl.valid() || H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0)
-      throw internal_error("H5Pset_dxpl_mpio failed");
-    T dummy{};
-    if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? out : &dummy) < 0)
-      throw read_failure(where);
+    collective_read(ds.get(), mspace.get(), fspace.get(), elements, out, where);
   });
 }
 
