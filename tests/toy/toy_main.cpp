@@ -12,5 +12,5 @@ int main(int argc, char** argv) {
   dist::Environment env(argc, argv);
   auto kernels = drivers::kernels();
   kernels.push_back(toy::toy_kernel());
-  return drivers::run_main(dist::Comm::borrow(MPI_COMM_WORLD), argc, argv, kernels);
+  return drivers::run_main(env.world(), argc, argv, kernels);
 }
