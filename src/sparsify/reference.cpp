@@ -52,14 +52,20 @@ Vec column(const Matrix<double>& X, std::int64_t j) {
   return x;
 }
 
-// m iid draws from p = q / sum q with the shared uniforms; duplicates merged.
+// m iid draws from p = q / sum q; duplicates merged. Draw l is the sorted uniform
+// U_l = (E_0 + ... + E_l) / (E_0 + ... + E_m) from the shared exponentials E (the same numbers as
+// the distributed code's), looked up in the cumulative scores by binary search.
 void draw(const Vec& q, std::int64_t m, std::uint64_t seed, Result& out) {
   Vec cum(q.size());
   double s = 0.0;
   for (std::size_t j = 0; j < q.size(); ++j) cum[j] = (s += q[j]);
+  Vec partial(static_cast<std::size_t>(m + 1));
+  double e = 0.0;
+  for (std::int64_t l = 0; l <= m; ++l)
+    partial[static_cast<std::size_t>(l)] = (e += rng::exponential(seed, rng::stream::sample, static_cast<std::uint64_t>(l)));
   std::map<std::int64_t, std::int64_t> count;
   for (std::int64_t l = 0; l < m; ++l) {
-    const double t = rng::uniform(seed, rng::stream::sample, static_cast<std::uint64_t>(l)) * s;
+    const double t = partial[static_cast<std::size_t>(l)] / partial[static_cast<std::size_t>(m)] * s;
     auto j = static_cast<std::int64_t>(std::upper_bound(cum.begin(), cum.end(), t) - cum.begin());
     while (j >= static_cast<std::int64_t>(q.size()) || q[static_cast<std::size_t>(j)] == 0.0) --j;
     ++count[j];

@@ -14,7 +14,7 @@ namespace attnbench::sparsify::rng {
 namespace stream {
 constexpr std::uint64_t data = 2049;         // synthetic X entries, index i * d + j
 constexpr std::uint64_t mask = 2050;         // synthetic sparsity pattern, index i * d + j
-constexpr std::uint64_t sample = 2051;       // the m iid draws, index l
+constexpr std::uint64_t sample = 2051;       // the m iid draws: exponential spacing l (index l, l <= m)
 constexpr std::uint64_t sketch = 2052;       // sparse-embedding row and sign of column j, index j * z + t
 constexpr std::uint64_t jl = 2054;           // JL Gaussian (n x k), index i * k + c
 constexpr std::uint64_t gaussian = 2055;     // dense JL baseline G (d x m), index j * m + l
@@ -22,6 +22,13 @@ constexpr std::uint64_t gaussian = 2055;     // dense JL baseline G (d x m), ind
 
 inline double uniform(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {
   return static_cast<double>(random_bits(seed, s, index) >> 11) * 0x1.0p-53;
+}
+
+// Standard exponential -ln(u) with u in (0, 1] (53 random bits plus one: never ln 0). The sorted
+// draws of the sampling methods are built from spacings E_0, ..., E_m of this (see
+// sparsify.cpp, spacing_sums).
+inline double exponential(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {
+  return -std::log(static_cast<double>((random_bits(seed, s, index) >> 11) + 1) * 0x1.0p-53);
 }
 
 // Standard normal by Box-Muller from two counter draws (2 index, 2 index + 1); u1 in (0, 1].

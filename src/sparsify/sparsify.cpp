@@ -155,6 +155,27 @@ void finish_draws(std::int64_t m, const std::vector<std::int64_t>& cols, const s
   out.m = m;
 }
 
+// The m sorted draws of the sampling methods, in O(m) and without a sort. With E_0, ..., E_m iid
+// standard exponentials (rng::exponential, stream sample, index l) and P_l = E_0 + ... + E_l,
+// (P_0 / P_m, ..., P_{m-1} / P_m) has exactly the joint distribution of the order statistics
+// U_(1) <= ... <= U_(m) of m iid uniforms on [0, 1] (the exponential-spacings representation;
+// Devroye, Non-Uniform Random Variate Generation, 1986, section V.2). The inverse CDF of p is
+// nondecreasing, so it maps the sorted uniforms to m iid draws from p in sorted order: the
+// multiset of drawn columns - the counts c_j, all the weights use - has exactly the multinomial
+// (m, p) distribution of m iid draws, as if m independent uniforms had been drawn and sorted
+// (O(m log m)) or looked up one by one (O(m log d)). P is summed sequentially in index order, the
+// same on every rank and in the serial reference, so draw l is the same number on any rank count.
+// Fills P with P_0 .. P_{m-1} (m doubles, the sampling's only O(m) buffer); returns P_m.
+double spacing_sums(std::uint64_t seed, std::int64_t m, std::vector<double>& P) {
+  P.resize(static_cast<std::size_t>(m));
+  double acc = 0.0;
+  for (std::int64_t l = 0; l < m; ++l)
+    P[static_cast<std::size_t>(l)] = (acc += rng::exponential(seed, rng::stream::sample, static_cast<std::uint64_t>(l)));
+  acc += rng::exponential(seed, rng::stream::sample, static_cast<std::uint64_t>(m));
+  if (!(acc > 0.0) || !std::isfinite(acc)) throw internal_error("sampling: the exponential spacings sum to " + std::to_string(acc));
+  return acc;
+}
+
 // ---- leverage: exact scores tau_j = |L^{-1} x_j|^2 -----------------------------------------------
 template <class T>
 std::vector<double> exact_scores(const ColumnBlock<T>& X, const std::vector<double>& L) {
@@ -442,43 +463,74 @@ void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vect
   // offsets in rank order, identically on every rank.
   const std::vector<double> sums = comm.allgather(S);
   double total = 0.0, off = 0.0;
-  int last_nonzero = -1;
   for (int r = 0; r < p; ++r) {
     if (r == me) off = total;
     total += sums[static_cast<std::size_t>(r)];
-    if (sums[static_cast<std::size_t>(r)] > 0.0) last_nonzero = r;
   }
   if (!(total > 0.0) || !std::isfinite(total)) throw internal_error("sampling: the scores sum to " + std::to_string(total));
-  // Draw l (shared uniforms): t_l = u_l * total falls in exactly one rank's interval
-  // [off_r, off_r + S_r); the last rank with scores also takes anything past the end (rounding).
-  std::vector<double> mine;
-  for (std::int64_t lidx = 0; lidx < m; ++lidx) {
-    const double t = rng::uniform(seed, rng::stream::sample, static_cast<std::uint64_t>(lidx)) * total;
-    if (S > 0.0 && t >= off && (t < off + S || me == last_nonzero)) mine.push_back(t - off);
-  }
-  std::sort(mine.begin(), mine.end());
-  std::vector<std::int64_t> counts_local(q.size(), 0);
-  std::int64_t last_pos = -1;
-  for (std::size_t j = 0; j < q.size(); ++j)
-    if (q[j] > 0.0) last_pos = static_cast<std::int64_t>(j);
-  std::size_t j = 0;
-  double cum = 0.0;
-  for (double t : mine) {
-    while (j < q.size() && !(t < cum + q[j])) {
-      cum += q[j];
-      ++j;
+  // The sorted draws t_l = (P_l / P_m) total, l < m (replicated: m exponentials on every rank).
+  std::vector<double> P;
+  const double Pm = spacing_sums(seed, m, P);
+  auto t_of = [&](std::int64_t l) { return P[static_cast<std::size_t>(l)] / Pm * total; };
+  // This rank's draws are the consecutive l with t_l in [off, off + S) (t is nondecreasing in l):
+  // the first is begin = #{l : t_l < off} (binary search, log m). Every rank with scores takes the
+  // draws from its begin to the next such rank's begin (the last one: to m), so every draw is
+  // counted exactly once, even where ranks rounded a t_l differently (allgather of p int64).
+  std::int64_t begin = m;
+  if (S > 0.0) {
+    std::int64_t lo = 0, hi = m;
+    while (lo < hi) {
+      const std::int64_t mid = lo + (hi - lo) / 2;
+      if (t_of(mid) < off) lo = mid + 1;
+      else hi = mid;
     }
-    const std::size_t pick = j < q.size() ? j : static_cast<std::size_t>(last_pos);
-    ++counts_local[pick];
+    begin = lo;
   }
+  const std::vector<std::int64_t> begins = comm.allgather<std::int64_t>(S > 0.0 ? begin : std::int64_t{-1});
+  std::int64_t end = begin;
+  if (S > 0.0) {
+    end = m;
+    for (int r = me + 1; r < p; ++r)
+      if (begins[static_cast<std::size_t>(r)] >= 0) {
+        end = std::max(begin, begins[static_cast<std::size_t>(r)]);
+        break;
+      }
+  }
+  // Merge the rank's sorted draws against its local CDF (O(draws + columns passed)): draw l picks
+  // the first local column j with t_l - off < q_0 + ... + q_j (zero-score columns are never
+  // picked; a draw past the end, by rounding, goes to the last column with a score). Picks come
+  // in ascending order, so equal picks are adjacent: run lengths are the counts c_j.
   std::vector<std::int64_t> cols, cnts;
   std::vector<double> probs;
-  for (std::size_t a = 0; a < q.size(); ++a)
-    if (counts_local[a] > 0) {
-      cols.push_back(col0 + static_cast<std::int64_t>(a));
-      cnts.push_back(counts_local[a]);
-      probs.push_back(q[a] / total);
+  const auto nq = q.size();
+  if (end > begin) {
+    const auto most = static_cast<std::size_t>(std::min<std::int64_t>(end - begin, static_cast<std::int64_t>(nq)));
+    cols.reserve(most);
+    cnts.reserve(most);
+    probs.reserve(most);
+    std::size_t last_pos = nq;
+    while (last_pos > 0 && !(q[last_pos - 1] > 0.0)) --last_pos;
+    --last_pos;  // S > 0: some local score is positive
+    std::size_t j = 0;
+    double cum = 0.0;  // q_0 + ... + q_{j-1}
+    for (std::int64_t l = begin; l < end; ++l) {
+      const double x = t_of(l) - off;
+      while (j < nq && (q[j] == 0.0 || !(x < cum + q[j]))) {
+        cum += q[j];
+        ++j;
+      }
+      const std::size_t pick = j < nq ? j : last_pos;
+      const std::int64_t col = col0 + static_cast<std::int64_t>(pick);
+      if (!cols.empty() && cols.back() == col) {
+        ++cnts.back();
+      } else {
+        cols.push_back(col);
+        cnts.push_back(1);
+        probs.push_back(q[pick] / total);
+      }
     }
+  }
+  std::vector<double>().swap(P);
   // Every rank's picks on every rank, in rank order = ascending columns (allgatherv, 3 x picks).
   const std::vector<int> per_rank = comm.allgather(static_cast<int>(cols.size()));
   int all = 0;
@@ -539,21 +591,24 @@ Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, con
       break;
     }
     case Method::uniform: {
-      // Replicated: every rank draws the same m columns; weight sqrt(c d / m). No communication.
+      // Replicated: every rank draws the same m columns j_l = floor(U_l d) from the sorted uniforms
+      // (picks ascending: counts are run lengths); weight sqrt(c d / m). No communication.
       PhaseTimer t(phases, "sample");
       const std::int64_t m = samples(p, n, X.d);
-      std::map<std::int64_t, std::int64_t> count;
-      for (std::int64_t lidx = 0; lidx < m; ++lidx) {
-        const double uu = rng::uniform(p.seed, rng::stream::sample, static_cast<std::uint64_t>(lidx));
-        const auto j = std::min<std::int64_t>(static_cast<std::int64_t>(uu * static_cast<double>(X.d)), X.d - 1);
-        ++count[j];
-      }
+      std::vector<double> P;
+      const double Pm = spacing_sums(p.seed, m, P);
+      const auto dd = static_cast<double>(X.d);
       std::vector<std::int64_t> cols, cnts;
-      for (const auto& [j, c] : count) {
-        cols.push_back(j);
-        cnts.push_back(c);
+      for (std::int64_t lidx = 0; lidx < m; ++lidx) {
+        const auto j = std::min<std::int64_t>(static_cast<std::int64_t>(P[static_cast<std::size_t>(lidx)] / Pm * dd), X.d - 1);
+        if (!cols.empty() && cols.back() == j) {
+          ++cnts.back();
+        } else {
+          cols.push_back(j);
+          cnts.push_back(1);
+        }
       }
-      finish_draws(m, cols, cnts, std::vector<double>(cols.size(), 1.0 / static_cast<double>(X.d)), out);
+      finish_draws(m, cols, cnts, std::vector<double>(cols.size(), 1.0 / dd), out);
       break;
     }
     case Method::gaussian:

@@ -12,8 +12,10 @@
 // Methods:
 //   leverage         M := Allreduce(X_r X_r^T) (n^2 words); L := chol(M) (replicated);
 //                    tau_j = |L^{-1} x_j|^2 locally (n^2 d / p flops; sum tau = n);
-//                    sample m iid columns with p_j = tau_j / sum tau (shared uniforms, one
-//                    allgather of p scalars for the global CDF, one allgatherv of the picks);
+//                    sample m iid columns with p_j = tau_j / sum tau: the m draws come sorted
+//                    from exponential spacings (O(m), replicated, no sort), each rank merges the
+//                    ones in its CDF range against its local CDF (O(m_r + d / p)); one allgather
+//                    of p score sums, one of p first-draw indices, allgatherv of the picks;
 //                    weight of a column drawn c times: sqrt(c / (m p_j)) (duplicates merged).
 //   leverage-sketch  the input-sparsity-time scores: a CountSketch (or, with sketch_nnz = z > 1,
 //                    an OSNAP-style sparse embedding) Pi (s x d) of X^T, Pi X^T = sum_r Pi_r X_r^T
@@ -29,7 +31,8 @@
 //                    (double, int)), the winner's column broadcast by its owner (n + 2 words),
 //                    A += t v v^T. Invariants lambda_max < u, lambda_min > l, PhiU <= eU,
 //                    PhiL <= eL checked before every step and at the end.
-//   uniform          m iid uniform columns, weight sqrt(c d / m); no communication.
+//   uniform          m iid uniform columns (the same sorted draws), weight sqrt(c d / m); no
+//                    communication.
 //   gaussian         dense JL: Y = X G / sqrt(m), G (d x m) with G[j, :] from (seed, global j);
 //                    Y := Allreduce(X_r G_r) / sqrt(m) (n m words; 2 n d m flops). Selects no column.
 #include <cstdint>
@@ -133,7 +136,9 @@ std::vector<double> exact_leverage_scores(const ColumnBlock<T>& X, const std::ve
 
 // The global CDF sampling shared by leverage and leverage-sketch (exposed for tests): m iid draws
 // from p_j = q_j / sum q over every rank's local nonnegative scores q (local column j is global
-// col0 + j); returns ascending columns and weights sqrt(c_j / (m p_j)), replicated.
+// col0 + j); returns ascending columns and weights sqrt(c_j / (m p_j)), replicated. The draws are
+// the sorted uniforms P_l / P_m of exponential spacings (sparsify.cpp, spacing_sums), exactly
+// multinomial; O(m + d / p) time, m + 3 picks words of memory per rank.
 void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vector<double>& q, std::int64_t m,
                       std::uint64_t seed, Result& out);
 
