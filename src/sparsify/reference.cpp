@@ -60,9 +60,9 @@ void draw(const Vec& q, std::int64_t m, std::uint64_t seed, Result& out) {
   double s = 0.0;
   for (std::size_t j = 0; j < q.size(); ++j) cum[j] = (s += q[j]);
   Vec partial(static_cast<std::size_t>(m + 1));
+  rng::exponentials(seed, rng::stream::sample, 0, m + 1, partial.data());
   double e = 0.0;
-  for (std::int64_t l = 0; l <= m; ++l)
-    partial[static_cast<std::size_t>(l)] = (e += rng::exponential(seed, rng::stream::sample, static_cast<std::uint64_t>(l)));
+  for (double& v : partial) v = (e += v);
   std::map<std::int64_t, std::int64_t> count;
   for (std::int64_t l = 0; l < m; ++l) {
     const double t = partial[static_cast<std::size_t>(l)] / partial[static_cast<std::size_t>(m)] * s;

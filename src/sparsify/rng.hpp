@@ -24,12 +24,15 @@ inline double uniform(std::uint64_t seed, std::uint64_t s, std::uint64_t index) 
   return static_cast<double>(random_bits(seed, s, index) >> 11) * 0x1.0p-53;
 }
 
-// Standard exponential -ln(u) with u in (0, 1] (53 random bits plus one: never ln 0). The sorted
-// draws of the sampling methods are built from spacings E_0, ..., E_m of this (see
-// sparsify.cpp, spacing_sums).
-inline double exponential(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {
-  return -std::log(static_cast<double>((random_bits(seed, s, index) >> 11) + 1) * 0x1.0p-53);
-}
+// Standard exponentials out[i] = -ln(u_{first + i}), u_l = ((bits(seed, s, l) >> 11) + 1) 2^-53 in
+// (0, 1] (never ln 0), i < count. The sorted draws of the sampling methods are built from these
+// spacings (sparsify.cpp, spacing_sums; the serial reference the same). Vectorized: SLEEF's
+// Sleef_logd4_u35avx2 (error <= 3.5 ulp) where the CPU has AVX2 and FMA (rng_avx2.cpp, chosen at
+// run time like linalg/vector_math), glibc's log otherwise. Every value depends on its index only
+// (a partial vector is padded), never on first or count; the two paths may differ in the last
+// bit, so a run on a mixed cluster can differ from a single-machine run by rounding (the sampler
+// counts every draw exactly once even then; see sample_by_scores).
+void exponentials(std::uint64_t seed, std::uint64_t s, std::uint64_t first, std::int64_t count, double* out);
 
 // Standard normal by Box-Muller from two counter draws (2 index, 2 index + 1); u1 in (0, 1].
 inline double normal(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {

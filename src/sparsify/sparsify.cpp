@@ -156,7 +156,7 @@ void finish_draws(std::int64_t m, const std::vector<std::int64_t>& cols, const s
 }
 
 // The m sorted draws of the sampling methods, in O(m) and without a sort. With E_0, ..., E_m iid
-// standard exponentials (rng::exponential, stream sample, index l) and P_l = E_0 + ... + E_l,
+// standard exponentials (rng::exponentials, stream sample, index l) and P_l = E_0 + ... + E_l,
 // (P_0 / P_m, ..., P_{m-1} / P_m) has exactly the joint distribution of the order statistics
 // U_(1) <= ... <= U_(m) of m iid uniforms on [0, 1] (the exponential-spacings representation;
 // Devroye, Non-Uniform Random Variate Generation, 1986, section V.2). The inverse CDF of p is
@@ -167,11 +167,11 @@ void finish_draws(std::int64_t m, const std::vector<std::int64_t>& cols, const s
 // same on every rank and in the serial reference, so draw l is the same number on any rank count.
 // Fills P with P_0 .. P_{m-1} (m doubles, the sampling's only O(m) buffer); returns P_m.
 double spacing_sums(std::uint64_t seed, std::int64_t m, std::vector<double>& P) {
-  P.resize(static_cast<std::size_t>(m));
+  P.resize(static_cast<std::size_t>(m + 1));
+  rng::exponentials(seed, rng::stream::sample, 0, m + 1, P.data());  // E_0 .. E_m (vectorized)
   double acc = 0.0;
-  for (std::int64_t l = 0; l < m; ++l)
-    P[static_cast<std::size_t>(l)] = (acc += rng::exponential(seed, rng::stream::sample, static_cast<std::uint64_t>(l)));
-  acc += rng::exponential(seed, rng::stream::sample, static_cast<std::uint64_t>(m));
+  for (double& v : P) v = (acc += v);
+  P.pop_back();
   if (!(acc > 0.0) || !std::isfinite(acc)) throw internal_error("sampling: the exponential spacings sum to " + std::to_string(acc));
   return acc;
 }
@@ -496,38 +496,61 @@ void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vect
         break;
       }
   }
-  // Merge the rank's sorted draws against its local CDF (O(draws + columns passed)): draw l picks
-  // the first local column j with t_l - off < q_0 + ... + q_j (zero-score columns are never
-  // picked; a draw past the end, by rounding, goes to the last column with a score). Picks come
-  // in ascending order, so equal picks are adjacent: run lengths are the counts c_j.
+  // Merge the rank's sorted draws against its local CDF: draw l picks the first local column j
+  // with x_l = max(t_l - off, 0) < C_j = q_0 + ... + q_j (so a zero-score column is never picked;
+  // a draw past the end, by rounding, goes to the last column with a score). Column by column,
+  // c_j = #{x_l < C_j} - #{x_l < C_{j-1}}: the next 8 draws are compared with C_j at once (x is
+  // sorted, so the count of those below C_j is how many belong to j; 8 means look further), so
+  // the merge costs about one step per column and almost nothing per draw, with no branch on
+  // where a draw falls (a coin flip no predictor learns). x is computed first in one vectorized
+  // pass and padded with 8 x +inf. Picks come out ascending.
   std::vector<std::int64_t> cols, cnts;
   std::vector<double> probs;
   const auto nq = q.size();
   if (end > begin) {
+    constexpr std::int64_t W = 8;
+    P.resize(static_cast<std::size_t>(m + W));
+    double* x = P.data();
+    for (std::int64_t l = begin; l < end; ++l) x[l] = std::max(x[l] / Pm * total - off, 0.0);
+    for (std::int64_t l = end; l < end + W; ++l) x[l] = std::numeric_limits<double>::infinity();
     const auto most = static_cast<std::size_t>(std::min<std::int64_t>(end - begin, static_cast<std::int64_t>(nq)));
-    cols.reserve(most);
-    cnts.reserve(most);
-    probs.reserve(most);
-    std::size_t last_pos = nq;
-    while (last_pos > 0 && !(q[last_pos - 1] > 0.0)) --last_pos;
-    --last_pos;  // S > 0: some local score is positive
-    std::size_t j = 0;
-    double cum = 0.0;  // q_0 + ... + q_{j-1}
-    for (std::int64_t l = begin; l < end; ++l) {
-      const double x = t_of(l) - off;
-      while (j < nq && (q[j] == 0.0 || !(x < cum + q[j]))) {
-        cum += q[j];
-        ++j;
-      }
-      const std::size_t pick = j < nq ? j : last_pos;
-      const std::int64_t col = col0 + static_cast<std::int64_t>(pick);
-      if (!cols.empty() && cols.back() == col) {
-        ++cnts.back();
+    cols.resize(most + 1);  // + 1: the merge stores each column's candidate one past the kept runs
+    cnts.resize(most + 1);
+    std::size_t o = 0;
+    std::int64_t l = begin;
+    double C = 0.0;
+    for (std::size_t j = 0; j < nq && l < end; ++j) {
+      C += q[j];
+      std::int64_t c = 0, k = 0;
+      do {
+        const double* xl = x + l;
+        k = 0;
+        for (std::int64_t w = 0; w < W; ++w) k += xl[w] < C;
+        l += k;
+        c += k;
+      } while (k == W);
+      cols[o] = static_cast<std::int64_t>(j);
+      cnts[o] = c;
+      o += static_cast<std::size_t>(c > 0);
+    }
+    if (l < end) {  // past the last column's C by rounding: the last column with a score
+      std::size_t last_pos = nq;
+      while (last_pos > 0 && !(q[last_pos - 1] > 0.0)) --last_pos;
+      --last_pos;  // S > 0: some local score is positive
+      if (o > 0 && cols[o - 1] == static_cast<std::int64_t>(last_pos)) {
+        cnts[o - 1] += end - l;
       } else {
-        cols.push_back(col);
-        cnts.push_back(1);
-        probs.push_back(q[pick] / total);
+        cols[o] = static_cast<std::int64_t>(last_pos);
+        cnts[o] = end - l;
+        ++o;
       }
+    }
+    cols.resize(o);
+    cnts.resize(o);
+    probs.resize(o);
+    for (std::size_t a = 0; a < o; ++a) {
+      probs[a] = q[static_cast<std::size_t>(cols[a])] / total;
+      cols[a] += col0;
     }
   }
   std::vector<double>().swap(P);

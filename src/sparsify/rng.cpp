@@ -1,0 +1,26 @@
+#include "sparsify/rng.hpp"
+
+namespace attnbench::sparsify::rng {
+
+namespace detail {
+// rng_avx2.cpp (compiled with -mavx2 -mfma); call only where the CPU has both.
+void exponentials_avx2(std::uint64_t seed, std::uint64_t s, std::uint64_t first, std::int64_t count, double* out);
+}  // namespace detail
+
+namespace {
+bool has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+}  // namespace
+
+void exponentials(std::uint64_t seed, std::uint64_t s, std::uint64_t first, std::int64_t count, double* out) {
+  if (has_avx2_fma()) {
+    detail::exponentials_avx2(seed, s, first, count, out);
+    return;
+  }
+  for (std::int64_t i = 0; i < count; ++i)
+    out[i] = -std::log(static_cast<double>((random_bits(seed, s, first + static_cast<std::uint64_t>(i)) >> 11) + 1) * 0x1.0p-53);
+}
+
+}  // namespace attnbench::sparsify::rng
