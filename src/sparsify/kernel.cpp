@@ -133,7 +133,7 @@ harness::KernelSpec sparsify_kernel() {
       opt("--gamma", OptionType::number, "4", "BSS oversampling (> 1): ceil(gamma n) steps", {"bss"}),
       opt("--m", OptionType::integer, "", "samples (JL width for gaussian); default ceil(3 n ln(2 n / delta) / eps^2) (leverage-sketch: see --oversample); never scaled when given",
           kSampling),
-      opt("--sketch-rows", OptionType::integer, "", "rows of the sparse embedding (>= n); default 4 n ceil(log2(n + 1))",
+      opt("--sketch-rows", OptionType::integer, "", "rows of the sparse embedding (>= n); default 12 n",
           {"leverage-sketch"}),
       opt("--sketch-nnz", OptionType::integer, "1", "nonzeros per column of the sparse embedding (1 = CountSketch)",
           {"leverage-sketch"}),

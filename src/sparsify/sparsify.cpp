@@ -69,7 +69,16 @@ static std::int64_t ceil_log2(std::int64_t v) {
   while ((std::int64_t{1} << k) < v) ++k;
   return k;
 }
-std::int64_t default_sketch_rows(std::int64_t n) { return 4 * n * std::max<std::int64_t>(1, ceil_log2(n + 1)); }
+// s = 12 n. Both d-independent costs of leverage-sketch move with s: the sketch Gram (s n^2 syrk)
+// and the sketch's allocation fall with s, the m draws (m exponentials) grow with the embedding
+// factor ((1 + e) / (1 - e))^2, e = sqrt(n / s): 3.28 at 12 n, so m is 1.67 x that of the former
+// default 4 n ceil(log2(n + 1)) (36 n at n = 256: factor 1.96). Measured sample + sketch_gram +
+// sketch_alloc at n = 256, density 1%, d = 2^18, one rank (CPU ms, mean of 2 runs of 9
+// repetitions, shared 2-core machine): s = 4n 19.9, 6n 17.0, 8n 15.1, 12n 14.0, 16n 16.2, 36n 24.9.
+// leverage-sketch was VALID in every run, with no score_factor note (the factor the sketched
+// scores needed stayed within the model's), and the tests meet the window on every test input.
+// The s >= 4 n rule of check_params stands (the factor grows without bound as s nears n).
+std::int64_t default_sketch_rows(std::int64_t n) { return 12 * n; }
 std::int64_t default_jl_cols(std::int64_t n) { return std::max<std::int64_t>(16, 4 * ceil_log2(n + 1)); }
 std::int64_t bss_steps(double gamma, std::int64_t n) {
   return static_cast<std::int64_t>(std::ceil(gamma * static_cast<double>(n) - 1e-9));

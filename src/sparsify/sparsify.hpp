@@ -85,7 +85,7 @@ std::int64_t default_samples(std::int64_t n, double eps, double delta);
 //              [(1 + e)^-2, (1 - e)^-2] of tau and the normalization sum tau~ / n within the
 //              inverse, so embedding = ((1 + e) / (1 - e))^2. e = sqrt(n / s) is the Gaussian
 //              sketch's constant (extreme singular values of an s x n Gaussian / sqrt(s) are
-//              1 -+ sqrt(n / s), Davidson-Szarek); for a CountSketch with s = 4 n log2 n rows it is
+//              1 -+ sqrt(n / s), Davidson-Szarek); for a CountSketch with s = 12 n rows it is
 //              a model, not a theorem (the proven CountSketch bound needs s ~ n^2 / (e^2 delta)).
 //              Every run therefore also measures the factor that was actually needed,
 //              max_j tau_j sum(tau~) / (n tau~_j), in its validation (`score_factor`).
@@ -100,7 +100,7 @@ double oversample_factor(const Params& p, std::int64_t n, std::int64_t d);
 // Samples drawn: p.m when given (never scaled); else default_samples(n, eps, delta), and for
 // leverage-sketch ceil(beta 3 n ln(4 n / delta) / eps^2).
 std::int64_t samples(const Params& p, std::int64_t n, std::int64_t d);
-std::int64_t default_sketch_rows(std::int64_t n);        // 4 n ceil(log2(n + 1))
+std::int64_t default_sketch_rows(std::int64_t n);        // 12 n (the choice: sparsify.cpp)
 std::int64_t default_jl_cols(std::int64_t n);            // max(16, 4 ceil(log2(n + 1)))
 std::int64_t bss_steps(double gamma, std::int64_t n);    // ceil(gamma n)
 double bss_kappa(double gamma);                          // 2 sqrt(gamma) / (gamma + 1)
