@@ -177,9 +177,15 @@ void finish_draws(std::int64_t m, const std::vector<std::int64_t>& cols, const s
 // Fills P with P_0 .. P_{m-1} (m doubles, the sampling's only O(m) buffer); returns P_m.
 double spacing_sums(std::uint64_t seed, std::int64_t m, std::vector<double>& P) {
   P.resize(static_cast<std::size_t>(m + 1));
-  rng::exponentials(seed, rng::stream::sample, 0, m + 1, P.data());  // E_0 .. E_m (vectorized)
+  // E_0 .. E_m, vectorized, a cache-resident block at a time, summed as they come (one pass over P).
+  constexpr std::int64_t block = 512;
+  double E[block];
   double acc = 0.0;
-  for (double& v : P) v = (acc += v);
+  for (std::int64_t l0 = 0; l0 <= m; l0 += block) {
+    const std::int64_t b = std::min(block, m + 1 - l0);
+    rng::exponentials(seed, rng::stream::sample, static_cast<std::uint64_t>(l0), b, E);
+    for (std::int64_t k = 0; k < b; ++k) P[static_cast<std::size_t>(l0 + k)] = (acc += E[k]);
+  }
   P.pop_back();
   if (!(acc > 0.0) || !std::isfinite(acc)) throw internal_error("sampling: the exponential spacings sum to " + std::to_string(acc));
   return acc;
@@ -514,7 +520,7 @@ void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vect
   // where a draw falls (a coin flip no predictor learns). x is computed first in one vectorized
   // pass and padded with 8 x +inf. Picks come out ascending.
   std::vector<std::int64_t> cols, cnts;
-  std::vector<double> probs;
+  std::vector<double> weights;
   const auto nq = q.size();
   if (end > begin) {
     constexpr std::int64_t W = 8;
@@ -554,25 +560,28 @@ void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vect
         ++o;
       }
     }
+    // Weight of a column drawn c times: sqrt(c / (m p_j)) = sqrt(c (total / m) / q_j), p_j = q_j / total
+    // (duplicates merged; one division per kept column).
     cols.resize(o);
-    cnts.resize(o);
-    probs.resize(o);
+    weights.resize(o);
+    const double total_over_m = total / static_cast<double>(m);
     for (std::size_t a = 0; a < o; ++a) {
-      probs[a] = q[static_cast<std::size_t>(cols[a])] / total;
+      weights[a] = std::sqrt(static_cast<double>(cnts[a]) * total_over_m / q[static_cast<std::size_t>(cols[a])]);
       cols[a] += col0;
     }
   }
   std::vector<double>().swap(P);
-  // Every rank's picks on every rank, in rank order = ascending columns (allgatherv, 3 x picks).
+  std::vector<std::int64_t>().swap(cnts);
+  // Every rank's picks on every rank, in rank order = ascending columns (allgather of p counts,
+  // allgatherv of 2 x picks words straight into the result).
   const std::vector<int> per_rank = comm.allgather(static_cast<int>(cols.size()));
   int all = 0;
   for (int c : per_rank) all += c;
-  std::vector<std::int64_t> cols_all(static_cast<std::size_t>(all)), cnts_all(static_cast<std::size_t>(all));
-  std::vector<double> probs_all(static_cast<std::size_t>(all));
-  comm.allgatherv<std::int64_t>(cols, cols_all, per_rank);
-  comm.allgatherv<std::int64_t>(cnts, cnts_all, per_rank);
-  comm.allgatherv<double>(probs, probs_all, per_rank);
-  finish_draws(m, cols_all, cnts_all, probs_all, out);
+  out.columns.resize(static_cast<std::size_t>(all));
+  out.weights.resize(static_cast<std::size_t>(all));
+  comm.allgatherv<std::int64_t>(cols, out.columns, per_rank);
+  comm.allgatherv<double>(weights, out.weights, per_rank);
+  out.m = m;
 }
 
 template <class T>
