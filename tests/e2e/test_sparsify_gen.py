@@ -67,7 +67,11 @@ specs = {
     "densevals": ["--n", "11", "--d", "389", "--r", "0.06", "--seed", "5"],
     "sparsevals": ["--n", "13", "--d", "301", "--r", "0.08", "--density", "0.3", "--coherence", "0.4", "--seed", "9"],
 }
-algos = {"leverage": ["--m", "300"], "leverage-sketch": ["--m", "300"], "bss": ["--gamma", "3"], "gaussian": ["--m", "40"]}
+# leverage-sketch runs with its default (oversampled) m, the m its window guarantee is stated for:
+# with --m 300 (a third of even the exact-score Chernoff m at n = 13) whether the window is met
+# was a coin flip of the draws (about 1 seed in 10 misses, with the former draws as with the
+# current ones), and a miss is exit 4, which this test does not exercise.
+algos = {"leverage": ["--m", "300"], "leverage-sketch": [], "bss": ["--gamma", "3"], "gaussian": ["--m", "40"]}
 for sname, spec in specs.items():
     synthetic_storage = "dense" if sname == "densevals" else "csc"
     dense_ref = None
