@@ -138,7 +138,9 @@ std::vector<double> exact_leverage_scores(const ColumnBlock<T>& X, const std::ve
 // from p_j = q_j / sum q over every rank's local nonnegative scores q (local column j is global
 // col0 + j); returns ascending columns and weights sqrt(c_j / (m p_j)), replicated. The draws are
 // the sorted uniforms P_l / P_m of exponential spacings (sparsify.cpp, spacing_sums), exactly
-// multinomial; O(m + d / p) time, m + 3 picks words of memory per rank.
+// multinomial. Time O(m) (the m exponentials, replicated) + O(d / p) (the merge) per rank; memory
+// per rank m + 8 doubles (P) + 3 min(draws_r, d / p) words (picks, counts, weights), plus the
+// gathered result (2 x columns kept).
 void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vector<double>& q, std::int64_t m,
                       std::uint64_t seed, Result& out);
 
