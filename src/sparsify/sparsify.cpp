@@ -174,8 +174,9 @@ void finish_draws(std::int64_t m, const std::vector<std::int64_t>& cols, const s
 // (m, p) distribution of m iid draws, as if m independent uniforms had been drawn and sorted
 // (O(m log m)) or looked up one by one (O(m log d)). P is summed sequentially in index order, the
 // same on every rank and in the serial reference, so draw l is the same number on any rank count.
-// Fills P with P_0 .. P_{m-1} (m doubles, the sampling's only O(m) buffer); returns P_m.
+// Fills P with P_0 .. P_{m-1} (m doubles, capacity m + 8: the sampling's only O(m) buffer); returns P_m.
 double spacing_sums(std::uint64_t seed, std::int64_t m, std::vector<double>& P) {
+  P.reserve(static_cast<std::size_t>(m + 8));  // the merge pads P with 8 sentinels: no reallocation
   P.resize(static_cast<std::size_t>(m + 1));
   // E_0 .. E_m, vectorized, a cache-resident block at a time, summed as they come (one pass over P).
   constexpr std::int64_t block = 512;
