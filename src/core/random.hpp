@@ -17,8 +17,15 @@ constexpr std::uint64_t mix64(std::uint64_t z) noexcept {
 // Named streams keep independent uses of one seed apart.
 enum class Stream : std::uint64_t { Q = 1, K = 2, V = 3, validation_rows = 16, user = 1024 };
 
+// random_bits in two steps, for loops over many indices of one (seed, stream): the key costs two
+// mixes and is drawn once, each index one more: keyed_bits(stream_key(seed, s), i) == random_bits(seed, s, i).
+constexpr std::uint64_t stream_key(std::uint64_t seed, std::uint64_t stream) noexcept {
+  return mix64(seed ^ mix64(stream * 0xd1b54a32d192ed03ULL));
+}
+constexpr std::uint64_t keyed_bits(std::uint64_t key, std::uint64_t index) noexcept { return mix64(key + index); }
+
 constexpr std::uint64_t random_bits(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) noexcept {
-  return mix64(mix64(seed ^ mix64(stream * 0xd1b54a32d192ed03ULL)) + index);
+  return keyed_bits(stream_key(seed, stream), index);
 }
 constexpr std::uint64_t random_bits(std::uint64_t seed, Stream stream, std::uint64_t index) noexcept {
   return random_bits(seed, static_cast<std::uint64_t>(stream), index);
