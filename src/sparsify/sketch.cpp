@@ -91,6 +91,22 @@ void add_sparse_columns(const ColumnBlock<T>& X, std::uint64_t seed, std::int64_
   }
 }
 
+// |z|^2 over k entries with four partial sums: a single running sum is a chain of k dependent
+// additions (the compiler may not reorder it), which made this the costliest part of the scores
+// (113 -> 71 ms at n = 256, density 1%, d = 2^21).
+inline double squared_norm(const double* __restrict z, std::int64_t k) {
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  std::int64_t c = 0;
+  for (; c + 4 <= k; c += 4) {
+    s0 += z[c] * z[c];
+    s1 += z[c + 1] * z[c + 1];
+    s2 += z[c + 2] * z[c + 2];
+    s3 += z[c + 3] * z[c + 3];
+  }
+  for (; c < k; ++c) s0 += z[c] * z[c];
+  return (s0 + s1) + (s2 + s3);
+}
+
 }  // namespace
 
 template <class T>
@@ -146,10 +162,7 @@ std::vector<double> jl_scores(const ColumnBlock<T>& X, const std::vector<double>
     for_each_dense_view(X, block, scratch, [&](std::int64_t j0, std::int64_t b, const double* Xc) {
       linalg::gemm(linalg::Trans::no, linalg::Trans::no, b, k, n, 1.0, Xc, n, B.data(), k, 0.0, Zc.data(), k);
       for (std::int64_t t = 0; t < b; ++t) {
-        const double* zr = Zc.data() + t * k;
-        double sum = 0.0;
-        for (std::int64_t c = 0; c < k; ++c) sum += zr[c] * zr[c];
-        tau[static_cast<std::size_t>(j0 + t)] = sum * inv_k;
+        tau[static_cast<std::size_t>(j0 + t)] = squared_norm(Zc.data() + t * k, k) * inv_k;
       }
     });
   } else {
@@ -179,10 +192,7 @@ std::vector<double> jl_scores(const ColumnBlock<T>& X, const std::vector<double>
         for (std::int64_t c = 0; c < k; ++c) zr[c] += v * br[c];
       }
       for (std::int64_t t = 0; t < b; ++t) {
-        const double* zr = Z.data() + t * k;
-        double sum = 0.0;
-        for (std::int64_t c = 0; c < k; ++c) sum += zr[c] * zr[c];
-        tau[static_cast<std::size_t>(j0 + t)] = sum * inv_k;
+        tau[static_cast<std::size_t>(j0 + t)] = squared_norm(Z.data() + t * k, k) * inv_k;
       }
     }
   }
