@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   dist::Environment env(argc, argv);
   int rc = 0;
   {
-    const dist::Comm world = env.world();
+    const dist::Comm world = dist::Comm::borrow(MPI_COMM_WORLD);
     std::map<std::string, std::string> a;
     for (int i = 1; i < argc; ++i) {
       const std::string s = argv[i];

@@ -177,8 +177,6 @@ Environment::~Environment() {
   if (!finalized) MPI_Finalize();
 }
 
-Comm Environment::world() const { return Comm::borrow(MPI_COMM_WORLD); }
-
 std::string Environment::library_version() {
   char buf[MPI_MAX_LIBRARY_VERSION_STRING];
   int len = 0;

@@ -103,9 +103,6 @@ class Environment {
   ~Environment();
   Environment(const Environment&) = delete;
   Environment& operator=(const Environment&) = delete;
-  // The world communicator this environment initialised: the one place that names
-  // MPI_COMM_WORLD. Each program's main() takes it from here and passes it down as a Comm.
-  Comm world() const;
   static std::string library_version();
   static std::string processor_name();
 };

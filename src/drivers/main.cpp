@@ -1,5 +1,7 @@
 // attnbench entry point: the tool subcommands (before MPI), then MPI and the registered kernels.
-// MPI_COMM_WORLD comes from the Environment (dist/comm.hpp); everything below receives a Comm.
+// main() is the one place that names MPI_COMM_WORLD; everything below receives a Comm.
+#include <mpi.h>
+
 #include "dist/comm.hpp"
 #include "drivers/app.hpp"
 #include "drivers/registry.hpp"
@@ -10,5 +12,5 @@ int main(int argc, char** argv) {
   // study / report / compare launch mpirun or sbatch themselves: dispatched before MPI_Init.
   if (const auto rc = tools::run_tool_subcommand(argc, argv)) return *rc;
   dist::Environment env(argc, argv);
-  return drivers::run_main(env.world(), argc, argv, drivers::kernels());
+  return drivers::run_main(dist::Comm::borrow(MPI_COMM_WORLD), argc, argv, drivers::kernels());
 }

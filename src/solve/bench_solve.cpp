@@ -100,7 +100,7 @@ void sweep(const dist::Comm& comm, const Args& a) {
 
 int main(int argc, char** argv) {
   attnbench::dist::Environment env(argc, argv);
-  const attnbench::dist::Comm world = env.world();
+  const attnbench::dist::Comm world = attnbench::dist::Comm::borrow(MPI_COMM_WORLD);
   try {
     const Args a = parse(argc, argv);
     if (a.precision == "single") sweep<float>(world, a);

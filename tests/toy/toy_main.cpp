@@ -1,5 +1,7 @@
 // attnbench with the real kernels plus the test-only `toy` kernel: the one registration a new
 // kernel needs.
+#include <mpi.h>
+
 #include "dist/comm.hpp"
 #include "drivers/app.hpp"
 #include "drivers/registry.hpp"
@@ -12,5 +14,5 @@ int main(int argc, char** argv) {
   dist::Environment env(argc, argv);
   auto kernels = drivers::kernels();
   kernels.push_back(toy::toy_kernel());
-  return drivers::run_main(env.world(), argc, argv, kernels);
+  return drivers::run_main(dist::Comm::borrow(MPI_COMM_WORLD), argc, argv, kernels);
 }
