@@ -28,6 +28,8 @@ import math
 import sys
 from pathlib import Path
 
+from plot_studies import save_figure
+
 sys.dont_write_bytecode = True
 
 # Relative gradient-norm levels of the convergence table.
@@ -243,10 +245,7 @@ def _plot_convergence(sdir: Path, plan: dict, runs: list[dict], labels: dict) ->
     ax1.set_title("loss per iteration" + (f" ({what})" if what else ""), fontsize=10)
     ax2.set_title("relative gradient norm per iteration", fontsize=10)
     fig.suptitle(f"{plan['study']}: convergence", fontsize=11)
-    fig.tight_layout()
-    out = sdir / "convergence.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    out = save_figure(fig, sdir / "convergence.png")
     return out
 
 
@@ -430,10 +429,7 @@ def _plot_phases(sdir, plan, panels, names) -> Path:
     for i in range(len(panels), rows * cols):
         axs[i // cols][i % cols].set_visible(False)
     fig.suptitle(f"{plan['study']}: seconds per phase per iteration", fontsize=11)
-    fig.tight_layout()
-    out = sdir / "phases.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    out = save_figure(fig, sdir / "phases.png")
     return out
 
 

@@ -35,6 +35,15 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 
 
+def save_figure(fig, path: Path, **tight_layout) -> Path:
+    """The tail of every plot in the reports: lay out, write at 110 dpi, free the figure."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout(**tight_layout)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _attrs(path: Path) -> dict:
     """Root, /parameters, /validation and /metrics attributes of one archive, flattened."""
     import h5py
@@ -313,10 +322,7 @@ def _plot_poly(sdir, plan, table, exact_t, c_exact, bounds, sizes):
     ax3.grid(True, which="both", alpha=0.3)
     ax3.legend(fontsize=7)
     fig.suptitle(f"{plan['study']}: Alman-Song bounded-entries transition", fontsize=11)
-    fig.tight_layout()
-    out = sdir / "poly-transition.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    out = save_figure(fig, sdir / "poly-transition.png")
     return out
 
 
@@ -404,10 +410,7 @@ def accuracy_vs_cost(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
         ax2.set_title("error vs cost", fontsize=10)
         fig.suptitle(f"{plan['study']}: accuracy vs cost, n = {some.get('n', '?')}, d = {some.get('d', '?')}",
                      fontsize=11)
-        fig.tight_layout()
-        out = sdir / "accuracy-vs-cost.png"
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
+        out = save_figure(fig, sdir / "accuracy-vs-cost.png")
         files.append(out)
     return md_text, files
 
@@ -507,10 +510,7 @@ def layout(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: b
                 names.append("INVALID run")
             fig.legend([handles[x] for x in names], names, fontsize=7, loc="center left", bbox_to_anchor=(0.78, 0.5))
             fig.suptitle(f"{plan['study']}: {title}", fontsize=11)
-            fig.tight_layout(rect=(0, 0, 0.78, 0.95))
-            out = sdir / fname
-            fig.savefig(out, dpi=110)
-            plt.close(fig)
+            out = save_figure(fig, sdir / fname, rect=(0, 0, 0.78, 0.95))
             files.append(out)
 
         panels("efficiency", 100.0, "strong-scaling efficiency (%)", [(100, "--", "ideal"), (90, ":", "90% target")],
@@ -669,10 +669,7 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the axes
         ax.set_title(f"{plan['study']}: columns kept vs n (d = {d})", fontsize=10)
-        fig.tight_layout()
-        out = sdir / "sparsify-columns.png"
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
+        out = save_figure(fig, sdir / "sparsify-columns.png")
         files.append(out)
     return md_text, files
 
@@ -750,10 +747,7 @@ def sparsify_error_vs_r(sdir: Path, plan: dict, rows: list[dict], unfit: list[di
         ax1.set_title("error and its bound vs r", fontsize=10)
         ax2.set_title("error / r: flat = the paper's O(r)", fontsize=10)
         fig.suptitle(f"{plan['study']}: n = {some.get('n', '?')}, d = {some.get('d', '?')}", fontsize=11)
-        fig.tight_layout()
-        out = sdir / "sparsify-error-vs-r.png"
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
+        out = save_figure(fig, sdir / "sparsify-error-vs-r.png")
         files.append(out)
     return md_text, files
 
@@ -885,10 +879,7 @@ def sparsify_time_vs_nnz(sdir: Path, plan: dict, rows: list[dict], unfit: list[d
         ax2.set_title("time vs d (exact leverage pays n^2 d at any density)", fontsize=10)
         fig.suptitle(f"{plan['study']}: n = {some.get('n', '?')}, {some.get('ranks', '?')} ranks (shared machine)",
                      fontsize=11)
-        fig.tight_layout()
-        out = sdir / "sparsify-time-vs-nnz.png"
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
+        out = save_figure(fig, sdir / "sparsify-time-vs-nnz.png")
         files.append(out)
     return md_text, files
 
@@ -967,10 +958,7 @@ def sparsify_coherent(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict
         ax2.set_title("spectral window vs m (1 = exact)", fontsize=10)
         fig.suptitle(f"{plan['study']}: coherent X (coherence {some.get('coherence', '?')}), n = {some.get('n', '?')}, "
                      f"d = {some.get('d', '?')}", fontsize=11)
-        fig.tight_layout()
-        out = sdir / "sparsify-coherent.png"
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
+        out = save_figure(fig, sdir / "sparsify-coherent.png")
         files.append(out)
     return md_text, files
 
