@@ -86,19 +86,24 @@ Handle open_object(hid_t file, const std::string& object, const std::string& pat
   hid_t id = H5Oopen(file, object.c_str(), H5P_DEFAULT);
   return Handle(checked(id, "open object " + object, path), H5Oclose);
 }
-// Chunked + shuffle + deflate + Fletcher32: a flipped byte is detected on read.
-Handle checksummed_dcpl(std::int64_t rows, std::int64_t cols, std::size_t elem_size, const std::string& path) {
-  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-  if (rows > 0 && cols > 0) {
-    // About 1 MiB chunks of whole rows, at most the dataset itself.
-    const std::int64_t row_bytes = cols * static_cast<std::int64_t>(elem_size);
-    const std::int64_t chunk_rows = std::clamp<std::int64_t>((1 << 20) / std::max<std::int64_t>(row_bytes, 1), 1, rows);
-    hsize_t chunk[2] = {static_cast<hsize_t>(chunk_rows), static_cast<hsize_t>(cols)};
-    check(H5Pset_chunk(dcpl.get(), 2, chunk), "H5Pset_chunk", path);
-    check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", path);
-    check(H5Pset_deflate(dcpl.get(), 1), "H5Pset_deflate", path);
-    check(H5Pset_fletcher32(dcpl.get()), "H5Pset_fletcher32", path);
+// Chunked + shuffle + deflate + Fletcher32: a flipped byte is detected on read. Chunks of about
+// 1 MiB: whole extents after `axis`, as many indices along it as fit (at most its extent), 1 before
+// it. An empty dataset gets no chunking (it has no storage).
+Handle checksummed_dcpl(const std::vector<hsize_t>& dims, std::size_t axis, std::size_t elem_size, const std::string& path) {
+  Handle dcpl(checked(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", path), H5Pclose);
+  if (dims.empty() || std::find(dims.begin(), dims.end(), hsize_t{0}) != dims.end()) return dcpl;
+  constexpr hsize_t target = hsize_t{1} << 20;
+  std::vector<hsize_t> chunk(dims.size(), 1);
+  hsize_t inner_bytes = elem_size;  // saturates at the target: one index along `axis` is then enough
+  for (std::size_t k = axis + 1; k < dims.size(); ++k) {
+    chunk[k] = dims[k];
+    inner_bytes = inner_bytes > target / dims[k] ? target + 1 : inner_bytes * dims[k];
   }
+  chunk[axis] = std::clamp<hsize_t>(target / inner_bytes, 1, dims[axis]);
+  check(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk", path);
+  check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", path);
+  check(H5Pset_deflate(dcpl.get(), 1), "H5Pset_deflate", path);
+  check(H5Pset_fletcher32(dcpl.get()), "H5Pset_fletcher32", path);
   return dcpl;
 }
 }  // namespace
@@ -351,7 +356,7 @@ void File::write_rows(const std::string& name, std::int64_t global_rows, std::in
   collective([&] {
     hsize_t gdims[2] = {static_cast<hsize_t>(global_rows), static_cast<hsize_t>(cols)};
     Handle fspace(checked(H5Screate_simple(2, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
-    Handle dcpl = checksummed_dcpl(global_rows, cols, sizeof(T), path_);
+    Handle dcpl = checksummed_dcpl({static_cast<hsize_t>(global_rows), static_cast<hsize_t>(cols)}, 0, sizeof(T), path_);
     Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
                                  H5P_DEFAULT),
                       "create dataset " + name, path_),
@@ -433,7 +438,7 @@ void File::write_selection(const std::string& name, std::int64_t rows, std::int6
   collective([&] {
     hsize_t gdims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
     Handle fspace(checked(H5Screate_simple(2, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
-    Handle dcpl = checksummed_dcpl(rows, cols, sizeof(T), path_);
+    Handle dcpl = checksummed_dcpl({static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)}, 0, sizeof(T), path_);
     Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
                                  H5P_DEFAULT),
                       "create dataset " + name, path_),
@@ -529,12 +534,9 @@ void File::write_axis_rows(const std::string& name, const std::vector<std::int64
   if (dims.empty() || axis < 0 || static_cast<std::size_t>(axis) >= dims.size())
     throw internal_error("write_axis_rows: axis " + std::to_string(axis) + " of a " + std::to_string(dims.size()) +
                          "-D " + what);
-  // Raw bytes, and the extents after `axis` (one "row" of the chunk), checked for overflow.
-  std::int64_t total = 1, inner = 1;
-  for (std::size_t k = 0; k < dims.size(); ++k) {
-    total = checked_mul(total, dims[k], what, ExitCode::output);
-    if (k > static_cast<std::size_t>(axis)) inner = checked_mul(inner, dims[k], what, ExitCode::output);
-  }
+  // Raw bytes, checked for overflow.
+  std::int64_t total = 1;
+  for (std::size_t k = 0; k < dims.size(); ++k) total = checked_mul(total, dims[k], what, ExitCode::output);
   const std::int64_t raw = checked_array_bytes(total, 1, sizeof(T), what, ExitCode::output);
   reserve(checked_add(checked_mul(raw, 2, what, ExitCode::output), kDatasetSlack, what, ExitCode::output),
           "dataset " + name);
@@ -543,19 +545,7 @@ void File::write_axis_rows(const std::string& name, const std::vector<std::int64
     Handle fspace(checked(H5Screate_simple(static_cast<int>(gdims.size()), gdims.data(), nullptr),
                           "dataspace of " + name, path_),
                   H5Sclose);
-    Handle dcpl(checked(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", path_), H5Pclose);
-    if (total > 0) {
-      // About 1 MiB chunks: whole extents after `axis`, as many indices along it as fit, 1 before it.
-      std::vector<hsize_t> chunk(gdims.size(), 1);
-      for (std::size_t k = static_cast<std::size_t>(axis) + 1; k < gdims.size(); ++k) chunk[k] = gdims[k];
-      const std::int64_t row_bytes = inner * static_cast<std::int64_t>(sizeof(T));
-      chunk[static_cast<std::size_t>(axis)] = static_cast<hsize_t>(std::clamp<std::int64_t>(
-          (1 << 20) / std::max<std::int64_t>(row_bytes, 1), 1, dims[static_cast<std::size_t>(axis)]));
-      check(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk", path_);
-      check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", path_);
-      check(H5Pset_deflate(dcpl.get(), 1), "H5Pset_deflate", path_);
-      check(H5Pset_fletcher32(dcpl.get()), "H5Pset_fletcher32", path_);
-    }
+    Handle dcpl = checksummed_dcpl(gdims, static_cast<std::size_t>(axis), sizeof(T), path_);
     Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
                                  H5P_DEFAULT),
                       "create dataset " + name, path_),
@@ -676,16 +666,7 @@ void File::write_1d(const std::string& name, std::int64_t length,
   collective([&] {
     const hsize_t gdims[1] = {static_cast<hsize_t>(length)};
     Handle fspace(checked(H5Screate_simple(1, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
-    Handle dcpl(checked(H5Pcreate(H5P_DATASET_CREATE), "dataset properties", path_), H5Pclose);
-    if (length > 0) {
-      // About 1 MiB chunks; shuffle + deflate + Fletcher32 as for every other dataset.
-      const hsize_t chunk[1] = {static_cast<hsize_t>(
-          std::clamp<std::int64_t>((1 << 20) / static_cast<std::int64_t>(sizeof(T)), 1, length))};
-      check(H5Pset_chunk(dcpl.get(), 1, chunk), "H5Pset_chunk", path_);
-      check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", path_);
-      check(H5Pset_deflate(dcpl.get(), 1), "H5Pset_deflate", path_);
-      check(H5Pset_fletcher32(dcpl.get()), "H5Pset_fletcher32", path_);
-    }
+    Handle dcpl = checksummed_dcpl({static_cast<hsize_t>(length)}, 0, sizeof(T), path_);
     Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
                                  H5P_DEFAULT),
                       "create dataset " + name, path_),
