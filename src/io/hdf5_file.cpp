@@ -106,6 +106,40 @@ Handle checksummed_dcpl(const std::vector<hsize_t>& dims, std::size_t axis, std:
   check(H5Pset_fletcher32(dcpl.get()), "H5Pset_fletcher32", path);
   return dcpl;
 }
+// A new dataset of T over `dims` with the checksummed layout (chunked along `axis`), and its file
+// dataspace (the caller selects its part of it).
+struct NewDataset {
+  Handle space;
+  Handle dataset;
+};
+template <class T>
+NewDataset create_checksummed(hid_t file, const std::string& name, const std::vector<hsize_t>& dims, std::size_t axis,
+                              const std::string& path) {
+  Handle space(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "dataspace of " + name, path),
+               H5Sclose);
+  Handle dcpl = checksummed_dcpl(dims, axis, sizeof(T), path);
+  Handle ds(checked(H5Dcreate2(file, name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                    "create dataset " + name, path),
+            H5Dclose);
+  return {std::move(space), std::move(ds)};
+}
+// `elements` values as one flat memory block (a rank with none selects nothing: the dataspace
+// still needs one element).
+Handle flat_memory_space(std::int64_t elements, const std::string& name, const std::string& path) {
+  const hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
+  Handle mspace(checked(H5Screate_simple(1, count, nullptr), "dataspace of " + name, path), H5Sclose);
+  if (elements == 0) check(H5Sselect_none(mspace.get()), "select none", path);
+  return mspace;
+}
+// The collective write of this rank's selection (every rank calls it; a rank with no elements
+// passes a dummy buffer, as HDF5 wants a valid pointer).
+template <class T>
+void collective_write(hid_t ds, hid_t mspace, hid_t fspace, std::int64_t elements, const T* data, const std::string& name,
+                      const std::string& path) {
+  Handle dxpl = collective_dxpl(path);
+  const T dummy{};
+  check(H5Dwrite(ds, native_type<T>(), mspace, fspace, dxpl.get(), elements ? data : &dummy), "write dataset " + name, path);
+}
 }  // namespace
 
 void silence_hdf5_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
@@ -354,13 +388,8 @@ void File::write_rows(const std::string& name, std::int64_t global_rows, std::in
                       "'" + path_ + "': dataset " + name, ExitCode::output),
           "dataset " + name);
   collective([&] {
-    hsize_t gdims[2] = {static_cast<hsize_t>(global_rows), static_cast<hsize_t>(cols)};
-    Handle fspace(checked(H5Screate_simple(2, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
-    Handle dcpl = checksummed_dcpl({static_cast<hsize_t>(global_rows), static_cast<hsize_t>(cols)}, 0, sizeof(T), path_);
-    Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
-                                 H5P_DEFAULT),
-                      "create dataset " + name, path_),
-              H5Dclose);
+    auto [fspace, ds] = create_checksummed<T>(id(), name, {static_cast<hsize_t>(global_rows), static_cast<hsize_t>(cols)}, 0,
+                                              path_);
     hsize_t start[2] = {static_cast<hsize_t>(row0), 0};
     hsize_t count[2] = {static_cast<hsize_t>(local.rows()), static_cast<hsize_t>(cols)};
     Handle mspace(checked(H5Screate_simple(2, count, nullptr), "dataspace of " + name, path_), H5Sclose);
@@ -371,9 +400,7 @@ void File::write_rows(const std::string& name, std::int64_t global_rows, std::in
       check(H5Sselect_none(fspace.get()), "select none", path_);
       check(H5Sselect_none(mspace.get()), "select none", path_);
     }
-    Handle dxpl = collective_dxpl(path_);
-    check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), local.data()),
-          "write dataset " + name, path_);
+    collective_write(ds.get(), mspace.get(), fspace.get(), static_cast<std::int64_t>(local.size()), local.data(), name, path_);
     check(H5Dclose(ds.release()), "close dataset " + name, path_);
   });
 }
@@ -436,21 +463,10 @@ void File::write_selection(const std::string& name, std::int64_t rows, std::int6
   reserve(checked_add(checked_mul(raw, 2, what, ExitCode::output), kDatasetSlack, what, ExitCode::output),
           "dataset " + name);
   collective([&] {
-    hsize_t gdims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
-    Handle fspace(checked(H5Screate_simple(2, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
-    Handle dcpl = checksummed_dcpl({static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)}, 0, sizeof(T), path_);
-    Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
-                                 H5P_DEFAULT),
-                      "create dataset " + name, path_),
-              H5Dclose);
+    auto [fspace, ds] = create_checksummed<T>(id(), name, {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)}, 0, path_);
     select_union(fspace.get(), selection, elements, name);
-    hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
-    Handle mspace(checked(H5Screate_simple(1, count, nullptr), "dataspace of " + name, path_), H5Sclose);
-    if (elements == 0) check(H5Sselect_none(mspace.get()), "select none", path_);
-    Handle dxpl = collective_dxpl(path_);
-    const T dummy{};
-    check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? data : &dummy),
-          "write dataset " + name, path_);
+    Handle mspace = flat_memory_space(elements, name, path_);
+    collective_write(ds.get(), mspace.get(), fspace.get(), elements, data, name, path_);
     check(H5Dclose(ds.release()), "close dataset " + name, path_);
   });
 }
@@ -542,20 +558,10 @@ void File::write_axis_rows(const std::string& name, const std::vector<std::int64
           "dataset " + name);
   collective([&] {
     std::vector<hsize_t> gdims(dims.begin(), dims.end());
-    Handle fspace(checked(H5Screate_simple(static_cast<int>(gdims.size()), gdims.data(), nullptr),
-                          "dataspace of " + name, path_),
-                  H5Sclose);
-    Handle dcpl = checksummed_dcpl(gdims, static_cast<std::size_t>(axis), sizeof(T), path_);
-    Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
-                                 H5P_DEFAULT),
-                      "create dataset " + name, path_),
-              H5Dclose);
+    auto [fspace, ds] = create_checksummed<T>(id(), name, gdims, static_cast<std::size_t>(axis), path_);
     select_axis_rows(fspace.get(), gdims, axis, rows, elements, name);
     Handle mspace = axis_rows_memory_space(gdims, axis, elements, rows, name);
-    Handle dxpl = collective_dxpl(path_);
-    const T dummy{};
-    check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? data : &dummy),
-          "write dataset " + name, path_);
+    collective_write(ds.get(), mspace.get(), fspace.get(), elements, data, name, path_);
     check(H5Dclose(ds.release()), "close dataset " + name, path_);
   });
 }
@@ -664,13 +670,7 @@ void File::write_1d(const std::string& name, std::int64_t length,
   std::int64_t elements = 0;
   for (const auto& sg : segments) elements += sg[1];
   collective([&] {
-    const hsize_t gdims[1] = {static_cast<hsize_t>(length)};
-    Handle fspace(checked(H5Screate_simple(1, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
-    Handle dcpl = checksummed_dcpl({static_cast<hsize_t>(length)}, 0, sizeof(T), path_);
-    Handle ds(checked(H5Dcreate2(id(), name.c_str(), native_type<T>(), fspace.get(), H5P_DEFAULT, dcpl.get(),
-                                 H5P_DEFAULT),
-                      "create dataset " + name, path_),
-              H5Dclose);
+    auto [fspace, ds] = create_checksummed<T>(id(), name, {static_cast<hsize_t>(length)}, 0, path_);
     // An empty dataset has no storage to write; every rank knows the length and skips alike.
     if (length > 0) {
       bool first = true;
@@ -685,13 +685,8 @@ void File::write_1d(const std::string& name, std::int64_t length,
       if (H5Sget_select_npoints(fspace.get()) != static_cast<hssize_t>(elements))
         throw internal_error("HDF5 selection of " + name + " does not have " + std::to_string(elements) +
                              " elements (overlapping segments?)");
-      const hsize_t mcount[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
-      Handle mspace(checked(H5Screate_simple(1, mcount, nullptr), "dataspace of " + name, path_), H5Sclose);
-      if (elements == 0) check(H5Sselect_none(mspace.get()), "select none", path_);
-      Handle dxpl = collective_dxpl(path_);
-      const T dummy{};
-      check(H5Dwrite(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements ? data : &dummy),
-            "write dataset " + name, path_);
+      Handle mspace = flat_memory_space(elements, name, path_);
+      collective_write(ds.get(), mspace.get(), fspace.get(), elements, data, name, path_);
     }
     check(H5Dclose(ds.release()), "close dataset " + name, path_);
   });
