@@ -21,7 +21,8 @@
 //                    an OSNAP-style sparse embedding) Pi (s x d) of X^T, Pi X^T = sum_r Pi_r X_r^T
 //                    (Allreduce of s n words; z nnz flops, one streaming pass over X in its
 //                    storage order into the cache-resident s x n sketch, sparsify/sketch.hpp);
-//                    R^T R = (Pi X^T)^T (Pi X^T) (syrk s n^2 + potrf n^3/3, replicated: the
+//                    R^T R = (Pi X^T)^T (Pi X^T) (syrk of s n^2 / p flops per rank on its block
+//                    of sketch rows, Allreduce of n^2 words; potrf n^3/3, replicated: the
 //                    d-independent part); B = R^{-1} G, G (n x k) Gaussian with k = O(log n);
 //                    tau~_j = |x_j^T B|^2 / k (2 k nnz flops, a second pass); sample as leverage.
 //   bss              Batson-Spielman-Srivastava barrier method on v_j = L^{-1} x_j (sum v v^T = I),
