@@ -3,10 +3,10 @@
 // M = X X^T, its Cholesky factor, eigendecompositions, whitening. All n x n matrices are
 // row-major std::vector<double>, replicated on every rank, in double whatever X's precision.
 //
-// The factorizations sit behind NxnSolver so that a ScaLAPACK path (p?potrf / p?syevd on a 2-D
-// process grid, for large n) can be added next to the replicated-LAPACK one without touching the
-// algorithms. Today only ReplicatedLapack exists: every rank factors its own copy (n^3/3 flops for
-// potrf, about 9 n^3 for syevd with vectors), no communication.
+// The factorizations sit behind NxnSolver, so the algorithms do not know which path runs them:
+// ReplicatedLapack (here: every rank factors its own copy, n^3/3 flops for potrf, about 9 n^3 for
+// syevd with vectors, no communication) or ScalapackSolver (nxn_scalapack.hpp: p?potrf / p?syevd
+// on the 2-D process grid, for large n; chosen by make_solver from --scalapack-threshold).
 #include <cstdint>
 #include <memory>
 #include <string>
