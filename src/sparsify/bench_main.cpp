@@ -1,7 +1,9 @@
 // sparsify_bench: the sparsify case driven directly (until the harness runs `attnbench sparsify`):
 // set-up, warm-up, timed repetitions between barriers, per-phase times (median over repetitions of
 // the max over ranks), the validation, and optionally a same-run memory-bandwidth rate (a
-// STREAM-triad loop on every rank at once) to put the sketch's GB/s of X read against.
+// STREAM-triad loop on every rank at once) to put the sketch's GB/s of X read against; for a
+// sparse X also the rate of the bare sketch updates (bare_update_seconds), the ceiling of any CSC
+// sketch on the machine.
 //
 //   mpirun -n P sparsify_bench --algo leverage-sketch --n 256 --d 262144 --density 0.01 [--reps 3]
 //          [--bandwidth] [--precision single] [--input X.h5] [--eps E --delta D --gamma G --m M]
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 #include "dist/comm.hpp"
 #include "io/hdf5_file.hpp"
 #include "sparsify/case.hpp"
@@ -58,6 +61,39 @@ double triad_gbs(const dist::Comm& comm, double* cpu_gbs) {
   (void)sink;
   *cpu_gbs = median(cpu_rates);
   return median(rates);
+}
+
+// The ceiling of the sparse sketch on this machine: the same count of updates SX[t] += v as the
+// kernel's (nnz over cols columns, t = h(j) n + row, h(j) and the row random), with the targets
+// precomputed, applied by a bare prefetched loop into an s x n sketch: no hashing, no flattening,
+// only the random read-modify-writes the CSC sketch cannot avoid. Seconds per pass (median of 5,
+// every rank at once); memory 16 bytes per update plus the sketch.
+double bare_update_seconds(const dist::Comm& comm, std::int64_t n, std::int64_t s, std::int64_t cols, std::int64_t nnz) {
+  if (cols <= 0 || nnz <= 0) return 0.0;
+  std::vector<std::int64_t> target(static_cast<std::size_t>(nnz));
+  std::vector<double> term(static_cast<std::size_t>(nnz));
+  const std::uint64_t key = stream_key(12345, 1);
+  for (std::int64_t q = 0; q < nnz; ++q) {
+    const std::int64_t j = q * cols / nnz;  // entries spread evenly over the columns, in column order
+    const auto hj = static_cast<std::int64_t>(keyed_bits(key, static_cast<std::uint64_t>(j)) % static_cast<std::uint64_t>(s));
+    const std::uint64_t b = keyed_bits(key, static_cast<std::uint64_t>(cols + q));
+    target[static_cast<std::size_t>(q)] = hj * n + static_cast<std::int64_t>(b % static_cast<std::uint64_t>(n));
+    term[static_cast<std::size_t>(q)] = (b >> 63) ? 1.0 : -1.0;
+  }
+  std::vector<double> SX(static_cast<std::size_t>(s * n), 0.0), times;
+  constexpr std::int64_t ahead = 32;  // as the kernel's update loop
+  for (int t = 0; t < 5; ++t) {
+    comm.barrier();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::int64_t q = 0; q < nnz; ++q) {
+      if (q + ahead < nnz) __builtin_prefetch(SX.data() + target[static_cast<std::size_t>(q + ahead)], 1, 3);
+      SX[static_cast<std::size_t>(target[static_cast<std::size_t>(q)])] += term[static_cast<std::size_t>(q)];
+    }
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  volatile double sink = SX[0];
+  (void)sink;
+  return median(times);
 }
 
 }  // namespace
@@ -119,6 +155,12 @@ int main(int argc, char** argv) {
     const auto v = kase->validate();
     double bw_cpu = 0.0;
     const double bw = a.count("--bandwidth") ? triad_gbs(comm, &bw_cpu) : 0.0;
+    // Sparse leverage-sketch: the bare-update ceiling at this rank's share of the columns and nnz.
+    const bool sparse_sketch = bw > 0 && per_phase.count("sketch") && info.input_format.find("dense") == std::string::npos;
+    const std::int64_t sketch_rows = cfg.params.sketch_rows > 0 ? cfg.params.sketch_rows : default_sketch_rows(info.n);
+    const double bare = sparse_sketch ? bare_update_seconds(comm, info.n, sketch_rows, info.d / comm.size(),
+                                                            info.nnz * cfg.params.sketch_nnz / comm.size())
+                                      : 0.0;
     if (comm.is_root()) {
       std::printf("sparsify %s n=%ld d=%ld nnz=%ld m=%ld ranks=%d setup=%.3fs io=%.3fs\n", to_string(cfg.params.method).c_str(),
                   static_cast<long>(info.n), static_cast<long>(info.d), static_cast<long>(info.nnz),
@@ -145,6 +187,12 @@ int main(int argc, char** argv) {
         const double rate_cpu = xbytes / median(per_phase["cpu:sketch"]) / 1e9 / comm.size();
         std::printf("  sketch reads X at %.2f GB/s per rank; triad %.2f GB/s per rank; ratio %.2f (CPU time)\n", rate_cpu,
                     bw_cpu, rate_cpu / bw_cpu);
+        if (bare > 0) {
+          const double bare_rate = xbytes / bare / 1e9 / comm.size();
+          std::printf("  bare updates (precomputed targets, same count, same %ld x %ld sketch): %.2f GB/s of X per rank; "
+                      "ratio %.2f of triad: the ceiling of a CSC sketch here\n",
+                      static_cast<long>(sketch_rows), static_cast<long>(info.n), bare_rate, bare_rate / bw);
+        }
         if (per_phase.count("sketch_alloc")) {
           const double with_zero = xbytes / (median(per_phase["sketch"]) + median(per_phase["sketch_alloc"])) / 1e9 / comm.size();
           std::printf("  with the sketch's allocation and zeroing: %.2f GB/s per rank; ratio %.2f\n", with_zero, with_zero / bw);
