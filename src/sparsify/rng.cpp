@@ -21,7 +21,7 @@ void exponentials(std::uint64_t seed, std::uint64_t s, std::uint64_t first, std:
   }
   const std::uint64_t key = stream_key(seed, s);  // random_bits(seed, s, l) == keyed_bits(key, l)
   for (std::int64_t i = 0; i < count; ++i)
-    out[i] = -std::log(static_cast<double>((keyed_bits(key, first + static_cast<std::uint64_t>(i)) >> 11) + 1) * 0x1.0p-53);
+    out[i] = -std::log(unit_open0(keyed_bits(key, first + static_cast<std::uint64_t>(i))));
 }
 
 }  // namespace attnbench::sparsify::rng

@@ -24,6 +24,10 @@ inline double uniform(std::uint64_t seed, std::uint64_t s, std::uint64_t index) 
   return static_cast<double>(random_bits(seed, s, index) >> 11) * 0x1.0p-53;
 }
 
+// The uniform in (0, 1] of 64 random bits: ((bits >> 11) + 1) 2^-53 (53 bits; never 0, so its log
+// is finite). Shared by the exponentials (both paths) and Box-Muller, so they agree bit for bit.
+inline double unit_open0(std::uint64_t bits) noexcept { return static_cast<double>((bits >> 11) + 1) * 0x1.0p-53; }
+
 // Standard exponentials out[i] = -ln(u_{first + i}), u_l = ((bits(seed, s, l) >> 11) + 1) 2^-53 in
 // (0, 1] (never ln 0), i < count. The sorted draws of the sampling methods are built from these
 // spacings (sparsify.cpp, spacing_sums; the serial reference the same). Vectorized: SLEEF's
@@ -36,7 +40,7 @@ void exponentials(std::uint64_t seed, std::uint64_t s, std::uint64_t first, std:
 
 // Standard normal by Box-Muller from two counter draws (2 index, 2 index + 1); u1 in (0, 1].
 inline double normal(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {
-  const double u1 = static_cast<double>((random_bits(seed, s, 2 * index) >> 11) + 1) * 0x1.0p-53;
+  const double u1 = unit_open0(random_bits(seed, s, 2 * index));
   const double u2 = uniform(seed, s, 2 * index + 1);
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }

@@ -10,6 +10,8 @@
 namespace attnbench::sparsify::rng::detail {
 
 namespace {
+// rng::unit_open0 restated with internal linkage: this file is compiled with -mavx2, and an inline
+// function of a shared header emitted here could be the copy the linker keeps for every caller.
 inline double unit(std::uint64_t key, std::uint64_t index) {
   return static_cast<double>((keyed_bits(key, index) >> 11) + 1) * 0x1.0p-53;  // (0, 1]
 }

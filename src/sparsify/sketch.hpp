@@ -14,8 +14,9 @@
 // Measured (one core): dense X streams at about half the same-run STREAM-triad rate (a plain read
 // loop reaches about 0.75 of it). Sparse X (n = 256, density 1%, 2.6 entries per column) is bound
 // by one random update of SX per stored entry plus the per-column hash: 5.3 ns per entry with an
-// L2-sized sketch (s = 1024, 0.13 of triad), 7.7 ns with the default s = 9216 (0.09); the
-// column-by-column loop it replaced took 12.7 ns, most of it mispredicted branches.
+// L2-sized sketch (s = 1024, 0.13 of triad), 7.5-8 ns with the default s = 12 n = 3072 (0.09-0.14);
+// the column-by-column loop it replaced took 12.7 ns, most of it mispredicted branches. The bare
+// updates alone, precomputed, reach 0.23-0.46 of triad here (sparsify_bench --bandwidth).
 #include <cstdint>
 #include <vector>
 
