@@ -1,6 +1,8 @@
 #include "regress/instance.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <span>
 #include <numbers>
 
 #include "core/error.hpp"
@@ -44,6 +46,50 @@ void perturb(std::vector<T>& out, const std::vector<T>& target, std::size_t off,
   for (std::size_t i = 0; i < count; ++i) out[off + i] = static_cast<T>(static_cast<double>(target[off + i]) + f * e[i]);
 }
 
+// B := F(X*) A3 Y* on this rank's rows. A row of B passes through GEMMs whose row count is the
+// tile's, and OpenBLAS's kernel families (SkylakeX, Prescott) round a row differently when the
+// tile has a different height. Planting whole global tiles of kPlantTile rows, on every rank that
+// owns part of one, makes B a function of (seed, row) alone: bitwise the same for any rank count
+// on any CPU. A rank computes at most two tiles it shares with a neighbour: at most 2 kPlantTile
+// extra rows of the forward pass.
+template <class T>
+void plant_targets(const dist::Comm& comm, const PlantedSpec& spec, const std::vector<T>& x_star, RegressData<T>& D) {
+  constexpr std::int64_t kPlantTile = 64;
+  const std::int64_t d = spec.d, d2 = d * d;
+  const std::int64_t row0 = D.layout.row_offset(comm.rank()), nl = D.layout.local_rows(comm.rank());
+  if (nl == 0) return;
+  const std::span<const T> xs(x_star);
+  const auto X = xs.subspan(0, static_cast<std::size_t>(d2)), Y = xs.subspan(static_cast<std::size_t>(d2));
+  // One tile's problem: its A1 rows, B = 0 (so the forward residual is the prediction), and the
+  // key side borrowed from D for the duration (moved, not copied).
+  RegressData<T> tile;
+  tile.n = D.n;
+  tile.d = d;
+  tile.scale = D.scale;
+  tile.A2 = std::move(D.A2);
+  tile.A3 = std::move(D.A3);
+  const std::int64_t first = row0 / kPlantTile * kPlantTile;
+  auto load = [&](std::int64_t g0) {
+    const std::int64_t t = std::min(kPlantTile, spec.n - g0);
+    tile.A1 = uniform_rows<T>(spec.seed, streams::A1, g0, t, d, 1.0);
+    tile.B = Matrix<T>(t, d);
+    tile.layout = dist::BlockRowLayout(t, 1);
+  };
+  load(first);
+  {
+    Evaluator<T> ev(comm, tile, kPlantTile);
+    for (std::int64_t g0 = first; g0 < row0 + nl; g0 += kPlantTile) {
+      if (g0 != first) load(g0);
+      const Matrix<T> P = ev.predict_local(X, Y);
+      const std::int64_t lo = std::max(g0, row0), hi = std::min(g0 + P.rows(), row0 + nl);
+      for (std::int64_t i = lo; i < hi; ++i)
+        for (std::int64_t m = 0; m < d; ++m) D.B(i - row0, m) = P(i - g0, m);
+    }
+  }
+  D.A2 = std::move(tile.A2);
+  D.A3 = std::move(tile.A3);
+}
+
 }  // namespace
 
 template <class T>
@@ -68,11 +114,7 @@ Instance<T> make_planted(const dist::Comm& comm, const PlantedSpec& spec) {
     inst.x_star[static_cast<std::size_t>(i)] = static_cast<T>(xf * uniform_pm1(spec.seed, streams::X_star, static_cast<std::uint64_t>(i)));
     inst.x_star[static_cast<std::size_t>(d2 + i)] = static_cast<T>(uniform_pm1(spec.seed, streams::Y_star, static_cast<std::uint64_t>(i)));
   }
-  {
-    Evaluator<T> ev(comm, D);
-    const std::span<const T> xs(inst.x_star);
-    D.B = ev.predict_local(xs.subspan(0, static_cast<std::size_t>(d2)), xs.subspan(static_cast<std::size_t>(d2)));
-  }
+  plant_targets(comm, spec, inst.x_star, D);
   if (spec.noise != 0.0)
     for (std::int64_t i = 0; i < nl; ++i)
       for (std::int64_t m = 0; m < d; ++m)

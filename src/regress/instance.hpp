@@ -2,8 +2,11 @@
 // Problem instances: the synthetic planted instance (from a seed) and HDF5 input.
 //
 // Planted (--n --d --seed --init-distance delta --noise sigma): A1, A2, A3 uniform in [-1, 1);
-// X* uniform in [-1, 1) * 4 / (s d), so that the logits s A1 X* A2^T have a standard deviation
-// near 0.8 whatever s and d; Y* uniform in [-1, 1); B = F(X*) A3 Y* + sigma N(0, 1). The start is
+// X* uniform in [-1, 1) * 8 / (s d): a logit s a1^T X* a2 is a sum of d^2 independent terms of
+// variance (1/3)^2 (64/3) / (s d)^2 s^2, so its standard deviation is sqrt(64/27) = 1.54 whatever s
+// and d (1.36-1.54 measured): softmax rows far enough from uniform that F, and so the Hessian,
+// depend on X, and far from one-hot, where the gradient vanishes. Y* uniform in [-1, 1);
+// B = F(X*) A3 Y* + sigma N(0, 1), planted in whole global tiles (bitwise rank-invariant). The start is
 // X0 = X* + delta |X*|_F E_X / |E_X|_F (E_X uniform in [-1, 1)), likewise Y0: delta is the
 // relative distance of the start from the planted solution. Every value is a function of (seed,
 // stream, global index): the instance does not depend on the number of ranks.
