@@ -50,6 +50,12 @@ def env():
     e = dict(os.environ)
     e.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1",
              OMPI_MCA_rmaps_base_oversubscribe="1", ATTNBENCH_REAL_BIN=str(REAL_BIN or ""))
+    # These tests check plans, states, archives and reports, not rates: the same-run reference rates
+    # (1-2 s per launch) are off unless the caller asked for them (tests/e2e/test_cli_output.py and
+    # test_toy_kernel.py check the rates themselves).
+    e.setdefault("ATTNBENCH_REFERENCE_RATES", "off")
+    # Oversubscribed ranks yield instead of busy-polling (cmake/AttnbenchTesting.cmake says why).
+    e.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
     return e
 
 

@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "core/error.hpp"
 #include "core/timer.hpp"
@@ -81,6 +83,18 @@ double gemm_rate(const std::vector<metrics::GemmShape>& shapes, double seconds, 
   return metrics::measure_gemm_gflops<T>(shapes, seconds, trials);
 }
 
+// The same-run reference rates (GEMM of the kernel's shapes after every repetition, a large GEMM,
+// the triad bandwidth) cost 1-2 s per launch whatever the problem size. A correctness test that
+// launches hundreds of tiny runs switches them off with ATTNBENCH_REFERENCE_RATES=off; the archive
+// then says so (/metrics reference_rates = "skipped") and has no *_fraction figures, and the tests
+// of the rates themselves keep them on. Agreed across ranks (one Allreduce) so that every rank
+// takes the same collective path even if the launcher passed different environments.
+bool reference_rates_wanted(const dist::Comm& comm) {
+  const char* v = std::getenv("ATTNBENCH_REFERENCE_RATES");
+  const int off = (v != nullptr && std::string_view(v) == "off") ? 1 : 0;
+  return comm.allreduce(off, dist::Op::max) == 0;
+}
+
 }  // namespace
 
 int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptions& c, const OptionValues& options,
@@ -143,6 +157,7 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   // all ranks at once right after every repetition (median over ranks, then over repetitions), so
   // the kernel and GEMM rates are sampled moments apart on the same cores.
   const bool single = c.precision == Precision::single;
+  const bool rates_wanted = reference_rates_wanted(comm);
   for (int w = 0; w < c.warmup; ++w) {
     PhaseTimes phases;
     comm.barrier();
@@ -167,7 +182,7 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
     const auto& tot = rec.timings["total"].seconds;
     rep_max_total.push_back(*std::max_element(tot.begin() + rep * comm.size(), tot.begin() + (rep + 1) * comm.size()));
     std::string rate_text;
-    if (!ref.kernel_gemm.empty()) {
+    if (rates_wanted && !ref.kernel_gemm.empty()) {
       comm.barrier();
       const double r = single ? gemm_rate<float>(ref.kernel_gemm, 0.05, 3) : gemm_rate<double>(ref.kernel_gemm, 0.05, 3);
       rep_gemm.push_back(metrics::median(comm.allgather(r)));
@@ -191,7 +206,8 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
     m["gemm_gflops"] = metrics::median(rep_gemm);
     m["gemm_fraction"] = work.flops / median_time * 1e-9 / (cores * metrics::median(rep_gemm));
   }
-  {
+  if (!rates_wanted) m["reference_rates"] = std::string("skipped (ATTNBENCH_REFERENCE_RATES=off)");
+  if (rates_wanted) {
     // Large-GEMM "peak": all ranks at once, median over ranks.
     const metrics::GemmShape peak = ref.peak_gemm.value_or(metrics::GemmShape{2048, 2048, 256, true});
     comm.barrier();
@@ -201,7 +217,7 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
     m["gemm_peak_fraction"] = work.flops / median_time * 1e-9 / (cores * peak_rate);
     m["gemm_peak_shape"] = fmt::format("{}x{}x{}", peak.m, peak.n, peak.k);
   }
-  if (ref.memory_bound && work.bytes > 0) {
+  if (rates_wanted && ref.memory_bound && work.bytes > 0) {
     comm.barrier();
     const double bw = metrics::median(comm.allgather(metrics::measure_triad_gbs()));
     m["bytes"] = work.bytes;

@@ -34,6 +34,11 @@ def mpi_env():
     env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
     env["OPENBLAS_NUM_THREADS"] = "1"
     env["OMP_NUM_THREADS"] = "1"
+    # Correctness tests: no same-run reference rates (1-2 s of GEMM and triad per launch, whatever
+    # the problem size). A test that checks the rates sets ATTNBENCH_REFERENCE_RATES=on itself.
+    env.setdefault("ATTNBENCH_REFERENCE_RATES", "off")
+    # Oversubscribed ranks yield instead of busy-polling (cmake/AttnbenchTesting.cmake says why).
+    env.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
     return env
 
 
