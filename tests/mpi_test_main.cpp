@@ -5,12 +5,17 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "dist/comm.hpp"
 #include "io/hdf5_file.hpp"
+#include "linalg/blas.hpp"
 #include "test_comm.hpp"
 
 namespace {
@@ -61,6 +66,23 @@ class AgreeOnVerdicts : public testing::EmptyTestEventListener {
   int failures_ = 0;
 };
 
+// Under OPENBLAS_CORETYPE (the CPU matrix of the suite: tests/CMakeLists.txt) the kernel family
+// OpenBLAS actually dispatched to must be the one asked for, or the run would silently test the
+// native family again. Same verdict on every rank (each process reads the same environment).
+bool blas_family_as_requested(int rank) {
+  const char* want = std::getenv("OPENBLAS_CORETYPE");
+  if (want == nullptr || *want == '\0') return true;
+  const std::string got = attnbench::linalg::blas_core();
+  const bool same = std::equal(got.begin(), got.end(), want, want + std::strlen(want),
+                               [](char a, char b) { return std::tolower(a) == std::tolower(b); });
+  if (rank == 0)
+    std::cout << (same ? "[ OpenBLAS ] kernel family " + got + " (OPENBLAS_CORETYPE=" + want + ")\n"
+                       : std::string("[  FAILED  ] OPENBLAS_CORETYPE=") + want + " but OpenBLAS runs the " + got +
+                             " kernels\n")
+              << std::flush;
+  return same;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,6 +91,7 @@ int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (!blas_family_as_requested(rank)) return 1;
   attnbench::testing_support::set_world(attnbench::dist::Comm::borrow(MPI_COMM_WORLD));
   auto& listeners = testing::UnitTest::GetInstance()->listeners();
   if (rank != 0) delete listeners.Release(listeners.default_result_printer());

@@ -60,10 +60,7 @@ void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64
 
 void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
 int blas_threads() { return openblas_get_num_threads(); }
-std::string blas_library() {
-  std::string cfg = openblas_get_config();
-  std::string core = openblas_get_corename();
-  return "OpenBLAS " + cfg + " core=" + core;
-}
+std::string blas_core() { return openblas_get_corename(); }
+std::string blas_library() { return std::string("OpenBLAS ") + openblas_get_config() + " core=" + blas_core(); }
 
 }  // namespace attnbench::linalg

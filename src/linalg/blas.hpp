@@ -33,5 +33,10 @@ void set_blas_threads(int threads);
 int blas_threads();
 // Library identification for provenance, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Zen".
 std::string blas_library();
+// The kernel family OpenBLAS dispatched to on this CPU (e.g. "Haswell", "SkylakeX"; the
+// OPENBLAS_CORETYPE environment variable forces one). Families round GEMMs of different shapes
+// differently, which is why results that pass through rank-count-dependent BLAS shapes are
+// compared to rounding, never bitwise.
+std::string blas_core();
 
 }  // namespace attnbench::linalg
