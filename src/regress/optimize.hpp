@@ -2,12 +2,16 @@
 // The optimizers of the attention regression (issue 11), on x = [vec X; vec Y]:
 //
 //  newton       damped Newton / Levenberg-Marquardt on (X, Y) jointly with the exact Hessian:
-//               solve (H + lambda I) step = -g (NewtonSolver); accept the step if the loss falls
+//               solve (H + lambda I) step = -g (NewtonSolver) with lambda = mu |g| (0 below
+//               1e-12 mean|diag H|); when the Cholesky factorization fails (H + lambda I
+//               indefinite) the same iteration retries with lambda = max(10 lambda,
+//               1e-4 mean|diag H|), up to 30 factorizations. Accept the step if the loss falls
 //               (or, at the rounding level of the loss, stays within 1e-12 relative while the
-//               gradient norm falls), then lambda /= 10 (0 below 1e-12 mean|diag H|); otherwise,
-//               and when the Cholesky factorization fails (H + lambda I indefinite), keep x and
-//               raise lambda to max(10 lambda, 1e-4 mean|diag H|). One evaluation with the Hessian
-//               (at the trial point) and one solve per iteration.
+//               gradient norm falls), then mu *= max(1/3, 1 - (2 rho - 1)^3) (Nielsen; rho =
+//               actual / predicted decrease); otherwise keep x and mu *= nu, nu *= 2. lambda
+//               proportional to |g| vanishes with the gradient, which keeps the local rate
+//               quadratic (optimize.cpp, Damping). One evaluation with the Hessian (at the trial
+//               point) per iteration, and one solve unless the factorization is retried.
 //  gd           gradient descent with Armijo backtracking: x - a g with the largest
 //               a = 2 a_prev 2^-k meeting L(x - a g) <= L(x) - 1e-4 a |g|^2 (k <= 60 halvings; a
 //               failed line search stops the run). `lambda` in the history holds the step length a.
