@@ -190,8 +190,8 @@ def _read_datasets(f, keep=("timings", "history", "metrics")) -> tuple[dict, set
                     parts.append(block)
         except OSError as e:
             low = str(e).lower()
-            what = ("checksum error (Fletcher32)" if any(w in low for w in ("checksum", "fletcher", "filter"))
-                    else "read error")
+            what = ("checksum error (Fletcher32)" if "checksum" in low or "fletcher" in low
+                    else "read error (a damaged chunk or filter)")
             raise Damaged(None, f"{what} in dataset /{name}: {e}") from None
         if keep_it:
             kept[name] = _assemble(ds, parts)
