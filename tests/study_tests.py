@@ -1195,36 +1195,21 @@ class Regress(Base):
 # ---------------------------------------------------------------------------------------------
 # issue 21 item 9: report and compare read every archive through one checked reader
 
-UNIFORM_STUDY = textwrap.dedent("""\
-    name = "uni"
-    kernel = "sparsify"
-    [scaling]
-    mode = "strong"
-    ranks = [1, 2]
-    d = 256
-    [sparsify]
-    algo = "uniform"
-    n = 8
-    reps = 1
-    warmup = 0
-    """)
+def study_toml(name, kernel, ranks, size, options, size_key="n"):
+    """A strong-scaling study file of `kernel` with these [scaling] ranks and size and these
+    options in the kernel's section (TOML values written as JSON: numbers, strings, lists)."""
+    import json
+    lines = [f'name = "{name}"', f'kernel = "{kernel}"', "[scaling]", 'mode = "strong"', f"ranks = {json.dumps(ranks)}",
+             f"{size_key} = {json.dumps(size)}", f"[{kernel}]"] + [f"{k} = {json.dumps(v)}" for k, v in options.items()]
+    return "\n".join(lines) + "\n"
 
-REGRESS_ONE = textwrap.dedent("""\
-    name = "reg1"
-    kernel = "regress"
-    [scaling]
-    mode = "strong"
-    ranks = [1]
-    n = 64
-    [regress]
-    algo = "newton"
-    d = 3
-    init_distance = 0.01
-    tolerance = 1e-10
-    max_iter = 20
-    warmup = 0
-    reps = 1
-    """)
+
+# flops = 0 (uniform sampling counts no floating-point work), at two rank counts
+UNIFORM_STUDY = study_toml("uni", "sparsify", [1, 2], 256, {"algo": "uniform", "n": 8, "reps": 1, "warmup": 0},
+                           size_key="d")
+# one regress run: an archive with /history and /output
+REGRESS_ONE = study_toml("reg1", "regress", [1], 64, {"algo": "newton", "d": 3, "init_distance": 0.01,
+                                                      "tolerance": 1e-10, "max_iter": 20, "warmup": 0, "reps": 1})
 
 
 def replace_dataset(path, name, data):
@@ -1352,45 +1337,15 @@ class Rules(Base):
         # description, partition and account default to "": given empty, they mean the default
         self.accepted(TINY + "[slurm]\npartition = \"\"\naccount = \"\"\n")
 
-    SOLVE = textwrap.dedent("""\
-        name = "sg"
-        kernel = "solve"
-        [scaling]
-        mode = "strong"
-        ranks = [1, 2]
-        n = 64
-        [solve]
-        grid = "2x2"
-        """)
-    SPARSIFY = textwrap.dedent("""\
-        name = "sp"
-        kernel = "sparsify"
-        [scaling]
-        mode = "strong"
-        ranks = [1]
-        d = [128, 32]
-        [sparsify]
-        n = 64
-        """)
-    REGRESS = textwrap.dedent("""\
-        name = "rg"
-        kernel = "regress"
-        [scaling]
-        mode = "strong"
-        ranks = [2]
-        n = 64
-        [regress]
-        solver = "scalapack"
-        grid = "3x1"
-        """)
-
     def test_grid_and_shape(self):
-        self.refused(self.SOLVE, "point 'n64-p1-t1'", "[solve] grid = '2x2' is 4 process(es)", "1 rank(s)",
-                     commands=("check", "run"))
-        self.accepted(self.SOLVE.replace("[1, 2]", "[2]").replace("2x2", "1x2"))
-        self.refused(self.SPARSIFY, "point 'd32-p1-t1'", "d = 32 is below n = 64")
-        self.accepted(self.SPARSIFY.replace("[128, 32]", "[128, 64]"))
-        self.refused(self.REGRESS, "point 'n64-p2-t1'", "[regress] grid = '3x1' is 3 process(es)", "2 rank(s)")
+        self.refused(study_toml("sg", "solve", [1, 2], 64, {"grid": "2x2"}), "point 'n64-p1-t1'",
+                     "[solve] grid = '2x2' is 4 process(es)", "1 rank(s)", commands=("check", "run"))
+        self.accepted(study_toml("sg", "solve", [2], 64, {"grid": "1x2"}))
+        self.refused(study_toml("sp", "sparsify", [1], [128, 32], {"n": 64}, size_key="d"), "point 'd32-p1-t1'",
+                     "d = 32 is below n = 64")
+        self.accepted(study_toml("sp", "sparsify", [1], [128, 64], {"n": 64}, size_key="d"))
+        self.refused(study_toml("rg", "regress", [2], 64, {"solver": "scalapack", "grid": "3x1"}), "point 'n64-p2-t1'",
+                     "[regress] grid = '3x1' is 3 process(es)", "2 rank(s)")
 
 
 GROUPS = {"errors": Errors, "dryrun": DryRun, "resume": Resume, "report": Report, "compare": Compare,

@@ -549,10 +549,7 @@ def plot(sdir: Path, plan: dict, rows) -> list[Path]:
     decorate(ax, "time per run (s, median)", logy=True)
     ax.set_title(f"{plan['study']}: time vs cores\n{title}", fontsize=10)
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.tight_layout()
-    files.append(sdir / "time.png")
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    files.append(plot_studies.save_figure(fig, sdir / "time.png"))
 
     # Efficiency and rates need a work model: a kernel that counts no flops (uniform sampling)
     # has neither, and an axis of NaN cannot be drawn (a log axis without data raises).
@@ -575,10 +572,7 @@ def plot(sdir: Path, plan: dict, rows) -> list[Path]:
                  "weak-compute": "weak-scaling (n^2/p const) efficiency, work-normalized"}[mode]
         ax.set_title(f"{plan['study']}: {label}", fontsize=10)
         ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-        fig.tight_layout()
-        files.append(sdir / "efficiency.png")
-        fig.savefig(files[-1], dpi=110)
-        plt.close(fig)
+        files.append(plot_studies.save_figure(fig, sdir / "efficiency.png"))
     else:
         log("efficiency.png skipped: no run has a work model (flops = 0), so there is no rate to compare")
 
@@ -601,10 +595,7 @@ def plot(sdir: Path, plan: dict, rows) -> list[Path]:
         ax2.set_title(f"{plan['study']}: % of GEMM", fontsize=10)
         invalid_legend(ax1)
         ax1.legend(fontsize=7)
-        fig.tight_layout()
-        files.append(sdir / "rates.png")
-        fig.savefig(files[-1], dpi=110)
-        plt.close(fig)
+        files.append(plot_studies.save_figure(fig, sdir / "rates.png"))
     else:
         log("rates.png skipped: no run has a work model (flops = 0): no GFLOP/s")
     return files

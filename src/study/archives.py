@@ -214,16 +214,19 @@ def _assemble(ds, parts: list) -> np.ndarray:
     return out
 
 
+def _numeric(data: dict, group: str):
+    """(name, float64 array) of every numeric dataset under /<group>; another type is malformed."""
+    for name, x in data.items():
+        if name.startswith(group + "/"):
+            if x.dtype.kind not in "iuf":
+                raise Damaged(None, f"malformed: /{name} is not numeric ({x.dtype})")
+            yield name[len(group) + 1:], x.astype(np.float64)
+
+
 def _timings(data: dict, ranks: int) -> dict:
     """/timings/<phase> as float64 [rows, ranks] (reps rows; set-up phases may have one row)."""
     out = {}
-    for name, x in data.items():
-        if not name.startswith("timings/"):
-            continue
-        phase = name[len("timings/"):]
-        if x.dtype.kind not in "iuf":
-            raise Damaged(None, f"malformed: /timings/{phase} is not numeric ({x.dtype})")
-        x = x.astype(np.float64)
+    for phase, x in _numeric(data, "timings"):
         if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != ranks:
             raise Damaged(None, f"malformed: /timings/{phase} has shape {x.shape}, expected [reps, {ranks}]")
         if not np.all(np.isfinite(x)) or np.any(x < 0):
@@ -238,19 +241,13 @@ def _history(data: dict) -> dict:
     """/history/<name> as 1-D float64 arrays: one column each, non-empty, all of one length (one
     row per iteration, row 0 = the start)."""
     out = {}
-    for name, x in data.items():
-        if not name.startswith("history/"):
-            continue
-        key = name[len("history/"):]
-        if x.dtype.kind not in "iuf":
-            raise Damaged(None, f"malformed: /history/{key} is not numeric ({x.dtype})")
+    for key, x in _numeric(data, "history"):
         if not (x.ndim == 1 or (x.ndim == 2 and x.shape[1] == 1)):
             raise Damaged(None, f"malformed: /history/{key} has shape {x.shape}, expected one column")
         if x.shape[0] < 1:
             raise Damaged(None, f"malformed: /history/{key} is empty (row 0, the start, is always recorded)")
-        out[key] = x.astype(np.float64).ravel()
-    lengths = {len(v) for v in out.values()}
-    if len(lengths) > 1:
+        out[key] = x.ravel()
+    if len({len(v) for v in out.values()}) > 1:
         raise Damaged(None, "malformed: the /history datasets have different lengths ("
                             + ", ".join(f"{k} {len(v)}" for k, v in sorted(out.items())) + ")")
     return out
@@ -260,13 +257,10 @@ def _metric_datasets(data: dict, ranks: int) -> dict:
     """/metrics/<name> datasets (peak_rss_bytes, kernel_buffer_bytes: one value per rank): the
     largest value over ranks."""
     out = {}
-    for name, x in data.items():
-        if not name.startswith("metrics/"):
-            continue
-        key = name[len("metrics/"):]
-        if x.dtype.kind not in "iuf" or x.ndim != 1 or len(x) != ranks or not np.all(np.isfinite(x)) or np.any(x < 0):
+    for key, x in _numeric(data, "metrics"):
+        if x.ndim != 1 or len(x) != ranks or not np.all(np.isfinite(x)) or np.any(x < 0):
             raise Damaged(None, f"malformed: /metrics/{key} must be {ranks} finite values >= 0 (one per rank), "
-                                f"got shape {x.shape} of {x.dtype}")
+                                f"got shape {x.shape}")
         out[key] = float(np.max(x))
     return out
 
