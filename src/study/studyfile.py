@@ -3,10 +3,12 @@
 A study file (inputs/studies/*.toml) is declarative. It names its kernel (`kernel = "attention"`
 by default) and has a section named after it ([attention], [solve], ...) with the kernel's
 options. Its schema is SCHEMA below; every key that is not in it is an error, every value is
-type-checked, and the kernel's options are checked against the description the binary itself
-prints (`attnbench <kernel> --describe`, JSON: names, types, choices, the algorithms each option
-applies to, the kernel's size key and work/memory exponents), so an option or a kernel added to
-the program is usable in a study without touching this file.
+type-checked, an empty value is an error (reject_empty), and the kernel's options are checked
+against the description the binary itself prints (`attnbench <kernel> --describe`, JSON: names,
+types, choices, the algorithms each option applies to, the kernel's size key and work/memory
+exponents), so an option or a kernel added to the program is usable in a study without touching
+this file. Relations between options and the rank count that the description cannot state
+(--grid PRxPC = ranks, sparsify's d >= n) are POINT_RULES, checked for every point.
 
 Expansion: a *point* is one MPI run configuration (rank count, threads, problem size, and one value
 of every swept option). Each point is run `repeat` times (Slurm: a job array) and archived as
