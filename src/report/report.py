@@ -24,9 +24,13 @@ when a problem key or the rank count varies, phases.png (seconds per phase per i
 kernel's cost models) and their tables (src/report/plot_history.py). Runs recorded as DOES_NOT_FIT (exit 6: over the
 memory budget, no archive) are listed, not treated as missing.
 
-Every archive is checked before it is used: a checksum error, a missing attribute, an unknown
-schema_version, another kernel, or a stored median_time/gflops that disagrees with the raw
-/timings makes the run DAMAGED (named, with the reason); an archive whose problem (size, options
+Every archive is checked before it is used, by one reader (src/study/archives.py read_run, which
+reads every dataset in full): a checksum error in any dataset (/output and /history too), a
+missing attribute, a wrong type or shape (a size that is not a number, an empty /history column),
+an unknown schema_version, another kernel, a stored median_time/gflops that disagrees with the raw
+/timings, or valid = 1 with a non-finite error or output makes the run DAMAGED (named, with the
+reason). A run without a work model (flops = 0) has no rate (n/a, no efficiency or rate plot
+from it). An archive whose problem (size, options
 the plan passed, ranks, threads, algorithm) disagrees with plan.json is flagged PLAN MISMATCH.
 Failed, invalid, damaged and mismatched runs are shown and flagged in the table and never used as
 a baseline. The baseline of each curve is its point with the fewest cores that has a valid run.
