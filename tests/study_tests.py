@@ -4,7 +4,7 @@
 
   study_tests.py ATTNBENCH_BINARY GROUP
   GROUP: errors | dryrun | resume | report | compare | sbatch | shipped | describe | names | claims |
-         damaged | schema | unfit | regress
+         damaged | schema | unfit | regress | robust | rules
 
 Each group is a unittest.TestCase run in a fresh temporary directory. Runs use tiny problems
 (n = 128..256, 1 and 2 ranks, --oversubscribe not needed on 2 cores).
@@ -16,6 +16,7 @@ emulates exit 6; the groups describe, claims and unfit also use stand-in binarie
 (bash scripts printing a description, exiting with a chosen code, copying a fixture archive).
 """
 import hashlib
+import math
 import os
 import shutil
 import signal
@@ -1197,9 +1198,166 @@ class Regress(Base):
         self.assertIn("skipped: every curve has a single core count", err)
 
 
+# ---------------------------------------------------------------------------------------------
+# issue 21 item 9: report and compare read every archive through one checked reader
+
+def study_toml(name, kernel, ranks, size, options, size_key="n"):
+    """A strong-scaling study file of `kernel` with these [scaling] ranks and size and these
+    options in the kernel's section (TOML values written as JSON: numbers, strings, lists)."""
+    import json
+    lines = [f'name = "{name}"', f'kernel = "{kernel}"', "[scaling]", 'mode = "strong"', f"ranks = {json.dumps(ranks)}",
+             f"{size_key} = {json.dumps(size)}", f"[{kernel}]"] + [f"{k} = {json.dumps(v)}" for k, v in options.items()]
+    return "\n".join(lines) + "\n"
+
+
+# flops = 0 (uniform sampling counts no floating-point work), at two rank counts
+UNIFORM_STUDY = study_toml("uni", "sparsify", [1, 2], 256, {"algo": "uniform", "n": 8, "reps": 1, "warmup": 0},
+                           size_key="d")
+# one regress run: an archive with /history and /output
+REGRESS_ONE = study_toml("reg1", "regress", [1], 64, {"algo": "newton", "d": 3, "init_distance": 0.01,
+                                                      "tolerance": 1e-10, "max_iter": 20, "warmup": 0, "reps": 1})
+
+
+def replace_dataset(path, name, data):
+    """Replace a dataset by `data` (chunked, Fletcher32, as the harness writes them)."""
+    import h5py
+    with h5py.File(path, "r+") as f:
+        del f[name]
+        f.create_dataset(name, data=data, chunks=True if data.size else None, fletcher32=bool(data.size),
+                         maxshape=(None,) * data.ndim)
+
+
+class Robust(Base):
+    """Issue 21 item 9: a run without a work model (flops = 0) has no rate, and its report is
+    written (no division by zero); an empty /history column, a size stored as a string, a NaN
+    primary error in a run that says valid, a flipped byte in /output or /history make the
+    archive DAMAGED (exit 3) in report and compare - never a traceback, never VALID, never
+    compare's regression exit 1. An intact copy beside them stays VALID."""
+
+    def test_zero_flop_study(self):
+        f = self.study(UNIFORM_STUDY)
+        rc, out, err = run("study", "run", f, "--results", self.results, cwd=self.tmp)
+        self.assertEqual(rc, 0, err)
+        sdir = self.results / "uni"
+        rc, out, err = run("report", sdir, cwd=self.tmp)
+        self.assertEqual(rc, 0, out + err)
+        self.assertNotIn("Traceback", err)
+        rows = [x for x in out.splitlines() if x.startswith("| d256-")]
+        self.assertEqual(len(rows), 2, out)
+        import csv
+        table = list(csv.DictReader(open(sdir / "study.csv")))
+        for r in table:
+            self.assertEqual(float(r["flops"]), 0.0)   # uniform sampling counts no flops ...
+            self.assertTrue(math.isnan(float(r["gflops"])), r["gflops"])   # ... so it has no rate
+            self.assertEqual(r["status"], "VALID")
+        self.assertTrue((sdir / "time.png").is_file(), err)   # time vs cores still drawn
+        self.assertFalse((sdir / "rates.png").exists())
+        self.assertIn("rates.png skipped", err)
+        rc, out, err = run("compare", sdir, sdir, cwd=self.tmp)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("PASS", out)
+
+    def test_damaged_archives(self):
+        import json
+        import numpy as np
+        f = self.study(REGRESS_ONE)
+        rc, out, err = run("study", "run", f, "--results", self.results, cwd=self.tmp)
+        self.assertEqual(rc, 0, err)
+        base = self.results / "reg1"
+        plan = json.loads((base / "plan.json").read_text())
+        good = base / plan["points"][0]["name"] / "run0.h5"
+        cases = {
+            "loss-empty": (lambda a: replace_dataset(a, "history/loss", np.zeros((0, 1))), "/history/loss is empty"),
+            "size-string": (lambda a: set_attr(a, "/", "n", "sixty-four"), "size attribute /n = 'sixty-four'"),
+            "nan-error": (lambda a: set_attr(a, "validation", "rel_grad_norm", float("nan")),
+                          "rel_grad_norm is not finite"),
+            "flip-output": (lambda a: flip_chunk_byte(a, "output/X"), "checksum error (Fletcher32) in dataset /output/X"),
+            "flip-history": (lambda a: flip_chunk_byte(a, "history/loss"),
+                             "checksum error (Fletcher32) in dataset /history/loss"),
+        }
+        # One study folder: the intact run and a damaged copy per case, each its own point.
+        sdir = self.tmp / "damaged"
+        points = []
+        for name in ["intact", *cases]:
+            (sdir / name).mkdir(parents=True)
+            shutil.copy(good, sdir / name / "run0.h5")
+            if name in cases:
+                cases[name][0](sdir / name / "run0.h5")
+            points.append(dict(plan["points"][0], name=name, series=name))
+        (sdir / "plan.json").write_text(json.dumps(dict(plan, points=points)))
+        rc, out, err = run("report", sdir, "--no-plots", cwd=self.tmp)
+        self.assertEqual(rc, 3, out + err)
+        self.assertNotIn("Traceback", err)
+        for name, (_, reason) in cases.items():
+            self.assertIn(f"DAMAGED archive {sdir}/{name}/run0.h5: ", err)
+            self.assertIn(reason, err, name)
+            row = [x for x in out.splitlines() if x.startswith(f"| {name} |")]
+            self.assertEqual(len(row), 1, out)
+            self.assertIn("**DAMAGED**", row[0])
+        self.assertIn("| VALID (no certificate) |", [x for x in out.splitlines() if x.startswith("| intact |")][0])
+        # compare: a folder, and each archive alone against the intact one; exit 3, never 1
+        rc, out, err = run("compare", base, sdir, cwd=self.tmp)
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn("5 damaged or foreign archive(s)", err)
+        self.assertNotIn("Traceback", err)
+        for name, (_, reason) in cases.items():
+            with self.subTest(name):
+                rc, out, err = run("compare", good, sdir / name / "run0.h5", cwd=self.tmp)
+                self.assertEqual(rc, 3, out + err)
+                self.assertIn(reason, err)
+                self.assertNotIn("Traceback", err)
+                self.assertNotIn("PASS", out)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 21 items 8 and 11 (study part): empty values, and rules across options and ranks, refused
+# by `study check` and `study run` before anything runs
+
+class Rules(Base):
+    """Every empty value of a study file is exit 2 naming its key; a point whose options cannot
+    run at its rank count or size (solve/regress --grid PRxPC with PR * PC != ranks; sparsify's
+    synthetic X with d < n) is exit 2 naming the point and the key, at check and run time, with
+    nothing written. The same studies with values that fit pass (the rules refuse only what
+    breaks them)."""
+
+    def refused(self, text, *needles, commands=("check",)):
+        f = self.study(text)
+        for cmd in commands:
+            args = ["study", cmd, f] + (["--results", self.results] if cmd == "run" else [])
+            err = self.expect_error(args, *needles)
+            self.assertNotIn("Traceback", err)
+        self.assertFalse(self.results.exists(), "a refused study must not write anything")
+
+    def accepted(self, text):
+        rc, out, err = run("study", "check", self.study(text, "ok.toml"), cwd=self.tmp)
+        self.assertEqual(rc, 0, out + err)
+
+    def test_empty_values(self):
+        self.refused(TINY.replace("d = 16", "d = 16\nscale = \"\""), "[attention] scale", "an empty value",
+                     commands=("check", "run"))
+        self.refused(TINY + "[[case]]\nalgo = \"exact\"\nscale = \" \"\n", "[[case]] 1: scale", "an empty value")
+        self.refused(TINY + "[slurm]\nsbatch_args = [\"--exclusive\", \"\"]\n", "[slurm] sbatch_args[1]",
+                     "an empty value")
+        f = self.study(TINY)
+        self.expect_error(["study", "check", f, "--set", "attention.scale="], "[attention] scale", "an empty value")
+        # description, partition and account default to "": given empty, they mean the default
+        self.accepted(TINY + "[slurm]\npartition = \"\"\naccount = \"\"\n")
+
+    def test_grid_and_shape(self):
+        self.refused(study_toml("sg", "solve", [1, 2], 64, {"grid": "2x2"}), "point 'n64-p1-t1'",
+                     "[solve] grid = '2x2' is 4 process(es)", "1 rank(s)", commands=("check", "run"))
+        self.accepted(study_toml("sg", "solve", [2], 64, {"grid": "1x2"}))
+        self.refused(study_toml("sp", "sparsify", [1], [128, 32], {"n": 64}, size_key="d"), "point 'd32-p1-t1'",
+                     "d = 32 is below n = 64")
+        self.accepted(study_toml("sp", "sparsify", [1], [128, 64], {"n": 64}, size_key="d"))
+        self.refused(study_toml("rg", "regress", [2], 64, {"solver": "scalapack", "grid": "3x1"}), "point 'n64-p2-t1'",
+                     "[regress] grid = '3x1' is 3 process(es)", "2 rank(s)")
+
+
 GROUPS = {"errors": Errors, "dryrun": DryRun, "resume": Resume, "report": Report, "compare": Compare,
           "sbatch": Sbatch, "shipped": Shipped, "describe": Describe, "names": Names, "claims": Claims,
-          "damaged": Damaged, "schema": Schema, "unfit": Unfit, "regress": Regress}
+          "damaged": Damaged, "schema": Schema, "unfit": Unfit, "regress": Regress, "robust": Robust,
+          "rules": Rules}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[2] not in GROUPS:

@@ -20,9 +20,10 @@ from NEW fails the comparison; NEW points missing from BASE are listed.
 
 Exit codes: 0 no regression; 1 a regression or a missing point; 2 usage error, or incompatible
 inputs (no point in common, different kernel or scaling mode); 3 an input is damaged or foreign
-(a checksum error, a missing attribute, an unknown schema_version, a stored summary that
-disagrees with the raw timings, a run archive of another suite): named on stderr, nothing
-compared.
+(a checksum error in any dataset, a missing attribute, a wrong type or shape, valid = 1 with a
+non-finite error, an unknown schema_version, a stored summary that disagrees with the raw
+timings, a run archive of another suite; src/study/archives.py read_run): named on stderr,
+nothing compared.
 """
 from __future__ import annotations
 

@@ -71,10 +71,9 @@ def _median(xs):
 
 def read_histories(sdir: Path, rows: list[dict]) -> list[dict]:
     """The usable runs whose archive has /history, each {row, hist: name -> 1-D numpy array}.
-    One run per point: the first valid run (or the first run when none is valid)."""
-    import h5py
-    import numpy as np
-
+    One run per point: the first valid run (or the first run when none is valid). The histories
+    come from the checked record report.collect read (archives.read_run: non-empty columns of one
+    length, checksums verified), not from the file again."""
     by_point = {}
     for r in rows:
         by_point.setdefault(r["point"], []).append(r)
@@ -82,20 +81,12 @@ def read_histories(sdir: Path, rows: list[dict]) -> list[dict]:
     for runs in by_point.values():
         runs = sorted(runs, key=lambda r: (not r["valid"], r["run"]))
         r = runs[0]
-        try:
-            with h5py.File(sdir / r["archive"], "r") as f:
-                if "history" not in f:
-                    continue
-                hist = {k: np.asarray(ds[()], dtype=np.float64).ravel() for k, ds in f["history"].items()
-                        if hasattr(ds, "shape")}
-                tol = f["parameters"].attrs.get("tolerance") if "parameters" in f else None
-        except (OSError, KeyError, ValueError, TypeError):
-            # report.collect already checked the archive; a /history that cannot be read as
-            # columns (or a file that vanished since) is not plotted, never a traceback
-            continue
+        hist = r["record"]["history"]
         if "loss" not in hist and "grad_norm" not in hist:
             continue
-        out.append({"row": r, "hist": hist, "tolerance": float(tol) if tol is not None else r.get("tolerance")})
+        tol = r["record"]["parameters"].get("tolerance")
+        out.append({"row": r, "hist": hist,
+                    "tolerance": float(tol) if isinstance(tol, (int, float)) else r.get("tolerance")})
     return out
 
 

@@ -44,21 +44,6 @@ def save_figure(fig, path: Path, **tight_layout) -> Path:
     return path
 
 
-def _attrs(path: Path) -> dict:
-    """Root, /parameters, /validation and /metrics attributes of one archive, flattened."""
-    import h5py
-
-    out = {}
-    with h5py.File(path, "r") as f:
-        for prefix, group in (("", f), ("param.", f.get("parameters")), ("val.", f.get("validation")),
-                              ("met.", f.get("metrics"))):
-            if group is None:
-                continue
-            for k, v in group.attrs.items():
-                out[prefix + k] = v.decode() if isinstance(v, bytes) else (v.item() if hasattr(v, "item") else v)
-    return out
-
-
 def _input_attr(path, name: str):
     """An attribute of the run's input file (e.g. the generator's reference errors), None if absent."""
     if not path or path == "synthetic" or not Path(str(path)).is_file():
@@ -103,7 +88,7 @@ def _pow2(n: int) -> str:
 def _records(sdir: Path, rows: list[dict]) -> list[dict]:
     recs = []
     for r in rows:
-        a = _attrs(sdir / r["archive"])
+        a = dict(r["record"]["attrs"])   # root, param., val., met. attributes of the checked archive
         a["point"], a["valid_run"], a["time"] = r["point"], bool(r["valid"]), r["median_time"]
         recs.append(a)
     return recs
@@ -533,21 +518,6 @@ def _sp_order(names):
     return [a for a in _SP_ORDER if a in names] + sorted(a for a in names if a not in _SP_ORDER)
 
 
-def _sp_phases(path: Path) -> dict:
-    """Per-phase seconds of one archive: median over repetitions of the max over ranks."""
-    import h5py
-    out = {}
-    with h5py.File(path, "r") as f:
-        g = f.get("timings")
-        if g is None:
-            return out
-        for k in g:
-            a = g[k][...]
-            if a.ndim == 2 and a.size:
-                out[k] = _median([float(x) for x in a.max(axis=1)])
-    return out
-
-
 def _sp_plt():
     import matplotlib
     matplotlib.use("Agg")
@@ -757,7 +727,7 @@ def sparsify_time_vs_nnz(sdir: Path, plan: dict, rows: list[dict], unfit: list[d
     log-log slopes; the per-phase split."""
     recs = _records(sdir, rows)
     for r, a in zip(rows, recs):  # _records keeps the order of rows
-        a["phases"] = _sp_phases(sdir / r["archive"])
+        a["phases"] = r["record"]["phases"]   # per phase: median over reps of the max over ranks
     data = {}  # algo -> density -> [(nnz, d, time, rec)]
     for a in recs:
         data.setdefault(a["algorithm"], {}).setdefault(float(a["density"]), []).append(

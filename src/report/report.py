@@ -24,9 +24,13 @@ when a problem key or the rank count varies, phases.png (seconds per phase per i
 kernel's cost models) and their tables (src/report/plot_history.py). Runs recorded as DOES_NOT_FIT (exit 6: over the
 memory budget, no archive) are listed, not treated as missing.
 
-Every archive is checked before it is used: a checksum error, a missing attribute, an unknown
-schema_version, another kernel, or a stored median_time/gflops that disagrees with the raw
-/timings makes the run DAMAGED (named, with the reason); an archive whose problem (size, options
+Every archive is checked before it is used, by one reader (src/study/archives.py read_run, which
+reads every dataset in full): a checksum error in any dataset (/output and /history too), a
+missing attribute, a wrong type or shape (a size that is not a number, an empty /history column),
+an unknown schema_version, another kernel, a stored median_time/gflops that disagrees with the raw
+/timings, or valid = 1 with a non-finite error or output makes the run DAMAGED (named, with the
+reason). A run without a work model (flops = 0) has no rate (n/a, no efficiency or rate plot
+from it). An archive whose problem (size, options
 the plan passed, ranks, threads, algorithm) disagrees with plan.json is flagged PLAN MISMATCH.
 Failed, invalid, damaged and mismatched runs are shown and flagged in the table and never used as
 a baseline. The baseline of each curve is its point with the fewest cores that has a valid run.
@@ -278,6 +282,7 @@ def collect(sdir: Path, plan: dict, allow_incomplete: bool, unfit: list | None =
                 "problem": json.dumps(rec["problem"], sort_keys=True),
                 "parameters": json.dumps(rec["parameters"], sort_keys=True), "archive": rel,
                 "usable": not mismatch, "problem_keys": rec["problem_keys"], "extra": extra,
+                "record": rec,   # the checked archive: the study and history plots read it, not the file
             })
     if not rows and not unfit:
         raise ReportError(f"'{sdir}' has no finished archives"
@@ -366,7 +371,7 @@ def markdown(plan: dict, rows: list[dict]) -> str:
         out.write(f"| {r['point']} | {r['run']} | {size_txt} | {r['ranks']} | {r['threads_per_rank']} | "
                   f"{r['precision']} | {fmt(r['median_time'], '.4g')} | {fmt(r['gflops'], '.2f')} | "
                   + (f"{fmt(100 * r.get('gemm_fraction', _nan()), '.1f')} | " if has_gemm else "")
-                  + f"{fmt(r['speedup'], '.2f')} | {fmt(100 * r['efficiency'], '.1f')}% | {err} | {status_of(r)} |\n")
+                  + f"{fmt(r['speedup'], '.2f')} | {fmt(100 * r['efficiency'], '.1f')}{'' if math.isnan(r['efficiency']) else '%'} | {err} | {status_of(r)} |\n")
     bad = [r for r in rows if r["status"] != "VALID"]
     if bad:
         out.write(f"\n{len(bad)} run(s) not VALID (shown, never used as a baseline):\n\n")
@@ -460,6 +465,19 @@ def write_h5(path: Path, plan: dict, rows, cols):
     os.replace(tmp, path)
 
 
+def ideal_times(pts, base, mode: str):
+    """The ideal time of each point (cores, time, valid, flops) from the baseline point: its time
+    scaled by the work ratio and the core ratio. Without a work model (flops 0: uniform sampling
+    counts none) the ratio is unknown, except in strong scaling, where the problem is the same:
+    then t0 c0 / c; otherwise None (no ideal line rather than a division by zero)."""
+    c0, t0, _, f0 = base
+    if f0 > 0 and all(f > 0 for *_, f in pts):
+        return [(c, t0 * (f / f0) * (c0 / c)) for c, _, _, f in pts]
+    if mode == "strong":
+        return [(c, t0 * c0 / c) for c, *_ in pts]
+    return None
+
+
 def plot(sdir: Path, plan: dict, rows) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -525,9 +543,8 @@ def plot(sdir: Path, plan: dict, rows) -> list[Path]:
         pts = per_point([r for r in rows if r["series"] == s], "median_time")
         line(ax, pts, i, s)
         base = [p for p in pts if p[2]]
-        if base:
-            c0, t0, _, f0 = base[0]
-            ideal = [(c, t0 * (f / f0) * (c0 / c)) for c, _, _, f in pts]
+        ideal = ideal_times(pts, base[0], mode) if base else None
+        if ideal:
             ax.plot([c for c, _ in ideal], [t for _, t in ideal], "--", color=cmap(i % 10), alpha=0.6)
         mark_invalid(ax, pts)
     ax.plot([], [], "k--", alpha=0.6, label="ideal")
@@ -536,53 +553,55 @@ def plot(sdir: Path, plan: dict, rows) -> list[Path]:
     decorate(ax, "time per run (s, median)", logy=True)
     ax.set_title(f"{plan['study']}: time vs cores\n{title}", fontsize=10)
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.tight_layout()
-    files.append(sdir / "time.png")
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    files.append(plot_studies.save_figure(fig, sdir / "time.png"))
 
-    # parallel efficiency
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for i, s in enumerate(series):
-        pts = per_point([r for r in rows if r["series"] == s], "efficiency")
-        line(ax, [(c, 100 * v, ok, f) for c, v, ok, f in pts], i, s)
-        mark_invalid(ax, [(c, 100 * v, ok, f) for c, v, ok, f in pts])
-    ax.axhline(100, color="k", ls="--", alpha=0.6, label="ideal")
-    invalid_legend(ax)
-    decorate(ax, "parallel efficiency (%)")
-    ax.set_ylim(bottom=0)
-    label = {"strong": "strong-scaling efficiency T_base*c_base/(T*c)",
-             "weak-memory": "weak-scaling (n/p const) efficiency, work-normalized",
-             "weak-compute": "weak-scaling (n^2/p const) efficiency, work-normalized"}[mode]
-    ax.set_title(f"{plan['study']}: {label}", fontsize=10)
-    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.tight_layout()
-    files.append(sdir / "efficiency.png")
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    # Efficiency and rates need a work model: a kernel that counts no flops (uniform sampling)
+    # has neither, and an axis of NaN cannot be drawn (a log axis without data raises).
+    def finite(key):
+        return any(math.isfinite(r[key]) for r in rows)
 
-    # rates
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
-    for i, s in enumerate(series):
-        members = [r for r in rows if r["series"] == s]
-        pts = per_point(members, "gflops")
-        line(ax1, pts, i, s)
-        mark_invalid(ax1, pts)
-        pts = [x for x in per_point(members, "gemm_fraction") if not math.isnan(x[1])]
-        line(ax2, [(c, 100 * v, ok, f) for c, v, ok, f in pts], i, s)
-        mark_invalid(ax2, [(c, 100 * v, ok, f) for c, v, ok, f in pts])
-    decorate(ax1, "GFLOP/s (the kernel's work model)")
-    decorate(ax2, "% of the same run's GEMM rate x cores")
-    ax1.set_ylim(bottom=0)
-    ax2.set_ylim(0, max([110.0] + [105.0 * r["gemm_fraction"] for r in rows if not math.isnan(r["gemm_fraction"])]))
-    ax1.set_title(f"{plan['study']}: GFLOP/s", fontsize=10)
-    ax2.set_title(f"{plan['study']}: % of GEMM", fontsize=10)
-    invalid_legend(ax1)
-    ax1.legend(fontsize=7)
-    fig.tight_layout()
-    files.append(sdir / "rates.png")
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    if finite("efficiency"):
+        # parallel efficiency
+        fig, ax = plt.subplots(figsize=(9, 5))
+        for i, s in enumerate(series):
+            pts = per_point([r for r in rows if r["series"] == s], "efficiency")
+            line(ax, [(c, 100 * v, ok, f) for c, v, ok, f in pts], i, s)
+            mark_invalid(ax, [(c, 100 * v, ok, f) for c, v, ok, f in pts])
+        ax.axhline(100, color="k", ls="--", alpha=0.6, label="ideal")
+        invalid_legend(ax)
+        decorate(ax, "parallel efficiency (%)")
+        ax.set_ylim(bottom=0)
+        label = {"strong": "strong-scaling efficiency T_base*c_base/(T*c)",
+                 "weak-memory": "weak-scaling (n/p const) efficiency, work-normalized",
+                 "weak-compute": "weak-scaling (n^2/p const) efficiency, work-normalized"}[mode]
+        ax.set_title(f"{plan['study']}: {label}", fontsize=10)
+        ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+        files.append(plot_studies.save_figure(fig, sdir / "efficiency.png"))
+    else:
+        log("efficiency.png skipped: no run has a work model (flops = 0), so there is no rate to compare")
+
+    if finite("gflops"):
+        # rates
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+        for i, s in enumerate(series):
+            members = [r for r in rows if r["series"] == s]
+            pts = per_point(members, "gflops")
+            line(ax1, pts, i, s)
+            mark_invalid(ax1, pts)
+            pts = [x for x in per_point(members, "gemm_fraction") if not math.isnan(x[1])]
+            line(ax2, [(c, 100 * v, ok, f) for c, v, ok, f in pts], i, s)
+            mark_invalid(ax2, [(c, 100 * v, ok, f) for c, v, ok, f in pts])
+        decorate(ax1, "GFLOP/s (the kernel's work model)")
+        decorate(ax2, "% of the same run's GEMM rate x cores")
+        ax1.set_ylim(bottom=0)
+        ax2.set_ylim(0, max([110.0] + [105.0 * r["gemm_fraction"] for r in rows if not math.isnan(r["gemm_fraction"])]))
+        ax1.set_title(f"{plan['study']}: GFLOP/s", fontsize=10)
+        ax2.set_title(f"{plan['study']}: % of GEMM", fontsize=10)
+        invalid_legend(ax1)
+        ax1.legend(fontsize=7)
+        files.append(plot_studies.save_figure(fig, sdir / "rates.png"))
+    else:
+        log("rates.png skipped: no run has a work model (flops = 0): no GFLOP/s")
     return files
 
 

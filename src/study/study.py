@@ -8,8 +8,10 @@
 run     runs every point locally with mpirun, one after another, with progress on stderr.
 submit  submits one sbatch job per point (a job array when a point is repeated) and a report job
         that depends on all of them (afterok, --kill-on-invalid-dep=yes); prints the job ids.
-check   validates the study file (like --dry-run, without the plan); --cores N checks the rank
-        counts against N cores (e.g. a cluster's) instead of this machine's.
+check   validates the study file (like --dry-run, without the plan): every key, value and point,
+        including the rules between options and ranks (e.g. --grid PRxPC with PR * PC = ranks);
+        --cores N checks the rank counts against N cores (e.g. a cluster's) instead of this
+        machine's.
 
 The study names its kernel (kernel = "attention" by default); its options are checked against
 `attnbench <kernel> --describe` before anything is written. Archives go to

@@ -3,10 +3,12 @@
 A study file (inputs/studies/*.toml) is declarative. It names its kernel (`kernel = "attention"`
 by default) and has a section named after it ([attention], [solve], ...) with the kernel's
 options. Its schema is SCHEMA below; every key that is not in it is an error, every value is
-type-checked, and the kernel's options are checked against the description the binary itself
-prints (`attnbench <kernel> --describe`, JSON: names, types, choices, the algorithms each option
-applies to, the kernel's size key and work/memory exponents), so an option or a kernel added to
-the program is usable in a study without touching this file.
+type-checked, an empty value is an error (reject_empty), and the kernel's options are checked
+against the description the binary itself prints (`attnbench <kernel> --describe`, JSON: names,
+types, choices, the algorithms each option applies to, the kernel's size key and work/memory
+exponents), so an option or a kernel added to the program is usable in a study without touching
+this file. Relations between options and the rank count that the description cannot state
+(--grid PRxPC = ranks, sparsify's d >= n) are POINT_RULES, checked for every point.
 
 Expansion: a *point* is one MPI run configuration (rank count, threads, problem size, and one value
 of every swept option). Each point is run `repeat` times (Slurm: a job array) and archived as
@@ -366,9 +368,39 @@ def kernel_of(data: dict, source: str) -> str:
     return k
 
 
+# Keys whose default is the empty string, so that `key = ""` (as inputs/studies/README.md shows)
+# means "not given": the only place an empty value is accepted.
+EMPTY_MEANS_DEFAULT = {("", "description"), ("slurm", "partition"), ("slurm", "account")}
+
+
+def reject_empty(data: dict, source: str):
+    """Every empty value (a string that is empty or only blanks, alone or in a list) is an error
+    naming its key: passed on, `scale = ""` would become `--scale ""`, which the kernel refuses
+    only at run time (issue 21 item 8). Exceptions: EMPTY_MEANS_DEFAULT."""
+    def walk(value, table: str, key: str, where: str):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, table, k, f"{where}{' ' if where else ''}{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, table, key, f"{where}[{i}]")
+        elif isinstance(value, str) and not value.strip() and (table, key) not in EMPTY_MEANS_DEFAULT:
+            raise StudyError(f"{source}: {where}: an empty value ({value!r}); give a value or leave the key out")
+
+    for key, value in data.items():
+        if key == "case" and isinstance(value, list):
+            for i, case in enumerate(value, 1):
+                walk(case, "case", "", f"[[case]] {i}:")
+        elif isinstance(value, dict):
+            walk(value, key, "", f"[{key}]")
+        else:
+            walk(value, "", key, key)
+
+
 def validate(data: dict, source: str, kernel: Kernel) -> dict:
     """Check every key and type against the schema and the kernel's description; return the study
     with defaults filled in. The kernel's options are in study[kernel.name] (and study["options"])."""
+    reject_empty(data, source)
     kname = kernel.name
     study = copy.deepcopy(DEFAULTS)
     study[""]["kernel"] = kname
@@ -543,6 +575,67 @@ def safe_tag(value: str, limit: int = 48) -> str:
     return tag
 
 
+# ---------------------------------------------------------------------------------------------
+# Rules across options and the rank count, which `--describe` cannot state (it gives each option's
+# type, range and choices, not relations between options), kept here in one place, one list per
+# kernel. The binary has no mode that checks a command line without running it, so without these
+# a point breaking them would fail only when its turn came. Each rule gets the point's values
+# (options by name, the size key's value, the kernel's defaults for the rest) and its rank count,
+# and returns why the point cannot run, or None.
+
+def _rule_grid(values: dict, ranks: int, kernel: Kernel) -> str | None:
+    """solve and regress: --grid PRxPC is the process grid; PR * PC must be the rank count
+    (grid::parse_grid_shape). Without --grid the kernel takes the squarest shape: always fine."""
+    text = values.get("grid")
+    if text is None or text == "":
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+    if not m:
+        return f"grid = {_fmt(text)!r} is not PRxPC (e.g. \"1x2\")"
+    pr, pc = int(m.group(1)), int(m.group(2))
+    if pr < 1 or pc < 1 or pr * pc != ranks:
+        return (f"grid = {_fmt(text)!r} is {pr * pc} process(es), but the point runs on {ranks} rank(s) "
+                "(PR x PC must equal the rank count: leave grid out for the squarest grid at every rank "
+                "count, or give ranks that fit the grid)")
+    return None
+
+
+def _rule_wide(values: dict, ranks: int, kernel: Kernel) -> str | None:
+    """sparsify, synthetic X: d >= n (sparsification keeps columns of a wide X of rank n;
+    sparsify/generator.cpp check_spec). An input file decides its own shape."""
+    if "input" in values:
+        return None
+    n, d = values.get("n"), values.get("d")
+    if isinstance(n, int) and isinstance(d, int) and d < n:
+        return f"d = {d} is below n = {n} (the synthetic X is n x d and must be wide: d >= n)"
+    return None
+
+
+POINT_RULES = {
+    "solve": [_rule_grid],
+    "regress": [_rule_grid],
+    "sparsify": [_rule_wide],
+}
+
+
+def check_point(kernel: Kernel, values: dict, size, ranks: int, name: str, source: str):
+    """Apply the kernel's POINT_RULES to one point (before anything is run or written)."""
+    rules = POINT_RULES.get(kernel.name, [])
+    if not rules:
+        return
+    full = {}
+    for k, opt in kernel.options.items():   # the kernel's defaults, as typed values
+        if opt.default is not None and opt.type == "integer" and re.fullmatch(r"-?\d+", opt.default):
+            full[k] = int(opt.default)
+    full.update(values)
+    if size is not None:
+        full[kernel.size_key.replace("_", "-")] = size
+    for rule in rules:
+        why = rule(full, ranks, kernel)
+        if why:
+            raise StudyError(f"{source}: point '{name}': [{kernel.name}] {why}")
+
+
 def _scaled_size(mode: str, n0: int, p: int, p0: int, kernel: Kernel) -> int:
     """strong: n0. weak-memory: memory per rank constant, size ~ p^(1/memory_exponent).
     weak-compute: work per rank constant, size ~ p^(1/work_exponent) (attention: 1 and 2)."""
@@ -635,6 +728,7 @@ def expand(study: dict, cores: int, source: str, kernel: Kernel) -> list[Point]:
                                          f"{' '.join(seen[name])} and {' '.join(args)}): give values that differ "
                                          "in letters or digits, or labels to the cases")
                     seen[name] = args
+                    check_point(kernel, values, n, p, name, source)
                     if len(points) >= max_points:
                         raise StudyError(f"{source}: the study expands to more than {max_points} points (the limit; "
                                          "raise it with [scaling] max_points = N if you mean it; a cluster's "
