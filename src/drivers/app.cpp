@@ -4,7 +4,9 @@
 #include "drivers/app.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <string_view>
 #include <variant>
 
 #include "core/error.hpp"
@@ -48,6 +50,37 @@ int run_main(const dist::Comm& world, int argc, char** argv, const std::vector<h
     std::cerr << "attnbench: internal error on rank " << world.rank() << ": " << e.what() << std::endl;
     MPI_Abort(world.raw(), static_cast<int>(ExitCode::internal));
     return static_cast<int>(ExitCode::internal);
+  }
+}
+
+std::optional<int> answer_without_mpi(int argc, char** argv, const std::vector<harness::KernelSpec>& kernels) {
+  // Started by mpirun/mpiexec or srun with several tasks: every rank must take part in the MPI
+  // path (rank 0 prints once there).
+  for (const char* launcher_variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(launcher_variable) != nullptr) return std::nullopt;
+  if (const char* tasks = std::getenv("SLURM_NTASKS"); tasks != nullptr && std::string_view(tasks) != "1")
+    return std::nullopt;
+  bool asks = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a(argv[i]);
+    asks = asks || a == "--describe" || a == "--help" || a == "-h" || a == "--version";
+  }
+  if (!asks) return std::nullopt;
+  try {
+    const harness::Command command = harness::parse_command_line(kernels, argc, argv, true);
+    if (std::holds_alternative<harness::DescribeAll>(command)) {
+      std::cout << harness::describe_json(kernels) << std::endl;
+      return 0;
+    }
+    if (const auto* k = std::get_if<harness::KernelCommand>(&command); k != nullptr && k->describe) {
+      std::cout << harness::describe_json(*k->kernel) << std::endl;
+      return 0;
+    }
+    if (std::holds_alternative<harness::HelpShown>(command)) return 0;
+    return std::nullopt;  // a run after all (such a word as an option's value): the MPI path
+  } catch (const Error& e) {
+    std::cerr << "attnbench: error: " << e.what() << std::endl;
+    return static_cast<int>(e.code());
   }
 }
 

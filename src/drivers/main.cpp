@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   using namespace attnbench;
   // study / report / compare launch mpirun or sbatch themselves: dispatched before MPI_Init.
   if (const auto rc = tools::run_tool_subcommand(argc, argv)) return *rc;
+  if (const auto rc = drivers::answer_without_mpi(argc, argv, drivers::kernels())) return *rc;
   dist::Environment env(argc, argv);
   return drivers::run_main(dist::Comm::borrow(MPI_COMM_WORLD), argc, argv, drivers::kernels());
 }

@@ -11,8 +11,9 @@
 int main(int argc, char** argv) {
   using namespace attnbench;
   if (const auto rc = tools::run_tool_subcommand(argc, argv)) return *rc;
-  dist::Environment env(argc, argv);
   auto kernels = drivers::kernels();
   kernels.push_back(toy::toy_kernel());
+  if (const auto rc = drivers::answer_without_mpi(argc, argv, kernels)) return *rc;
+  dist::Environment env(argc, argv);
   return drivers::run_main(dist::Comm::borrow(MPI_COMM_WORLD), argc, argv, kernels);
 }
