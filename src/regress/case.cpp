@@ -156,6 +156,9 @@ class RegressCase final : public harness::Case {
     v.errors["hessian_check_error"] = c.hessian_check_error;
     v.errors["rel_grad_norm"] = result_.rel_grad_norm();
     v.errors["final_loss"] = result_.history.back().loss;
+    // The archive's loss is half the paper's L(X, Y) = |F A3 Y - B|_F^2: said in the archive itself,
+    // so that a reader years later does not compare it with the paper's figures off by 2x.
+    v.notes["loss_definition"] = "1/2 |F A3 Y - B|_F^2, F = rowsoftmax(s A1 X A2^T): half the paper's L";
     if (inst_->planted) {
       const std::size_t d2 = static_cast<std::size_t>(inst_->data.d * inst_->data.d);
       v.errors["x_rel_error"] = rel_dist(result_.x, inst_->x_star, 0, d2);

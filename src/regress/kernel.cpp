@@ -88,8 +88,10 @@ harness::KernelSpec regress_kernel() {
       {"--noise", T::number, "0", {}, "Synthetic: B = F(X*) A3 Y* + noise N(0, 1)", {}, true, 0, 1e300},
       {"--scale", T::string, "1", {}, "Logit scale s in softmax(s A1 X A2^T): a positive number (the paper: 1), 1/d "
                                      "or 1/sqrt(d)", {}},
-      {"--tolerance", T::number, "1e-10", {}, "Stop when |grad| / |grad at the start| <= tolerance", {}, false, 0,
-       1e300, true},
+      // At most 0.1: the run must reduce the gradient at least tenfold to be VALID (a tolerance of 1
+      // was VALID after 0 iterations, 1% away from X*).
+      {"--tolerance", T::number, "1e-10", {}, "Stop when |grad| / |grad at the start| <= tolerance, in (0, 0.1]", {},
+       false, 0, 0.1, true},
       {"--max-iter", T::integer, "50", {}, "Iterations at most (a rejected damped step counts); not converged by then: "
                                           "INVALID", {}, false, 1, big},
       {"--fixed-iterations", T::flag, "", {}, "Run exactly --max-iter iterations (timing studies): convergence is "
@@ -127,7 +129,9 @@ harness::KernelSpec regress_kernel() {
       {"/validation", "hessian_symmetry_error", "float64", "max |H - H^T| / max |H| (<= 1e-10)"},
       {"/validation", "hessian_check_error", "float64", "sampled Hessian columns vs differences of the gradient (<= 1e-6)"},
       {"/validation", "rel_grad_norm", "float64", "final |grad| / |grad_0| (the primary error; tolerance = --tolerance)"},
-      {"/validation", "final_loss", "float64", "final loss"},
+      {"/validation", "final_loss", "float64", "final loss (see loss_definition)"},
+      {"/validation", "loss_definition", "string", "the loss of final_loss and /history/loss: 1/2 |F A3 Y - B|_F^2, "
+                                                   "half the paper's L"},
       {"/validation", "x_rel_error", "float64", "planted: |X - X*|_F / |X*|_F"},
       {"/validation", "y_rel_error", "float64", "planted: |Y - Y*|_F / |Y*|_F"},
       {"/parameters", "tolerance", "float64", "--tolerance"},

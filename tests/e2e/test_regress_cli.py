@@ -162,6 +162,7 @@ base = {"A1": A1, "A2": A2, "A3": A3, "B": B, "X0": X0, "Y0": Y0}
 bad_case("d zero", ["--d", "0"], 2, ["--d"])
 bad_case("tolerance zero", ["--tolerance", "0"], 2, ["--tolerance"])
 bad_case("tolerance negative", ["--tolerance", "-1"], 2, ["--tolerance"])
+bad_case("tolerance vacuous", ["--tolerance", "1"], 2, ["--tolerance"])  # VALID after 0 iterations otherwise
 bad_case("max-iter zero", ["--max-iter", "0"], 2, ["--max-iter"])
 bad_case("bad scale", ["--scale", "fast", "--n", "16", "--d", "2"], 2, ["--scale"])
 bad_case("bad grid", ["--solver", "scalapack", "--grid", "%dx2" % args.np, "--n", "16", "--d", "2"], 2, ["--grid"])
