@@ -110,6 +110,63 @@ void fsync_directory(const std::string& dir) {
   if (rc != 0 && e != EINVAL) throw output_error("fsync of directory '" + dir + "' failed: " + std::strerror(e));
 }
 
+// Every rank must see the directory the archive will be created in: HDF5's collective create
+// (MPI_File_open) in a directory that is node-local on some ranks deadlocked in OMPIO instead of
+// failing (seen on two emulated nodes, the results directory a private tmpfs on one of them).
+// Rank 0 creates "<dir>/.<name>.<16 hex>.probe" exclusively, holding the 16 hex digits; every rank
+// reads it back, retrying for up to 2 s (an NFS client may cache the failed lookup of a name it
+// has not seen yet); the ranks agree, and rank 0 removes the probe. A rank that does not see it is
+// exit 5 on every rank, naming the directory. Cost: one small file, one Bcast, two agreements.
+void check_directory_shared(const dist::Comm& comm, const std::string& path, const std::string& option) {
+  if (comm.size() == 1) return;
+  const std::string dir = dir_of(path);
+  std::string probe, token;
+  dist::agree_on_success(comm, [&] {
+    if (!comm.is_root()) return;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(name_entropy()));
+    token = hex;
+    probe = (fs::path(dir) / ("." + fs::path(path).filename().string() + "." + token + ".probe")).string();
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+      throw output_error(option + " '" + path + "': cannot create a file in directory '" + dir +
+                         "': " + std::strerror(errno));
+    const bool written = ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
+    const bool closed = ::close(fd) == 0;
+    if (!written || !closed) {
+      ::unlink(probe.c_str());
+      throw output_error(option + " '" + path + "': cannot write a file in directory '" + dir + "'");
+    }
+  });
+  comm.bcast(probe, 0);
+  comm.bcast(token, 0);
+  auto sees_probe = [&] {
+    for (int attempt = 0; attempt < 40; ++attempt) {
+      if (attempt > 0) ::usleep(50000);
+      const int fd = ::open(probe.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      char buf[16] = {};
+      const bool same = ::read(fd, buf, sizeof buf) == static_cast<ssize_t>(sizeof buf) &&
+                        std::string(buf, sizeof buf) == token;
+      ::close(fd);
+      if (same) return true;
+    }
+    return false;
+  };
+  try {
+    dist::agree_on_success(comm, [&] {
+      if (!sees_probe())
+        throw output_error(option + " '" + path + "': directory '" + dir + "' is not the same directory on every " +
+                           "rank (rank " + std::to_string(comm.rank()) + " does not see the file rank 0 created " +
+                           "there): the output must be on a file system that all nodes share");
+    });
+  } catch (...) {
+    if (comm.is_root()) ::unlink(probe.c_str());
+    throw;
+  }
+  if (comm.is_root()) ::unlink(probe.c_str());
+}
+
 }  // namespace
 
 void check_output_path(const dist::Comm& comm, const std::string& path, bool overwrite, const std::string& option,
@@ -136,6 +193,7 @@ void check_output_path(const dist::Comm& comm, const std::string& path, bool ove
                         "': the archive would replace its own input");
     if (!overwrite) throw usage_error(option + " '" + path + "' already exists (pass --overwrite to replace it)");
   });
+  check_directory_shared(comm, path, option);
   std::lock_guard<std::mutex> lock(overwrite_mutex);
   overwrite_table()[table_key(path)] = overwrite;
 }

@@ -30,7 +30,10 @@ enum class Overwrite { no, yes };
 //     is an error unless overwrite is set;
 //   - it is not the input file (same device and inode: hard links and symlinks to it included),
 //     when input_path is not empty.
-// Throws Error(usage) naming the option and the path on every rank. Also records, for this
+// Throws Error(usage) naming the option and the path on every rank. Then, on more than one rank,
+// every rank must see the same directory (a probe file rank 0 creates there and removes): a
+// directory that is node-local on some ranks is Error(output), exit 5, naming it, instead of the
+// deadlock of HDF5's collective create there. Also records, for this
 // process, whether `path` may be overwritten (see the two-argument ArchiveWriter).
 void check_output_path(const dist::Comm& comm, const std::string& path, bool overwrite, const std::string& option,
                        const std::string& input_path);
