@@ -1,7 +1,8 @@
 // The regress kernel's Case end to end without the command line (1-4 ranks): a planted run that
 // converges and validates, a run that does not converge (INVALID), the archive datasets, input
-// files (read back, shape mismatches, NaN, missing datasets, bad X0), the memory budget
-// (does-not-fit, exit code 6) and bad option values - every error identical on every rank.
+// files (read back, shape mismatches, NaN, missing datasets, bad X0), the memory budget and the
+// node's memory (does-not-fit, exit code 6), bad option values and options the chosen solver would
+// ignore - every error identical on every rank.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -127,6 +128,28 @@ TEST(RegressCase, ScalapackSolverRunConvergesAndValidates) {
   EXPECT_EQ(error_code(cfg), 2);
 }
 
+// --grid and --block shape the scalapack solver only: with the replicated solver they would be
+// ignored, so they are usage errors naming the option and --solver scalapack (before anything is
+// allocated), whether or not the grid is possible on these ranks.
+TEST(RegressCase, GridAndBlockWithoutTheScalapackSolverAreUsageErrors) {
+  RegressConfig cfg = small_config();
+  std::string msg;
+  for (const std::string& grid : {std::string("1x") + std::to_string(world().size()),
+                                  std::to_string(world().size() + 2) + "x1"}) {
+    cfg.grid = grid;
+    EXPECT_EQ(error_code(cfg, &msg), 2) << grid;
+    EXPECT_NE(msg.find("--grid " + grid + " needs --solver scalapack"), std::string::npos) << msg;
+  }
+  cfg.grid.clear();
+  cfg.block = 8;
+  EXPECT_EQ(error_code(cfg, &msg), 2);
+  EXPECT_NE(msg.find("--block 8 needs --solver scalapack"), std::string::npos) << msg;
+  cfg.solver = "scalapack";
+  EXPECT_EQ(error_code(cfg), 0);
+  cfg.block = 0;
+  EXPECT_EQ(error_code(cfg), 2);
+}
+
 TEST(RegressCase, NotConvergedIsInvalid) {
   RegressConfig cfg = small_config();
   cfg.solve.algorithm = Algorithm::gd;
@@ -191,6 +214,19 @@ TEST(RegressCase, HessianOverTheMemoryBudgetDoesNotFit) {
   const std::int64_t dfit = std::stoll(msg.substr(pos));
   EXPECT_LE(footprint_bytes(48, dfit, world().size(), cfg.tile), cfg.memory_budget);
   EXPECT_GT(footprint_bytes(48, dfit + 1, world().size(), cfg.tile), cfg.memory_budget);
+}
+
+// Within the budget but beyond the node: a synthetic size is exit 6 naming the bytes and the node;
+// the footprint of the largest options saturates instead of wrapping to a small number.
+TEST(RegressCase, SyntheticSizeOverTheNodeDoesNotFit) {
+  RegressConfig cfg = small_config();
+  cfg.planted.n = std::int64_t(1) << 40;
+  cfg.memory_budget = std::numeric_limits<std::int64_t>::max();
+  std::string msg;
+  EXPECT_EQ(error_code(cfg, &msg), 6);
+  EXPECT_NE(msg.find("regress --n 1099511627776"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("the node has"), std::string::npos) << msg;
+  EXPECT_EQ(footprint_bytes(std::int64_t(1) << 40, 4096, 1, 1 << 20), std::numeric_limits<std::int64_t>::max());
 }
 
 // ---- input files -----------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ void Cblacs_gridinfo(int ctxt, int* nprow, int* npcol, int* myrow, int* mycol);
 void Cblacs_gridexit(int ctxt);
 void Cigamx2d(int ctxt, char* scope, char* top, int m, int n, int* A, int lda, int* rA, int* cA, int ldia, int rdest,
               int cdest);
+void Cdgamn2d(int ctxt, char* scope, char* top, int m, int n, double* A, int lda, int* rA, int* cA, int ldia, int rdest,
+              int cdest);
 void Cdgebs2d(int ctxt, char* scope, char* top, int m, int n, double* A, int lda);
 void Cdgebr2d(int ctxt, char* scope, char* top, int m, int n, double* A, int lda, int rsrc, int csrc);
 void Csgebs2d(int ctxt, char* scope, char* top, int m, int n, float* A, int lda);
@@ -70,6 +72,18 @@ double pdlange_(const char* norm, const int* m, const int* n, const double* a, c
                 const int* desca, double* work);
 float pslange_(const char* norm, const int* m, const int* n, const float* a, const int* ia, const int* ja,
                const int* desca, float* work);
+void pdpocon_(const char* uplo, const int* n, const double* a, const int* ia, const int* ja, const int* desca,
+              const double* anorm, double* rcond, double* work, const int* lwork, int* iwork, const int* liwork,
+              int* info);
+void pspocon_(const char* uplo, const int* n, const float* a, const int* ia, const int* ja, const int* desca,
+              const float* anorm, float* rcond, float* work, const int* lwork, int* iwork, const int* liwork,
+              int* info);
+void pdgecon_(const char* norm, const int* n, const double* a, const int* ia, const int* ja, const int* desca,
+              const double* anorm, double* rcond, double* work, const int* lwork, int* iwork, const int* liwork,
+              int* info);
+void psgecon_(const char* norm, const int* n, const float* a, const int* ia, const int* ja, const int* desca,
+              const float* anorm, float* rcond, float* work, const int* lwork, int* iwork, const int* liwork,
+              int* info);
 }
 
 namespace attnbench::linalg {
@@ -210,11 +224,39 @@ int syevd_t(F f, Uplo uplo, std::int64_t n, T* A, const Descriptor& dA, T* w, T*
   return info;
 }
 template <class T, class F>
-T lange_t(F f, std::int64_t m, std::int64_t n, const T* A, const Descriptor& dA) {
+T lange_t(F f, const char* norm, std::int64_t m, std::int64_t n, const T* A, const Descriptor& dA) {
   const int mm = narrow(m, "m"), nn = narrow(n, "n");
-  // WORK for 'I': at least LOCr(M_A) + the row offset within a block (0 here); padded by a block.
-  std::vector<T> work(static_cast<std::size_t>(local_rows(dA) + dA[4]));
-  return f("I", &mm, &nn, A, &one, &one, dA.data(), work.data());
+  // WORK: 'I' at least LOCr(M_A), '1' at least LOCc(N_A) (+ the offset within a block, 0 here);
+  // both given, padded by a block.
+  const blacs::GridInfo g = blacs::gridinfo(ctxt_of(dA));
+  const int locc = numroc_(&dA[3], &dA[5], &g.col, &dA[7], &g.cols);
+  std::vector<T> work(static_cast<std::size_t>(std::max(local_rows(dA) + dA[4], locc + dA[5])));
+  return f(norm, &mm, &nn, A, &one, &one, dA.data(), work.data());
+}
+// p?pocon (uplo given) or p?gecon (uplo null): workspace query, then the estimate. rcond is
+// agreed too (the smallest over the grid), so every process reports the same number.
+template <class T, class F>
+int con_t(F f, const char* uplo_or_norm, std::int64_t n, const T* A, const Descriptor& dA, double anorm,
+          double& rcond) {
+  const int nn = narrow(n, "n"), minus_one = -1;
+  const T an = static_cast<T>(anorm);
+  T rc = 0, work_query = 0;
+  int iwork_query = 0, info = 0;
+  f(uplo_or_norm, &nn, A, &one, &one, dA.data(), &an, &rc, &work_query, &minus_one, &iwork_query, &minus_one, &info);
+  info = blacs::agree_max_abs(ctxt_of(dA), info);
+  if (info != 0) return info;
+  // The documented minima are about 2 LOCr + 2 LOCc + max(nb, LOCc + nb); add a block of slack.
+  const int lwork = narrow(static_cast<std::int64_t>(work_query) + 2 * static_cast<std::int64_t>(dA[5]) + 2, "lwork");
+  const int liwork = std::max(iwork_query, local_rows(dA)) + dA[4] + 1;
+  std::vector<T> work(static_cast<std::size_t>(lwork));
+  std::vector<int> iwork(static_cast<std::size_t>(liwork));
+  f(uplo_or_norm, &nn, A, &one, &one, dA.data(), &an, &rc, work.data(), &lwork, iwork.data(), &liwork, &info);
+  info = blacs::agree_max_abs(ctxt_of(dA), info);
+  double v = static_cast<double>(rc);
+  char scope[] = "All", top[] = " ";
+  Cdgamn2d(ctxt_of(dA), scope, top, 1, 1, &v, 1, nullptr, nullptr, -1, -1, -1);
+  rcond = v;
+  return info;
 }
 }  // namespace
 
@@ -291,10 +333,28 @@ void ptran(std::int64_t m, std::int64_t n, float alpha, const float* A, const De
   pstran_(&mm, &nn, &alpha, A, &one, &one, dA.data(), &beta, C, &one, &one, dC.data());
 }
 double pnorm_inf(std::int64_t m, std::int64_t n, const double* A, const Descriptor& dA) {
-  return lange_t(pdlange_, m, n, A, dA);
+  return lange_t(pdlange_, "I", m, n, A, dA);
 }
 double pnorm_inf(std::int64_t m, std::int64_t n, const float* A, const Descriptor& dA) {
-  return static_cast<double>(lange_t(pslange_, m, n, A, dA));
+  return static_cast<double>(lange_t(pslange_, "I", m, n, A, dA));
+}
+double pnorm_one(std::int64_t m, std::int64_t n, const double* A, const Descriptor& dA) {
+  return lange_t(pdlange_, "1", m, n, A, dA);
+}
+double pnorm_one(std::int64_t m, std::int64_t n, const float* A, const Descriptor& dA) {
+  return static_cast<double>(lange_t(pslange_, "1", m, n, A, dA));
+}
+int ppocon(Uplo u, std::int64_t n, const double* A, const Descriptor& dA, double anorm, double& rcond) {
+  return con_t(pdpocon_, uc(u), n, A, dA, anorm, rcond);
+}
+int ppocon(Uplo u, std::int64_t n, const float* A, const Descriptor& dA, double anorm, double& rcond) {
+  return con_t(pspocon_, uc(u), n, A, dA, anorm, rcond);
+}
+int pgecon(std::int64_t n, const double* A, const Descriptor& dA, double anorm, double& rcond) {
+  return con_t(pdgecon_, "1", n, A, dA, anorm, rcond);
+}
+int pgecon(std::int64_t n, const float* A, const Descriptor& dA, double anorm, double& rcond) {
+  return con_t(psgecon_, "1", n, A, dA, anorm, rcond);
 }
 
 }  // namespace attnbench::linalg

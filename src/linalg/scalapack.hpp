@@ -105,5 +105,17 @@ void ptran(std::int64_t m, std::int64_t n, float alpha, const float* A, const De
 // Infinity norm (largest absolute row sum) of the m x n A, on every process (p?lange 'I').
 double pnorm_inf(std::int64_t m, std::int64_t n, const double* A, const Descriptor& descA);
 double pnorm_inf(std::int64_t m, std::int64_t n, const float* A, const Descriptor& descA);
+// One norm (largest absolute column sum) of the m x n A, on every process (p?lange '1').
+double pnorm_one(std::int64_t m, std::int64_t n, const double* A, const Descriptor& descA);
+double pnorm_one(std::int64_t m, std::int64_t n, const float* A, const Descriptor& descA);
+// Reciprocal 1-norm condition number 1 / (anorm |A^{-1}|_1), |A^{-1}|_1 estimated (Hager/Higham,
+// p?lacon: a few triangular solves with the factor, O(n^2) flops over the grid, no factorization)
+// from the factor ppotrf (uplo triangle) or pgesv (L and U in place; the pivots are not needed:
+// they permute columns of A^{-1}, which leaves its 1-norm unchanged) left in A. `anorm` is
+// |A|_1 of the matrix that was factored; rcond is 0 when the estimate overflowed. Agreed info.
+int ppocon(Uplo uplo, std::int64_t n, const double* A, const Descriptor& descA, double anorm, double& rcond);
+int ppocon(Uplo uplo, std::int64_t n, const float* A, const Descriptor& descA, double anorm, double& rcond);
+int pgecon(std::int64_t n, const double* A, const Descriptor& descA, double anorm, double& rcond);
+int pgecon(std::int64_t n, const float* A, const Descriptor& descA, double anorm, double& rcond);
 
 }  // namespace attnbench::linalg

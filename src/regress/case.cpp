@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <sstream>
+
+#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
 #include "grid/process_grid.hpp"
 #include "io/hdf5_file.hpp"
+#include "metrics/resources.hpp"
 #include "regress/check.hpp"
 #include "regress/evaluate.hpp"
 #include "regress/solver.hpp"
@@ -260,9 +264,14 @@ std::int64_t footprint_bytes(std::int64_t n, std::int64_t d, int ranks, std::int
   // Evaluator + the Hessian it builds, the optimizer's vectors (x, trial, step, gradients) and the
   // solver's hold on the current Hessian: replicated N^2 + N; scalapack a packed N^2 copy of the
   // partial while it is reduce-scattered and 2 N^2 / p (+ block edges) on the grid.
-  const std::int64_t elems = Evaluator<double>::footprint_elements(n, d, lay.max_local_rows(), tile, key_chunk) + 8 * N;
-  const std::int64_t solver = scalapack ? 2 * N * N + 2 * (N * N / ranks + 2 * 64 * N) : N * N + N;
-  return (elems + solver) * static_cast<std::int64_t>(sizeof(double));
+  // (footprint_elements is exact in int64 for every allowed n, d, tile: at most about 2^62.)
+  const long double elems =
+      static_cast<long double>(Evaluator<double>::footprint_elements(n, d, lay.max_local_rows(), tile, key_chunk)) +
+      8.0L * N;
+  const long double NN = static_cast<long double>(N) * N;
+  const long double solver = scalapack ? 2 * NN + 2 * (NN / ranks + 2.0L * 64 * N) : NN + N;
+  const long double bytes = (elems + solver) * sizeof(double);
+  return bytes >= 9.2e18L ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(bytes);
 }
 
 std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const RegressConfig& cfg, ProblemInfo& info,
@@ -278,8 +287,18 @@ std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const R
     if (!(cfg.solve.lambda0 >= 0.0)) throw usage_error("regress: --lambda must be >= 0");
     if (cfg.solver != "replicated" && cfg.solver != "scalapack")
       throw usage_error("regress: --solver must be replicated or scalapack, not '" + cfg.solver + "'");
-    if (cfg.block < 1) throw usage_error("regress: --block must be at least 1");
-    if (cfg.solver == "scalapack") grid::parse_grid_shape(cfg.grid, comm.size(), "--grid");
+    if (cfg.solver == "scalapack") {
+      if (cfg.block && *cfg.block < 1) throw usage_error("regress: --block must be at least 1");
+      grid::parse_grid_shape(cfg.grid, comm.size(), "--grid");  // PR * PC must be the rank count
+    } else {
+      // The replicated solver has no grid and no blocks: an option it would silently ignore.
+      if (!cfg.grid.empty())
+        throw usage_error("regress: --grid " + cfg.grid + " needs --solver scalapack (the " + cfg.solver +
+                          " solver has no process grid)");
+      if (cfg.block)
+        throw usage_error("regress: --block " + std::to_string(*cfg.block) + " needs --solver scalapack (the " +
+                          cfg.solver + " solver has no block-cyclic layout)");
+    }
     if (cfg.input.empty()) {
       if (cfg.planted.d < 1) throw usage_error("regress: --d must be at least 1");
       if (cfg.planted.n < 1) throw usage_error("regress: --n must be at least 1");
@@ -320,6 +339,13 @@ std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const R
     else msg << "not even d = 1 fits at this n";
     throw does_not_fit_error(msg.str());
   });
+  // Within the budget, the node must still hold every rank's footprint: a synthetic size it cannot
+  // is exit 6 (does not fit, as the budget), a file's declared sizes exit 3 (input too large).
+  metrics::check_memory_fits(comm, info.footprint_bytes,
+                             cfg.input.empty() ? fmt::format("regress --n {} --d {} (tile {})", n, d, cfg.tile)
+                                               : fmt::format("'{}': /A1, /A2, /A3, /B [{} x {}] (tile {})", cfg.input,
+                                                             n, d, cfg.tile),
+                             cfg.input.empty() ? ExitCode::does_not_fit : ExitCode::input);
 
   Instance<double> inst;
   if (cfg.input.empty()) {
@@ -333,7 +359,9 @@ std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const R
     inst = read_instance<double>(comm, cfg.input, info.scale);
   }
   std::unique_ptr<NewtonSolver<double>> solver;
-  if (scalapack) solver = make_scalapack_solver<double>(comm, grid::parse_grid_shape(cfg.grid, comm.size(), "--grid"), cfg.block);
+  if (scalapack)
+    solver = make_scalapack_solver<double>(comm, grid::parse_grid_shape(cfg.grid, comm.size(), "--grid"),
+                                           cfg.block.value_or(default_block));
   else solver = make_replicated_solver<double>(comm);
   info.solver = solver->name();
   return std::make_unique<RegressCase>(comm, cfg, std::move(inst), std::move(solver));

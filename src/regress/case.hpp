@@ -5,6 +5,7 @@
 // whole behaviour lives here so that it is tested without the command line.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "dist/comm.hpp"
@@ -22,11 +23,15 @@ struct RegressConfig {
   std::int64_t memory_budget = std::int64_t(4) << 30;  // bytes per rank
   std::int64_t tile = 64;      // query rows per tile
   std::string solver = "replicated";  // replicated (LAPACK on every rank) | scalapack (process grid)
-  std::string grid;            // scalapack: "PRxPC" (empty: the squarest)
-  std::int64_t block = 64;     // scalapack: block size
+  // scalapack only: "PRxPC" (empty: the squarest) and the block size (unset: default_block). Set
+  // with the replicated solver they would be ignored: a usage error naming the option.
+  std::string grid;
+  std::optional<std::int64_t> block;
   std::uint64_t seed = 42;     // data (planted) and the validation sample
   bool single_precision = false;
 };
+
+inline constexpr std::int64_t default_block = 64;  // scalapack block size when --block is not given
 
 // Thresholds of the validation (fp64).
 inline constexpr double grad_check_tolerance = 1e-6;
@@ -46,11 +51,15 @@ struct ProblemInfo {
 };
 
 // Bytes one rank needs for a problem (evaluator buffers, joint Hessian and accumulators, solver),
-// by formula, before anything is allocated.
+// by formula, before anything is allocated; saturates at INT64_MAX (n up to 2^40 with a large tile
+// exceeds int64 bytes).
 std::int64_t footprint_bytes(std::int64_t n, std::int64_t d, int ranks, std::int64_t tile, bool scalapack = false);
 
-// Collective. Throws agreed errors: usage (bad option values, single precision), input (file),
-// does_not_fit (over the memory budget: names 2 d^2, the bytes and the largest d that fits).
+// Collective. Throws agreed errors: usage (bad option values, single precision, --grid / --block
+// without the scalapack solver, a grid that does not match the ranks), input (file; a file whose
+// declared sizes exceed the node's memory), does_not_fit (over the memory budget: names 2 d^2, the
+// bytes and the largest d that fits; a synthetic size over the node's memory). All before
+// anything is allocated.
 std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const RegressConfig& cfg, ProblemInfo& info,
                                                  double& setup_seconds, double& io_seconds);
 

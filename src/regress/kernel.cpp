@@ -28,7 +28,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   cfg.tile = o.integer("--tile");
   cfg.solver = o.string("--solver");
   if (o.given("--grid")) cfg.grid = o.string("--grid");
-  cfg.block = o.integer("--block");
+  if (o.given("--block")) cfg.block = o.integer("--block");  // unset: the default (scalapack only)
 
   ProblemInfo info;
   auto c = make_regress_case(ctx.comm, cfg, info, ctx.setup_seconds, ctx.io_seconds);
@@ -50,7 +50,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   rec.parameters["fixed_iterations"] = std::int64_t(cfg.solve.fixed_iterations ? 1 : 0);
   rec.parameters["tile"] = cfg.tile;
   rec.parameters["solver"] = info.solver;
-  if (cfg.solver == "scalapack") rec.parameters["block"] = cfg.block;
+  if (cfg.solver == "scalapack") rec.parameters["block"] = cfg.block.value_or(default_block);
   rec.parameters["memory_budget"] = cfg.memory_budget;
   rec.parameters["footprint_bytes"] = info.footprint_bytes;
   return c;
@@ -104,8 +104,10 @@ harness::KernelSpec regress_kernel() {
       {"--solver", T::string, "replicated", {"replicated", "scalapack"},
        "Damped Newton solve: replicated (Hessian allreduced, LAPACK posv on every rank) or scalapack (Hessian "
        "reduce-scattered onto a process grid, p?posv, step gathered)", {"newton", "alternating"}},
-      {"--grid", T::string, "", {}, "scalapack: process grid PRxPC (default: the squarest)", {"newton", "alternating"}},
-      {"--block", T::integer, "64", {}, "scalapack: block size of the block-cyclic Hessian", {"newton", "alternating"},
+      {"--grid", T::string, "", {}, "scalapack: process grid PRxPC with PR * PC = ranks (default: the squarest); "
+                                    "needs --solver scalapack", {"newton", "alternating"}},
+      {"--block", T::integer, std::to_string(default_block), {}, "scalapack: block size of the block-cyclic Hessian; "
+                                                                 "needs --solver scalapack", {"newton", "alternating"},
        false, 1, 1 << 16},
   };
   k.problem_keys = {"n", "d", "unknowns", "scale", "scale_rule", "planted", "init_distance", "noise"};

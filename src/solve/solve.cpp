@@ -2,9 +2,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
+#include <span>
+#include <utility>
+
+#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "core/random.hpp"
@@ -13,6 +20,7 @@
 #include "grid/redistribute.hpp"
 #include "io/hdf5_file.hpp"
 #include "linalg/scalapack.hpp"
+#include "metrics/resources.hpp"
 
 namespace attnbench::solve {
 
@@ -48,6 +56,21 @@ double SyntheticSpec::lambda_max_estimate() const {
   return (1.0 + std::sqrt(ratio)) * (1.0 + std::sqrt(ratio)) / 3.0;
 }
 double SyntheticSpec::shift() const { return lambda_max_estimate() / (condition - 1.0); }
+double SyntheticSpec::max_condition(double eps) const {
+  return 1.0 + lambda_max_estimate() / (10.0 * std::sqrt(static_cast<double>(std::max<std::int64_t>(n, 1))) * eps);
+}
+
+std::int64_t footprint_bytes(const grid::GridShape& shape, int rank, std::int64_t n, std::int64_t nrhs,
+                             std::int64_t block, std::int64_t synthetic_k, std::size_t element_size) {
+  // Local entries as long double: each is < 2^62, but the sums and the bytes need not fit int64.
+  const auto local = [&](std::int64_t cols) {
+    return static_cast<long double>(BlockCyclicLayout(n, cols, block, block, shape).local_size_of_rank(rank));
+  };
+  const long double a = local(n), b = local(nrhs);
+  const long double setup = synthetic_k > 0 ? 3 * a + local(synthetic_k) : 2 * a + b;
+  const long double bytes = std::max(setup, 2 * a + 4 * b) * static_cast<long double>(element_size);
+  return bytes >= 9.2e18L ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(bytes);
+}
 
 double synthetic_g(std::uint64_t seed, std::int64_t k, std::int64_t i, std::int64_t j) {
   return uniform_pm1(seed, kStreamG, static_cast<std::uint64_t>(i * k + j));
@@ -58,8 +81,13 @@ double synthetic_b(std::uint64_t seed, std::int64_t nrhs, std::int64_t i, std::i
 
 template <class T>
 BlockCyclicMatrix<T> synthetic_matrix(const grid::ProcessGrid& g, const SyntheticSpec& s, std::int64_t block) {
-  if (!(s.condition > 1.0) || !std::isfinite(s.condition))
-    throw usage_error("--condition " + std::to_string(s.condition) + ": must be a finite number above 1").everywhere();
+  const double eps = std::numeric_limits<T>::epsilon();
+  if (!(s.condition > 1.0) || !(s.condition <= s.max_condition(eps)))
+    throw usage_error(fmt::format("--condition {:g}: the synthetic generator honours 1 < condition <= {:.3g} at "
+                                  "N = {} in {} precision (the shift lambda_max / (condition - 1) must stay above "
+                                  "10 sqrt(N) eps, the rounding of G G^T / k)",
+                                  s.condition, s.max_condition(eps), s.n, sizeof(T) == 4 ? "single" : "double"))
+        .everywhere();
   const std::int64_t k = s.k();
   // G[owner] from (seed, i k + j); A[owner] := G G^T / k (p?gemm: G's blocks travel along process
   // rows and columns, SUMMA-style, 2 N^2 k flops over the grid) then + delta on the diagonal.
@@ -93,6 +121,32 @@ std::string dims_string(const std::vector<std::int64_t>& dims) {
   for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? " x " : "") + std::to_string(dims[i]);
   return s + "]";
 }
+// Machine epsilon of a floating-point file type by its size (float16, float32, float64; wider: 64).
+double eps_of_type_size(std::size_t bytes) {
+  if (bytes <= 2) return 0x1.0p-10;
+  if (bytes <= 4) return static_cast<double>(std::numeric_limits<float>::epsilon());
+  return std::numeric_limits<double>::epsilon();
+}
+// {max|A - A^T|, max|A|} over the grid. Data movement: one p?tran into a temporary (every entry
+// travels to the owner of its transposed position, about N^2 / p words per rank), then local
+// maxima and one Allreduce of two doubles. The difference is taken in double: an Inf (entries of
+// opposite sign near the largest double) is an asymmetry, never a pass.
+template <class T>
+std::pair<double, double> asymmetry_max(const grid::ProcessGrid& g, const BlockCyclicMatrix<T>& A) {
+  const std::int64_t n = A.rows();
+  BlockCyclicMatrix<T> At(A.layout(), g);
+  if (n > 0) linalg::ptran(n, n, T(1), A.data(), A.descriptor(), T(0), At.data(), At.descriptor());
+  std::array<double, 2> m = {0.0, 0.0};
+  for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
+    for (std::int64_t li = 0; li < A.local_rows(); ++li) {
+      const double a = static_cast<double>(A.at(li, lj)), at = static_cast<double>(At.at(li, lj));
+      m[0] = std::max(m[0], std::abs(at - a));
+      m[1] = std::max(m[1], std::abs(a));
+    }
+  g.comm().allreduce(std::span<double>(m), dist::Op::max);
+  return {m[0], m[1]};
+}
+
 template <class T>
 void check_finite(const BlockCyclicMatrix<T>& M, const std::string& path, const std::string& name) {
   for (std::int64_t lj = 0; lj < M.local_cols(); ++lj)
@@ -120,6 +174,7 @@ Problem<T> read_input(const grid::ProcessGrid& g, const std::string& path, std::
   });
   const io::File file = io::File::open_read(comm, path);
   std::int64_t n = 0, nrhs = 0;
+  std::size_t a_type_size = 8;
   // Metadata checks: identical answers on every rank (same file), agreed anyway.
   dist::agree_on_success(comm, [&] {
     for (const char* name : {"/A", "/B"})
@@ -140,7 +195,14 @@ Problem<T> read_input(const grid::ProcessGrid& g, const std::string& path, std::
       throw input_error("'" + path + "': /A or /B exceeds ScaLAPACK's int sizes");
     n = a.dims[0];
     nrhs = b.dims[1];
+    a_type_size = a.type_size;
   });
+  // Before anything is allocated: a small file can declare a matrix no node holds (exit 3).
+  metrics::check_memory_fits(
+      comm, footprint_bytes(g.shape(), comm.rank(), n, nrhs, block, 0, sizeof(T)),
+      fmt::format("'{}': /A [{} x {}] and /B [{} x {}] read as {} (with the solve's work copies)", path, n, n, n, nrhs,
+                  sizeof(T) == 4 ? "float32" : "float64"),
+      ExitCode::input);
   Problem<T> p;
   p.A = grid::read_block_cyclic<T>(g, file, "/A", BlockCyclicLayout(n, n, block, block, g.shape()));
   p.B = grid::read_block_cyclic<T>(g, file, "/B", BlockCyclicLayout(n, nrhs, block, block, g.shape()));
@@ -148,14 +210,27 @@ Problem<T> read_input(const grid::ProcessGrid& g, const std::string& path, std::
     check_finite(p.A, path, "/A");
     check_finite(p.B, path, "/B");
   });
-  if (algo == Algorithm::cholesky) p.asymmetry = grid::symmetrize_from_lower(p.A);
+  if (algo == Algorithm::cholesky) {
+    const double eps = std::max<double>(std::numeric_limits<T>::epsilon(), eps_of_type_size(a_type_size));
+    const auto [diff, amax] = asymmetry_max(g, p.A);
+    p.asymmetry = amax > 0 ? diff / amax : 0.0;
+    p.asymmetry_bound = 2.0 * static_cast<double>(n) * eps;
+    // Identical on every rank (two maxima over the grid): every rank throws the same error.
+    if (!(diff <= p.asymmetry_bound * amax))
+      throw input_error(fmt::format(
+                "'{}': dataset /A is not symmetric: max|A - A^T| / max|A| = {:.3g}, above the rounding bound 2 N eps "
+                "= {:.3g} (N = {}, eps = {:.3g}); --algo cholesky reads only the lower triangle and would solve "
+                "another matrix: use --algo lu for a general A, or symmetrize the file ((A + A^T) / 2)",
+                path, p.asymmetry, p.asymmetry_bound, n, eps))
+          .everywhere();
+  }
   return p;
 }
 
 // ---- solver ------------------------------------------------------------------------------------------
 template <class T>
 Solver<T>::Solver(const grid::ProcessGrid& g, Algorithm algo, BlockCyclicMatrix<T> A, BlockCyclicMatrix<T> B)
-    : algo_(algo), A_(std::move(A)), B_(std::move(B)), work_(A_.layout(), g), X_(B_.layout(), g) {
+    : grid_(&g), algo_(algo), A_(std::move(A)), B_(std::move(B)), work_(A_.layout(), g), X_(B_.layout(), g) {
   if (A_.rows() != A_.cols() || B_.rows() != A_.rows() || A_.layout().row_block() != B_.layout().row_block())
     throw internal_error("solve: A must be square, B must have A's rows and row blocks");
 }
@@ -193,33 +268,107 @@ StepTimes Solver<T>::run() {
           .everywhere();
     linalg::check_info("p?gesv", info);
   }
+  factored_ = true;
   return t;
 }
 
+namespace {
+// The exponent e with max|M| < 2^e <= 2 max|M| over the grid (frexp), or 0 for M = 0; nullopt when
+// M holds a NaN or an Inf. One Allreduce of a double.
 template <class T>
-Residual Solver<T>::residual() const {
-  const std::int64_t n = A_.rows(), nrhs = B_.cols();
-  // R[owner] := A[owner] X[owner] - B[owner]: p?gemm moves A's and X's blocks along the grid's rows
-  // and columns (2 N^2 nrhs flops); each p?lange is a local row-sum plus one reduction over the grid.
-  BlockCyclicMatrix<T> R = B_;
-  linalg::pgemm(false, false, n, nrhs, n, T(1), A_.data(), A_.descriptor(), X_.data(), X_.descriptor(), T(-1),
-                R.data(), R.descriptor());
+std::optional<int> max_exponent(const dist::Comm& comm, const BlockCyclicMatrix<T>& M) {
+  double mx = 0.0;
+  bool finite = true;
+  for (std::int64_t lj = 0; lj < M.local_cols(); ++lj)
+    for (std::int64_t li = 0; li < M.local_rows(); ++li) {
+      const double v = std::abs(static_cast<double>(M.at(li, lj)));
+      finite = finite && std::isfinite(v);
+      mx = std::max(mx, v);
+    }
+  mx = comm.allreduce(finite ? mx : std::numeric_limits<double>::infinity(), dist::Op::max);
+  if (!std::isfinite(mx)) return std::nullopt;
+  int e = 0;
+  if (mx > 0) std::frexp(mx, &e);
+  return e;
+}
+// out := M 2^-e, entry by entry (exact, except entries that become subnormal: they lie 2^-1022
+// below the largest and do not change a norm or a residual at the level of eps).
+template <class T>
+void scaled_copy(const BlockCyclicMatrix<T>& M, int e, BlockCyclicMatrix<T>& out) {
+  for (std::int64_t lj = 0; lj < M.local_cols(); ++lj)
+    for (std::int64_t li = 0; li < M.local_rows(); ++li) out.at(li, lj) = std::ldexp(M.at(li, lj), -e);
+}
+}  // namespace
+
+template <class T>
+Residual scaled_residual(const grid::ProcessGrid& g, const BlockCyclicMatrix<T>& A, const BlockCyclicMatrix<T>& X,
+                         const BlockCyclicMatrix<T>& B, BlockCyclicMatrix<T>& scratch) {
+  const dist::Comm& comm = g.comm();
+  const std::int64_t n = A.rows(), nrhs = B.cols();
   Residual r;
-  r.residual_norm = linalg::pnorm_inf(n, nrhs, R.data(), R.descriptor());
-  r.a_norm = linalg::pnorm_inf(n, n, A_.data(), A_.descriptor());
-  r.x_norm = linalg::pnorm_inf(n, nrhs, X_.data(), X_.descriptor());
-  r.b_norm = linalg::pnorm_inf(n, nrhs, B_.data(), B_.descriptor());
+  const std::optional<int> ea = max_exponent(comm, A), ex = max_exponent(comm, X), eb = max_exponent(comm, B);
+  if (!ea || !ex || !eb) {
+    // A NaN or Inf in X (or A, B): nothing to scale, and never valid.
+    r.residual_norm = r.scaled = std::numeric_limits<double>::infinity();
+    r.a_norm = r.x_norm = r.b_norm = std::numeric_limits<double>::quiet_NaN();
+    return r;
+  }
+  // A_s := A 2^-ea, X_s := X 2^-ex, R_s := B 2^-(ea+ex) - A_s X_s = -(A X - B) 2^-(ea+ex): every
+  // entry of A_s and X_s is below 1, so p?gemm's sums stay below N (no overflow, no underflow of the
+  // products). B_s can overflow only if B is far larger than A X: then R_s is Inf, never a pass.
+  BlockCyclicMatrix<T>& As = scratch;
+  scaled_copy(A, *ea, As);
+  BlockCyclicMatrix<T> Xs(X.layout(), g), R(B.layout(), g);
+  scaled_copy(X, *ex, Xs);
+  scaled_copy(B, *ea + *ex, R);
+  // R[owner] := A_s X_s - R: p?gemm moves A_s's and X_s's blocks along the grid's rows and columns
+  // (2 N^2 nrhs flops); each p?lange is a local row-sum plus one reduction over the grid.
+  if (n > 0)
+    linalg::pgemm(false, false, n, nrhs, n, T(1), As.data(), As.descriptor(), Xs.data(), Xs.descriptor(), T(-1),
+                  R.data(), R.descriptor());
+  const double res_s = linalg::pnorm_inf(n, nrhs, R.data(), R.descriptor());
+  const double a_s = linalg::pnorm_inf(n, n, As.data(), As.descriptor());
+  const double x_s = linalg::pnorm_inf(n, nrhs, Xs.data(), Xs.descriptor());
   const double eps = std::numeric_limits<T>::epsilon();
-  const double denom = r.a_norm * r.x_norm * static_cast<double>(n) * eps;
-  // B = 0 gives X = 0 and R = 0 exactly: a perfect solve, not 0/0.
-  r.scaled = r.residual_norm == 0.0 ? 0.0 : r.residual_norm / denom;
+  // The ratio of the scaled quantities equals the unscaled one; a_s, x_s lie in [1/2, N] (or 0).
+  // B = 0 gives X = 0 and R = 0 exactly: a perfect solve, not 0/0. A NaN residual is not < 16.
+  r.scaled = res_s == 0.0 ? 0.0 : res_s / (a_s * x_s * static_cast<double>(n) * eps);
+  if (std::isnan(r.scaled)) r.scaled = std::numeric_limits<double>::infinity();
+  r.residual_norm = std::ldexp(res_s, *ea + *ex);
+  r.a_norm = std::ldexp(a_s, *ea);
+  r.x_norm = std::ldexp(x_s, *ex);
+  // |B|_inf from B scaled by its own exponent (B_s above may have overflowed).
+  scaled_copy(B, *eb, R);
+  r.b_norm = std::ldexp(linalg::pnorm_inf(n, nrhs, R.data(), R.descriptor()), *eb);
+  return r;
+}
+
+template <class T>
+Residual Solver<T>::residual() {
+  const std::int64_t n = A_.rows();
+  if (factored_ && n > 0) {
+    // rcond = 1 / (|A|_1 |A^-1|_1). p?pocon / p?gecon return (1 / ainvnm) / anorm and use anorm for
+    // nothing else: pass 1 and divide by |A|_1 here, scaled (|A|_1 itself can exceed the range of T).
+    double inv_ainvnm = 0.0;
+    const int info = algo_ == Algorithm::cholesky
+                         ? linalg::ppocon(linalg::Uplo::lower, n, work_.data(), work_.descriptor(), 1.0, inv_ainvnm)
+                         : linalg::pgecon(n, work_.data(), work_.descriptor(), 1.0, inv_ainvnm);
+    linalg::check_info(algo_ == Algorithm::cholesky ? "p?pocon" : "p?gecon", info);
+    const int ea = max_exponent(grid_->comm(), A_).value_or(0);  // A is finite (checked at input)
+    scaled_copy(A_, ea, work_);
+    const double a1_s = linalg::pnorm_one(n, n, work_.data(), work_.descriptor());
+    rcond_ = a1_s > 0 ? std::ldexp(inv_ainvnm / a1_s, -ea) : 0.0;
+    factored_ = false;  // work_ is the scratch of the residual from here on
+  }
+  Residual r = scaled_residual(*grid_, A_, X_, B_, work_);
+  r.rcond = rcond_;
   return r;
 }
 
 template <class T>
 std::int64_t Solver<T>::buffer_bytes() const noexcept {
-  // A, work, B, X, and R while the residual runs (the size of B).
-  return static_cast<std::int64_t>(A_.bytes() + work_.bytes() + 2 * B_.bytes() + X_.bytes());
+  // A, work, B, X, and R and the scaled X while the residual runs (the size of B each).
+  return static_cast<std::int64_t>(A_.bytes() + work_.bytes() + 3 * B_.bytes() + X_.bytes());
 }
 
 template grid::BlockCyclicMatrix<double> synthetic_matrix<double>(const grid::ProcessGrid&, const SyntheticSpec&,
@@ -230,6 +379,12 @@ template grid::BlockCyclicMatrix<double> synthetic_rhs<double>(const grid::Proce
                                                                std::int64_t);
 template grid::BlockCyclicMatrix<float> synthetic_rhs<float>(const grid::ProcessGrid&, const SyntheticSpec&,
                                                              std::int64_t);
+template Residual scaled_residual<double>(const grid::ProcessGrid&, const BlockCyclicMatrix<double>&,
+                                         const BlockCyclicMatrix<double>&, const BlockCyclicMatrix<double>&,
+                                         BlockCyclicMatrix<double>&);
+template Residual scaled_residual<float>(const grid::ProcessGrid&, const BlockCyclicMatrix<float>&,
+                                        const BlockCyclicMatrix<float>&, const BlockCyclicMatrix<float>&,
+                                        BlockCyclicMatrix<float>&);
 template Problem<double> read_input<double>(const grid::ProcessGrid&, const std::string&, std::int64_t, Algorithm);
 template Problem<float> read_input<float>(const grid::ProcessGrid&, const std::string&, std::int64_t, Algorithm);
 template class Solver<double>;
