@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 
 #include "core/error.hpp"
 #include "dist/collective.hpp"
@@ -81,7 +82,18 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
   dist::agree_on_success(comm, [&] {
     if (comm.is_root()) check_file(path);
   });
-  const io::File file = io::File::open_read(comm, path);
+  // H5Fopen is collective and returns on every rank (a truncated file fails on all of them): its
+  // outcome is agreed, so no rank goes on alone. Rank 0 adds HDF5's reason from a serial open.
+  std::optional<io::File> opened;
+  dist::agree_on_success(comm, [&] {
+    try {
+      opened.emplace(io::File::open_read(comm, path));
+    } catch (const Error&) {
+      const std::string why = comm.is_root() ? io::open_failure_text(path) : "";
+      throw input_error("cannot open HDF5 file '" + path + "': truncated or damaged" + (why.empty() ? "" : " [HDF5: " + why + "]"));
+    }
+  });
+  const io::File& file = *opened;
   const std::string X = "/X";
   InputInfo info;
   std::string enc;
@@ -144,7 +156,7 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
   B.cols = nc;
   if (info.format == "dense") {
     // X[0:n, c0:c0+nc] as one hyperslab, transposed into the block's column storage.
-    const Matrix<T> local = io::read_block<T>(file, X, 0, info.n, c0, nc);
+    const Matrix<T> local = io::read_block<T>(comm, file, X, 0, info.n, c0, nc);
     B.dense.resize(static_cast<std::size_t>(info.n * nc));
     for (std::int64_t i = 0; i < info.n; ++i)
       for (std::int64_t j = 0; j < nc; ++j) B.dense[static_cast<std::size_t>(j * info.n + i)] = local(i, j);
@@ -154,10 +166,10 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
   } else if (info.format == "csc") {
     B.sparse = true;
     const std::int64_t nnz = info.stored;
-    const auto ends = io::read_1d<std::int64_t>(file, X + "/indptr", info.d, 1);
-    const auto start0 = io::read_1d<std::int64_t>(file, X + "/indptr", 0, 1);
+    const auto ends = io::read_1d<std::int64_t>(comm, file, X + "/indptr", info.d, 1);
+    const auto start0 = io::read_1d<std::int64_t>(comm, file, X + "/indptr", 0, 1);
     // indptr[c0 .. c0 + nc] (nc + 1 entries; neighbours share their boundary entry).
-    auto ip = io::read_1d<std::int64_t>(file, X + "/indptr", c0, nc > 0 ? nc + 1 : 0);
+    auto ip = io::read_1d<std::int64_t>(comm, file, X + "/indptr", c0, nc > 0 ? nc + 1 : 0);
     dist::agree_on_success(comm, [&] {
       if (start0[0] != 0) throw input_error("'" + path + "': /X/indptr[0] = " + num(start0[0]) + " (must be 0)");
       if (ends[0] != nnz)
@@ -165,8 +177,8 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
       check_indptr(path, "/X", ip, c0, nnz);
     });
     const std::int64_t e0 = nc > 0 ? ip.front() : 0, e1 = nc > 0 ? ip.back() : 0;
-    const auto idx = io::read_1d<std::int64_t>(file, X + "/indices", e0, e1 - e0);
-    B.values = io::read_1d<T>(file, X + "/data", e0, e1 - e0);
+    const auto idx = io::read_1d<std::int64_t>(comm, file, X + "/indices", e0, e1 - e0);
+    B.values = io::read_1d<T>(comm, file, X + "/data", e0, e1 - e0);
     B.colptr.resize(static_cast<std::size_t>(nc + 1), 0);
     for (std::int64_t j = 0; j <= nc && nc > 0; ++j) B.colptr[static_cast<std::size_t>(j)] = ip[static_cast<std::size_t>(j)] - e0;
     dist::agree_on_success(comm, [&] { check_entries(path, "/X", idx, B.values, B.colptr, c0, info.n, "column", "row"); });
@@ -175,7 +187,7 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
     // CSR: read my row block's entries, then send each entry to the owner of its column.
     B.sparse = true;
     const std::int64_t nnz = info.stored;
-    const auto ip = io::read_1d<std::int64_t>(file, X + "/indptr", 0, info.n + 1);
+    const auto ip = io::read_1d<std::int64_t>(comm, file, X + "/indptr", 0, info.n + 1);
     dist::agree_on_success(comm, [&] {
       if (ip[0] != 0) throw input_error("'" + path + "': /X/indptr[0] = " + num(ip[0]) + " (must be 0)");
       check_indptr(path, "/X", ip, 0, nnz);
@@ -185,8 +197,8 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
     const dist::BlockRowLayout rows(info.n, comm.size());
     const std::int64_t r0 = rows.row_offset(comm.rank()), nr = rows.local_rows(comm.rank());
     const std::int64_t e0 = ip[static_cast<std::size_t>(r0)], e1 = ip[static_cast<std::size_t>(r0 + nr)];
-    const auto idx = io::read_1d<std::int64_t>(file, X + "/indices", e0, e1 - e0);
-    const auto val = io::read_1d<T>(file, X + "/data", e0, e1 - e0);
+    const auto idx = io::read_1d<std::int64_t>(comm, file, X + "/indices", e0, e1 - e0);
+    const auto val = io::read_1d<T>(comm, file, X + "/data", e0, e1 - e0);
     std::vector<std::int64_t> lptr(static_cast<std::size_t>(nr + 1));
     for (std::int64_t i = 0; i <= nr; ++i) lptr[static_cast<std::size_t>(i)] = ip[static_cast<std::size_t>(r0 + i)] - e0;
     dist::agree_on_success(comm, [&] { check_entries(path, "/X", idx, val, lptr, r0, info.d, "row", "column"); });
