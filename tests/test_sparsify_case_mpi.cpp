@@ -59,6 +59,7 @@ TEST(SparsifyCase, SetupErrorsAreAgreedWithTheirExitCodes) {
   EXPECT_EQ(setup_code(comm, c), 2);
   // Rank-deficient: a density so low that some rows of X are zero.
   c = config(Method::bss, 12, 20);
+  c.params.gamma = 1.5;  // within bss's range: ceil(gamma n) = 18 <= d = 20 (check_sizes)
   c.synthetic.density = 0.01;
   EXPECT_EQ(setup_code(comm, c), 3);
   // Missing input file.

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <numeric>
 #include <optional>
 
@@ -15,6 +16,7 @@
 #include "dist/layout.hpp"
 #include "io/hdf5_file.hpp"
 #include "io/hdf5_sparse.hpp"
+#include "metrics/resources.hpp"
 
 namespace attnbench::sparsify {
 
@@ -73,6 +75,19 @@ void check_indptr(const std::string& path, const std::string& group, const std::
       throw input_error("'" + path + "': " + group + "/indptr is not monotone at position " +
                         num(first + static_cast<std::int64_t>(a)));
   }
+}
+
+// Bytes as int64, saturated (the memory check then reports "does not fit" for anything that large).
+std::int64_t saturated(long double bytes) {
+  const auto max = static_cast<long double>(std::numeric_limits<std::int64_t>::max());
+  return bytes >= max ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(bytes);
+}
+
+// Before each read that allocates: this rank's buffers so far against the node's memory (agreed;
+// Error(input), exit 3, naming the file, the dataset and the bytes). A small file can declare a
+// dataset of terabytes.
+void check_fits(const dist::Comm& comm, const std::string& path, const std::string& what, long double bytes) {
+  metrics::check_memory_fits(comm, saturated(bytes), "'" + path + "': " + what, ExitCode::input);
 }
 
 }  // namespace
@@ -154,7 +169,14 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
   B.d = info.d;
   B.col0 = c0;
   B.cols = nc;
+  const auto ld = [](std::int64_t v) { return static_cast<long double>(v); };
+  const long double value_bytes = sizeof(T);
+  const std::string as = sizeof(T) == 4 ? " read as float32" : " read as float64";
   if (info.format == "dense") {
+    check_fits(comm, path,
+               "dataset /X [" + num(info.n) + " x " + num(info.d) + "]" + as + ": this rank's " + num(nc) +
+                   " columns, held twice while transposed",
+               2.0L * ld(info.n) * ld(nc) * value_bytes);
     // X[0:n, c0:c0+nc] as one hyperslab, transposed into the block's column storage.
     const Matrix<T> local = io::read_block<T>(comm, file, X, 0, info.n, c0, nc);
     B.dense.resize(static_cast<std::size_t>(info.n * nc));
@@ -166,6 +188,8 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
   } else if (info.format == "csc") {
     B.sparse = true;
     const std::int64_t nnz = info.stored;
+    check_fits(comm, path, "dataset /X/indptr (" + num(info.d + 1) + " entries): this rank's " + num(nc + 1),
+               8.0L * (ld(nc) + 3.0L));
     const auto ends = io::read_1d<std::int64_t>(comm, file, X + "/indptr", info.d, 1);
     const auto start0 = io::read_1d<std::int64_t>(comm, file, X + "/indptr", 0, 1);
     // indptr[c0 .. c0 + nc] (nc + 1 entries; neighbours share their boundary entry).
@@ -177,6 +201,10 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
       check_indptr(path, "/X", ip, c0, nnz);
     });
     const std::int64_t e0 = nc > 0 ? ip.front() : 0, e1 = nc > 0 ? ip.back() : 0;
+    // indices (int64 as read, then int32), data, the column pointers.
+    check_fits(comm, path,
+               "datasets /X/indices and /X/data (" + num(nnz) + " entries)" + as + ": this rank's " + num(e1 - e0),
+               ld(e1 - e0) * (12.0L + value_bytes) + 16.0L * (ld(nc) + 3.0L));
     const auto idx = io::read_1d<std::int64_t>(comm, file, X + "/indices", e0, e1 - e0);
     B.values = io::read_1d<T>(comm, file, X + "/data", e0, e1 - e0);
     B.colptr.resize(static_cast<std::size_t>(nc + 1), 0);
@@ -187,6 +215,8 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
     // CSR: read my row block's entries, then send each entry to the owner of its column.
     B.sparse = true;
     const std::int64_t nnz = info.stored;
+    check_fits(comm, path, "dataset /X/indptr (" + num(info.n + 1) + " entries, read by every rank)",
+               8.0L * (ld(info.n) + 1.0L));
     const auto ip = io::read_1d<std::int64_t>(comm, file, X + "/indptr", 0, info.n + 1);
     dist::agree_on_success(comm, [&] {
       if (ip[0] != 0) throw input_error("'" + path + "': /X/indptr[0] = " + num(ip[0]) + " (must be 0)");
@@ -197,6 +227,11 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
     const dist::BlockRowLayout rows(info.n, comm.size());
     const std::int64_t r0 = rows.row_offset(comm.rank()), nr = rows.local_rows(comm.rank());
     const std::int64_t e0 = ip[static_cast<std::size_t>(r0)], e1 = ip[static_cast<std::size_t>(r0 + nr)];
+    // indptr, this row block's indices and data, and their copies in the send buffers.
+    check_fits(comm, path,
+               "datasets /X/indices and /X/data (" + num(nnz) + " entries)" + as + ": this rank's " + num(e1 - e0) +
+                   " and their send buffers",
+               8.0L * (ld(info.n) + 1.0L) + ld(e1 - e0) * (24.0L + 2.0L * value_bytes) + 8.0L * ld(nr + 1));
     const auto idx = io::read_1d<std::int64_t>(comm, file, X + "/indices", e0, e1 - e0);
     const auto val = io::read_1d<T>(comm, file, X + "/data", e0, e1 - e0);
     std::vector<std::int64_t> lptr(static_cast<std::size_t>(nr + 1));
@@ -213,6 +248,12 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
       rdispl[static_cast<std::size_t>(r)] = rdispl[static_cast<std::size_t>(r - 1)] + rcount[static_cast<std::size_t>(r - 1)];
     }
     const std::int64_t nrecv = rdispl.back() + rcount.back();
+    // Received entries (column, row, value), their order and the local CSC, on top of the above.
+    check_fits(comm, path,
+               "datasets /X/indices and /X/data (" + num(nnz) + " entries)" + as + ": the " + num(nrecv) +
+                   " entries this rank's columns receive",
+               8.0L * (ld(info.n) + 1.0L) + ld(e1 - e0) * (40.0L + 3.0L * value_bytes) +
+                   ld(nrecv) * (28.0L + 2.0L * value_bytes) + 8.0L * ld(nc + 1));
     std::vector<std::int64_t> scol(idx.size()), srow(idx.size()), rcol(static_cast<std::size_t>(nrecv)),
         rrow(static_cast<std::size_t>(nrecv));
     std::vector<T> sval(idx.size()), rval(static_cast<std::size_t>(nrecv));
