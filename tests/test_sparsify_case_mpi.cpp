@@ -59,6 +59,7 @@ TEST(SparsifyCase, SetupErrorsAreAgreedWithTheirExitCodes) {
   EXPECT_EQ(setup_code(comm, c), 2);
   // Rank-deficient: a density so low that some rows of X are zero.
   c = config(Method::bss, 12, 20);
+  c.params.gamma = 1.5;  // within bss's range: ceil(gamma n) = 18 <= d = 20 (check_sizes)
   c.synthetic.density = 0.01;
   EXPECT_EQ(setup_code(comm, c), 3);
   // Missing input file.
@@ -117,13 +118,13 @@ TEST(SparsifyCase, VerdictsAndArchiveDatasets) {
       const io::File f = io::File::open_read(comm, path);
       const auto cols_shape = f.shape("/output/columns");
       const std::int64_t kept = cols_shape.dims[0];
-      const auto cols = io::read_1d<std::int64_t>(f, "/output/columns", 0, kept);
-      const auto w = io::read_1d<double>(f, "/output/weights", 0, kept);
+      const auto cols = io::read_1d<std::int64_t>(comm, f, "/output/columns", 0, kept);
+      const auto w = io::read_1d<double>(comm, f, "/output/weights", 0, kept);
       EXPECT_TRUE(std::is_sorted(cols.begin(), cols.end())) << what;
       EXPECT_EQ(static_cast<std::int64_t>(v.counts.at("columns_kept")), kept) << what;
       const auto Yshape = f.shape("/output/Y");
       ASSERT_EQ(Yshape.dims.size(), 2u);
-      const auto Y = io::read_block<double>(f, "/output/Y", 0, Yshape.dims[0], 0, Yshape.dims[1]);
+      const auto Y = io::read_block<double>(comm, f, "/output/Y", 0, Yshape.dims[0], 0, Yshape.dims[1]);
       if (m == Method::gaussian) {
         EXPECT_EQ(kept, 0);
         EXPECT_EQ(Yshape.dims[1], info.m);

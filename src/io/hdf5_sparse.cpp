@@ -1,8 +1,11 @@
 #include "io/hdf5_sparse.hpp"
 
+#include <functional>
 #include <type_traits>
 
+#include "core/checked.hpp"
 #include "core/error.hpp"
+#include "dist/collective.hpp"
 
 namespace attnbench::io {
 
@@ -41,6 +44,15 @@ ObjectKind object_kind(const File& f, const std::string& name) {
   if (info.type == H5O_TYPE_DATASET) return ObjectKind::dataset;
   if (info.type == H5O_TYPE_GROUP) return ObjectKind::group;
   return ObjectKind::other;
+}
+
+std::string open_failure_text(const std::string& path) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f >= 0) {
+    H5Fclose(f);
+    return "";
+  }
+  return hdf5_error_text();
 }
 
 ElementClass element_class(const File& f, const std::string& dataset) {
@@ -96,50 +108,82 @@ std::optional<std::vector<std::int64_t>> read_int_attr(const File& f, const std:
   return v;
 }
 
+namespace {
+// A failed H5Dread of `where`: Error(input), saying "checksum error (Fletcher32)" when HDF5's error
+// stack names the filter. Call right after the failed read (it reads HDF5's error stack).
+Error read_failure(const std::string& where) {
+  const std::string stack = hdf5_error_text();
+  const bool checksum = stack.find("Fletcher32") != std::string::npos || stack.find("checksum") != std::string::npos;
+  return input_error("cannot read " + where + ": " +
+                     (checksum ? "checksum error (Fletcher32): the stored data is damaged"
+                               : "corrupt or truncated file, or unreadable data") +
+                     (stack.empty() ? "" : " [HDF5: " + stack + "]"));
+}
+
+// One collective hyperslab read (start, count per dimension) into the buffer `allocate` returns,
+// agreed in two steps: first the buffer, the dataset and the selections (a failure there, such as
+// an allocation, must not leave the other ranks waiting inside H5Dread), then H5Dread itself (a
+// checksum error in one rank's chunks ends every rank here).
 template <class T>
-std::vector<T> read_1d(const File& f, const std::string& name, std::int64_t offset, std::int64_t count) {
-  std::vector<T> out(static_cast<std::size_t>(count));
-  Handle ds = open_dataset(f, name);
-  Handle fspace(H5Dget_space(ds.get()), H5Sclose);
-  // An empty dataset has no storage to read (every rank sees the same extent and skips alike).
-  if (H5Sget_simple_extent_npoints(fspace.get()) == 0) return out;
-  hsize_t start[1] = {static_cast<hsize_t>(offset)}, cnt[1] = {static_cast<hsize_t>(count)};
-  Handle mspace(H5Screate_simple(1, cnt, nullptr), H5Sclose);
-  if (count > 0) {
-    if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) < 0)
-      throw input_error("'" + f.path() + "': bad selection of dataset " + name);
-  } else {
-    H5Sselect_none(fspace.get());
-    H5Sselect_none(mspace.get());
-  }
-  Handle dxpl = collective_dxpl();
-  T dummy{};  // H5Dread rejects a null buffer, even for an empty selection
-  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.empty() ? &dummy : out.data()) < 0)
-    throw input_error("cannot read dataset " + name + " from '" + f.path() + "' (corrupt file or checksum error)");
+void agreed_read(const dist::Comm& comm, const File& f, const std::string& name, const std::vector<std::int64_t>& start,
+                 const std::vector<std::int64_t>& count, const std::function<T*(std::int64_t)>& allocate) {
+  const std::string where = "dataset " + name + " of '" + f.path() + "'";
+  const int rank = static_cast<int>(count.size());
+  Handle ds, fspace, mspace, dxpl;
+  T* buffer = nullptr;
+  std::int64_t elements = 1;
+  bool no_storage = false;
+  dist::agree_on_success(comm, [&] {
+    for (std::int64_t c : count) elements = checked_mul(elements, c, "elements read from " + where, ExitCode::input);
+    checked_array_bytes(elements, 1, sizeof(T), "elements read from " + where, ExitCode::input);
+    buffer = allocate(elements);
+    ds = open_dataset(f, name);
+    fspace = Handle(H5Dget_space(ds.get()), H5Sclose);
+    if (!fspace.valid()) throw input_error("cannot read the dataspace of " + where);
+    // An empty dataset has no storage to read (every rank sees the same extent and skips alike).
+    if (H5Sget_simple_extent_npoints(fspace.get()) == 0) {
+      no_storage = true;
+      return;
+    }
+    std::vector<hsize_t> st(start.begin(), start.end()), cnt(count.begin(), count.end());
+    mspace = Handle(H5Screate_simple(rank, cnt.data(), nullptr), H5Sclose);
+    if (!mspace.valid()) throw internal_error("memory dataspace for " + where);
+    if (elements > 0) {
+      if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, st.data(), nullptr, cnt.data(), nullptr) < 0)
+        throw input_error("bad selection of " + where);
+    } else if (H5Sselect_none(fspace.get()) < 0 || H5Sselect_none(mspace.get()) < 0) {
+      throw internal_error("empty selection of " + where);
+    }
+    dxpl = collective_dxpl();
+  });
+  if (no_storage) return;
+  dist::agree_on_success(comm, [&] {
+    T dummy{};  // H5Dread rejects a null buffer, even for an empty selection
+    if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements > 0 ? buffer : &dummy) < 0)
+      throw read_failure(where);
+  });
+}
+}  // namespace
+
+template <class T>
+std::vector<T> read_1d(const dist::Comm& comm, const File& f, const std::string& name, std::int64_t offset,
+                       std::int64_t count) {
+  std::vector<T> out;
+  agreed_read<T>(comm, f, name, {offset}, {count}, [&](std::int64_t elements) {
+    out.resize(static_cast<std::size_t>(elements));
+    return out.data();
+  });
   return out;
 }
 
 template <class T>
-Matrix<T> read_block(const File& f, const std::string& name, std::int64_t row0, std::int64_t rows,
-                     std::int64_t col0, std::int64_t cols) {
-  Matrix<T> out(rows, cols);
-  Handle ds = open_dataset(f, name);
-  Handle fspace(H5Dget_space(ds.get()), H5Sclose);
-  if (H5Sget_simple_extent_npoints(fspace.get()) == 0) return out;
-  hsize_t start[2] = {static_cast<hsize_t>(row0), static_cast<hsize_t>(col0)};
-  hsize_t cnt[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
-  Handle mspace(H5Screate_simple(2, cnt, nullptr), H5Sclose);
-  if (rows > 0 && cols > 0) {
-    if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) < 0)
-      throw input_error("'" + f.path() + "': bad selection of dataset " + name);
-  } else {
-    H5Sselect_none(fspace.get());
-    H5Sselect_none(mspace.get());
-  }
-  Handle dxpl = collective_dxpl();
-  T dummy{};  // H5Dread rejects a null buffer, even for an empty selection
-  if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), out.empty() ? &dummy : out.data()) < 0)
-    throw input_error("cannot read dataset " + name + " from '" + f.path() + "' (corrupt file or checksum error)");
+Matrix<T> read_block(const dist::Comm& comm, const File& f, const std::string& name, std::int64_t row0,
+                     std::int64_t rows, std::int64_t col0, std::int64_t cols) {
+  Matrix<T> out;
+  agreed_read<T>(comm, f, name, {row0, col0}, {rows, cols}, [&](std::int64_t) {
+    out = Matrix<T>(rows, cols);
+    return out.data();
+  });
   return out;
 }
 
@@ -164,15 +208,18 @@ void write_root_vector(File& f, const std::string& name, const std::vector<T>& d
     throw output_error("HDF5: write dataset " + name + " failed");
 }
 
-template std::vector<double> read_1d<double>(const File&, const std::string&, std::int64_t, std::int64_t);
-template std::vector<float> read_1d<float>(const File&, const std::string&, std::int64_t, std::int64_t);
-template std::vector<std::int64_t> read_1d<std::int64_t>(const File&, const std::string&, std::int64_t, std::int64_t);
+template std::vector<double> read_1d<double>(const dist::Comm&, const File&, const std::string&, std::int64_t,
+                                            std::int64_t);
+template std::vector<float> read_1d<float>(const dist::Comm&, const File&, const std::string&, std::int64_t,
+                                          std::int64_t);
+template std::vector<std::int64_t> read_1d<std::int64_t>(const dist::Comm&, const File&, const std::string&,
+                                                        std::int64_t, std::int64_t);
 template void write_root_vector<double>(File&, const std::string&, const std::vector<double>&, const dist::Comm&);
 template void write_root_vector<std::int64_t>(File&, const std::string&, const std::vector<std::int64_t>&,
                                               const dist::Comm&);
-template Matrix<double> read_block<double>(const File&, const std::string&, std::int64_t, std::int64_t, std::int64_t,
-                                           std::int64_t);
-template Matrix<float> read_block<float>(const File&, const std::string&, std::int64_t, std::int64_t, std::int64_t,
-                                         std::int64_t);
+template Matrix<double> read_block<double>(const dist::Comm&, const File&, const std::string&, std::int64_t,
+                                           std::int64_t, std::int64_t, std::int64_t);
+template Matrix<float> read_block<float>(const dist::Comm&, const File&, const std::string&, std::int64_t,
+                                         std::int64_t, std::int64_t, std::int64_t);
 
 }  // namespace attnbench::io

@@ -1,10 +1,14 @@
 #include "sparsify/generator.hpp"
 
 #include <cmath>
+#include <limits>
 #include <string>
 
+#include "core/checked.hpp"
 #include "core/error.hpp"
+#include "metrics/resources.hpp"
 #include "sparsify/rng.hpp"
+#include "sparsify/sparsify.hpp"
 
 namespace attnbench::sparsify {
 
@@ -40,19 +44,52 @@ std::int64_t light_entry(const SyntheticSpec& s, std::int64_t i, std::int64_t j,
 }
 }  // namespace
 
+std::int64_t generated_bytes(const SyntheticSpec& s, std::int64_t cols, std::size_t elem_size) {
+  const long double values = static_cast<long double>(s.n) * static_cast<long double>(cols);
+  const long double entries = s.density < 1.0 ? std::ceil(values * static_cast<long double>(s.density)) +
+                                                    static_cast<long double>(cols)  // + heavy entries
+                                              : values;
+  const long double per_entry = static_cast<long double>(elem_size) + (s.density < 1.0 ? 4.0L : 0.0L);
+  const long double b = entries * per_entry + 8.0L * (static_cast<long double>(cols) + 1.0L) +
+                        8.0L * static_cast<long double>(s.n);  // column pointers, the row sums S
+  const auto max = static_cast<long double>(std::numeric_limits<std::int64_t>::max());
+  return b >= max ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(b);
+}
+
 template <class T>
-ColumnBlock<T> generate(const dist::Comm& comm, const SyntheticSpec& s, std::int64_t col0, std::int64_t cols) {
+ColumnBlock<T> generate(const dist::Comm& comm, const SyntheticSpec& s, std::int64_t col0, std::int64_t cols,
+                        std::int64_t extra_bytes) {
   const std::int64_t n = s.n;
+  {
+    const std::int64_t mine = generated_bytes(s, cols, sizeof(T));
+    const std::int64_t total = mine > std::numeric_limits<std::int64_t>::max() - extra_bytes
+                                   ? std::numeric_limits<std::int64_t>::max()
+                                   : mine + extra_bytes;
+    metrics::check_memory_fits(comm, total,
+                               "synthetic X (--n " + std::to_string(n) + " --d " + std::to_string(s.d) + ", density " +
+                                   format_g(s.density) + ", " + (sizeof(T) == 4 ? "float32" : "float64") + ": " +
+                                   format_bytes(static_cast<long double>(mine)) + " for this rank's " +
+                                   std::to_string(cols) + " columns" +
+                                   (extra_bytes > 0 ? " + " + format_bytes(static_cast<long double>(extra_bytes)) +
+                                                          " of the kernel's buffers"
+                                                    : std::string()) +
+                                   ")",
+                               ExitCode::does_not_fit);
+  }
   const bool coherent = s.coherence > 0.0;
   // S_i = sum_j k_ij^2 over this rank's columns, then over all (exact integer sums: |k| <= 2^20,
-  // so a row of up to 2^23 columns stays below 2^63).
+  // so a row of up to 2^23 columns stays below 2^63). The local entries are counted on the way,
+  // so the sparse storage is reserved once (no doubling growth beyond what was checked).
   std::vector<long long> S(static_cast<std::size_t>(n), 0);
+  std::int64_t local_entries = 0;
   for (std::int64_t jl = 0; jl < cols; ++jl) {
     const std::int64_t j = col0 + jl;
     const bool hc = coherent && heavy_row(j, n, s.d) >= 0;
+    local_entries += hc ? 1 : 0;
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t k = light_entry(s, i, j, hc);
       S[static_cast<std::size_t>(i)] += k * k;
+      local_entries += k != 0 ? 1 : 0;
     }
   }
   // S := sum over ranks (Allreduce, n int64; exact, hence rank-count independent)
@@ -70,8 +107,14 @@ ColumnBlock<T> generate(const dist::Comm& comm, const SyntheticSpec& s, std::int
   X.col0 = col0;
   X.cols = cols;
   X.sparse = s.density < 1.0;
-  if (!X.sparse) X.dense.assign(static_cast<std::size_t>(n * cols), T(0));
-  else X.colptr.assign(1, 0);
+  if (!X.sparse) {
+    X.dense.assign(static_cast<std::size_t>(n * cols), T(0));
+  } else {
+    X.colptr.reserve(static_cast<std::size_t>(cols + 1));
+    X.colptr.assign(1, 0);
+    X.rowidx.reserve(static_cast<std::size_t>(local_entries));
+    X.values.reserve(static_cast<std::size_t>(local_entries));
+  }
   for (std::int64_t jl = 0; jl < cols; ++jl) {
     const std::int64_t j = col0 + jl;
     const std::int64_t hr = coherent ? heavy_row(j, n, s.d) : -1;
@@ -91,7 +134,9 @@ ColumnBlock<T> generate(const dist::Comm& comm, const SyntheticSpec& s, std::int
   return X;
 }
 
-template ColumnBlock<float> generate(const dist::Comm&, const SyntheticSpec&, std::int64_t, std::int64_t);
-template ColumnBlock<double> generate(const dist::Comm&, const SyntheticSpec&, std::int64_t, std::int64_t);
+template ColumnBlock<float> generate(const dist::Comm&, const SyntheticSpec&, std::int64_t, std::int64_t,
+                                     std::int64_t);
+template ColumnBlock<double> generate(const dist::Comm&, const SyntheticSpec&, std::int64_t, std::int64_t,
+                                      std::int64_t);
 
 }  // namespace attnbench::sparsify

@@ -35,8 +35,18 @@ std::int64_t heavy_row(std::int64_t j, std::int64_t n, std::int64_t d);
 // Checks the spec (usage errors naming --n, --d, --r, --density, --coherence). Identical on all ranks.
 void check_spec(const SyntheticSpec& spec);
 
-// Collective: this rank's columns [col0, col0 + cols). One MPI_Allreduce of n int64.
+// Bytes of this rank's generated block of `cols` columns stored as elem_size-byte values: dense
+// n cols values; CSC the expected density n cols entries (value + int32 row) plus the column
+// pointers. Saturates at INT64_MAX (after check_spec every factor is bounded).
+std::int64_t generated_bytes(const SyntheticSpec& spec, std::int64_t cols, std::size_t elem_size);
+
+// Collective: this rank's columns [col0, col0 + cols). One MPI_Allreduce of n int64. Before any
+// work, the block's bytes (generated_bytes) plus `extra_bytes` (what the caller will allocate
+// besides, e.g. the kernel's buffers) are checked against the node's memory
+// (metrics::check_memory_fits, agreed): a size that does not fit is Error(does_not_fit) (exit 6) on
+// every rank, naming the sizes and the bytes, instead of minutes of generation and a bad_alloc.
 template <class T>
-ColumnBlock<T> generate(const dist::Comm& comm, const SyntheticSpec& spec, std::int64_t col0, std::int64_t cols);
+ColumnBlock<T> generate(const dist::Comm& comm, const SyntheticSpec& spec, std::int64_t col0, std::int64_t cols,
+                        std::int64_t extra_bytes = 0);
 
 }  // namespace attnbench::sparsify

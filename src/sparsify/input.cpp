@@ -7,13 +7,16 @@
 #include <climits>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <numeric>
+#include <optional>
 
 #include "core/error.hpp"
 #include "dist/collective.hpp"
 #include "dist/layout.hpp"
 #include "io/hdf5_file.hpp"
 #include "io/hdf5_sparse.hpp"
+#include "metrics/resources.hpp"
 
 namespace attnbench::sparsify {
 
@@ -74,6 +77,19 @@ void check_indptr(const std::string& path, const std::string& group, const std::
   }
 }
 
+// Bytes as int64, saturated (the memory check then reports "does not fit" for anything that large).
+std::int64_t saturated(long double bytes) {
+  const auto max = static_cast<long double>(std::numeric_limits<std::int64_t>::max());
+  return bytes >= max ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(bytes);
+}
+
+// Before each read that allocates: this rank's buffers so far against the node's memory (agreed;
+// Error(input), exit 3, naming the file, the dataset and the bytes). A small file can declare a
+// dataset of terabytes.
+void check_fits(const dist::Comm& comm, const std::string& path, const std::string& what, long double bytes) {
+  metrics::check_memory_fits(comm, saturated(bytes), "'" + path + "': " + what, ExitCode::input);
+}
+
 }  // namespace
 
 template <class T>
@@ -81,7 +97,18 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
   dist::agree_on_success(comm, [&] {
     if (comm.is_root()) check_file(path);
   });
-  const io::File file = io::File::open_read(comm, path);
+  // H5Fopen is collective and returns on every rank (a truncated file fails on all of them): its
+  // outcome is agreed, so no rank goes on alone. Rank 0 adds HDF5's reason from a serial open.
+  std::optional<io::File> opened;
+  dist::agree_on_success(comm, [&] {
+    try {
+      opened.emplace(io::File::open_read(comm, path));
+    } catch (const Error&) {
+      const std::string why = comm.is_root() ? io::open_failure_text(path) : "";
+      throw input_error("cannot open HDF5 file '" + path + "': truncated or damaged" + (why.empty() ? "" : " [HDF5: " + why + "]"));
+    }
+  });
+  const io::File& file = *opened;
   const std::string X = "/X";
   InputInfo info;
   std::string enc;
@@ -142,9 +169,16 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
   B.d = info.d;
   B.col0 = c0;
   B.cols = nc;
+  const auto ld = [](std::int64_t v) { return static_cast<long double>(v); };
+  const long double value_bytes = sizeof(T);
+  const std::string as = sizeof(T) == 4 ? " read as float32" : " read as float64";
   if (info.format == "dense") {
+    check_fits(comm, path,
+               "dataset /X [" + num(info.n) + " x " + num(info.d) + "]" + as + ": this rank's " + num(nc) +
+                   " columns, held twice while transposed",
+               2.0L * ld(info.n) * ld(nc) * value_bytes);
     // X[0:n, c0:c0+nc] as one hyperslab, transposed into the block's column storage.
-    const Matrix<T> local = io::read_block<T>(file, X, 0, info.n, c0, nc);
+    const Matrix<T> local = io::read_block<T>(comm, file, X, 0, info.n, c0, nc);
     B.dense.resize(static_cast<std::size_t>(info.n * nc));
     for (std::int64_t i = 0; i < info.n; ++i)
       for (std::int64_t j = 0; j < nc; ++j) B.dense[static_cast<std::size_t>(j * info.n + i)] = local(i, j);
@@ -154,10 +188,12 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
   } else if (info.format == "csc") {
     B.sparse = true;
     const std::int64_t nnz = info.stored;
-    const auto ends = io::read_1d<std::int64_t>(file, X + "/indptr", info.d, 1);
-    const auto start0 = io::read_1d<std::int64_t>(file, X + "/indptr", 0, 1);
+    check_fits(comm, path, "dataset /X/indptr (" + num(info.d + 1) + " entries): this rank's " + num(nc + 1),
+               8.0L * (ld(nc) + 3.0L));
+    const auto ends = io::read_1d<std::int64_t>(comm, file, X + "/indptr", info.d, 1);
+    const auto start0 = io::read_1d<std::int64_t>(comm, file, X + "/indptr", 0, 1);
     // indptr[c0 .. c0 + nc] (nc + 1 entries; neighbours share their boundary entry).
-    auto ip = io::read_1d<std::int64_t>(file, X + "/indptr", c0, nc > 0 ? nc + 1 : 0);
+    auto ip = io::read_1d<std::int64_t>(comm, file, X + "/indptr", c0, nc > 0 ? nc + 1 : 0);
     dist::agree_on_success(comm, [&] {
       if (start0[0] != 0) throw input_error("'" + path + "': /X/indptr[0] = " + num(start0[0]) + " (must be 0)");
       if (ends[0] != nnz)
@@ -165,8 +201,12 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
       check_indptr(path, "/X", ip, c0, nnz);
     });
     const std::int64_t e0 = nc > 0 ? ip.front() : 0, e1 = nc > 0 ? ip.back() : 0;
-    const auto idx = io::read_1d<std::int64_t>(file, X + "/indices", e0, e1 - e0);
-    B.values = io::read_1d<T>(file, X + "/data", e0, e1 - e0);
+    // indices (int64 as read, then int32), data, the column pointers.
+    check_fits(comm, path,
+               "datasets /X/indices and /X/data (" + num(nnz) + " entries)" + as + ": this rank's " + num(e1 - e0),
+               ld(e1 - e0) * (12.0L + value_bytes) + 16.0L * (ld(nc) + 3.0L));
+    const auto idx = io::read_1d<std::int64_t>(comm, file, X + "/indices", e0, e1 - e0);
+    B.values = io::read_1d<T>(comm, file, X + "/data", e0, e1 - e0);
     B.colptr.resize(static_cast<std::size_t>(nc + 1), 0);
     for (std::int64_t j = 0; j <= nc && nc > 0; ++j) B.colptr[static_cast<std::size_t>(j)] = ip[static_cast<std::size_t>(j)] - e0;
     dist::agree_on_success(comm, [&] { check_entries(path, "/X", idx, B.values, B.colptr, c0, info.n, "column", "row"); });
@@ -175,7 +215,9 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
     // CSR: read my row block's entries, then send each entry to the owner of its column.
     B.sparse = true;
     const std::int64_t nnz = info.stored;
-    const auto ip = io::read_1d<std::int64_t>(file, X + "/indptr", 0, info.n + 1);
+    check_fits(comm, path, "dataset /X/indptr (" + num(info.n + 1) + " entries, read by every rank)",
+               8.0L * (ld(info.n) + 1.0L));
+    const auto ip = io::read_1d<std::int64_t>(comm, file, X + "/indptr", 0, info.n + 1);
     dist::agree_on_success(comm, [&] {
       if (ip[0] != 0) throw input_error("'" + path + "': /X/indptr[0] = " + num(ip[0]) + " (must be 0)");
       check_indptr(path, "/X", ip, 0, nnz);
@@ -185,8 +227,13 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
     const dist::BlockRowLayout rows(info.n, comm.size());
     const std::int64_t r0 = rows.row_offset(comm.rank()), nr = rows.local_rows(comm.rank());
     const std::int64_t e0 = ip[static_cast<std::size_t>(r0)], e1 = ip[static_cast<std::size_t>(r0 + nr)];
-    const auto idx = io::read_1d<std::int64_t>(file, X + "/indices", e0, e1 - e0);
-    const auto val = io::read_1d<T>(file, X + "/data", e0, e1 - e0);
+    // indptr, this row block's indices and data, and their copies in the send buffers.
+    check_fits(comm, path,
+               "datasets /X/indices and /X/data (" + num(nnz) + " entries)" + as + ": this rank's " + num(e1 - e0) +
+                   " and their send buffers",
+               8.0L * (ld(info.n) + 1.0L) + ld(e1 - e0) * (24.0L + 2.0L * value_bytes) + 8.0L * ld(nr + 1));
+    const auto idx = io::read_1d<std::int64_t>(comm, file, X + "/indices", e0, e1 - e0);
+    const auto val = io::read_1d<T>(comm, file, X + "/data", e0, e1 - e0);
     std::vector<std::int64_t> lptr(static_cast<std::size_t>(nr + 1));
     for (std::int64_t i = 0; i <= nr; ++i) lptr[static_cast<std::size_t>(i)] = ip[static_cast<std::size_t>(r0 + i)] - e0;
     dist::agree_on_success(comm, [&] { check_entries(path, "/X", idx, val, lptr, r0, info.d, "row", "column"); });
@@ -201,6 +248,12 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
       rdispl[static_cast<std::size_t>(r)] = rdispl[static_cast<std::size_t>(r - 1)] + rcount[static_cast<std::size_t>(r - 1)];
     }
     const std::int64_t nrecv = rdispl.back() + rcount.back();
+    // Received entries (column, row, value), their order and the local CSC, on top of the above.
+    check_fits(comm, path,
+               "datasets /X/indices and /X/data (" + num(nnz) + " entries)" + as + ": the " + num(nrecv) +
+                   " entries this rank's columns receive",
+               8.0L * (ld(info.n) + 1.0L) + ld(e1 - e0) * (40.0L + 3.0L * value_bytes) +
+                   ld(nrecv) * (28.0L + 2.0L * value_bytes) + 8.0L * ld(nc + 1));
     std::vector<std::int64_t> scol(idx.size()), srow(idx.size()), rcol(static_cast<std::size_t>(nrecv)),
         rrow(static_cast<std::size_t>(nrecv));
     std::vector<T> sval(idx.size()), rval(static_cast<std::size_t>(nrecv));

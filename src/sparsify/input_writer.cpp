@@ -3,12 +3,14 @@
 #include <mpi.h>
 
 #include <array>
+#include <limits>
 #include <vector>
 
 #include "core/error.hpp"
 #include "dist/collective.hpp"
 #include "io/archive.hpp"
 #include "io/hdf5_file.hpp"
+#include "metrics/resources.hpp"
 
 namespace attnbench::sparsify {
 
@@ -148,6 +150,25 @@ void write_csr(const dist::Comm& comm, io::File& file, const ColumnBlock<T>& X) 
 template <class T>
 void write_input(const dist::Comm& comm, const std::string& path, const ColumnBlock<T>& X, FileFormat format,
                  bool overwrite, const std::map<std::string, double>& root_attrs, std::uint64_t seed) {
+  {
+    // The writer's own copies next to X (dense: the block in row order; csc/csr: the entries as
+    // (int64 index, value) plus column pointers; csr also the row-ordered copy and 4 n int64),
+    // against the node's memory before anything is allocated or created (agreed; exit 6).
+    const long double entries = static_cast<long double>(X.sparse ? X.values.size() : X.dense.size());
+    const long double per = static_cast<long double>(sizeof(T)) + 8.0L, cols = static_cast<long double>(X.cols + 1);
+    long double extra = 0.0L;
+    switch (format) {
+      case FileFormat::dense: extra = entries * static_cast<long double>(sizeof(T)) + 8.0L * static_cast<long double>(X.n); break;
+      case FileFormat::csc: extra = entries * per + 16.0L * cols; break;
+      case FileFormat::csr: extra = 2.0L * entries * per + 8.0L * cols + 32.0L * static_cast<long double>(X.n + 1); break;
+    }
+    const long double total = extra + static_cast<long double>(X.bytes());
+    const auto max = static_cast<long double>(std::numeric_limits<std::int64_t>::max());
+    metrics::check_memory_fits(comm, total >= max ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(total),
+                               "writing X (" + std::to_string(X.n) + " x " + std::to_string(X.d) + ", " + to_string(format) +
+                                   ") to '" + path + "'",
+                               ExitCode::does_not_fit);
+  }
   io::ArchiveWriter writer(comm, path, overwrite ? io::Overwrite::yes : io::Overwrite::no);
   io::File& file = writer.file();
   switch (format) {

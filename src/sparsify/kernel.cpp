@@ -99,7 +99,8 @@ harness::KernelSpec sparsify_kernel() {
       "  mpirun -n 2 attnbench sparsify --algo leverage --input X.h5 --out run.h5\n"
       "Columns (the d axis) are split across ranks. VALID: bss within [1 - kappa, 1 + kappa], leverage\n"
       "methods within [1 - eps, 1 + eps] (a randomized miss, probability <= delta, is INVALID), and the\n"
-      "attention error within (e^{2 eps' r} - 1) e^{2 r} / n for the window eps' reached.";
+      "attention error within (e^{2 eps' r} - 1) e^{2 r} / n for the window eps' reached (a bound >= 1, e.g. for\n"
+      "large r, is reported as vacuous: the window alone decides).";
   k.input_help =
       "/X: a dense n x d float32/float64 dataset, or an anndata sparse group (data, indices, indptr; attributes "
       "encoding-type = csc_matrix or csr_matrix and shape = [n, d]); d >= n, rank(X) = n";
@@ -109,6 +110,11 @@ harness::KernelSpec sparsify_kernel() {
       {"bss", "deterministic Batson-Spielman-Srivastava barrier method, ceil(gamma n) steps, MPI_MAXLOC winner"},
       {"uniform", "baseline: m iid uniform columns, weights sqrt(d / m)"},
       {"gaussian", "baseline: dense JL Y = X G / sqrt(m) (selects no column; Y always stored)"},
+  };
+  // Counts that must be positive: 0 is never a silent "default" (omit the option for that).
+  auto at_least_1 = [](harness::OptionSpec s) {
+    s.min = 1;
+    return s;
   };
   auto opt = [](std::string name, OptionType t, std::string def, std::string help, std::vector<std::string> algos = {},
                 bool synthetic = false) {
@@ -130,15 +136,27 @@ harness::KernelSpec sparsify_kernel() {
           true),
       opt("--eps", OptionType::number, "0.5", "target spectral window [1 - eps, 1 + eps], in (0, 1)", kSampling),
       opt("--delta", OptionType::number, "0.1", "failure probability of the leverage methods, in (0, 1)", kSampling),
-      opt("--gamma", OptionType::number, "4", "BSS oversampling (> 1): ceil(gamma n) steps", {"bss"}),
-      opt("--m", OptionType::integer, "", "samples (JL width for gaussian); default ceil(3 n ln(2 n / delta) / eps^2) (leverage-sketch: see --oversample); never scaled when given",
-          kSampling),
-      opt("--sketch-rows", OptionType::integer, "", "rows of the sparse embedding (>= n); default 12 n",
-          {"leverage-sketch"}),
-      opt("--sketch-nnz", OptionType::integer, "1", "nonzeros per column of the sparse embedding (1 = CountSketch)",
-          {"leverage-sketch"}),
-      opt("--jl-cols", OptionType::integer, "", "Gaussian JL columns; default max(16, 4 ceil(log2(n + 1)))",
-          {"leverage-sketch"}),
+      [&] {
+        auto s = opt("--gamma", OptionType::number, "4",
+                     "BSS oversampling in (1, d / n]: ceil(gamma n) <= d steps, at most one new column each", {"bss"});
+        s.min = 1;
+        s.min_exclusive = true;
+        return s;
+      }(),
+      at_least_1(opt("--m", OptionType::integer, "",
+                     "samples (JL width for gaussian), >= 1; when omitted: ceil(3 n ln(2 n / delta) / eps^2) "
+                     "(leverage-sketch: see --oversample); never scaled when given. At most 2^60 - 8 (the draws are "
+                     "m + 8 doubles on every rank; gaussian: n m doubles of Y), and the buffers must fit the node",
+                     kSampling)),
+      at_least_1(opt("--sketch-rows", OptionType::integer, "",
+                     "rows s of the sparse embedding, in [n, 2^32] (the row hash uses 32 random bits; s n doubles); "
+                     "default 12 n",
+                     {"leverage-sketch"})),
+      at_least_1(opt("--sketch-nnz", OptionType::integer, "1",
+                     "nonzeros per column of the sparse embedding, in [1, s] (1 = CountSketch)", {"leverage-sketch"})),
+      at_least_1(opt("--jl-cols", OptionType::integer, "",
+                     "Gaussian JL columns k >= 1 (n k doubles); default max(16, 4 ceil(log2(n + 1)))",
+                     {"leverage-sketch"})),
       opt("--oversample", OptionType::number, "",
           "factor beta (>= 1) of the default m for approximate scores: m = ceil(beta 3 n ln(4 n / delta) / eps^2); "
           "default: the JL lower-tail factor times the sketch's embedding factor (archived as oversample)",
@@ -164,11 +182,15 @@ harness::KernelSpec sparsify_kernel() {
       {"/validation", "spectral_low", "float64", "lambda_min of L^{-1} Y Y^T L^{-T}"},
       {"/validation", "spectral_high", "float64", "lambda_max of L^{-1} Y Y^T L^{-T}"},
       {"/validation", "attention_error", "float64", "max |D(Y)^{-1} exp(Y Y^T) - D(X)^{-1} exp(X X^T)|"},
-      {"/validation", "attention_bound", "float64", "(e^{2 eps' r} - 1) e^{2 r} / n, eps' the reached window"},
+      {"/validation", "attention_bound", "float64", "(e^{2 eps' r} - 1) e^{2 r} / n, eps' the reached window; 1 (the trivial bound) when that is >= 1"},
+      {"/validation", "bound_vacuous", "int64", "1: the bound formula is >= 1, the trivial bound of softmax entries (it certifies nothing)"},
+      {"/validation", "log_attention_bound", "float64", "when bound_vacuous: ln of the bound formula (computed in log space)"},
       {"/validation", "error_over_r", "float64", "attention_error / r (the paper's O(r))"},
       {"/validation", "columns_kept", "int64", "distinct columns in Y"},
       {"/validation", "max_invariant_violation", "float64", "bss: largest barrier-invariant violation (0)"},
       {"/validation", "score_sum", "float64", "leverage: sum of scores (= n); leverage-sketch: of approximate scores"},
+      {"/validation", "score_sum_tolerance", "float64", "leverage: allowed |score_sum - n|, n (1e-8 + n (n + 1) 2^-53 gram_condition)"},
+      {"/validation", "gram_condition", "float64", "lambda_max / lambda_min of X X^T (eigenvalues, capped at 2^52)"},
       {"/parameters", "oversample", "float64", "leverage-sketch, default m: beta = oversample_jl * oversample_embedding"},
       {"/validation", "score_factor", "float64", "leverage-sketch: oversampling factor its scores needed, max tau sum(tau~) / (n tau~)"},
       {"/output", "columns", "dataset", "selected global column indices, int64, ascending"},

@@ -7,6 +7,9 @@
 #include <climits>
 #include <ctime>
 #include <cmath>
+#include <limits>
+#include <sstream>
+#include <string>
 #include <type_traits>
 
 #include "core/error.hpp"
@@ -17,6 +20,13 @@
 namespace attnbench::sparsify {
 
 using linalg::Trans;
+
+std::string format_g(double v, int digits) {
+  std::ostringstream s;
+  s.precision(digits);
+  s << v;
+  return s.str();
+}
 
 std::string to_string(Method m) {
   switch (m) {
@@ -60,9 +70,85 @@ void check_params(const Params& p, std::int64_t n) {
   }
 }
 
+namespace {
+// "2^k" when v is a power of two, else the decimal value: ranges read as their reason.
+std::string range_number(std::int64_t v) {
+  if (v > 0 && (v & (v - 1)) == 0) return "2^" + std::to_string(__builtin_ctzll(static_cast<unsigned long long>(v)));
+  return std::to_string(v);
+}
+constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
+}  // namespace
+
+void check_sizes(const Params& p, std::int64_t n, std::int64_t d) {
+  const std::string nd = " for n = " + std::to_string(n) + ", d = " + std::to_string(d);
+  if (p.method == Method::bss) {
+    // gamma n in double: gamma is finite (check_params), n < 2^31, so the product cannot overflow.
+    const double steps = std::ceil(p.gamma * static_cast<double>(n) - 1e-9);
+    if (!(steps <= static_cast<double>(d)))
+      throw usage_error("--gamma must be in (1, d / n] = (1, " + format_g(static_cast<double>(d) / static_cast<double>(n)) +
+                        "]" + nd + " (got " + format_g(p.gamma) +
+                        "): bss takes ceil(gamma n) steps and keeps at most one new column per step, so more steps "
+                        "than the d columns would not sparsify X");
+  }
+  if (p.method != Method::bss) {
+    // The draws: m + 8 doubles on every rank (sampling methods); gaussian: the n x m output Y and
+    // a 64-row block of G.
+    const std::int64_t max_m =
+        p.method == Method::gaussian ? kMaxInt64 / 8 / (n + 64) : kMaxInt64 / 8 - 8;
+    const std::int64_t m = samples(p, n, d);  // the default m: a usage error naming --eps if absurd
+    if (m > max_m)
+      throw usage_error(std::string(p.m > 0 ? "--m" : "the default m (from --eps, --delta)") + " must be in [1, " +
+                        range_number(max_m) + "]" + nd + " (got " + std::to_string(m) +
+                        (p.method == Method::gaussian ? "): the n x m output Y, in doubles, must have a 64-bit byte count"
+                                                      : "): the m + 8 sorted draws, in doubles, must have a 64-bit byte count"));
+  }
+  if (p.method == Method::leverage_sketch) {
+    const std::int64_t s = p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(n);
+    const std::int64_t max_s = std::min<std::int64_t>(std::int64_t{1} << 32, kMaxInt64 / 8 / n);
+    if (s < n || s > max_s)
+      throw usage_error("--sketch-rows must be in [n, " + range_number(max_s) + "] = [" + std::to_string(n) + ", " +
+                        range_number(max_s) + "]" + nd + " (got " + std::to_string(s) +
+                        "): the row hash maps 32 random bits onto the s rows, and the s x n sketch of doubles must "
+                        "have a 64-bit byte count");
+    if (p.sketch_nnz < 1 || p.sketch_nnz > s)
+      throw usage_error("--sketch-nnz must be in [1, s] = [1, " + std::to_string(s) + "] (got " +
+                        std::to_string(p.sketch_nnz) + "): a column of the embedding has z nonzeros among its s rows");
+    const std::int64_t k = p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n);
+    const std::int64_t max_k = kMaxInt64 / 8 / std::max<std::int64_t>(n, 512);
+    if (k > max_k)
+      throw usage_error("--jl-cols must be in [1, " + range_number(max_k) + "]" + nd + " (got " + std::to_string(k) +
+                        "): the n x k JL matrix and a 512 x k block of scores, in doubles, must have a 64-bit byte count");
+  }
+}
+
+std::int64_t working_bytes(const Params& p, std::int64_t n, std::int64_t d, std::int64_t local_cols) {
+  // In long double (every term is below 2^63 after check_sizes; their sum need not be), saturated.
+  const long double nn = static_cast<long double>(n), w = 8.0L;
+  long double b = 8.0L * nn * nn * w + 512.0L * nn * w;      // replicated n x n matrices, a column block
+  b += 2.0L * static_cast<long double>(local_cols) * w;        // scores (and the sketched ones kept)
+  const long double m = static_cast<long double>(p.method == Method::bss ? 0 : samples(p, n, d));
+  switch (p.method) {
+    case Method::leverage:
+    case Method::uniform: b += (m + 8.0L) * w; break;
+    case Method::leverage_sketch: {
+      const long double s = static_cast<long double>(p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(n));
+      const long double k = static_cast<long double>(p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n));
+      b += (m + 8.0L) * w + s * nn * w + (nn + 512.0L) * k * w;
+      break;
+    }
+    case Method::gaussian: b += (nn + 64.0L) * m * w; break;  // Y and a 64-column block of G
+    case Method::bss: break;
+  }
+  return b >= static_cast<long double>(kMaxInt64) ? kMaxInt64 : static_cast<std::int64_t>(b);
+}
+
 std::int64_t default_samples(std::int64_t n, double eps, double delta) {
   const double nn = static_cast<double>(n);
-  return static_cast<std::int64_t>(std::ceil(3.0 * nn * std::log(2.0 * nn / delta) / (eps * eps)));
+  const double m = std::ceil(3.0 * nn * std::log(2.0 * nn / delta) / (eps * eps));
+  if (!(m < 9.0e18))  // a tiny --eps: the conversion to int64 would be undefined
+    throw usage_error("the default m = ceil(3 n ln(2 n / delta) / eps^2) = " + format_g(m) + " for --eps " +
+                      format_g(eps) + " does not fit in int64: give a larger --eps or an explicit --m");
+  return static_cast<std::int64_t>(m);
 }
 static std::int64_t ceil_log2(std::int64_t v) {
   std::int64_t k = 0;

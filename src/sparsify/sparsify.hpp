@@ -49,6 +49,9 @@
 
 namespace attnbench::sparsify {
 
+// A number for messages: %g-style with `digits` significant digits ("64", "1e+300", "0.05").
+std::string format_g(double v, int digits = 6);
+
 enum class Method { leverage, leverage_sketch, bss, uniform, gaussian };
 std::string to_string(Method m);
 Method method_from_string(const std::string& s);  // usage error naming --algo
@@ -68,6 +71,26 @@ struct Params {
 
 // Usage errors naming the option: eps, delta outside (0, 1), gamma <= 1, m < 0, sketch sizes.
 void check_params(const Params& p, std::int64_t n);
+
+// The sizes the parameters imply for an n x d X, checked with overflow-safe arithmetic: usage errors
+// naming the option and its valid range for this n and d (identical on every rank):
+//   --gamma        (1, d / n]: bss takes ceil(gamma n) steps and keeps at most one new column per
+//                  step, so ceil(gamma n) <= d (more steps than columns would not sparsify X);
+//   --m            [1, M]: the m + 8 sorted draws (doubles, on every rank) and, for gaussian, the
+//                  n x m output Y must have a byte count that fits int64;
+//   --sketch-rows  [n, min(2^32, M)]: the sketch's row hash maps 32 random bits onto the s rows,
+//                  and its s x n doubles must fit int64;
+//   --sketch-nnz   [1, s]: a column of the embedding has z nonzeros among the s rows;
+//   --jl-cols      [1, M]: the n x k JL matrix and a 512 x k block of scores must fit int64.
+// Whether the buffers fit the node's memory is a separate check (working_bytes, exit 6).
+void check_sizes(const Params& p, std::int64_t n, std::int64_t d);
+
+// Bytes of the kernel's own buffers on one rank holding `local_cols` of X's d columns (X itself not
+// included): the replicated n x n matrices (at most 8 at once: M, L, the BSS state A, its
+// eigenvectors, Q, Q^T; the validation's), the per-column scores, the m + 8 draws, the s x n sketch
+// and n x k JL matrix (leverage-sketch), the n x m output (gaussian). An estimate for the memory
+// check before anything is allocated; saturates at INT64_MAX. Call after check_sizes.
+std::int64_t working_bytes(const Params& p, std::int64_t n, std::int64_t d, std::int64_t local_cols);
 
 // m = ceil(3 n ln(2 n / delta) / eps^2) (matrix Chernoff; ALGORITHMS.md section 4).
 std::int64_t default_samples(std::int64_t n, double eps, double delta);
