@@ -24,6 +24,7 @@
 #include "approx/performer.hpp"
 #include "approx/poly.hpp"
 #include "attention/exact.hpp"
+#include "attention/memory.hpp"
 #include "attention/mha.hpp"
 #include "attention/mha_validation.hpp"
 #include "attention/validation.hpp"
@@ -256,7 +257,20 @@ std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Setti
     MhaOptions mo;
     mo.variant = st.variant;
     mo.causal = st.causal;
-    everywhere([&] { check_mha_options(mo, st.layout, st.layout, o.integer("--n"), o.integer("--n")); });
+    const std::int64_t n = o.integer("--n");
+    everywhere([&] { check_mha_options(mo, st.layout, st.layout, n, n); });
+    {
+      // Before anything is allocated: this rank's Q, K, V, O tokens and the variant's K/V buffers
+      // (memory.hpp) against the node's memory. Agreed; exit 6 (does not fit).
+      const SequenceLayout lay(st.layout, n, comm.size());
+      const long double elements = static_cast<long double>(lay.local_rows(comm.rank())) * token_elements(shape, true) +
+                                   mha_buffer_elements(shape, n, lay.max_local_rows(), comm.size(), st.variant);
+      check_synthetic_fits(comm, elements * sizeof(T),
+                           fmt::format("attention --n {} --d {} --dv {} --heads {} --kv-heads {} --batch {} --variant {} "
+                                       "({}: Q, K, V, O and the K/V buffers)",
+                                       n, shape.d, shape.dv, shape.heads, shape.kv_heads, shape.batch,
+                                       to_string(st.variant), to_string(ctx.common.precision)));
+    }
     data->problem = synthetic_mha_problem<T>(shape, o.integer("--n"), st.layout, o.number("--bound"), st.seed,
                                              comm.rank(), comm.size());
     rec.problem["bound"] = o.number("--bound");
@@ -501,13 +515,14 @@ std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, const Set
     const std::int64_t dv = o.has("--dv") ? o.integer("--dv") : d;
     {
       // Before anything is allocated: Q, K, V rows and the output of this rank (the kernel's own
-      // buffers are O(tile^2) or O(n/p) more), against the node's memory. Agreed; exit 2.
+      // buffers are O(tile^2) or O(n/p) more; poly's features are held to --memory-budget), against
+      // the node's memory. Agreed; exit 6 (does not fit).
       const dist::BlockRowLayout rows(n, comm.size());
-      const double per_rank = static_cast<double>(rows.max_local_rows()) * static_cast<double>(2 * d + 2 * dv) *
-                              static_cast<double>(sizeof(T));
-      metrics::check_memory_fits(comm, per_rank > 9.0e18 ? std::numeric_limits<std::int64_t>::max()
-                                                         : static_cast<std::int64_t>(per_rank),
-                                 fmt::format("attention --n {} --d {} --dv {} ({})", n, d, dv, to_string(ctx.common.precision)));
+      check_synthetic_fits(comm,
+                           static_cast<long double>(rows.local_rows(comm.rank())) *
+                               token_elements(HeadShape{1, 1, 1, d, dv}, true) * sizeof(T),
+                           fmt::format("attention --n {} --d {} --dv {} ({}: Q, K, V and O)", n, d, dv,
+                                       to_string(ctx.common.precision)));
     }
     ScopedAccumulate t(ctx.setup_seconds);
     data->problem = synthetic_problem<T>(n, d, dv, o.number("--bound"), s.seed, comm.rank(), comm.size());

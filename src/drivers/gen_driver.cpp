@@ -1,4 +1,5 @@
 #include "attention/attention_problem.hpp"
+#include "attention/memory.hpp"
 #include "attention/problem.hpp"
 #include "core/error.hpp"
 #include "dist/collective.hpp"
@@ -23,6 +24,18 @@ template <class T>
 void generate(const dist::Comm& comm, const harness::GenCommand& o) {
   // io/ writes a unique temporary file and publishes it without replacing (unless --overwrite),
   // all ranks agreeing on every step.
+  {
+    // Before generating: this rank's Q, K, V tokens against the node's memory (agreed; exit 6).
+    const attention::HeadShape s{o.multi_head() ? o.batch : 1, o.multi_head() ? o.heads : 1,
+                                 o.multi_head() ? o.kv_heads : 1, o.d, o.dv};
+    attention::check_synthetic_fits(
+        comm,
+        static_cast<long double>(dist::BlockRowLayout(o.n, comm.size()).local_rows(comm.rank())) *
+            attention::token_elements(s, false) * sizeof(T),
+        "gen --n " + std::to_string(o.n) + " --d " + std::to_string(o.d) + " --dv " + std::to_string(o.dv) +
+            " --heads " + std::to_string(s.heads) + " --kv-heads " + std::to_string(s.kv_heads) + " --batch " +
+            std::to_string(s.batch) + " (" + to_string(o.precision) + ": Q, K and V)");
+  }
   if (o.multi_head()) {
     const attention::HeadShape shape{o.batch, o.heads, o.kv_heads, o.d, o.dv};
     const auto p = attention::synthetic_mha_problem<T>(shape, o.n, attention::LayoutKind::contiguous, o.bound, o.seed,

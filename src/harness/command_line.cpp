@@ -108,6 +108,19 @@ std::string check_value(const OptionSpec& o, const std::string& text) {
   return text;
 }
 
+// The one check of empty option values, for every option of every subcommand (each kernel's own
+// and common options, and gen's): `--n ""` or `--algo ""` is a usage error naming the option,
+// before any conversion, range check or default applies. Without it CLI11 hands "" on to the
+// kernel options as if nothing was given (an internal error later, or a run with algorithm '')
+// and to gen's typed options as a range message that does not say the value was empty.
+void reject_empty_values(const CLI::App& app) {
+  for (const CLI::Option* opt : app.get_options())
+    for (const std::string& r : opt->results())
+      if (r.empty())
+        throw usage(opt->get_name() + ": empty value, expected " + opt->get_type_name() + " (run with --help for usage)");
+  for (const CLI::App* sub : app.get_subcommands()) reject_empty_values(*sub);  // the parsed ones
+}
+
 const char* type_hint(OptionType t) {
   switch (t) {
     case OptionType::integer: return "INT";
@@ -242,7 +255,6 @@ KernelCommand finish(KernelBinding& b) {
   co.algorithm = c["--algo"];
   co.precision = parse_precision(c["--precision"]);
   co.input = c["--input"];
-  if (given("--input") && co.input.empty()) throw usage("--input: empty file name");
   {
     const std::string& s = c["--seed"];
     const auto r = std::from_chars(s.data(), s.data() + s.size(), co.seed);
@@ -253,7 +265,6 @@ KernelCommand finish(KernelBinding& b) {
   co.warmup = static_cast<int>(std::stoll(c["--warmup"]));
   co.reps = static_cast<int>(std::stoll(c["--reps"]));
   co.out = c["--out"];
-  if (given("--out") && co.out.empty()) throw usage("--out: empty file name");
   co.overwrite = b.flags["--overwrite"];
   co.save_output = b.flags["--save-output"];
   co.quiet = b.flags["--quiet"];
@@ -372,8 +383,10 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
     if (print_help) std::cout << kVersion << "\n";
     return HelpShown{};
   } catch (const CLI::ParseError& e) {
+    reject_empty_values(app);  // an empty value CLI11 failed to convert: say that it was empty
     throw usage(std::string(e.what()) + " (run with --help for usage)");
   }
+  reject_empty_values(app);
   for (auto& b : bindings)
     if (b->app->parsed()) return finish(*b);
   if (g->parsed()) {
@@ -381,7 +394,6 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
     const auto r = std::from_chars(gen_seed.data(), gen_seed.data() + gen_seed.size(), gen.seed);
     if (r.ec != std::errc() || r.ptr != gen_seed.data() + gen_seed.size())
       throw usage("--seed must be an integer in [0, 2^64), got '" + gen_seed + "'");
-    if (gen.out.empty()) throw usage("--out: empty file name");
     // Options of the other kind of input are usage errors, not silently ignored.
     const bool sparsify = gen.kernel == "sparsify";
     for (const char* o : {"--dv", "--bound", "--heads", "--kv-heads", "--batch"})

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <span>
 #include <type_traits>
 
 #include "core/checked.hpp"
@@ -88,18 +89,22 @@ Handle open_object(hid_t file, const std::string& object, const std::string& pat
 }
 // Chunked + shuffle + deflate + Fletcher32: a flipped byte is detected on read. Chunks of about
 // 1 MiB: whole extents after `axis`, as many indices along it as fit (at most its extent), 1 before
-// it. An empty dataset gets no chunking (it has no storage).
+// it. Every dataset attnbench writes is created here (create_checksummed), whatever its type or
+// size: a 1-element int64 vector is as checksummed as /output/O. A zero extent cannot hold a chunk
+// of a fixed-size dimension, so an empty dataset's zero dimensions are made extendible (maxdims
+// H5S_UNLIMITED, see create_checksummed) with a chunk of 1 there: it then carries the same filters.
 Handle checksummed_dcpl(const std::vector<hsize_t>& dims, std::size_t axis, std::size_t elem_size, const std::string& path) {
+  if (dims.empty() || axis >= dims.size())
+    throw internal_error("'" + path + "': a checksummed dataset needs at least one dimension (scalars are attributes)");
   Handle dcpl(checked(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", path), H5Pclose);
-  if (dims.empty() || std::find(dims.begin(), dims.end(), hsize_t{0}) != dims.end()) return dcpl;
   constexpr hsize_t target = hsize_t{1} << 20;
   std::vector<hsize_t> chunk(dims.size(), 1);
   hsize_t inner_bytes = elem_size;  // saturates at the target: one index along `axis` is then enough
   for (std::size_t k = axis + 1; k < dims.size(); ++k) {
-    chunk[k] = dims[k];
-    inner_bytes = inner_bytes > target / dims[k] ? target + 1 : inner_bytes * dims[k];
+    chunk[k] = std::max<hsize_t>(dims[k], 1);
+    inner_bytes = inner_bytes > target / chunk[k] ? target + 1 : inner_bytes * chunk[k];
   }
-  chunk[axis] = std::clamp<hsize_t>(target / inner_bytes, 1, dims[axis]);
+  chunk[axis] = std::clamp<hsize_t>(target / inner_bytes, 1, std::max<hsize_t>(dims[axis], 1));
   check(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk", path);
   check(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", path);
   check(H5Pset_deflate(dcpl.get(), 1), "H5Pset_deflate", path);
@@ -107,7 +112,7 @@ Handle checksummed_dcpl(const std::vector<hsize_t>& dims, std::size_t axis, std:
   return dcpl;
 }
 // A new dataset of T over `dims` with the checksummed layout (chunked along `axis`), and its file
-// dataspace (the caller selects its part of it).
+// dataspace (the caller selects its part of it). The only place a dataset is created.
 struct NewDataset {
   Handle space;
   Handle dataset;
@@ -115,7 +120,11 @@ struct NewDataset {
 template <class T>
 NewDataset create_checksummed(hid_t file, const std::string& name, const std::vector<hsize_t>& dims, std::size_t axis,
                               const std::string& path) {
-  Handle space(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "dataspace of " + name, path),
+  std::vector<hsize_t> maxdims(dims);
+  for (auto& m : maxdims)
+    if (m == 0) m = H5S_UNLIMITED;  // chunkable although empty (see checksummed_dcpl)
+  Handle space(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.data()), "dataspace of " + name,
+                       path),
                H5Sclose);
   Handle dcpl = checksummed_dcpl(dims, axis, sizeof(T), path);
   Handle ds(checked(H5Dcreate2(file, name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
@@ -136,6 +145,11 @@ Handle flat_memory_space(std::int64_t elements, const std::string& name, const s
 template <class T>
 void collective_write(hid_t ds, hid_t mspace, hid_t fspace, std::int64_t elements, const T* data, const std::string& name,
                       const std::string& path) {
+  // An empty dataset has no storage to write (parallel HDF5 fails on a zero-size collective
+  // write); every rank knows the extent, so every rank skips alike.
+  const hssize_t extent = H5Sget_simple_extent_npoints(fspace);
+  check(extent < 0 ? -1 : 0, "extent of " + name, path);
+  if (extent == 0) return;
   Handle dxpl = collective_dxpl(path);
   const T dummy{};
   check(H5Dwrite(ds, native_type<T>(), mspace, fspace, dxpl.get(), elements ? data : &dummy), "write dataset " + name, path);
@@ -573,31 +587,20 @@ void File::write_root_matrix(const std::string& name, const std::vector<double>&
   write_rows(name, rows, cols, 0, local);
 }
 
+template <class T>
+void File::write_root_vector(const std::string& name, const std::vector<T>& data, const dist::Comm& comm) {
+  // The root's length is the dataset's (one Bcast of an int64): a caller whose ranks hold
+  // different lengths must not create differently shaped datasets collectively.
+  std::int64_t root_n = static_cast<std::int64_t>(data.size());
+  comm.bcast(std::span<std::int64_t>(&root_n, 1), 0);
+  // A 1-D dataset through the one checksummed writer; only the root's segment is written.
+  using Segments = std::vector<std::array<std::int64_t, 2>>;
+  write_1d(name, root_n, comm.is_root() && root_n > 0 ? Segments{{0, root_n}} : Segments{}, data.data());
+}
+
 void File::write_root_vector_int64(const std::string& name, const std::vector<std::int64_t>& data,
                                    const dist::Comm& comm) {
-  const auto n = static_cast<std::int64_t>(data.size());
-  reserve(checked_add(checked_array_bytes(n, 1, sizeof(std::int64_t), "dataset " + name, ExitCode::output),
-                      kDatasetSlack, "dataset " + name, ExitCode::output),
-          "dataset " + name);
-  collective([&] {
-    // Stored as a 1-D dataset; only the root's data is written.
-    hsize_t gdims[1] = {static_cast<hsize_t>(data.size())};
-    Handle fspace(checked(H5Screate_simple(1, gdims, nullptr), "dataspace of " + name, path_), H5Sclose);
-    Handle ds(checked(H5Dcreate2(id(), name.c_str(), H5T_NATIVE_INT64, fspace.get(), H5P_DEFAULT, H5P_DEFAULT,
-                                 H5P_DEFAULT),
-                      "create dataset " + name, path_),
-              H5Dclose);
-    hsize_t count[1] = {comm.is_root() ? static_cast<hsize_t>(data.size()) : 0};
-    Handle mspace(checked(H5Screate_simple(1, count, nullptr), "dataspace of " + name, path_), H5Sclose);
-    if (!comm.is_root() || data.empty()) {
-      check(H5Sselect_none(fspace.get()), "select none", path_);
-      check(H5Sselect_none(mspace.get()), "select none", path_);
-    }
-    Handle dxpl = collective_dxpl(path_);
-    check(H5Dwrite(ds.get(), H5T_NATIVE_INT64, mspace.get(), fspace.get(), dxpl.get(), data.data()),
-          "write dataset " + name, path_);
-    check(H5Dclose(ds.release()), "close dataset " + name, path_);
-  });
+  write_root_vector(name, data, comm);
 }
 
 void File::ensure_group(const std::string& name) {
@@ -722,5 +725,8 @@ template void File::write_1d<float>(const std::string&, std::int64_t, const std:
                                     const float*);
 template void File::write_1d<std::int64_t>(const std::string&, std::int64_t,
                                            const std::vector<std::array<std::int64_t, 2>>&, const std::int64_t*);
+template void File::write_root_vector<double>(const std::string&, const std::vector<double>&, const dist::Comm&);
+template void File::write_root_vector<std::int64_t>(const std::string&, const std::vector<std::int64_t>&,
+                                                    const dist::Comm&);
 
 }  // namespace attnbench::io

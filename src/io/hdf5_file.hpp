@@ -166,6 +166,11 @@ class File {
   // Collective; only the root's data is written (others pass anything of the same shape).
   void write_root_matrix(const std::string& name, const std::vector<double>& data, std::int64_t rows,
                          std::int64_t cols, const dist::Comm& comm);
+  // Collective: a 1-D dataset (T = double or int64) of the root's `data` (its length is the
+  // root's; other ranks' data is not written), chunked and checksummed like every dataset here
+  // (write_1d). An empty vector gives an empty, still checksummed, dataset.
+  template <class T>
+  void write_root_vector(const std::string& name, const std::vector<T>& data, const dist::Comm& comm);
   void write_root_vector_int64(const std::string& name, const std::vector<std::int64_t>& data,
                                const dist::Comm& comm);
 

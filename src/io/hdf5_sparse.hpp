@@ -50,8 +50,8 @@ template <class T>
 Matrix<T> read_block(const dist::Comm& comm, const File& f, const std::string& name, std::int64_t row0,
                      std::int64_t rows, std::int64_t col0, std::int64_t cols);
 
-// Collective: a 1-D float64 or int64 dataset holding the root's data (other ranks pass data of the
-// same length). Empty vectors give an empty dataset.
+// Collective: a 1-D float64 or int64 dataset holding the root's data (File::write_root_vector:
+// chunked and Fletcher32-checksummed, agreed). Empty vectors give an empty dataset.
 template <class T>
 void write_root_vector(File& f, const std::string& name, const std::vector<T>& data, const dist::Comm& comm);
 
