@@ -57,6 +57,10 @@ def env():
     e.setdefault("ATTNBENCH_REFERENCE_RATES", "off")
     # Oversubscribed ranks yield instead of busy-polling (cmake/AttnbenchTesting.cmake says why).
     e.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
+    e.setdefault("OMPI_MCA_odls_base_sigkill_timeout", "0")
+    # No Slurm here, whatever the machine has installed: stand-ins that fail at once (the file
+    # tests/fixtures/no-slurm/sinfo says why).
+    e["PATH"] = str(FIXTURES / "no-slurm") + os.pathsep + e.get("PATH", "")
     return e
 
 
