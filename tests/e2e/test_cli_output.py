@@ -20,9 +20,10 @@ import h5py
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_util  # noqa: E402
 
-# This test checks the archive's same-run reference rates (/metrics gemm_gflops, gemm_fraction):
-# keep them on (e2e_util switches them off for the correctness tests).
-os.environ["ATTNBENCH_REFERENCE_RATES"] = "on"
+# The runs named here measure the same-run reference rates (/metrics gemm_gflops, gemm_fraction),
+# in double, single and with two threads per rank, and their archives are checked for them; the
+# others switch them off (1-2 s per launch) and their archives must say so.
+RATE_RUNS = {"attention double ring", "attention double --threads 2", "attention single"}
 
 args = e2e_util.parse_args(__doc__)
 P = args.np
@@ -34,6 +35,7 @@ codes = e2e_util.documented_exit_codes(args)
 
 
 def run(name, argv, expected=0, rerun_argv=None):
+    os.environ["ATTNBENCH_REFERENCE_RATES"] = "on" if name in RATE_RUNS else "off"
     """Runs with every rank going to its own end (per-rank exit codes); for an expected non-zero
     code, runs again (rerun_argv, default the same argv) in mpiexec's default mode to check its own
     exit code."""
@@ -65,7 +67,7 @@ def attr(obj, name):
 
 
 def check_archive(name, path, n, d, dv, precision, scale, variant, reps, expect_valid=True, saved=True, nk=None,
-                  threads=1):
+                  threads=1, rates=False):
     nk = n if nk is None else nk
     if not chk.check(os.path.isfile(path), "%s: archive %s missing" % (name, path)):
         return None
@@ -137,8 +139,13 @@ def check_archive(name, path, n, d, dv, precision, scale, variant, reps, expect_
         chk.check("metrics" in f, "%s: /metrics missing" % name)
         if "metrics" in f:
             m = f["metrics"]
-            for k in ("flops", "gflops", "gemm_gflops", "gemm_fraction"):
+            for k in ("flops", "gflops") + (("gemm_gflops", "gemm_fraction") if rates else ()):
                 chk.check(k in m.attrs, "%s: /metrics attribute %s missing" % (name, k))
+            if not rates:
+                chk.check("skipped" in attr(m, "reference_rates") if "reference_rates" in m.attrs else False,
+                          "%s: reference rates off, but /metrics reference_rates does not say skipped" % name)
+                chk.check("gemm_gflops" not in m.attrs and "gemm_peak_gflops" not in m.attrs,
+                          "%s: reference rates off, yet GEMM rates archived" % name)
             if "flops" in m.attrs:
                 want = 2.0 * n * nk * (d + dv)  # 4 n^2 d when nk = n and dv = d
                 chk.check(math.isclose(float(m.attrs["flops"]), want, rel_tol=1e-12),
@@ -217,7 +224,7 @@ for variant in ("ring", "allgather"):
     if r is not None:
         summary = [l for l in r.stdout.splitlines() if l.startswith("attnbench attention")]
         chk.check(len(summary) == 1 and "VALID" in summary[0], "double %s: summary line %r" % (variant, summary))
-    O = check_archive("double " + variant, out, n, d, dv, "double", 1.0 / d, variant, 2)
+    O = check_archive("double " + variant, out, n, d, dv, "double", 1.0 / d, variant, 2, rates=variant == "ring")
     compare("double %s, scale 1/d" % variant, O, ref_d, 1e-12)
 
 out = os.path.join(work, "o64_sqrt.h5")
@@ -234,7 +241,7 @@ compare("double, scale 0.3", check_archive("double scale 0.3", out, n, d, dv, "d
 out = os.path.join(work, "o64_threads.h5")
 run("attention double --threads 2", ["attention", "--input", in64, "--threads", "2", "--tile", "4", "--save-output"]
     + base + ["--out", out])
-O = check_archive("double --threads 2", out, n, d, dv, "double", 1.0 / d, "ring", 2, threads=2)
+O = check_archive("double --threads 2", out, n, d, dv, "double", 1.0 / d, "ring", 2, threads=2, rates=True)
 compare("double, --threads 2, tile 4", O, ref_d, 1e-12)
 
 # Without --save-output there is no /output group.
@@ -267,7 +274,7 @@ chk.check(Q32.dtype == np.float32, "gen single: dtype %s" % Q32.dtype)
 ref32 = softmax_attention(Q32, K32, V32, 1.0 / d)
 out = os.path.join(work, "o32.h5")
 run("attention single", ["attention", "--input", in32, "--precision", "single", "--save-output"] + base + ["--out", out])
-compare("single", check_archive("single", out, n, d, dv, "single", 1.0 / d, "ring", 2), ref32, 2e-6)
+compare("single", check_archive("single", out, n, d, dv, "single", 1.0 / d, "ring", 2, rates=True), ref32, 2e-6)
 # A float32 file computed in double: widened exactly on read.
 out = os.path.join(work, "o32_as64.h5")
 run("attention float32 file in double", ["attention", "--input", in32, "--save-output"] + base + ["--out", out])
