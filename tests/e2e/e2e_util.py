@@ -39,6 +39,8 @@ def mpi_env():
     env.setdefault("ATTNBENCH_REFERENCE_RATES", "off")
     # Oversubscribed ranks yield instead of busy-polling (cmake/AttnbenchTesting.cmake says why).
     env.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
+    # No 1 s SIGTERM grace after a rank exits non-zero (cmake/AttnbenchTesting.cmake says why).
+    env.setdefault("OMPI_MCA_odls_base_sigkill_timeout", "0")
     return env
 
 
