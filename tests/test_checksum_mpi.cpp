@@ -109,13 +109,13 @@ TEST(Checksum, EveryWriterEveryShape) {
   }
   // The data reads back (the root's vectors on every rank; empty ones as empty).
   io::File f = io::File::open_read(c, path);
-  EXPECT_EQ(io::read_1d<std::int64_t>(f, "/g/tiny_int", 0, 1), std::vector<std::int64_t>{7});
+  EXPECT_EQ(io::read_1d<std::int64_t>(c, f, "/g/tiny_int", 0, 1), std::vector<std::int64_t>{7});
   EXPECT_EQ(f.shape("/g/empty_int").dims, std::vector<std::int64_t>{0});
   EXPECT_EQ(f.shape("/g/rows_empty").dims, (std::vector<std::int64_t>{0, 3}));
-  EXPECT_EQ(io::read_1d<double>(f, "/g/sparse_helper", 0, 3), (std::vector<double>{1.0, 2.0, 3.0}));
+  EXPECT_EQ(io::read_1d<double>(c, f, "/g/sparse_helper", 0, 3), (std::vector<double>{1.0, 2.0, 3.0}));
   std::vector<std::int64_t> want(static_cast<std::size_t>(p));
   for (int k = 0; k < p; ++k) want[static_cast<std::size_t>(k)] = k;
-  EXPECT_EQ(io::read_1d<std::int64_t>(f, "/g/one_d", 0, p), want);
+  EXPECT_EQ(io::read_1d<std::int64_t>(c, f, "/g/one_d", 0, p), want);
   const auto all = f.read_rows<double>("/g/rows", 0, rows, 3);
   for (std::int64_t i = 0; i < all.rows(); ++i) EXPECT_EQ(all(i, 2), static_cast<double>(i * 3 + 2)) << i;
   f.close();
@@ -157,7 +157,7 @@ TEST(Checksum, FlippedByteInTinyInt64IsDetected) {
   ExitCode code = ExitCode::ok;
   std::string msg;
   try {
-    (void)io::read_1d<std::int64_t>(f, "/v", 0, 4);
+    (void)io::read_1d<std::int64_t>(c, f, "/v", 0, 4);
   } catch (const Error& e) {
     code = e.code();
     msg = e.what();
