@@ -24,13 +24,14 @@ std::string dims_string(const std::vector<std::int64_t>& dims) {
 }
 
 template <class T>
-void check_finite(const Matrix<T>& m, const std::string& path, const std::string& name, std::int64_t row0) {
+void check_finite(const Matrix<T>& m, const std::string& path, const std::string& name, std::int64_t row0,
+                  std::size_t stored_size) {
   for (std::int64_t i = 0; i < m.rows(); ++i)
     for (std::int64_t j = 0; j < m.cols(); ++j)
       if (!std::isfinite(m(i, j)))
-        throw input_error("'" + path + "': dataset " + name + " has a non-finite value (" +
-                          std::to_string(static_cast<double>(m(i, j))) + ") at row " + std::to_string(row0 + i) +
-                          ", column " + std::to_string(j));
+        throw input_error("'" + path + "': dataset " + name + " has " +
+                          non_finite_text(static_cast<double>(m(i, j)), stored_size, sizeof(T),
+                                          "at row " + std::to_string(row0 + i) + ", column " + std::to_string(j)));
 }
 }  // namespace
 
@@ -126,9 +127,9 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
   p.K_local = file.read_rows<T>("/K", p.layout_kv.row_offset(r), p.layout_kv.local_rows(r), p.d);
   p.V_local = file.read_rows<T>("/V", p.layout_kv.row_offset(r), p.layout_kv.local_rows(r), p.dv);
   dist::agree_on_success(comm, [&] {
-    check_finite(p.Q_local, path, "/Q", p.layout_q.row_offset(r));
-    check_finite(p.K_local, path, "/K", p.layout_kv.row_offset(r));
-    check_finite(p.V_local, path, "/V", p.layout_kv.row_offset(r));
+    check_finite(p.Q_local, path, "/Q", p.layout_q.row_offset(r), shapes[0].type_size);
+    check_finite(p.K_local, path, "/K", p.layout_kv.row_offset(r), shapes[1].type_size);
+    check_finite(p.V_local, path, "/V", p.layout_kv.row_offset(r), shapes[2].type_size);
   });
   if (info) {
     info->n_q = p.n_q();
@@ -190,20 +191,21 @@ TensorDims tensor_dims(const std::vector<std::int64_t>& dims) {
 // (batch, token, head, column), or (row, column) for a 2-D dataset.
 template <class T>
 void check_finite_tokens(const Matrix<T>& m, const SequenceLayout& lay, int r, std::int64_t heads, std::size_t dims,
-                         const std::string& path, const std::string& name) {
+                         const std::string& path, const std::string& name, std::size_t stored_size) {
   const std::int64_t rows = lay.local_rows(r);
   if (rows == 0 || m.cols() == 0) return;
   const std::int64_t cols = m.cols() / heads;
   for (std::int64_t i = 0; i < m.rows(); ++i)
     for (std::int64_t j = 0; j < m.cols(); ++j)
       if (!std::isfinite(m(i, j)))
-        throw input_error("'" + path + "': dataset " + name + " has a non-finite value (" +
-                          std::to_string(static_cast<double>(m(i, j))) + ") at " +
-                          (dims == 2 ? "row " + std::to_string(lay.position(r, i % rows)) + ", column " +
-                                           std::to_string(j)
-                                     : "batch " + std::to_string(i / rows) + ", token " +
-                                           std::to_string(lay.position(r, i % rows)) + ", head " +
-                                           std::to_string(j / cols) + ", column " + std::to_string(j % cols)));
+        throw input_error("'" + path + "': dataset " + name + " has " +
+                          non_finite_text(static_cast<double>(m(i, j)), stored_size, sizeof(T),
+                                          "at " + (dims == 2 ? "row " + std::to_string(lay.position(r, i % rows)) +
+                                                                   ", column " + std::to_string(j)
+                                                             : "batch " + std::to_string(i / rows) + ", token " +
+                                                                   std::to_string(lay.position(r, i % rows)) +
+                                                                   ", head " + std::to_string(j / cols) + ", column " +
+                                                                   std::to_string(j % cols))));
 }
 }  // namespace
 
@@ -293,7 +295,8 @@ attention::MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::strin
   }
   dist::agree_on_success(comm, [&] {
     for (std::size_t i = 0; i < 3; ++i)
-      check_finite_tokens(*out[i], *lays[i], r, t[i].heads, shapes[i].dims.size(), path, names[i]);
+      check_finite_tokens(*out[i], *lays[i], r, t[i].heads, shapes[i].dims.size(), path, names[i],
+                          shapes[i].type_size);
   });
   if (info) {
     info->dims = static_cast<int>(shapes[0].dims.size());

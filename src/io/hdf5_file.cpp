@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -166,6 +167,15 @@ std::string hdf5_version() {
 
 // H5Fis_hdf5: the HDF5 1.10 API (H5Fis_accessible is 1.12+).
 bool is_hdf5_file(const std::string& path) { return H5Fis_hdf5(path.c_str()) > 0; }
+
+std::string non_finite_text(double value, std::size_t stored_size, std::size_t run_size, const std::string& where) {
+  std::string text =
+      std::string("a non-finite value (") + (std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf") + ") " + where;
+  if (std::isinf(value) && stored_size > run_size)
+    text += ": the file stores float64, whose values beyond +-3.40e38 overflow float32 (--precision single); "
+            "--precision double reads them as stored (or the file holds an infinity)";
+  return text;
+}
 
 std::string hdf5_error_text() {
   // H5E_WALK_DOWNWARD starts at the API call and ends at the innermost, most specific cause (e.g.

@@ -78,6 +78,14 @@ struct DatasetShape {
   std::size_t type_size = 0;
 };
 
+// How an input error names a non-finite value read as run_size-byte floats from a dataset stored as
+// stored_size-byte floats: "a non-finite value (nan)"; for an infinity read in single precision
+// from a float64 dataset, it also says that values beyond float32's range (+-3.40e38) overflow
+// float32 and that --precision double reads them as stored (the conversion cannot tell such a
+// value from an infinity in the file).
+// `where` (e.g. "at row 3, column 2") follows the value, before the hint.
+std::string non_finite_text(double value, std::size_t stored_size, std::size_t run_size, const std::string& where);
+
 // The HDF5 error stack of the calling thread as text: the innermost messages, e.g. "data error
 // detected by Fletcher32 checksum". Empty if the stack is empty.
 std::string hdf5_error_text();

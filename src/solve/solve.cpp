@@ -148,13 +148,15 @@ std::pair<double, double> asymmetry_max(const grid::ProcessGrid& g, const BlockC
 }
 
 template <class T>
-void check_finite(const BlockCyclicMatrix<T>& M, const std::string& path, const std::string& name) {
+void check_finite(const BlockCyclicMatrix<T>& M, const std::string& path, const std::string& name,
+                  std::size_t stored_size) {
   for (std::int64_t lj = 0; lj < M.local_cols(); ++lj)
     for (std::int64_t li = 0; li < M.local_rows(); ++li)
       if (!std::isfinite(M.at(li, lj)))
-        throw input_error("'" + path + "': dataset " + name + " has a non-finite value (" +
-                          std::to_string(static_cast<double>(M.at(li, lj))) + ") at row " +
-                          std::to_string(M.global_row(li)) + ", column " + std::to_string(M.global_col(lj)));
+        throw input_error("'" + path + "': dataset " + name + " has " +
+                          io::non_finite_text(static_cast<double>(M.at(li, lj)), stored_size, sizeof(T),
+                                              "at row " + std::to_string(M.global_row(li)) + ", column " +
+                                                  std::to_string(M.global_col(lj))));
 }
 }  // namespace
 
@@ -174,7 +176,7 @@ Problem<T> read_input(const grid::ProcessGrid& g, const std::string& path, std::
   });
   const io::File file = io::File::open_read(comm, path);
   std::int64_t n = 0, nrhs = 0;
-  std::size_t a_type_size = 8;
+  std::size_t a_type_size = 8, b_type_size = 8;
   // Metadata checks: identical answers on every rank (same file), agreed anyway.
   dist::agree_on_success(comm, [&] {
     for (const char* name : {"/A", "/B"})
@@ -196,6 +198,7 @@ Problem<T> read_input(const grid::ProcessGrid& g, const std::string& path, std::
     n = a.dims[0];
     nrhs = b.dims[1];
     a_type_size = a.type_size;
+    b_type_size = b.type_size;
   });
   // Before anything is allocated: a small file can declare a matrix no node holds (exit 3).
   metrics::check_memory_fits(
@@ -207,8 +210,8 @@ Problem<T> read_input(const grid::ProcessGrid& g, const std::string& path, std::
   p.A = grid::read_block_cyclic<T>(g, file, "/A", BlockCyclicLayout(n, n, block, block, g.shape()));
   p.B = grid::read_block_cyclic<T>(g, file, "/B", BlockCyclicLayout(n, nrhs, block, block, g.shape()));
   dist::agree_on_success(comm, [&] {
-    check_finite(p.A, path, "/A");
-    check_finite(p.B, path, "/B");
+    check_finite(p.A, path, "/A", a_type_size);
+    check_finite(p.B, path, "/B", b_type_size);
   });
   if (algo == Algorithm::cholesky) {
     const double eps = std::max<double>(std::numeric_limits<T>::epsilon(), eps_of_type_size(a_type_size));

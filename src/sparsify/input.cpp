@@ -47,7 +47,7 @@ void check_shape(const std::string& path, std::int64_t n, std::int64_t d, const 
 template <class T>
 void check_entries(const std::string& path, const std::string& group, const std::vector<std::int64_t>& indices,
                    const std::vector<T>& data, const std::vector<std::int64_t>& ptr, std::int64_t first_outer,
-                   std::int64_t bound, const char* outer, const char* inner) {
+                   std::int64_t bound, const char* outer, const char* inner, std::size_t stored_size) {
   // ptr: local offsets (ptr[0] = 0) of each outer slice (column for CSC, row for CSR).
   for (std::size_t o = 0; o + 1 < ptr.size(); ++o) {
     for (std::int64_t e = ptr[o]; e < ptr[o + 1]; ++e) {
@@ -59,8 +59,11 @@ void check_entries(const std::string& path, const std::string& group, const std:
         throw input_error("'" + path + "': " + group + "/indices is not strictly ascending within " + outer + " " +
                           num(first_outer + static_cast<std::int64_t>(o)) + " (unsorted or duplicate entries)");
       if (!std::isfinite(data[static_cast<std::size_t>(e)]))
-        throw input_error("'" + path + "': " + group + "/data has a non-finite value in " + outer + " " +
-                          num(first_outer + static_cast<std::int64_t>(o)));
+        throw input_error("'" + path + "': " + group + "/data has " +
+                          io::non_finite_text(static_cast<double>(data[static_cast<std::size_t>(e)]), stored_size,
+                                              sizeof(T),
+                                              std::string("in ") + outer + " " +
+                                                  num(first_outer + static_cast<std::int64_t>(o))));
     }
   }
 }
@@ -172,18 +175,27 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
   const auto ld = [](std::int64_t v) { return static_cast<long double>(v); };
   const long double value_bytes = sizeof(T);
   const std::string as = sizeof(T) == 4 ? " read as float32" : " read as float64";
+  // Element size of the stored values (/X/data of a sparse group), for a non-finite value's
+  // message: a float64 file read in single precision can overflow float32.
+  const std::size_t data_size = info.format == "dense" ? 0 : file.shape(X + "/data").type_size;
   if (info.format == "dense") {
     check_fits(comm, path,
                "dataset /X [" + num(info.n) + " x " + num(info.d) + "]" + as + ": this rank's " + num(nc) +
                    " columns, held twice while transposed",
                2.0L * ld(info.n) * ld(nc) * value_bytes);
     // X[0:n, c0:c0+nc] as one hyperslab, transposed into the block's column storage.
+    const std::size_t stored_size = file.shape(X).type_size;
     const Matrix<T> local = io::read_block<T>(comm, file, X, 0, info.n, c0, nc);
     B.dense.resize(static_cast<std::size_t>(info.n * nc));
     for (std::int64_t i = 0; i < info.n; ++i)
       for (std::int64_t j = 0; j < nc; ++j) B.dense[static_cast<std::size_t>(j * info.n + i)] = local(i, j);
     dist::agree_on_success(comm, [&] {
-      if (!B.all_finite()) throw input_error("'" + path + "': dataset /X has a non-finite value");
+      for (std::int64_t i = 0; i < info.n; ++i)
+        for (std::int64_t j = 0; j < nc; ++j)
+          if (!std::isfinite(local(i, j)))
+            throw input_error("'" + path + "': dataset /X has " +
+                              io::non_finite_text(static_cast<double>(local(i, j)), stored_size, sizeof(T),
+                                                  "at row " + num(i) + ", column " + num(c0 + j)));
     });
   } else if (info.format == "csc") {
     B.sparse = true;
@@ -209,7 +221,8 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
     B.values = io::read_1d<T>(comm, file, X + "/data", e0, e1 - e0);
     B.colptr.resize(static_cast<std::size_t>(nc + 1), 0);
     for (std::int64_t j = 0; j <= nc && nc > 0; ++j) B.colptr[static_cast<std::size_t>(j)] = ip[static_cast<std::size_t>(j)] - e0;
-    dist::agree_on_success(comm, [&] { check_entries(path, "/X", idx, B.values, B.colptr, c0, info.n, "column", "row"); });
+    dist::agree_on_success(comm, [&] { check_entries(path, "/X", idx, B.values, B.colptr, c0, info.n, "column", "row",
+                                                   data_size); });
     B.rowidx.assign(idx.begin(), idx.end());
   } else {
     // CSR: read my row block's entries, then send each entry to the owner of its column.
@@ -236,7 +249,8 @@ ColumnBlock<T> read_input(const dist::Comm& comm, const std::string& path, Input
     const auto val = io::read_1d<T>(comm, file, X + "/data", e0, e1 - e0);
     std::vector<std::int64_t> lptr(static_cast<std::size_t>(nr + 1));
     for (std::int64_t i = 0; i <= nr; ++i) lptr[static_cast<std::size_t>(i)] = ip[static_cast<std::size_t>(r0 + i)] - e0;
-    dist::agree_on_success(comm, [&] { check_entries(path, "/X", idx, val, lptr, r0, info.d, "row", "column"); });
+    dist::agree_on_success(comm, [&] { check_entries(path, "/X", idx, val, lptr, r0, info.d, "row", "column",
+                                                   data_size); });
     // Redistribution (once): entries to the owners of their columns, by MPI_Alltoallv.
     const int p = comm.size();
     std::vector<int> scount(static_cast<std::size_t>(p), 0), rcount(static_cast<std::size_t>(p)),

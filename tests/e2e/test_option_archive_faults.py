@@ -45,7 +45,7 @@ def exit_codes():
 
 
 CODES = exit_codes()
-USAGE, DOES_NOT_FIT = CODES["usage"], CODES["does_not_fit"]
+USAGE, INPUT, DOES_NOT_FIT = CODES["usage"], CODES["input"], CODES["does_not_fit"]
 
 
 def case_dir(name):
@@ -237,6 +237,44 @@ def beyond_the_node():
             j.result()
 
 
+# ---- 11. a float64 value beyond float32's range, read in single precision ----------------------------
+def overflows_float32():
+    """1e39 in a float64 file is finite; --precision single makes it inf. Every kernel's reader says
+    that it overflows float32 and that --precision double reads it as stored (exit 3, naming the
+    dataset)."""
+    import numpy as np
+    import scipy.sparse as sp
+    d = case_dir("f32")
+    rng = np.random.default_rng(7)
+    files = {}
+    with h5py.File(os.path.join(d, "att.h5"), "w") as f:
+        q = rng.uniform(-1, 1, (16, 4))
+        q[3, 2] = 1e39
+        f["Q"], f["K"], f["V"] = q, rng.uniform(-1, 1, (16, 4)), rng.uniform(-1, 1, (16, 4))
+    with h5py.File(os.path.join(d, "solve.h5"), "w") as f:
+        a = 4.0 * np.eye(8)
+        a[2, 2] = 1e39
+        f["A"], f["B"] = a, np.ones((8, 1))
+    x = rng.uniform(-1, 1, (4, 64))
+    x[1, 5] = 1e39
+    with h5py.File(os.path.join(d, "dense.h5"), "w") as f:
+        f["X"] = x
+    with h5py.File(os.path.join(d, "csc.h5"), "w") as f:
+        m = sp.csc_matrix(x)
+        g = f.create_group("X")
+        g["data"], g["indices"], g["indptr"] = m.data, m.indices, m.indptr
+        g.attrs["encoding-type"], g.attrs["encoding-version"] = "csc_matrix", "0.1.0"
+        g.attrs["shape"] = np.array(x.shape)
+    cases = [("attention", "att.h5", "/Q"), ("solve", "solve.h5", "/A"), ("sparsify", "dense.h5", "/X"),
+             ("sparsify", "csc.h5", "/X/data")]
+    for k, (kernel, name, dataset) in enumerate(cases):
+        out = case_dir("f32/out%d" % k)
+        expect_error("%s %s in single precision" % (kernel, name),
+                     [kernel, "--input", os.path.join(d, name), "--precision", "single", "--out",
+                      os.path.join(out, "x.h5")] + QUICK, INPUT, [dataset, "overflow float32", "--precision double"],
+                     out)
+
+
 def section(fn):
     """Runs one group of cases; an exception in the test itself is a failure of that group, and
     the other groups still run."""
@@ -246,6 +284,6 @@ def section(fn):
         chk.check(False, "%s raised %s: %s" % (fn.__name__, type(e).__name__, e))
 
 
-for fn in (empty_values, all_checksummed, beyond_the_node):
+for fn in (empty_values, all_checksummed, beyond_the_node, overflows_float32):
     section(fn)
 chk.finish()
