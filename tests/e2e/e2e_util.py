@@ -93,6 +93,51 @@ def launch(args, np_, argv, rcdir, timeout, all_ranks_finish=False):
     return Result(proc.returncode, codes, out, err, seconds)
 
 
+# Text that never belongs in attnbench's output, whatever the exit code: a crash, an abort, an
+# unagreed error, HDF5's own error stack, a Python traceback of a tool.
+CRASH_MARKS = ("Segmentation fault", "Signal:", "internal error", "MPI_ABORT", "HDF5-DIAG", "terminate called",
+               "Traceback")
+
+
+def run_to_end(args, chk, label, argv, workdir, np_=None):
+    """Runs attnbench on np_ (default args.np) ranks, every rank running to its own end (each rank's
+    exit code recorded); a timeout is a failed check (hang) and returns None."""
+    rcdir = os.path.join(workdir, "rc", label.replace(" ", "_").replace("/", "_").replace('"', ""))
+    r = launch(args, np_ or args.np, argv, rcdir, args.timeout, all_ranks_finish=True)
+    chk.check(r is not None, "%s: no result within %.0f s (hang)" % (label, args.timeout))
+    return r
+
+
+def detail(r, argv):
+    return "\n  argv: %s\n  rank codes: %s\n  stderr: %s\n  stdout: %s" % (
+        " ".join(argv), r.rank_codes, r.stderr.strip()[-2500:], r.stdout.strip()[-500:])
+
+
+def check_exit(chk, r, label, argv, code, ranks, needles=(), directory=None, expected_files=(),
+               crash_marks=CRASH_MARKS):
+    """The finished run r exited with `code` on each of `ranks` ranks, without a crash mark; for an
+    error, printed one error line naming every needle; and `directory`, if given, holds exactly
+    expected_files afterwards (no archive, no .partial). Prints an ok line; returns whether all held."""
+    d = detail(r, argv)
+    ok = chk.check(len(r.rank_codes) == ranks and set(r.rank_codes.values()) == {code},
+                   "%s: exit codes %s, expected %d on each of %d ranks%s" % (label, r.rank_codes, code, ranks, d))
+    errors = [l for l in r.stderr.splitlines() if "attnbench: error" in l]
+    if code != 0:
+        ok &= chk.check(len(errors) == 1, "%s: %d error lines, expected 1%s" % (label, len(errors), d))
+        for needle in needles:
+            ok &= chk.check(any(needle in l for l in errors), "%s: the error does not name '%s'%s" % (label, needle, d))
+    for bad in crash_marks:
+        ok &= chk.check(bad not in r.stderr, "%s: stderr contains '%s'%s" % (label, bad, d))
+    if directory is not None:
+        left = sorted(os.listdir(directory))
+        ok &= chk.check(left == sorted(expected_files), "%s: %s holds %s, expected %s%s" % (
+            label, directory, left, sorted(expected_files), d))
+    if ok:
+        print("ok   [%s] exit %d on every rank in %.1f s%s" % (label, code, r.seconds,
+                                                               ": " + errors[0][:220] if errors else ""), flush=True)
+    return ok
+
+
 def documented_exit_codes(args):
     """{'usage': 2, 'input': 3, 'invalid': 4, ...} from the exit-code table of `attention --help`
     (help is printed without MPI ranks other than one)."""

@@ -31,8 +31,7 @@ work = os.path.abspath(args.workdir)
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 QUICK = ["--reps", "1", "--warmup", "0", "--quiet"]
-CRASH_MARKS = ("Segmentation fault", "Signal:", "internal error", "MPI_ABORT", "HDF5-DIAG", "terminate called",
-               "Traceback")
+CRASH_MARKS = e2e_util.CRASH_MARKS
 
 
 def exit_codes():
@@ -56,36 +55,19 @@ def case_dir(name):
 
 def run(label, argv):
     """Runs attnbench with every rank running to its own end (each rank's exit code recorded)."""
-    rcdir = os.path.join(work, "rc", label.replace(" ", "_").replace("/", "_").replace('"', ""))
-    r = e2e_util.launch(args, args.np, argv, rcdir, args.timeout, all_ranks_finish=True)
-    chk.check(r is not None, "%s: no result within %.0f s (hang)" % (label, args.timeout))
-    return r
+    return e2e_util.run_to_end(args, chk, label, argv, work)
 
 
 def detail(r, argv):
-    return "\n  argv: %s\n  rank codes: %s\n  stderr: %s\n  stdout: %s" % (
-        " ".join(a if a else '""' for a in argv), r.rank_codes, r.stderr.strip()[-2500:], r.stdout.strip()[-500:])
+    return e2e_util.detail(r, argv)
 
 
 def expect_error(label, argv, code, needles, directory):
     """The run fails with `code` on every rank, one error line naming every needle, no crash, and
     nothing is left in `directory` (no archive, no .partial)."""
     r = run(label, argv)
-    if r is None:
-        return
-    d = detail(r, argv)
-    ok = chk.check(len(r.rank_codes) == args.np and set(r.rank_codes.values()) == {code},
-                   "%s: exit codes %s, expected %d on each of %d ranks%s" % (label, r.rank_codes, code, args.np, d))
-    errors = [l for l in r.stderr.splitlines() if "attnbench: error" in l]
-    ok &= chk.check(len(errors) == 1, "%s: %d error lines, expected 1%s" % (label, len(errors), d))
-    for needle in needles:
-        ok &= chk.check(any(needle in l for l in errors), "%s: the error does not name '%s'%s" % (label, needle, d))
-    for bad in CRASH_MARKS:
-        ok &= chk.check(bad not in r.stderr, "%s: stderr contains '%s'%s" % (label, bad, d))
-    left = os.listdir(directory)
-    ok &= chk.check(left == [], "%s: %s holds %s, expected nothing%s" % (label, directory, left, d))
-    if ok:
-        print("ok   [%s] exit %d on every rank in %.1f s: %s" % (label, code, r.seconds, errors[0][:200]), flush=True)
+    if r is not None:
+        e2e_util.check_exit(chk, r, label, argv, code, args.np, needles, directory)
 
 
 def expect_success(label, argv):

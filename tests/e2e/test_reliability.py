@@ -38,45 +38,24 @@ codes = e2e_util.documented_exit_codes(args)
 USAGE, INPUT, INVALID = codes["usage"], codes["input"], codes["invalid"]
 OUTPUT = codes.get("output", 5)
 QUICK = ["--reps", "1", "--warmup", "0", "--validate-rows", "8", "--quiet"]
-CRASH_MARKS = ("Segmentation fault", "Signal:", "internal error", "MPI_ABORT", "HDF5-DIAG", "terminate called",
-               "Traceback")
+CRASH_MARKS = e2e_util.CRASH_MARKS
 
 
 def run(label, argv, np_=None, workdir=None):
     """Runs attnbench with every rank running to its own end (each rank's exit code recorded)."""
-    rcdir = os.path.join(work, "rc", label.replace(" ", "_").replace("/", "_"))
-    r = e2e_util.launch(args, np_ or args.np, argv, rcdir, args.timeout, all_ranks_finish=True)
-    chk.check(r is not None, "%s: no result within %.0f s (hang)" % (label, args.timeout))
-    return r
+    return e2e_util.run_to_end(args, chk, label, argv, work, np_)
 
 
 def detail(r, argv):
-    return "\n  argv: %s\n  rank codes: %s\n  stderr: %s\n  stdout: %s" % (
-        " ".join(argv), r.rank_codes, r.stderr.strip()[-2500:], r.stdout.strip()[-500:])
+    return e2e_util.detail(r, argv)
 
 
 def expect_error(label, argv, code, needles, directory=None, expected_files=None, np_=None):
     """The run fails with `code` on every rank, one error line naming every needle, no crash, and
     `directory` holds exactly expected_files afterwards."""
     r = run(label, argv, np_)
-    if r is None:
-        return None
-    n = np_ or args.np
-    d = detail(r, argv)
-    ok = chk.check(len(r.rank_codes) == n and set(r.rank_codes.values()) == {code},
-                   "%s: exit codes %s, expected %d on each of %d ranks%s" % (label, r.rank_codes, code, n, d))
-    errors = [l for l in r.stderr.splitlines() if "attnbench: error" in l]
-    ok &= chk.check(len(errors) == 1, "%s: %d error lines, expected 1%s" % (label, len(errors), d))
-    for needle in needles:
-        ok &= chk.check(any(needle in l for l in errors), "%s: the error does not name '%s'%s" % (label, needle, d))
-    for bad in CRASH_MARKS:
-        ok &= chk.check(bad not in r.stderr, "%s: stderr contains '%s'%s" % (label, bad, d))
-    if directory is not None:
-        left = sorted(os.listdir(directory))
-        ok &= chk.check(left == sorted(expected_files), "%s: %s holds %s, expected %s" % (label, directory, left,
-                                                                                           sorted(expected_files)))
-    if ok:
-        print("ok   [%s] exit %d on every rank in %.1f s: %s" % (label, code, r.seconds, errors[0][:220]), flush=True)
+    if r is not None:
+        e2e_util.check_exit(chk, r, label, argv, code, np_ or args.np, needles, directory, expected_files or ())
     return r
 
 

@@ -40,45 +40,21 @@ codes = e2e_util.documented_exit_codes(args)
 USAGE, INPUT, INVALID = codes["usage"], codes["input"], codes["invalid"]
 DOES_NOT_FIT = 6  # src/core/error.hpp ExitCode::does_not_fit ("does not fit" in --help)
 QUICK = ["--reps", "1", "--warmup", "0", "--quiet"]
-CRASH_MARKS = ("Segmentation fault", "Signal:", "internal error", "MPI_ABORT", "HDF5-DIAG", "terminate called",
-               "Traceback", "not agreed")
+# Also "not agreed": every error here must be agreed across ranks.
+CRASH_MARKS = e2e_util.CRASH_MARKS + ("not agreed",)
 
 
 def run(label, argv):
     """attnbench with every rank running to its own end (each rank's exit code recorded)."""
-    rcdir = os.path.join(work, "rc", label.replace(" ", "_").replace("/", "_"))
-    r = e2e_util.launch(args, args.np, argv, rcdir, args.timeout, all_ranks_finish=True)
-    chk.check(r is not None, "%s: no result within %.0f s (hang)" % (label, args.timeout))
-    return r
-
-
-def detail(r, argv):
-    return "\n  argv: %s\n  rank codes: %s\n  stderr: %s\n  stdout: %s" % (
-        " ".join(argv), r.rank_codes, r.stderr.strip()[-2000:], r.stdout.strip()[-500:])
+    return e2e_util.run_to_end(args, chk, label, argv, work)
 
 
 def expect(label, argv, code, needles=(), directory=None):
     """Exit `code` on every rank, no crash; for an error: one error line naming every needle, and
     `directory` (the --out directory) left empty."""
     r = run(label, argv)
-    if r is None:
-        return None
-    d = detail(r, argv)
-    ok = chk.check(len(r.rank_codes) == args.np and set(r.rank_codes.values()) == {code},
-                   "%s: exit codes %s, expected %d on each of %d ranks%s" % (label, r.rank_codes, code, args.np, d))
-    errors = [l for l in r.stderr.splitlines() if "attnbench: error" in l]
-    if code != 0:
-        ok &= chk.check(len(errors) == 1, "%s: %d error lines, expected 1%s" % (label, len(errors), d))
-        for needle in needles:
-            ok &= chk.check(any(needle in l for l in errors), "%s: the error does not name '%s'%s" % (label, needle, d))
-    for bad in CRASH_MARKS:
-        ok &= chk.check(bad not in r.stderr, "%s: stderr contains '%s'%s" % (label, bad, d))
-    if directory is not None:
-        ok &= chk.check(os.listdir(directory) == [], "%s: %s holds %s, expected nothing" % (label, directory,
-                                                                                          os.listdir(directory)))
-    if ok:
-        print("ok   [%s] exit %d on every rank in %.1f s%s" % (label, code, r.seconds,
-                                                               ": " + errors[0][:200] if errors else ""), flush=True)
+    if r is not None:
+        e2e_util.check_exit(chk, r, label, argv, code, args.np, needles, directory, crash_marks=CRASH_MARKS)
     return r
 
 
