@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -198,23 +199,21 @@ class RegressCase final : public harness::Case {
       file.write_root_matrix("/planted/Y", std::vector<double>(inst_->x_star.begin() + d2, inst_->x_star.end()), d, d, comm_);
     }
     file.ensure_group("/history");
-    const auto rows = static_cast<std::int64_t>(result_.history.size());
+    // One shape for every history column, float64 and int64 alike: 1-D [iterations + 1], row 0 the
+    // start (archives written before stored the float64 ones as [iterations + 1, 1]; readers take
+    // either).
     auto column = [&](const char* name, auto get) {
-      std::vector<double> v;
-      for (const HistoryRow& r : result_.history) v.push_back(static_cast<double>(get(r)));
-      file.write_root_matrix(std::string("/history/") + name, v, rows, 1, comm_);
-    };
-    auto icolumn = [&](const char* name, auto get) {
-      std::vector<std::int64_t> v;
-      for (const HistoryRow& r : result_.history) v.push_back(get(r));
-      file.write_root_vector_int64(std::string("/history/") + name, v, comm_);
+      using V = std::conditional_t<std::is_integral_v<decltype(get(result_.history.front()))>, std::int64_t, double>;
+      std::vector<V> v;
+      for (const HistoryRow& r : result_.history) v.push_back(static_cast<V>(get(r)));
+      file.write_root_vector(std::string("/history/") + name, v, comm_);
     };
     column("loss", [](const HistoryRow& r) { return r.loss; });
     column("grad_norm", [](const HistoryRow& r) { return r.grad_norm; });
     column("step_norm", [](const HistoryRow& r) { return r.step_norm; });
     column("lambda", [](const HistoryRow& r) { return r.lambda; });
-    icolumn("accepted", [](const HistoryRow& r) { return static_cast<std::int64_t>(r.accepted); });
-    icolumn("cholesky_info", [](const HistoryRow& r) { return static_cast<std::int64_t>(r.cholesky_info); });
+    column("accepted", [](const HistoryRow& r) { return r.accepted; });
+    column("cholesky_info", [](const HistoryRow& r) { return r.cholesky_info; });
     column("t_forward", [](const HistoryRow& r) { return r.t_forward; });
     column("t_gradient", [](const HistoryRow& r) { return r.t_gradient; });
     column("t_hessian", [](const HistoryRow& r) { return r.t_hessian; });

@@ -147,7 +147,7 @@ harness::KernelSpec regress_kernel() {
       {"/output", "Y", "dataset", "d x d final Y (row-major), always"},
       {"/planted", "X", "dataset", "planted: X* (d x d)"},
       {"/planted", "Y", "dataset", "planted: Y* (d x d)"},
-      {"/history", "<name>", "dataset", "[iterations + 1, 1] float64 per iteration (row 0: the start): loss, grad_norm, "
+      {"/history", "<name>", "dataset", "[iterations + 1] float64 per iteration (row 0: the start): loss, grad_norm, "
                                         "step_norm, lambda (gd: step length), t_forward, t_gradient, t_hessian, "
                                         "t_reduce, t_solve; [iterations + 1] int64: accepted, cholesky_info"},
   };
