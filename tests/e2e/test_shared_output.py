@@ -5,7 +5,8 @@ HDF5's collective create in such a directory deadlocked (OMPIO) until killed.
 
 A node-local directory is emulated on one machine: ranks >= 1 run in a mount namespace of their
 own (`unshare --mount`) with a private, empty tmpfs mounted over the directory, so rank 0 and the
-others see different directories under the same path. Needs root (mount); says SKIP otherwise.
+others see different directories under the same path. Needs root (mount); says SKIP and exits 77
+(ctest: skipped) otherwise.
 The same check covers `attnbench gen` (one case). At 1 rank there is nothing to share: the run
 succeeds.
 """
@@ -24,11 +25,11 @@ shutil.rmtree(args.workdir, ignore_errors=True)
 os.makedirs(args.workdir)
 if os.geteuid() != 0 or shutil.which("unshare") is None:
     print("SKIP: emulating node-local storage needs root and unshare(1)")
-    sys.exit(0)
+    sys.exit(77)
 probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True)
 if probe.returncode != 0:
     print("SKIP: unshare --mount is not permitted here: %s" % probe.stderr.decode().strip())
-    sys.exit(0)
+    sys.exit(77)
 
 local = os.path.join(args.workdir, "node-local")
 os.makedirs(local)
