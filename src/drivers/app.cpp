@@ -56,7 +56,7 @@ int run_main(const dist::Comm& world, int argc, char** argv, const std::vector<h
 std::optional<int> answer_without_mpi(int argc, char** argv, const std::vector<harness::KernelSpec>& kernels) {
   // Started by mpirun/mpiexec or srun with several tasks: every rank must take part in the MPI
   // path (rank 0 prints once there).
-  for (const char* launcher_variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+  for (const char* launcher_variable : {"OMPI_UNIVERSE_SIZE", "PMIX_RANK", "PMI_SIZE"})
     if (std::getenv(launcher_variable) != nullptr) return std::nullopt;
   if (const char* tasks = std::getenv("SLURM_NTASKS"); tasks != nullptr && std::string_view(tasks) != "1")
     return std::nullopt;

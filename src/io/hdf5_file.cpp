@@ -51,16 +51,6 @@ std::string with_stack(const std::string& what) {
 void check(herr_t rc, const std::string& what, const std::string& path) {
   if (rc < 0) throw output_error("'" + path + "': " + with_stack(what + " failed") + space_hint(path));
 }
-// A failed H5Dread of `where`: Error(input), saying "checksum" when the Fletcher32 filter failed.
-// Call right after the failed read (it reads HDF5's error stack).
-Error read_failure(const std::string& where) {
-  const std::string stack = hdf5_error_text();
-  const bool checksum = stack.find("Fletcher32") != std::string::npos || stack.find("checksum") != std::string::npos;
-  return input_error("cannot read " + where + ": " +
-                     (checksum ? "checksum error (Fletcher32): the stored data is damaged"
-                               : "corrupt file or unreadable data") +
-                     (stack.empty() ? "" : " [HDF5: " + stack + "]"));
-}
 hid_t checked(hid_t id, const std::string& what, const std::string& path) {
   if (id < 0) throw output_error("'" + path + "': " + with_stack(what + " failed") + space_hint(path));
   return id;
@@ -175,6 +165,15 @@ std::string non_finite_text(double value, std::size_t stored_size, std::size_t r
     text += ": the file stores float64, whose values beyond +-3.40e38 overflow float32 (--precision single); "
             "--precision double reads them as stored (or the file holds an infinity)";
   return text;
+}
+
+Error read_failure(const std::string& where) {
+  const std::string stack = hdf5_error_text();
+  const bool checksum = stack.find("Fletcher32") != std::string::npos || stack.find("checksum") != std::string::npos;
+  return input_error("cannot read " + where + ": " +
+                     (checksum ? "checksum error (Fletcher32): the stored data is damaged"
+                               : "corrupt or truncated file, or unreadable data") +
+                     (stack.empty() ? "" : " [HDF5: " + stack + "]"));
 }
 
 std::string hdf5_error_text() {

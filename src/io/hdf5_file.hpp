@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 
@@ -85,6 +86,11 @@ struct DatasetShape {
 // value from an infinity in the file).
 // `where` (e.g. "at row 3, column 2") follows the value, before the hint.
 std::string non_finite_text(double value, std::size_t stored_size, std::size_t run_size, const std::string& where);
+
+// A failed H5Dread of `where` (e.g. "dataset /X of 'f.h5'"): Error(input), saying "checksum error
+// (Fletcher32)" when HDF5's error stack names the filter. Call right after the failed read (it
+// reads the calling thread's HDF5 error stack).
+Error read_failure(const std::string& where);
 
 // The HDF5 error stack of the calling thread as text: the innermost messages, e.g. "data error
 // detected by Fletcher32 checksum". Empty if the stack is empty.

@@ -109,16 +109,6 @@ std::optional<std::vector<std::int64_t>> read_int_attr(const File& f, const std:
 }
 
 namespace {
-// A failed H5Dread of `where`: Error(input), saying "checksum error (Fletcher32)" when HDF5's error
-// stack names the filter. Call right after the failed read (it reads HDF5's error stack).
-Error read_failure(const std::string& where) {
-  const std::string stack = hdf5_error_text();
-  const bool checksum = stack.find("Fletcher32") != std::string::npos || stack.find("checksum") != std::string::npos;
-  return input_error("cannot read " + where + ": " +
-                     (checksum ? "checksum error (Fletcher32): the stored data is damaged"
-                               : "corrupt or truncated file, or unreadable data") +
-                     (stack.empty() ? "" : " [HDF5: " + stack + "]"));
-}
 
 // One collective hyperslab read (start, count per dimension) into the buffer `allocate` returns,
 // agreed in two steps: first the buffer, the dataset and the selections (a failure there, such as
