@@ -24,6 +24,11 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   cfg.solve.max_iter = o.integer("--max-iter");
   cfg.solve.lambda0 = o.number("--lambda");
   cfg.solve.fixed_iterations = o.flag("--fixed-iterations");
+  cfg.solve.sample_rows = o.integer("--sample-rows");
+  cfg.solve.eps0 = o.number("--eps0");
+  cfg.solve.delta = o.number("--delta");
+  cfg.solve.check_every = o.integer("--check-every");
+  cfg.solve.seed = ctx.common.seed;
   cfg.memory_budget = o.size("--memory-budget");
   cfg.tile = o.integer("--tile");
   cfg.solver = o.string("--solver");
@@ -48,6 +53,16 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   rec.parameters["max_iter"] = cfg.solve.max_iter;
   rec.parameters["lambda0"] = cfg.solve.lambda0;
   rec.parameters["fixed_iterations"] = std::int64_t(cfg.solve.fixed_iterations ? 1 : 0);
+  if (cfg.solve.algorithm == Algorithm::newton_sketch) {
+    rec.parameters["sample_rows"] = cfg.solve.sample_rows;
+    rec.parameters["sample_rule"] = std::string(cfg.solve.sample_rows > 0 ? "given: --sample-rows" :
+        "matrix Bernstein: m = ceil((2/e^2 + 4/(3e)) ln(4 d^2 / delta)), e = eps0 lambda_max(G^T G) / sum_j q_j");
+    rec.parameters["sample_probabilities"] = std::string(
+        "p_j = q_j / sum q, q_j >= |E_j|_2 the bound of row j's Hessian term (per-iteration m and bound in /history)");
+    rec.parameters["eps0"] = cfg.solve.eps0;
+    rec.parameters["delta"] = cfg.solve.delta;
+    rec.parameters["check_every"] = cfg.solve.check_every;
+  }
   rec.parameters["tile"] = cfg.tile;
   rec.parameters["solver"] = info.solver;
   if (cfg.solver == "scalapack") rec.parameters["block"] = cfg.block.value_or(default_block);
@@ -76,6 +91,7 @@ harness::KernelSpec regress_kernel() {
       {"newton", "damped Newton / Levenberg-Marquardt on (X, Y) jointly with the exact 2d^2 x 2d^2 Hessian"},
       {"gd", "gradient descent with Armijo backtracking"},
       {"alternating", "exact least squares in Y, damped Newton step in X"},
+      {"newton-sketch", "damped Newton with a row-sampled Hessian (m rows by importance, reweighted; exact gradient)"},
   };
   const double big = static_cast<double>(std::int64_t{1} << 40);
   using T = harness::OptionType;
@@ -96,18 +112,28 @@ harness::KernelSpec regress_kernel() {
                                           "INVALID", {}, false, 1, big},
       {"--fixed-iterations", T::flag, "", {}, "Run exactly --max-iter iterations (timing studies): convergence is "
                                              "reported, not required for VALID", {}},
-      {"--lambda", T::number, "0", {}, "Initial Levenberg-Marquardt damping", {"newton", "alternating"}, false, 0, 1e300},
+      {"--lambda", T::number, "0", {}, "Initial Levenberg-Marquardt damping", {"newton", "newton-sketch", "alternating"},
+       false, 0, 1e300},
+      {"--sample-rows", T::integer, "0", {}, "newton-sketch: rows m drawn per sampled Hessian (0: the rule from "
+                                             "--eps0 and --delta, see the README)", {"newton-sketch"}, false, 0, big},
+      {"--eps0", T::number, "0.5", {}, "newton-sketch: the rule's accuracy |H~ - H| <= eps0 |H|, in (0, 1]",
+       {"newton-sketch"}, false, 0, 1, true},
+      {"--delta", T::number, "0.1", {}, "newton-sketch: the rule's failure probability, in (0, 1]", {"newton-sketch"},
+       false, 0, 1, true},
+      {"--check-every", T::integer, "0", {}, "newton-sketch: compare every k-th sampled Hessian with the exact one "
+                                             "(an exact Hessian each time, timed apart; 0: never)", {"newton-sketch"},
+       false, 0, big},
       {"--memory-budget", T::size, "4GiB", {}, "Bytes per rank for the Hessian and the evaluation buffers; over it: "
                                               "exit 6 (does not fit) naming 2d^2, the bytes and the largest d that fits",
        {}, false, 0, 9.2e18, true},
       {"--tile", T::integer, "64", {}, "Query rows per tile (scores scratch: 2 tile x n per rank)", {}, false, 1, 1 << 20},
       {"--solver", T::string, "replicated", {"replicated", "scalapack"},
        "Damped Newton solve: replicated (Hessian allreduced, LAPACK posv on every rank) or scalapack (Hessian "
-       "reduce-scattered onto a process grid, p?posv, step gathered)", {"newton", "alternating"}},
+       "reduce-scattered onto a process grid, p?posv, step gathered)", {"newton", "newton-sketch", "alternating"}},
       {"--grid", T::string, "", {}, "scalapack: process grid PRxPC with PR * PC = ranks (default: the squarest); "
-                                    "needs --solver scalapack", {"newton", "alternating"}},
+                                    "needs --solver scalapack", {"newton", "newton-sketch", "alternating"}},
       {"--block", T::integer, std::to_string(default_block), {}, "scalapack: block size of the block-cyclic Hessian; "
-                                                                 "needs --solver scalapack", {"newton", "alternating"},
+                                                                 "needs --solver scalapack", {"newton", "newton-sketch", "alternating"},
        false, 1, 1 << 16},
   };
   k.problem_keys = {"n", "d", "unknowns", "scale", "scale_rule", "planted", "init_distance", "noise"};

@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 #include "core/timer.hpp"
+#include "regress/sampled_hessian.hpp"
 
 namespace attnbench::regress {
 
@@ -12,7 +14,8 @@ Algorithm parse_algorithm(const std::string& name) {
   if (name == "newton") return Algorithm::newton;
   if (name == "gd") return Algorithm::gd;
   if (name == "alternating") return Algorithm::alternating;
-  throw usage_error("regress: --algo must be newton, gd or alternating, not '" + name + "'");
+  if (name == "newton-sketch") return Algorithm::newton_sketch;
+  throw usage_error("regress: --algo must be newton, newton-sketch, gd or alternating, not '" + name + "'");
 }
 
 std::string to_string(Algorithm a) {
@@ -20,6 +23,7 @@ std::string to_string(Algorithm a) {
     case Algorithm::newton: return "newton";
     case Algorithm::gd: return "gd";
     case Algorithm::alternating: return "alternating";
+    case Algorithm::newton_sketch: return "newton-sketch";
   }
   return "?";
 }
@@ -118,15 +122,17 @@ class Run {
  public:
   Run(const dist::Comm& comm, Evaluator<T>& ev, NewtonSolver<T>& solver, std::span<const T> x0, const SolveOptions& opt)
       : comm_(comm), ev_(ev), solver_(solver), opt_(opt), x_(x0.begin(), x0.end()),
-        N_(static_cast<std::int64_t>(x0.size())), d2_(N_ / 2) {}
+        N_(static_cast<std::int64_t>(x0.size())), d2_(N_ / 2),
+        row0_(ev.data().layout.row_offset(comm.rank())) {}
 
   SolveResult<T> go() {
     comm_.bcast(std::span<T>(x_), 0);
     const Need need = opt_.algorithm == Algorithm::newton ? Need::hessian : Need::gradient;
-    Evaluation<T> cur = ev_.evaluate(x_, need, reduce());
+    Evaluation<T> cur = ev_.evaluate(x_, need, reduce(), sketch());
     HistoryRow row0;
     add_times(row0, cur.times);
     if (need == Need::hessian) hand_over(cur, N_, row0);
+    if (sketch()) sampled_hessian(cur, row0);
     row0.loss = cur.loss;
     row0.grad_norm = norm2<T>(cur.grad);
     row0.lambda = opt_.algorithm == Algorithm::gd ? 1.0 : opt_.lambda0;
@@ -139,7 +145,8 @@ class Run {
       HistoryRow row;
       bool stop = false;
       switch (opt_.algorithm) {
-        case Algorithm::newton: newton_step(cur, damping, row); break;
+        case Algorithm::newton:
+        case Algorithm::newton_sketch: newton_step(cur, damping, row); break;
         case Algorithm::gd: stop = !gd_step(cur, alpha, row); break;
         case Algorithm::alternating: alternating_step(cur, damping, row); break;
       }
@@ -194,6 +201,55 @@ class Run {
     e.hessian = {};
   }
   bool reduce() const { return !solver_.partial_hessian(); }
+  bool sketch() const { return opt_.algorithm == Algorithm::newton_sketch; }
+
+  // newton-sketch: draws the rows at the current iterate x_ (whose evaluation e carries the row
+  // bounds and G^T G), assembles H~ and hands it to the solver; every check_every-th H~ is compared
+  // with the exact Hessian at the same point (timed apart, as t_check).
+  void sampled_hessian(Evaluation<T>& e, HistoryRow& row) {
+    const std::int64_t d = static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(d2_))));
+    const std::int64_t n = ev_.data().n;
+    RowSample sample;
+    std::int64_t m = 0;
+    {
+      ScopedAccumulate timer(row.t_hessian);
+      const double h = agreed_value(lambda_max<T>(e.gtg, d));
+      const double S = row_bound_sum(comm_, e.row_bound);
+      row.rule_rows = sample_rows_rule(opt_.eps0, opt_.delta, N_, S, h);
+      m = opt_.sample_rows > 0 ? opt_.sample_rows : row.rule_rows;
+      row.sample_rows = std::min(m, n);
+      if (m < n) {
+        const std::uint64_t seed = random_bits(opt_.seed, streams::row_sample, static_cast<std::uint64_t>(builds_));
+        sample = draw_rows(comm_, row0_, e.row_bound, m, seed);
+        row.hessian_bound = h > 0.0 ? bernstein_t(m, N_, opt_.delta) * S / h : std::numeric_limits<double>::infinity();
+      }
+    }
+    // m >= n draws would cost at least the exact assembly: build the exact Hessian instead (bound 0).
+    if (m >= n) {
+      Evaluation<T> exact = ev_.evaluate(x_, Need::hessian, reduce());
+      add_times(row, exact.times);
+      row.hessian_bound = 0.0;
+      ++builds_;
+      hand_over(exact, N_, row);
+      return;
+    }
+    Evaluation<T> hs = ev_.sampled_hessian(x_, sample, e.gtg, reduce());
+    add_times(row, hs.times);
+    if (opt_.check_every > 0 && builds_ % opt_.check_every == 0) {
+      ScopedAccumulate timer(row.t_check);
+      std::vector<T> approx = hs.hessian;
+      const std::int64_t NN = N_ * N_;
+      if (!reduce()) comm_.allreduce(std::span<T>(approx.data(), static_cast<std::size_t>(NN)), dist::Op::sum);
+      const Evaluation<T> exact = ev_.evaluate(x_, Need::hessian, true);
+      HessianAccuracy acc = hessian_accuracy<T>(approx, exact.hessian, N_);
+      comm_.bcast(std::span<double>(&acc.norm_error, 1), 0);
+      comm_.bcast(std::span<double>(&acc.spectral_eps, 1), 0);
+      row.hessian_error = acc.norm_error;
+      row.hessian_eps = acc.spectral_eps;
+    }
+    ++builds_;
+    hand_over(hs, N_, row);
+  }
 
   void newton_step(Evaluation<T>& cur, Damping& damping, HistoryRow& row) {
     const double ref = solver_.mean_abs_diag();
@@ -205,13 +261,14 @@ class Run {
     row.step_norm = norm2<T>(step);
     std::vector<T> trial(x_);
     for (std::int64_t i = 0; i < N_; ++i) trial[static_cast<std::size_t>(i)] += step[static_cast<std::size_t>(i)];
-    Evaluation<T> next = ev_.evaluate(trial, Need::hessian, reduce());
+    Evaluation<T> next = ev_.evaluate(trial, sketch() ? Need::gradient : Need::hessian, reduce(), sketch());
     add_times(row, next.times);
     const double gn_new = norm2<T>(next.grad);
     if (agreed(comm_, accept_step(next.loss, gn_new, cur.loss, gn_old))) {
       damping.accepted(agreed_value(gain_ratio(cur.loss - next.loss, predicted_decrease(cur.grad, step, lambda))));
       x_ = std::move(trial);
-      hand_over(next, N_, row);
+      if (sketch()) sampled_hessian(next, row);
+      else hand_over(next, N_, row);
       cur = std::move(next);
       row.accepted = 1;
     } else {
@@ -274,7 +331,9 @@ class Run {
     double lambda = 0.0;
     row.cholesky_info = damped_solve_raising(d2_, here.grad, gx_norm, damping, step, row, lambda);
     if (info != 0 && row.cholesky_info == 0) row.cholesky_info = -info;  // the Y solve failed
-    Evaluation<T> keep{here.loss, here.grad, {}, {}};
+    Evaluation<T> keep;
+    keep.loss = here.loss;
+    keep.grad = here.grad;
     if (row.cholesky_info <= 0) {
       std::vector<T> trial(x_);
       for (std::int64_t i = 0; i < d2_; ++i) trial[static_cast<std::size_t>(i)] += step[static_cast<std::size_t>(i)];
@@ -301,6 +360,8 @@ class Run {
   SolveOptions opt_;
   std::vector<T> x_;
   std::int64_t N_, d2_;
+  std::int64_t row0_;        // this rank's first global row (newton-sketch's draws)
+  std::int64_t builds_ = 0;  // sampled Hessians built so far (seeds the draws; check_every)
   SolveResult<T> res_;
 };
 

@@ -15,6 +15,15 @@
 //  gd           gradient descent with Armijo backtracking: x - a g with the largest
 //               a = 2 a_prev 2^-k meeting L(x - a g) <= L(x) - 1e-4 a |g|^2 (k <= 60 halvings; a
 //               failed line search stops the run). `lambda` in the history holds the step length a.
+//  newton-sketch  the same damped Newton iteration with a SAMPLED Hessian H~ (sampled_hessian.hpp):
+//               the loss and gradient stay exact (forward 4 n^2 d + gradient 10 n^2 d, with the
+//               rows' bounds q_j, 8 n^2 more); m rows are drawn with p_j = q_j / sum q and only
+//               those assemble their Hessian terms: 6 m n d^2 + 6 m d^4 flops instead of
+//               6 n^2 d^2 + 6 n d^4. H_yy = (G^T G) (x) I stays exact. A fresh sample at every
+//               accepted iterate (seeded by (seed, iterate)); a rejected step re-solves on the same
+//               H~. With |H~ - H| <= eps |H| the rate is linear, about eps cond(H), instead of
+//               quadratic. m: --sample-rows, or the rule m(eps0) of sampled_hessian.hpp; m >= n
+//               builds the exact Hessian instead (n draws cost at least as much).
 //  alternating  exact least squares in Y at fixed X ((G^T G) Y = G^T B, d x d, replicated), then a
 //               damped Newton step in X alone with H_xx (same acceptance and lambda rule).
 //
@@ -25,6 +34,7 @@
 // Every decision and every iterate is taken from rank 0 (MPI_Bcast of 2 d^2 values and the
 // flags), so ranks can never disagree on how many collectives follow.
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,7 +45,7 @@
 
 namespace attnbench::regress {
 
-enum class Algorithm { newton, gd, alternating };
+enum class Algorithm { newton, gd, alternating, newton_sketch };
 Algorithm parse_algorithm(const std::string& name);  // usage error on anything else
 std::string to_string(Algorithm a);
 
@@ -45,13 +55,27 @@ struct SolveOptions {
   std::int64_t max_iter = 50;
   double lambda0 = 0.0;      // initial damping (newton, alternating)
   bool fixed_iterations = false;  // run exactly max_iter iterations (timing studies): no tolerance stop
+  // newton-sketch
+  std::int64_t sample_rows = 0;   // m per sampled Hessian; 0: sample_rows_rule(eps0, delta, ...)
+  double eps0 = 0.5;              // the rule's target |H~ - H| <= eps0 |H|
+  double delta = 0.1;             // the rule's failure probability
+  std::int64_t check_every = 0;   // compare every k-th H~ with the exact H (0: never)
+  std::uint64_t seed = 42;        // the row draws
 };
 
 // One row per iteration; row 0 is the start (step_norm 0, accepted 0).
+// newton-sketch's columns describe the H~ built at the row's iterate (row 0: the start), which the
+// next iteration's steps use; a row whose step was rejected built none (sample_rows 0, NaN).
 struct HistoryRow {
   double loss = 0.0, grad_norm = 0.0, step_norm = 0.0, lambda = 0.0;
   int accepted = 0, cholesky_info = 0;
   double t_forward = 0.0, t_gradient = 0.0, t_hessian = 0.0, t_reduce = 0.0, t_solve = 0.0;
+  std::int64_t sample_rows = 0;   // m of the H~ (0: none built, or an exact-Hessian algorithm; n: exact)
+  std::int64_t rule_rows = 0;     // the rule's m(eps0) at this iterate (whether or not --sample-rows was given)
+  double hessian_bound = std::numeric_limits<double>::quiet_NaN();  // eps_bound: |H~ - H| <= it |H| w.p. 1 - delta
+  double hessian_error = std::numeric_limits<double>::quiet_NaN();  // measured |H~ - H|_2 / |H|_2 (checked rows)
+  double hessian_eps = std::numeric_limits<double>::quiet_NaN();    // measured max |lambda(H^-1 H~) - 1| (H > 0)
+  double t_check = 0.0;           // seconds of the exact Hessian and comparison of --check-every
 };
 
 template <class T>

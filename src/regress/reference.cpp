@@ -8,13 +8,14 @@ namespace attnbench::regress {
 
 namespace {
 
-// F = rowsoftmax(s A1 X A2^T), n x n, two-pass with the row maximum subtracted.
+// F = rowsoftmax(s A1 X A2^T), nq x nk (queries: rows of A1, keys: rows of A2), two-pass with the
+// row maximum subtracted.
 Matrix<double> softmax_scores(const ReferenceProblem& p, const Matrix<double>& X) {
-  const std::int64_t n = p.A1.rows(), d = p.A1.cols();
-  Matrix<double> F(n, n);
-  for (std::int64_t j = 0; j < n; ++j) {
+  const std::int64_t nq = p.A1.rows(), nk = p.A2.rows(), d = p.A1.cols();
+  Matrix<double> F(nq, nk);
+  for (std::int64_t j = 0; j < nq; ++j) {
     double mx = -INFINITY;
-    for (std::int64_t k = 0; k < n; ++k) {
+    for (std::int64_t k = 0; k < nk; ++k) {
       double v = 0.0;
       for (std::int64_t a = 0; a < d; ++a)
         for (std::int64_t b = 0; b < d; ++b) v += p.A1(j, a) * X(a, b) * p.A2(k, b);
@@ -22,8 +23,8 @@ Matrix<double> softmax_scores(const ReferenceProblem& p, const Matrix<double>& X
       mx = std::max(mx, F(j, k));
     }
     double sum = 0.0;
-    for (std::int64_t k = 0; k < n; ++k) sum += (F(j, k) = std::exp(F(j, k) - mx));
-    for (std::int64_t k = 0; k < n; ++k) F(j, k) /= sum;
+    for (std::int64_t k = 0; k < nk; ++k) sum += (F(j, k) = std::exp(F(j, k) - mx));
+    for (std::int64_t k = 0; k < nk; ++k) F(j, k) /= sum;
   }
   return F;
 }
@@ -49,49 +50,49 @@ double reference_loss(const ReferenceProblem& p, const Matrix<double>& X, const 
 
 ReferenceResult reference_evaluate(const ReferenceProblem& p, const Matrix<double>& X, const Matrix<double>& Y,
                                    bool with_hessian) {
-  const std::int64_t n = p.A1.rows(), d = p.A1.cols(), d2 = d * d, N = 2 * d2;
+  const std::int64_t nq = p.A1.rows(), nk = p.A2.rows(), d = p.A1.cols(), d2 = d * d, N = 2 * d2;
   const double s = p.scale;
   const Matrix<double> F = softmax_scores(p, X);
-  const Matrix<double> H = matmul(p.A3, Y);   // n x d (keys)
-  const Matrix<double> G = matmul(F, p.A3);   // n x d
-  Matrix<double> R = matmul(F, H);            // n x d, then minus B
+  const Matrix<double> H = matmul(p.A3, Y);   // nk x d (keys)
+  const Matrix<double> G = matmul(F, p.A3);   // nq x d
+  Matrix<double> R = matmul(F, H);            // nq x d, then minus B
   ReferenceResult out;
-  for (std::int64_t j = 0; j < n; ++j)
+  for (std::int64_t j = 0; j < nq; ++j)
     for (std::int64_t m = 0; m < d; ++m) {
       R(j, m) -= p.B(j, m);
       out.loss += 0.5 * R(j, m) * R(j, m);
     }
   // grad_Y = G^T R
   out.grad_Y = Matrix<double>(d, d);
-  for (std::int64_t j = 0; j < n; ++j)
+  for (std::int64_t j = 0; j < nq; ++j)
     for (std::int64_t b = 0; b < d; ++b)
       for (std::int64_t m = 0; m < d; ++m) out.grad_Y(b, m) += G(j, b) * R(j, m);
-  // q = R H^T (n x n); P = F o q - diag((F o q) 1) F; grad_X = s A1^T P A2.
-  Matrix<double> P(n, n);
-  for (std::int64_t j = 0; j < n; ++j) {
+  // q = R H^T (nq x nk); P = F o q - diag((F o q) 1) F; grad_X = s A1^T P A2.
+  Matrix<double> P(nq, nk);
+  for (std::int64_t j = 0; j < nq; ++j) {
     double c = 0.0;
-    for (std::int64_t k = 0; k < n; ++k) {
+    for (std::int64_t k = 0; k < nk; ++k) {
       double q = 0.0;
       for (std::int64_t m = 0; m < d; ++m) q += R(j, m) * H(k, m);
       P(j, k) = F(j, k) * q;
       c += P(j, k);
     }
-    for (std::int64_t k = 0; k < n; ++k) P(j, k) -= c * F(j, k);
+    for (std::int64_t k = 0; k < nk; ++k) P(j, k) -= c * F(j, k);
   }
   out.grad_X = Matrix<double>(d, d);
-  for (std::int64_t j = 0; j < n; ++j)
-    for (std::int64_t k = 0; k < n; ++k)
+  for (std::int64_t j = 0; j < nq; ++j)
+    for (std::int64_t k = 0; k < nk; ++k)
       for (std::int64_t a = 0; a < d; ++a)
         for (std::int64_t b = 0; b < d; ++b) out.grad_X(a, b) += s * p.A1(j, a) * P(j, k) * p.A2(k, b);
   if (!with_hessian) return out;
 
   out.hessian = Matrix<double>(N, N);
   Matrix<double>& Hs = out.hessian;
-  std::vector<double> f(static_cast<std::size_t>(n)), z(f.size()), fz(f.size());
-  Matrix<double> Bj(n, n), J(n, n);
-  for (std::int64_t j = 0; j < n; ++j) {
+  std::vector<double> f(static_cast<std::size_t>(nk)), z(f.size()), fz(f.size());
+  Matrix<double> Bj(nk, nk), J(nk, nk);
+  for (std::int64_t j = 0; j < nq; ++j) {
     double fz_sum = 0.0;  // f^T z
-    for (std::int64_t k = 0; k < n; ++k) {
+    for (std::int64_t k = 0; k < nk; ++k) {
       const auto kk = static_cast<std::size_t>(k);
       f[kk] = F(j, k);
       z[kk] = 0.0;
@@ -101,13 +102,13 @@ ReferenceResult reference_evaluate(const ReferenceProblem& p, const Matrix<doubl
     }
     // J = diag f - f f^T; B_j = J H H^T J + diag(f o z) - (f o z) f^T - f (f o z)^T
     //                          + 2 (f^T z) f f^T - (f^T z) diag f   (the Hessian of row j's loss in S_j)
-    for (std::int64_t k = 0; k < n; ++k)
-      for (std::int64_t l = 0; l < n; ++l)
+    for (std::int64_t k = 0; k < nk; ++k)
+      for (std::int64_t l = 0; l < nk; ++l)
         J(k, l) = (k == l ? f[static_cast<std::size_t>(k)] : 0.0) - f[static_cast<std::size_t>(k)] * f[static_cast<std::size_t>(l)];
-    const Matrix<double> JH = matmul(J, H);  // n x d
-    for (std::int64_t k = 0; k < n; ++k) {
+    const Matrix<double> JH = matmul(J, H);  // nq x d
+    for (std::int64_t k = 0; k < nk; ++k) {
       const auto kk = static_cast<std::size_t>(k);
-      for (std::int64_t l = 0; l < n; ++l) {
+      for (std::int64_t l = 0; l < nk; ++l) {
         const auto ll = static_cast<std::size_t>(l);
         double v = 0.0;
         for (std::int64_t m = 0; m < d; ++m) v += JH(k, m) * JH(l, m);
@@ -120,8 +121,8 @@ ReferenceResult reference_evaluate(const ReferenceProblem& p, const Matrix<doubl
     for (std::int64_t b = 0; b < d; ++b)
       for (std::int64_t e = 0; e < d; ++e) {
         double v = 0.0;
-        for (std::int64_t k = 0; k < n; ++k)
-          for (std::int64_t l = 0; l < n; ++l) v += p.A2(k, b) * Bj(k, l) * p.A2(l, e);
+        for (std::int64_t k = 0; k < nk; ++k)
+          for (std::int64_t l = 0; l < nk; ++l) v += p.A2(k, b) * Bj(k, l) * p.A2(l, e);
         M(b, e) = v;
       }
     for (std::int64_t a = 0; a < d; ++a)
@@ -135,14 +136,14 @@ ReferenceResult reference_evaluate(const ReferenceProblem& p, const Matrix<doubl
     for (std::int64_t b = 0; b < d; ++b)
       for (std::int64_t c = 0; c < d; ++c) {
         double n3 = 0.0;  // (A2^T J A3)[b][c]
-        for (std::int64_t k = 0; k < n; ++k) n3 += p.A2(k, b) * JA3(k, c);
+        for (std::int64_t k = 0; k < nk; ++k) n3 += p.A2(k, b) * JA3(k, c);
         for (std::int64_t l = 0; l < d; ++l)
           for (std::int64_t a = 0; a < d; ++a) Hs(a * d + b, d2 + c * d + l) += s * p.A1(j, a) * n3 * R(j, l);
       }
     for (std::int64_t b = 0; b < d; ++b)
       for (std::int64_t l = 0; l < d; ++l) {
         double th = 0.0;  // (A2^T J H)[b][l]
-        for (std::int64_t k = 0; k < n; ++k) th += p.A2(k, b) * JH(k, l);
+        for (std::int64_t k = 0; k < nk; ++k) th += p.A2(k, b) * JH(k, l);
         for (std::int64_t c = 0; c < d; ++c)
           for (std::int64_t a = 0; a < d; ++a) Hs(a * d + b, d2 + c * d + l) += s * p.A1(j, a) * th * G(j, c);
       }
@@ -150,7 +151,7 @@ ReferenceResult reference_evaluate(const ReferenceProblem& p, const Matrix<doubl
   // H_yx = H_xy^T; H_yy = (G^T G) (x) I (the loss is quadratic in Y).
   for (std::int64_t r = 0; r < d2; ++r)
     for (std::int64_t c = 0; c < d2; ++c) Hs(d2 + c, r) = Hs(r, d2 + c);
-  for (std::int64_t j = 0; j < n; ++j)
+  for (std::int64_t j = 0; j < nq; ++j)
     for (std::int64_t b = 0; b < d; ++b)
       for (std::int64_t c = 0; c < d; ++c)
         for (std::int64_t m = 0; m < d; ++m) Hs(d2 + b * d + m, d2 + c * d + m) += G(j, b) * G(j, c);

@@ -16,7 +16,9 @@
 namespace attnbench::regress {
 
 struct ReferenceProblem {
-  Matrix<double> A1, A2, A3, B;  // n x d each
+  // A1, B: nq x d (query rows); A2, A3: nk x d (key rows). The kernel has nq = nk = n; a single
+  // query row (nq = 1) gives the Hessian of one row's loss (newton-sketch's row terms).
+  Matrix<double> A1, A2, A3, B;
   double scale = 1.0;            // s in softmax(s A1 X A2^T)
 };
 
