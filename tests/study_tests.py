@@ -1123,6 +1123,12 @@ REGRESS_STUDY = textwrap.dedent("""\
     d = 3
     max_iter = 25
     fixed_iterations = true
+    [[case]]
+    label = "sketch"
+    algo = "newton-sketch"
+    d = 3
+    sample_rows = 100
+    max_iter = 150
     """)
 
 
@@ -1168,7 +1174,8 @@ class Regress(Base):
         cols = [c.strip() for c in header.split("|")[1:-1]]
         rows = {x.split("|")[1].strip(): [c.strip() for c in x.split("|")[1:-1]]
                 for x in table.splitlines() if x.startswith("| n200-")}
-        self.assertEqual(sorted(rows), ["n200-p2-t1-gd", "n200-p2-t1-newton-d3", "n200-p2-t1-newton-d4"])
+        self.assertEqual(sorted(rows), ["n200-p2-t1-gd", "n200-p2-t1-newton-d3", "n200-p2-t1-newton-d4",
+                                        "n200-p2-t1-sketch"])
         for point, cells in rows.items():
             with h5py.File(sdir / point / "run0.h5", "r") as h:
                 g = h["history/grad_norm"][()].ravel()
@@ -1183,6 +1190,24 @@ class Regress(Base):
                 self.assertEqual(cells[cols.index(f"it. to {level}")], "-" if hit is None else str(hit),
                                  f"{point} level {level}")
         self.assertEqual(rows["n200-p2-t1-gd"][cols.index("iterations")], "25")
+        # newton-sketch beside newton (tab:red), and sketch.md: seconds to 1e-10 of both at d = 3,
+        # recomputed here from the histories (the sum of every t_ column but t_check, rows 0..k).
+        self.assertTrue(png_has_colour(png, (214, 39, 40)), "no newton-sketch line in convergence.png")
+        sketch = (sdir / "sketch.md").read_text()
+        self.assertIn(sketch, (sdir / "study.md").read_text())
+        line = [x for x in sketch.splitlines() if x.startswith("| 200 | 3 | 2 |")]
+        self.assertEqual(len(line), 1, sketch)
+        cells = [c.strip() for c in line[0].split("|")[1:-1]]
+        for point, it_col, s_col in (("n200-p2-t1-newton-d3", 4, 5), ("n200-p2-t1-sketch", 6, 7)):
+            with h5py.File(sdir / point / "run0.h5", "r") as h:
+                hist = {k: h["history"][k][()] for k in h["history"]}
+            rel = hist["grad_norm"] / hist["grad_norm"][0]
+            k = next(i for i, v in enumerate(rel) if v <= 1e-10)
+            secs = sum(float(hist[c][: k + 1].sum()) for c in hist if c.startswith("t_") and c != "t_check")
+            self.assertEqual(cells[it_col], str(k), point)
+            self.assertAlmostEqual(float(cells[s_col]), secs, delta=2e-3 * secs, msg=point)
+        self.assertEqual(cells[3], "100")
+        self.assertIn("sketch wins from", sketch)
         for p in ("n200-p2-t1-newton-d3", "n200-p2-t1-newton-d4"):
             self.assertEqual(rows[p][cols.index("converged")], "yes")
             self.assertNotEqual(rows[p][cols.index("it. to 1e-10")], "-")

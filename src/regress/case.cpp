@@ -264,9 +264,12 @@ class RegressCase final : public harness::Case {
     if (cfg_.solve.algorithm == Algorithm::newton_sketch) {
       column("sample_rows", [](const HistoryRow& r) { return r.sample_rows; });
       column("rule_rows", [](const HistoryRow& r) { return r.rule_rows; });
-      column("hessian_bound", [](const HistoryRow& r) { return r.hessian_bound; });
-      column("hessian_error", [](const HistoryRow& r) { return r.hessian_error; });
-      column("hessian_eps", [](const HistoryRow& r) { return r.hessian_eps; });
+      // -1: not measured (no sampled Hessian at that row, no --check-every comparison, or H not
+      // positive definite for hessian_eps): a VALID archive holds finite numbers only.
+      const auto measured = [](double v) { return std::isfinite(v) ? v : -1.0; };
+      column("hessian_bound", [&](const HistoryRow& r) { return measured(r.hessian_bound); });
+      column("hessian_error", [&](const HistoryRow& r) { return measured(r.hessian_error); });
+      column("hessian_eps", [&](const HistoryRow& r) { return measured(r.hessian_eps); });
       column("t_check", [](const HistoryRow& r) { return r.t_check; });
     }
     file.attr("/", "iterations", result_.iterations);

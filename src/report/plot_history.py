@@ -36,7 +36,10 @@ sys.dont_write_bytecode = True
 LEVELS = (1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
 # Runs with at most this many iterations get their whole |g|/|g0| sequence in the table.
 SEQUENCE_MAX = 12
-ALGO_COLOURS = {"newton": "tab:blue", "alternating": "tab:orange", "gd": "tab:green"}
+ALGO_COLOURS = {"newton": "tab:blue", "newton-sketch": "tab:red", "alternating": "tab:orange", "gd": "tab:green"}
+# History columns that time verification, not the algorithm (newton-sketch's --check-every): kept
+# out of the per-iteration phases and of the seconds to a tolerance.
+NOT_ALGORITHM_PHASES = ("check",)
 OMEGA = 2.373   # the matrix-multiplication exponent of the paper's d^{2 omega}
 
 
@@ -51,8 +54,10 @@ COST_MODELS = {
     "regress": [
         ("paper: T_mat(n,n,d) + T_mat(n,d,d) + d^(2 omega)",
          lambda p: _t_mat(p["n"], p["n"], p["d"]) + _t_mat(p["n"], p["d"], p["d"]) + p["d"] ** (2 * OMEGA)),
-        ("exact-Hessian assembly n^2 d^2 (this implementation)",
+        ("exact-Hessian assembly n^2 d^2 (newton)",
          lambda p: float(p["n"]) ** 2 * float(p["d"]) ** 2),
+        ("sampled-Hessian assembly m n d^2, m fixed (newton-sketch)",
+         lambda p: float(p["n"]) * float(p["d"]) ** 2),
     ],
 }
 
@@ -247,7 +252,7 @@ def _phase_names(runs):
     names = []
     for h in runs:
         for k in h["hist"]:
-            if k.startswith("t_") and k[2:] not in names:
+            if k.startswith("t_") and k[2:] not in names and k[2:] not in NOT_ALGORITHM_PHASES:
                 names.append(k[2:])
     return names
 
@@ -424,6 +429,121 @@ def _plot_phases(sdir, plan, panels, names) -> Path:
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# newton vs newton-sketch: seconds to a tolerance and the predicted crossover
+
+SKETCH_LEVEL = 1e-10
+# Flops per iteration by phase group (regress/case.cpp's work model, per evaluation): the exact
+# loss and gradient (both algorithms; newton-sketch adds the row bounds), the Hessian (exact
+# assembly, or m sampled rows), and the (2 d^2)^3 / 3 solve.
+def _sketch_flops(algo, n, d, m):
+    grad = 14.0 * n * n * d + 8.0 * n * d * d + (8.0 * n * n if algo == "newton-sketch" else 0.0)
+    hess = (6.0 * n * n * d * d + 6.0 * n * d ** 4) if algo == "newton" else m * (10.0 * n * d + 6.0 * n * d * d + 6.0 * d ** 4)
+    return {"grad": grad, "hess": hess, "solve": (2.0 * d * d) ** 3 / 3.0}
+
+
+PHASE_GROUPS = {"grad": ("forward", "gradient", "reduce"), "hess": ("hessian",), "solve": ("solve",)}
+
+
+def _seconds_to(h, level):
+    """(iterations, seconds) to the first row with |g|/|g0| <= level (rows 0..k, every algorithm
+    phase), or None when not reached."""
+    g = h["hist"].get("grad_norm")
+    if g is None or not len(g) or not g[0] > 0:
+        return None
+    k = _first_below(g / g[0], level)
+    if k is None:
+        return None
+    cols = [h["hist"][c] for c in h["hist"] if c.startswith("t_") and c[2:] not in NOT_ALGORITHM_PHASES]
+    return k, float(sum(float(c[i]) for c in cols for i in range(k + 1)))
+
+
+def sketch_crossover(runs: list[dict]) -> str:
+    """Markdown comparing newton and newton-sketch where a study has both at the same (n, d, ranks):
+    measured seconds to SKETCH_LEVEL, and a prediction beyond the measured sizes from seconds per
+    flop of each phase group (median over the measured points of each algorithm) times the
+    measured iterations to the level (median over n at that d: the sampled Hessian's accuracy
+    depends on m, not on n)."""
+    pts = {}
+    for h in runs:
+        r = h["row"]
+        if r["algorithm"] not in ("newton", "newton-sketch") or not isinstance(r.get("n"), (int, float)):
+            continue
+        m = float(r["record"]["parameters"].get("sample_rows", 0) or 0)
+        pts.setdefault((r["algorithm"], int(r["n"]), int(r["d"]), r["ranks"]), (h, m))
+    pairs = sorted({(n, d, p) for (a, n, d, p) in pts if a == "newton"} & {(n, d, p) for (a, n, d, p) in pts if a == "newton-sketch"})
+    if not pairs:
+        return ""
+    md = ["## newton vs newton-sketch: seconds to |g|/|g0| <= 1e-10\n",
+          "Measured: the sum of every algorithm phase of the history rows 0..k, k the first row at the level "
+          "(rank 0, one repetition; --check-every's exact Hessians excluded). m: rows per sampled Hessian.\n",
+          "| n | d | ranks | m | newton it. | newton s | sketch it. | sketch s | sketch / newton | "
+          "hessian s/it newton | hessian s/it sketch |",
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    spf = {}       # (algo, group) -> seconds per flop samples
+    iters = {}     # (algo, d) -> iteration counts
+    ms = {}
+    for (algo, n, d, p), (h, m) in pts.items():
+        per = _per_iteration(h, [ph for grp in PHASE_GROUPS.values() for ph in grp])
+        fl = _sketch_flops(algo, n, d, m)
+        for grp, names in PHASE_GROUPS.items():
+            t = sum(per[ph] for ph in names if per.get(ph) == per.get(ph))
+            if t > 0 and fl[grp] > 0:
+                spf.setdefault((algo, grp), []).append(t / fl[grp])
+        st = _seconds_to(h, SKETCH_LEVEL)
+        if st:
+            iters.setdefault((algo, d), []).append(st[0])
+        if algo == "newton-sketch":
+            ms.setdefault(d, m)
+    for n, d, p in pairs:
+        hn, _ = pts[("newton", n, d, p)]
+        hs, m = pts[("newton-sketch", n, d, p)]
+        a, b = _seconds_to(hn, SKETCH_LEVEL), _seconds_to(hs, SKETCH_LEVEL)
+        hn_it = _per_iteration(hn, ["hessian"])["hessian"]
+        hs_it = _per_iteration(hs, ["hessian"])["hessian"]
+        md.append(f"| {n} | {d} | {p} | {m:g} | " + (f"{a[0]} | {a[1]:.3g}" if a else "- | -") + " | "
+                  + (f"{b[0]} | {b[1]:.3g}" if b else "- | -") + " | "
+                  + (f"{b[1] / a[1]:.2f}" if a and b and a[1] > 0 else "-") + f" | {_g(hn_it)} | {_g(hs_it)} |")
+    md.append("")
+    rate = {k: _median(v) for k, v in spf.items()}
+    if not all(("newton", g) in rate for g in ("grad", "hess")) or ("newton-sketch", "hess") not in rate:
+        return "\n".join(md) + "\n"
+    md.append("Fitted seconds per Gflop (median over the points): "
+              + ", ".join(f"{a} {g} {1e9 * v:.3g}" for (a, g), v in sorted(rate.items())) + ".\n")
+    md.append("Predicted seconds to 1e-10 (iterations: the measured median at that d; phases: the fitted rates "
+              "times regress's flop counts), and where newton-sketch wins:\n")
+    md.append("| d | m | newton it. | sketch it. | " + " | ".join(f"n = {2 ** k}" for k in range(11, 19)) + " | sketch wins from |")
+    md.append("|---:|---:|---:|---:|" + "---:|" * 8 + "---|")
+    for d in sorted({d for (_, _, d, _) in pairs}):
+        kn, ks = iters.get(("newton", d)), iters.get(("newton-sketch", d))
+        if not kn or not ks:
+            continue
+        kn, ks, m = _median(kn), _median(ks), ms.get(d, 0.0)
+
+        def t(algo, n, k):
+            fl = _sketch_flops(algo, n, d, m)
+            return k * sum(fl[g] * rate.get((algo, g), rate.get(("newton", g), 0.0)) for g in fl)
+        cells, wins = [], None
+        for e in range(11, 31):
+            n = 2 ** e
+            tn, ts = t("newton", n, kn), t("newton-sketch", n, ks)
+            if e <= 18:
+                cells.append(f"{tn:.3g} / {ts:.3g}")
+            if wins is None and ts < tn and n > m:
+                wins = n
+        # As n grows at fixed m, newton-sketch's iteration tends to its gradient, newton's to its
+        # assembly: the limit of the ratio says whether it ever wins at this d.
+        lim = (ks * (14.0 * d + 8.0) * rate[("newton-sketch", "grad")] if ("newton-sketch", "grad") in rate else float("nan")) / \
+              (kn * (14.0 * d * rate[("newton", "grad")] + 6.0 * d * d * rate[("newton", "hess")]))
+        md.append(f"| {d} | {m:g} | {kn:g} | {ks:g} | " + " | ".join(cells) + " | "
+                  + (f"n = {wins}" if wins else f"not up to n = 2^30 (limit sketch/newton = {lim:.2f})") + " |")
+    md.append("\nEach cell: newton / newton-sketch seconds. Since a sampled Hessian's accuracy depends on m and "
+              "not on n, newton-sketch's iteration count stays while newton's assembly grows as n^2 d^2 against its "
+              "n^2 d gradient: newton-sketch wins once (sketch iterations) / (newton iterations) < (time of a newton "
+              "iteration) / (time of a newton-sketch iteration), which tends to 1 + 3 d / 7 in flops.\n")
+    return "\n".join(md) + "\n"
+
+
 def make(sdir: Path, plan: dict, rows: list[dict], plots: bool = True):
     """The history plots and tables of a study, when its archives have /history: returns
     (Markdown, written files); writes convergence.md and phases.md too. ('', []) otherwise."""
@@ -441,4 +561,7 @@ def make(sdir: Path, plan: dict, rows: list[dict], plots: bool = True):
     pmd, pfiles = phases(sdir, plan, runs, plots)
     if pmd:
         (sdir / "phases.md").write_text(pmd)
-    return md + ("\n" + pmd if pmd else ""), files + pfiles
+    smd = sketch_crossover(runs)
+    if smd:
+        (sdir / "sketch.md").write_text(smd)
+    return md + ("\n" + pmd if pmd else "") + ("\n" + smd if smd else ""), files + pfiles
