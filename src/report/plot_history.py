@@ -514,7 +514,7 @@ def sketch_crossover(runs: list[dict]) -> str:
               "times regress's flop counts), and where newton-sketch wins:\n")
     md.append("| d | m | newton it. | sketch it. | " + " | ".join(f"n = {2 ** k}" for k in range(11, 19)) + " | sketch wins from |")
     md.append("|---:|---:|---:|---:|" + "---:|" * 8 + "---|")
-    for d in sorted({d for (_, _, d, _) in pairs}):
+    for d in sorted({d for (_, d, _) in pairs}):
         kn, ks = iters.get(("newton", d)), iters.get(("newton-sketch", d))
         if not kn or not ks:
             continue
