@@ -302,4 +302,20 @@ TEST(NewtonSketch, ConvergesRecordsAccuracyAndDoesNotDependOnRankCount) {
   EXPECT_EQ(ex.history.front().sample_rows, spec.n);
 }
 
+// A far start (50% from the optimum, where the exact Hessian is indefinite): the damping brings
+// newton-sketch home as it does newton.
+TEST(NewtonSketch, DampingBringsAFarStartHome) {
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = 203;
+  spec.d = 3;
+  spec.init_distance = 0.5;
+  const Instance<double> inst = make_planted<double>(comm, spec);
+  const SolveResult<double> r = solve_sketch(comm, inst, 100, 0, 200);
+  EXPECT_TRUE(r.converged) << r.iterations << " iterations, |g|/|g0| " << r.rel_grad_norm();
+  int rejected = 0;
+  for (std::size_t k = 1; k < r.history.size(); ++k) rejected += r.history[k].accepted ? 0 : 1;
+  if (comm.is_root()) std::printf("far start: %lld iterations, %d rejected\n", static_cast<long long>(r.iterations), rejected);
+}
+
 }  // namespace
