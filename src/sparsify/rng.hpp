@@ -18,6 +18,7 @@ constexpr std::uint64_t sample = 2051;       // the m iid draws: exponential spa
 constexpr std::uint64_t sketch = 2052;       // sparse-embedding row and sign of column j, index j * z + t
 constexpr std::uint64_t jl = 2054;           // JL Gaussian (n x k), index i * k + c
 constexpr std::uint64_t gaussian = 2055;     // dense JL baseline G (d x m), index j * m + l
+constexpr std::uint64_t screen = 2056;       // screened leverage-sketch: the keep uniform of column j, index j
 }  // namespace stream
 
 inline double uniform(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {
