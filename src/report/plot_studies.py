@@ -90,6 +90,7 @@ def _records(sdir: Path, rows: list[dict]) -> list[dict]:
     for r in rows:
         a = dict(r["record"]["attrs"])   # root, param., val., met. attributes of the checked archive
         a["point"], a["valid_run"], a["time"] = r["point"], bool(r["valid"]), r["median_time"]
+        a["state"] = r["status"]   # VALID, UNCERTIFIED (valid, no certificate), INVALID, PLAN_MISMATCH
         recs.append(a)
     return recs
 
@@ -594,7 +595,14 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
         md.append(f"- leverage: largest deviation of m_eff from the fit {100 * max(dev):.1f}%; kept vs the uniform "
                   f"saturation model d (1 - e^(-m/d)): within {100 * max(pred):.1f}%")
     sk = series.get("leverage-sketch")
-    if sk:
+    if sk and all(str(a.get("param.bound", "classic")) == "chernoff" for a in sk.values()):
+        md.append("- leverage-sketch (--bound chernoff): m = the exact-score budget, no oversampling factor (JL "
+                  "screen factor a = " + ", ".join(f"{_g(float(a.get('param.screen_factor', float('nan'))), '.1f')} "
+                                                  f"(n = {n})" for n, a in sorted(sk.items()))
+                  + "; exact scores computed for " + ", ".join(str(int(a.get("val.candidates", -1))) for _, a in sorted(sk.items()))
+                  + " candidate columns); the factor its JL scores alone would have needed (validation score_factor): "
+                  + ", ".join(_g(float(a.get("val.score_factor", float("nan"))), ".2f") for _, a in sorted(sk.items())))
+    elif sk:
         md.append("- leverage-sketch: m = draws scaled by its oversampling factor "
                   + ", ".join(f"{_g(float(a.get('param.oversample', float('nan'))), '.1f')} (n = {n})"
                               for n, a in sorted(sk.items()))
@@ -602,6 +610,10 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
                   + ", ".join(_g(float(a.get("val.score_factor", float("nan"))), ".2f") for _, a in sorted(sk.items())))
     invalid = [a["point"] for a in recs if not a["valid_run"]]
     md.append(f"- invalid runs: {', '.join(invalid) if invalid else 'none'}")
+    uncert = [a["point"] for a in recs if a["state"] == "UNCERTIFIED"]
+    if uncert:
+        md.append(f"- UNCERTIFIED runs (valid output, no certificate: the error is measured, not bounded): "
+                  f"{', '.join(uncert)}")
     md_text = "\n".join(md) + "\n"
     files = []
     if plots and recs:
@@ -682,6 +694,10 @@ def sparsify_error_vs_r(sdir: Path, plan: dict, rows: list[dict], unfit: list[di
                   f"{_g(min(eps_reached), '.3f')}..{_g(max(eps_reached), '.3f')}")
     invalid = [a["point"] for a in recs if not a["valid_run"]]
     md.append(f"- invalid runs: {', '.join(invalid) if invalid else 'none'}")
+    uncert = [a["point"] for a in recs if a["state"] == "UNCERTIFIED"]
+    if uncert:
+        md.append(f"- UNCERTIFIED runs (valid output, no certificate: the error is measured, not bounded): "
+                  f"{', '.join(uncert)}")
     md_text = "\n".join(md) + "\n"
     files = []
     if plots and recs:
@@ -870,13 +886,13 @@ def sparsify_coherent(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict
           "(uniform, leverage), JL width (gaussian), steps ceil(gamma n) (bss; gamma in parentheses; a step may "
           "pick a column again, so bss can keep fewer columns than steps). "
           "Window = [spectral_low, spectral_high] of L^-1 YY^T L^-T.\n",
-          "| method | m | kept | window | attention error | bound | valid |", "|---|---:|---:|---|---:|---:|---|"]
+          "| method | m | kept | window | attention error | bound | state |", "|---|---:|---:|---|---:|---:|---|"]
     for a in algos:
         for x, rec in sorted(data[a], key=lambda t: t[0]):
             tag = f" (gamma {_g(float(rec['param.gamma']), 'g')})" if a == "bss" else ""
             md.append(f"| {a} | {x}{tag} | {int(rec['val.columns_kept'])} | [{_g(float(rec['val.spectral_low']), '.3f')}, "
                       f"{_g(float(rec['val.spectral_high']), '.3f')}] | {_g(float(rec['val.attention_error']), '.3e')} | "
-                      f"{_g(float(rec['val.attention_bound']), '.3e')} | {'VALID' if rec['valid_run'] else 'INVALID'} |")
+                      f"{_g(float(rec['val.attention_bound']), '.3e')} | {rec['state']} |")
     md.append("")
     common = None
     if "uniform" in data and "leverage" in data:
