@@ -88,7 +88,10 @@ TEST(SparsifyChernoffBound, UsageErrors) {
   const auto& comm = testing_support::world();
   auto code = [&](const Params& q) {
     try {
-      dist::agree_on_success(comm, [&] { check_params(q, 20); });
+      dist::agree_on_success(comm, [&] {
+        check_params(q, 20);
+        check_sizes(q, 20, 3000);
+      });
     } catch (const Error& err) {
       return static_cast<int>(err.code());
     }

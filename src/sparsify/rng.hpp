@@ -24,6 +24,11 @@ constexpr std::uint64_t screen = 2056;       // screened leverage-sketch: the ke
 inline double uniform(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {
   return static_cast<double>(random_bits(seed, s, index) >> 11) * 0x1.0p-53;
 }
+// The same uniform from a stream key drawn once (loops over many indices of one stream):
+// uniform_keyed(stream_key(seed, s), i) == uniform(seed, s, i).
+inline double uniform_keyed(std::uint64_t key, std::uint64_t index) noexcept {
+  return static_cast<double>(keyed_bits(key, index) >> 11) * 0x1.0p-53;
+}
 
 // The uniform in (0, 1] of 64 random bits: ((bits >> 11) + 1) 2^-53 (53 bits; never 0, so its log
 // is finite). Shared by the exponentials (both paths) and Box-Muller, so they agree bit for bit.

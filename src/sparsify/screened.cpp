@@ -95,9 +95,10 @@ void run_screened(const dist::Comm& comm, const ColumnBlock<T>& X, const Params&
     const double per_score = static_cast<double>(m) / static_cast<double>(n);  // pi_j = min(1, per_score tau_j)
     std::vector<std::int64_t> cand;
     std::vector<double> u, pi_screen;
+    const std::uint64_t key = stream_key(p.seed, rng::stream::screen);
     for (std::int64_t j = 0; j < X.cols; ++j) {
       const double pt = std::min(1.0, plan.a * per_score * tau_jl[static_cast<std::size_t>(j)]);
-      const double uj = rng::uniform(p.seed, rng::stream::screen, static_cast<std::uint64_t>(X.col0 + j));
+      const double uj = rng::uniform_keyed(key, static_cast<std::uint64_t>(X.col0 + j));
       if (uj < pt) {
         cand.push_back(j);
         u.push_back(uj);

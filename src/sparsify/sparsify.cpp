@@ -75,8 +75,6 @@ void check_params(const Params& p, std::int64_t n) {
     // The screened pipeline whitens with the exact Gram matrix and its m needs no factor: the
     // CountSketch's options and --oversample belong to --bound classic.
     if (p.oversample != 0.0) throw usage_error("--oversample applies to --bound classic only (chernoff needs no factor)");
-    if (p.sketch_rows != 0 || p.sketch_nnz != 1)
-      throw usage_error("--sketch-rows and --sketch-nnz apply to --bound classic only (chernoff whitens with X X^T)");
   }
   if (p.method == Method::leverage_sketch && p.bound == Bound::classic && p.m == 0 && p.oversample == 0.0) {
     const std::int64_t s = p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(n);
@@ -130,6 +128,10 @@ void check_sizes(const Params& p, std::int64_t n, std::int64_t d) {
     if (p.sketch_nnz < 1 || p.sketch_nnz > s)
       throw usage_error("--sketch-nnz must be in [1, s] = [1, " + std::to_string(s) + "] (got " +
                         std::to_string(p.sketch_nnz) + "): a column of the embedding has z nonzeros among its s rows");
+    // After their ranges (a value out of range is named as such whatever the bound): the screened
+    // pipeline whitens with the exact Gram matrix and has no CountSketch to size.
+    if (p.bound == Bound::chernoff && (p.sketch_rows != 0 || p.sketch_nnz != 1))
+      throw usage_error("--sketch-rows and --sketch-nnz apply to --bound classic only (chernoff whitens with X X^T)");
     const std::int64_t k = p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n);
     const std::int64_t max_k = kMaxInt64 / 8 / std::max<std::int64_t>(n, 512);
     if (k > max_k)
