@@ -115,17 +115,7 @@ void run_screened(const dist::Comm& comm, const ColumnBlock<T>& X, const Params&
       }
     }
   });
-  timed("sample", [&] {
-    // Every rank's keeps on every rank, in rank order = ascending columns (allgather of p counts,
-    // allgatherv of 2 x kept words).
-    const std::vector<int> per_rank = comm.allgather(static_cast<int>(cols.size()));
-    int all = 0;
-    for (int c : per_rank) all += c;
-    out.columns.resize(static_cast<std::size_t>(all));
-    out.weights.resize(static_cast<std::size_t>(all));
-    comm.allgatherv<std::int64_t>(cols, out.columns, per_rank);
-    comm.allgatherv<double>(weights, out.weights, per_rank);
-  });
+  timed("sample", [&] { gather_selection(comm, cols, weights, out); });
   double local = 0.0;
   for (double v : tau_jl) local += v;
   out.score_sum = comm.allreduce(local, dist::Op::sum);

@@ -683,6 +683,12 @@ void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vect
   }
   std::vector<double>().swap(P);
   std::vector<std::int64_t>().swap(cnts);
+  gather_selection(comm, cols, weights, out);
+  out.m = m;
+}
+
+void gather_selection(const dist::Comm& comm, const std::vector<std::int64_t>& cols, const std::vector<double>& weights,
+                      Result& out) {
   // Every rank's picks on every rank, in rank order = ascending columns (allgather of p counts,
   // allgatherv of 2 x picks words straight into the result).
   const std::vector<int> per_rank = comm.allgather(static_cast<int>(cols.size()));
@@ -692,7 +698,6 @@ void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vect
   out.weights.resize(static_cast<std::size_t>(all));
   comm.allgatherv<std::int64_t>(cols, out.columns, per_rank);
   comm.allgatherv<double>(weights, out.weights, per_rank);
-  out.m = m;
 }
 
 template <class T>

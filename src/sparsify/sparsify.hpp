@@ -182,4 +182,9 @@ std::vector<double> exact_leverage_scores(const ColumnBlock<T>& X, const std::ve
 void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vector<double>& q, std::int64_t m,
                       std::uint64_t seed, Result& out);
 
+// out.columns, out.weights := every rank's selected (global, ascending per rank) columns and their
+// weights, in rank order (ascending), replicated: allgather of p counts, allgatherv of 2 x kept words.
+void gather_selection(const dist::Comm& comm, const std::vector<std::int64_t>& cols, const std::vector<double>& weights,
+                      Result& out);
+
 }  // namespace attnbench::sparsify
