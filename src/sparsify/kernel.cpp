@@ -118,7 +118,8 @@ harness::KernelSpec sparsify_kernel() {
       "Columns (the d axis) are split across ranks. VALID: bss within [1 - kappa, 1 + kappa], leverage\n"
       "methods within [1 - eps, 1 + eps] (a randomized miss, probability <= delta, is INVALID), and the\n"
       "attention error within (e^{2 eps' r} - 1) e^{2 r} / n for the window eps' reached (a bound >= 1, e.g. for\n"
-      "large r, is reported as vacuous: the window alone decides).";
+      "large r, is reported as vacuous: the window alone decides). uniform and gaussian have no certificate:\n"
+      "a finite, consistent run is UNCERTIFIED (exit 0), not VALID.";
   k.input_help =
       "/X: a dense n x d float32/float64 dataset, or an anndata sparse group (data, indices, indptr; attributes "
       "encoding-type = csc_matrix or csr_matrix and shape = [n, d]); d >= n, rank(X) = n";
