@@ -1055,7 +1055,9 @@ class Schema(Base):
         sdir = self.make("s3", {"c": s3})
         rc, out, err = run("report", sdir, "--no-plots")
         self.assertEqual(rc, 0, out + err)
-        self.assertIn("VALID (no certificate)", out)
+        self.assertIn("UNCERTIFIED", out)
+        self.assertNotIn("| VALID", out)
+        self.assertIn("1 run(s) UNCERTIFIED", out)
         self.assertIn("| rel_spectral_error | status |", out)
         self.assertIn("2.50e-01", out)
         # the runner accepts a schema-2 archive as done
@@ -1323,7 +1325,7 @@ class Robust(Base):
             row = [x for x in out.splitlines() if x.startswith(f"| {name} |")]
             self.assertEqual(len(row), 1, out)
             self.assertIn("**DAMAGED**", row[0])
-        self.assertIn("| VALID (no certificate) |", [x for x in out.splitlines() if x.startswith("| intact |")][0])
+        self.assertIn("| UNCERTIFIED |", [x for x in out.splitlines() if x.startswith("| intact |")][0])
         # compare: a folder, and each archive alone against the intact one; exit 3, never 1
         rc, out, err = run("compare", base, sdir, cwd=self.tmp)
         self.assertEqual(rc, 3, out + err)

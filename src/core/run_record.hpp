@@ -52,4 +52,14 @@ struct RunRecord {
   bool valid = false;
 };
 
+// The verdict of a run, three ways (the summary line and the root attribute `state`):
+//   VALID        valid, and its error is bounded by a certificate or tolerance;
+//   UNCERTIFIED  valid in the only sense a baseline has (finite, consistent output), but nothing
+//                bounds its error: measured, not a pass. Exit code 0 like VALID: the code did what
+//                it claims, the missing certificate is a property of the algorithm, not a failure;
+//   INVALID      failed its validation (exit code 4).
+inline const char* run_state(bool valid, bool certified) {
+  return !valid ? "INVALID" : certified ? "VALID" : "UNCERTIFIED";
+}
+
 }  // namespace attnbench

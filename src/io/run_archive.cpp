@@ -45,6 +45,7 @@ void write_run_archive(const dist::Comm& comm, const std::string& path, bool ove
   f.attr("/", "warmup", static_cast<I>(rec.warmup));
   f.attr("/", "reps", static_cast<I>(rec.reps));
   f.attr("/", "valid", static_cast<I>(rec.valid ? 1 : 0));
+  f.attr("/", "state", std::string(run_state(rec.valid, rec.certified)));  // VALID, UNCERTIFIED or INVALID
   f.attr("/", "created", prov.created);
   // ---- the kernel's problem attributes, and which they are ----
   f.attr("/", "problem_keys", join(rec.problem_keys));

@@ -90,6 +90,7 @@ def _records(sdir: Path, rows: list[dict]) -> list[dict]:
     for r in rows:
         a = dict(r["record"]["attrs"])   # root, param., val., met. attributes of the checked archive
         a["point"], a["valid_run"], a["time"] = r["point"], bool(r["valid"]), r["median_time"]
+        a["state"] = r["status"]   # VALID, UNCERTIFIED (valid, no certificate), INVALID, PLAN_MISMATCH
         recs.append(a)
     return recs
 
@@ -594,7 +595,14 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
         md.append(f"- leverage: largest deviation of m_eff from the fit {100 * max(dev):.1f}%; kept vs the uniform "
                   f"saturation model d (1 - e^(-m/d)): within {100 * max(pred):.1f}%")
     sk = series.get("leverage-sketch")
-    if sk:
+    if sk and all(str(a.get("param.bound", "classic")) == "chernoff" for a in sk.values()):
+        md.append("- leverage-sketch (--bound chernoff): m = the exact-score budget, no oversampling factor (JL "
+                  "screen factor a = " + ", ".join(f"{_g(float(a.get('param.screen_factor', float('nan'))), '.1f')} "
+                                                  f"(n = {n})" for n, a in sorted(sk.items()))
+                  + "; exact scores computed for " + ", ".join(str(int(a.get("val.candidates", -1))) for _, a in sorted(sk.items()))
+                  + " candidate columns); the factor its JL scores alone would have needed (validation score_factor): "
+                  + ", ".join(_g(float(a.get("val.score_factor", float("nan"))), ".2f") for _, a in sorted(sk.items())))
+    elif sk:
         md.append("- leverage-sketch: m = draws scaled by its oversampling factor "
                   + ", ".join(f"{_g(float(a.get('param.oversample', float('nan'))), '.1f')} (n = {n})"
                               for n, a in sorted(sk.items()))
@@ -602,6 +610,10 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
                   + ", ".join(_g(float(a.get("val.score_factor", float("nan"))), ".2f") for _, a in sorted(sk.items())))
     invalid = [a["point"] for a in recs if not a["valid_run"]]
     md.append(f"- invalid runs: {', '.join(invalid) if invalid else 'none'}")
+    uncert = [a["point"] for a in recs if a["state"] == "UNCERTIFIED"]
+    if uncert:
+        md.append(f"- UNCERTIFIED runs (valid output, no certificate: the error is measured, not bounded): "
+                  f"{', '.join(uncert)}")
     md_text = "\n".join(md) + "\n"
     files = []
     if plots and recs:
@@ -646,42 +658,65 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
 
 def sparsify_error_vs_r(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: bool):
     """Study 2: attention error vs r = |X X^T|_max per method, with each run's bound
-    (e^{2 eps' r} - 1) e^{2r} / n (eps' the window it reached); error / r vs r (O(r): flat)."""
+    (e^{2 eps' r} - 1) e^{2r} / n (eps' the window it reached); error / r vs r (O(r): flat).
+    Several seeds per r (independent X and draws): the table gives the median and the spread
+    (min..max over seeds) at each r, the slope is fitted over every run, the plot draws every run,
+    the median and the min..max band."""
     recs = _records(sdir, rows)
-    data = {}
+    data = {}   # algo -> r (requested, so that the seeds of one r group) -> [records]
     for a in recs:
-        data.setdefault(a["algorithm"], {})[float(a["val.r"])] = a
+        r_key = float(a.get("r_requested") or a["val.r"])
+        data.setdefault(a["algorithm"], {}).setdefault(r_key, []).append(a)
     algos = _sp_order(data)
     rs = sorted({r for d_ in data.values() for r in d_})
     some = recs[0] if recs else {}
+    seeds = sorted({int(a["seed"]) for a in recs if "seed" in a})
+
+    def vals(runs, key):
+        return [float(x[key]) for x in runs]
+
+    def spread(xs, spec):
+        return _g(_median(xs), spec) + (f" ({_g(min(xs), spec)}..{_g(max(xs), spec)})" if len(xs) > 1 else "")
+
     md = ["## sparsify: attention error vs r\n",
-          f"n = {some.get('n', '?')}, d = {some.get('d', '?')}, {some.get('ranks', '?')} ranks; r = |X X^T|_max "
-          "(measured); error = max |D(Y)^-1 exp(YY^T) - D(X)^-1 exp(XX^T)|; bound = (e^{2 eps' r} - 1) e^{2r} / n "
-          "with eps' the window the run reached; m per method in the last row.\n",
+          f"n = {some.get('n', '?')}, d = {some.get('d', '?')}, {some.get('ranks', '?')} ranks; r = |X X^T|_max; "
+          f"{len(seeds)} seed(s) per r ({', '.join(map(str, seeds))}: independent X and draws), cells: median "
+          "(min..max over the seeds); error = max |D(Y)^-1 exp(YY^T) - D(X)^-1 exp(XX^T)|; bound = "
+          "(e^{2 eps' r} - 1) e^{2r} / n with eps' the window the run reached; m per method in the last row.\n",
           "| r | " + " | ".join(f"{a} error | {a} bound | {a} error/r" for a in algos) + " |",
           "|---:|" + "---:|---:|---:|" * len(algos)]
     for r in rs:
         cells = []
         for a in algos:
-            x = data[a].get(r)
-            cells.append(" | ".join([_g(float(x["val.attention_error"]), ".3e"), _g(float(x["val.attention_bound"]), ".3e"),
-                                     _g(float(x["val.error_over_r"]), ".4f")]) if x else "n/a | n/a | n/a")
+            runs = data[a].get(r)
+            if not runs:
+                cells.append("n/a | n/a | n/a")
+                continue
+            cells.append(" | ".join([spread(vals(runs, "val.attention_error"), ".3e"),
+                                     spread(vals(runs, "val.attention_bound"), ".3e"),
+                                     spread(vals(runs, "val.error_over_r"), ".4f")]))
         md.append(f"| {_g(r, '.3g')} | " + " | ".join(cells) + " |")
-    md.append("| m | " + " | ".join(f"{int(next(iter(data[a].values()))['param.m'])} | | " for a in algos) + " |")
+    md.append("| m | " + " | ".join(f"{int(next(iter(data[a].values()))[0]['param.m'])} | | " for a in algos) + " |")
     md.append("")
     for a in algos:
-        xs = sorted(data[a])
-        err = [float(data[a][r]["val.attention_error"]) for r in xs]
-        within = all(float(data[a][r]["val.attention_error"]) <= float(data[a][r]["val.attention_bound"]) * (1 + 1e-9)
-                     for r in xs)
+        pts = [(float(x["val.r"]), x) for r in sorted(data[a]) for x in data[a][r]]
+        xs = [p[0] for p in pts]
+        err = [float(p[1]["val.attention_error"]) for p in pts]
+        within = all(float(x["val.attention_error"]) <= float(x["val.attention_bound"]) * (1 + 1e-9) for _, x in pts)
         slope = _sp_fit_slope(xs, err)
-        eps_reached = [float(data[a][r]["val.eps_reached"]) for r in xs]
-        md.append(f"- {a}: error ~ r^{_g(slope, '.2f')} (log-log fit; O(r) means <= 1 for small r), error / r "
-                  f"{_g(min(e / r for e, r in zip(err, xs)), '.3g')}..{_g(max(e / r for e, r in zip(err, xs)), '.3g')}, "
+        eps_reached = [float(x["val.eps_reached"]) for _, x in pts]
+        ratio_med = [_median(vals(data[a][r], "val.error_over_r")) for r in sorted(data[a])]
+        md.append(f"- {a}: error ~ r^{_g(slope, '.2f')} (log-log fit over {len(pts)} runs; O(r) means <= 1 for small r), "
+                  f"error / r {_g(min(e / r for e, r in zip(err, xs)), '.3g')}..{_g(max(e / r for e, r in zip(err, xs)), '.3g')}"
+                  f" (median per r: {', '.join(_g(v, '.3g') for v in ratio_med)}), "
                   f"within the bound at every r: {'yes' if within else 'NO'}; window eps' "
                   f"{_g(min(eps_reached), '.3f')}..{_g(max(eps_reached), '.3f')}")
     invalid = [a["point"] for a in recs if not a["valid_run"]]
     md.append(f"- invalid runs: {', '.join(invalid) if invalid else 'none'}")
+    uncert = sorted({a["algorithm"] for a in recs if a["state"] == "UNCERTIFIED"})
+    if uncert:
+        md.append(f"- UNCERTIFIED (valid output, no certificate: the error is measured, not bounded): "
+                  f"every run of {', '.join(uncert)}")
     md_text = "\n".join(md) + "\n"
     files = []
     if plots and recs:
@@ -689,19 +724,24 @@ def sparsify_error_vs_r(sdir: Path, plan: dict, rows: list[dict], unfit: list[di
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
         for a in algos:
             st, col = _SP_STYLE.get(a, ("d-", None))
-            xs = sorted(data[a])
-            err = [float(data[a][r]["val.attention_error"]) for r in xs]
-            bnd = [float(data[a][r]["val.attention_bound"]) for r in xs]
-            # Methods can coincide (leverage = uniform on an incoherent X): hollow markers of
-            # decreasing size keep every one visible.
+            rk = sorted(data[a])
+            # every run (hollow markers, decreasing size: methods can coincide), the median per r as a
+            # line, the min..max over seeds as a band (error / r) or bars (error).
             ms = 9 - 1.2 * algos.index(a)
-            ax1.plot(xs, err, st, color=col, mfc="none", ms=ms, label=f"{a} (m = {int(data[a][xs[0]]['param.m'])})")
-            ax1.plot(xs, bnd, "--", color=col, alpha=0.6, label=f"{a}: bound")
-            ax2.plot(xs, [e / r for e, r in zip(err, xs)], st, color=col, mfc="none", ms=ms, label=a)
-            ax2.plot(xs, [b / r for b, r in zip(bnd, xs)], "--", color=col, alpha=0.6)
+            every = [(float(x["val.r"]), float(x["val.attention_error"])) for r in rk for x in data[a][r]]
+            ax1.plot([p[0] for p in every], [p[1] for p in every], st[0], color=col, mfc="none", ms=ms, alpha=0.7)
+            med = [_median(vals(data[a][r], "val.attention_error")) for r in rk]
+            ax1.plot(rk, med, "-", color=col, label=f"{a} (m = {int(data[a][rk[0]][0]['param.m'])}): median")
+            ax1.plot(rk, [_median(vals(data[a][r], "val.attention_bound")) for r in rk], "--", color=col, alpha=0.6,
+                     label=f"{a}: bound (median)")
+            ratio = [vals(data[a][r], "val.error_over_r") for r in rk]
+            ax2.plot([p[0] for p in every], [p[1] / p[0] for p in every], st[0], color=col, mfc="none", ms=ms, alpha=0.7)
+            ax2.plot(rk, [_median(v) for v in ratio], "-", color=col, label=a)
+            ax2.fill_between(rk, [min(v) for v in ratio], [max(v) for v in ratio], color=col, alpha=0.15)
+            ax2.plot(rk, [_median(vals(data[a][r], "val.attention_bound")) / r for r in rk], "--", color=col, alpha=0.6)
         if rs:
             # Reference slope 1 below every curve (so that it hides none of them).
-            e0 = min(float(data[a][rs[0]]["val.attention_error"]) for a in algos if rs[0] in data[a])
+            e0 = min(float(x["val.attention_error"]) for a in algos for x in data[a].get(rs[0], []))
             ax1.plot(rs, [0.4 * e0 * r / rs[0] for r in rs], "k:", alpha=0.6, label="slope 1 (O(r)), reference")
         for ax in (ax1, ax2):
             ax.set_xscale("log")
@@ -711,11 +751,11 @@ def sparsify_error_vs_r(sdir: Path, plan: dict, rows: list[dict], unfit: list[di
             ax.set_xticks(rs)
             ax.set_xticklabels([_g(r, "g") for r in rs])
         ax1.set_ylabel("attention error (max abs)")
-        ax2.set_ylabel("error / r (dashed: bound / r)")
+        ax2.set_ylabel("error / r (band: min..max over seeds; dashed: bound / r)")
         ax1.legend(fontsize=7, loc="upper left", ncol=2)
         ax2.legend(fontsize=7, loc="center right")
-        ax1.set_title("error and its bound vs r", fontsize=10)
-        ax2.set_title("error / r: flat = the paper's O(r)", fontsize=10)
+        ax1.set_title("error (every run, median) and its bound vs r", fontsize=10)
+        ax2.set_title(f"error / r over {len(seeds)} seed(s) per r: flat = the paper's O(r)", fontsize=10)
         fig.suptitle(f"{plan['study']}: n = {some.get('n', '?')}, d = {some.get('d', '?')}", fontsize=11)
         out = save_figure(fig, sdir / "sparsify-error-vs-r.png")
         files.append(out)
@@ -870,13 +910,13 @@ def sparsify_coherent(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict
           "(uniform, leverage), JL width (gaussian), steps ceil(gamma n) (bss; gamma in parentheses; a step may "
           "pick a column again, so bss can keep fewer columns than steps). "
           "Window = [spectral_low, spectral_high] of L^-1 YY^T L^-T.\n",
-          "| method | m | kept | window | attention error | bound | valid |", "|---|---:|---:|---|---:|---:|---|"]
+          "| method | m | kept | window | attention error | bound | state |", "|---|---:|---:|---|---:|---:|---|"]
     for a in algos:
         for x, rec in sorted(data[a], key=lambda t: t[0]):
             tag = f" (gamma {_g(float(rec['param.gamma']), 'g')})" if a == "bss" else ""
             md.append(f"| {a} | {x}{tag} | {int(rec['val.columns_kept'])} | [{_g(float(rec['val.spectral_low']), '.3f')}, "
                       f"{_g(float(rec['val.spectral_high']), '.3f')}] | {_g(float(rec['val.attention_error']), '.3e')} | "
-                      f"{_g(float(rec['val.attention_bound']), '.3e')} | {'VALID' if rec['valid_run'] else 'INVALID'} |")
+                      f"{_g(float(rec['val.attention_bound']), '.3e')} | {rec['state']} |")
     md.append("")
     common = None
     if "uniform" in data and "leverage" in data:

@@ -36,7 +36,8 @@ Failed, invalid, damaged and mismatched runs are shown and flagged in the table 
 a baseline. The baseline of each curve is its point with the fewest cores that has a valid run.
 
 Exit codes:
-  0  report written; every planned run is VALID (or DOES_NOT_FIT)
+  0  report written; every planned run is VALID, UNCERTIFIED (valid, no certificate; counted apart)
+     or DOES_NOT_FIT
   2  not a study folder, empty, or incomplete (a planned run has neither an archive nor a status
      saying it failed) -- nothing is written; --allow-incomplete reports what is there
   3  report written, and an archive is DAMAGED or foreign (named above the table)
@@ -84,7 +85,7 @@ MODE_TEXT = {
 BASE_COLUMNS = [
     ("point", "s", "point directory"), ("run", "i", "repetition k of run<k>.h5"),
     ("series", "s", "curve the point belongs to"),
-    ("status", "s", "VALID, INVALID, FAILED, TIMEOUT, CANCELLED, DAMAGED or PLAN_MISMATCH"),
+    ("status", "s", "VALID, UNCERTIFIED (valid, no certificate), INVALID, FAILED, TIMEOUT, CANCELLED, DAMAGED or PLAN_MISMATCH"),
     ("reason", "s", "why a run is not VALID"), ("kernel", "s", ""), ("algorithm", "s", ""),
     ("variant", "s", ""), ("precision", "s", ""), ("size", "f", "the kernel's size key (size_key)"),
     ("ranks", "i", ""), ("threads_per_rank", "i", ""), ("cores", "i", "ranks x threads_per_rank"),
@@ -255,7 +256,7 @@ def collect(sdir: Path, plan: dict, allow_incomplete: bool, unfit: list | None =
                 continue
             rec = dict(rec)
             mismatch = plan_mismatch(p, rec, plan)
-            status = "PLAN_MISMATCH" if mismatch else ("VALID" if rec["valid"] else "INVALID")
+            status = "PLAN_MISMATCH" if mismatch else rec["state"]
             reason = mismatch or ("" if rec["valid"] else "the run failed its validation (valid = 0)")
             extra = {}
             extra.update({k2: v for k2, v in rec["problem"].items()})
@@ -331,9 +332,8 @@ def median(xs):
 
 def status_of(r):
     s = r["status"]
-    if s == "VALID":
-        text = "VALID (oversubscribed)" if r["oversubscribed"] else "VALID"
-        return text if r["certified"] else text + " (no certificate)"
+    if s in archives.OK_STATES:   # VALID, or UNCERTIFIED: valid output whose error nothing bounds
+        return s + (" (oversubscribed)" if r["oversubscribed"] else "")
     if s == "INVALID":
         return "**INVALID**" + ("" if r["certified"] else " (no certificate)")
     if s == "PLAN_MISMATCH":
@@ -372,15 +372,15 @@ def markdown(plan: dict, rows: list[dict]) -> str:
                   f"{r['precision']} | {fmt(r['median_time'], '.4g')} | {fmt(r['gflops'], '.2f')} | "
                   + (f"{fmt(100 * r.get('gemm_fraction', _nan()), '.1f')} | " if has_gemm else "")
                   + f"{fmt(r['speedup'], '.2f')} | {fmt(100 * r['efficiency'], '.1f')}{'' if math.isnan(r['efficiency']) else '%'} | {err} | {status_of(r)} |\n")
-    bad = [r for r in rows if r["status"] != "VALID"]
+    bad = [r for r in rows if r["status"] not in archives.OK_STATES]
     if bad:
-        out.write(f"\n{len(bad)} run(s) not VALID (shown, never used as a baseline):\n\n")
+        out.write(f"\n{len(bad)} run(s) not VALID or UNCERTIFIED (shown, never used as a baseline):\n\n")
         for r in bad:
             out.write(f"- {r['point']}/run{r['run']}.h5: {r['status']}: {r['reason']}\n")
-    uncert = [r for r in rows if r["status"] == "VALID" and not r["certified"]]
+    uncert = [r for r in rows if r["status"] == "UNCERTIFIED"]
     if uncert:
-        out.write(f"\n{len(uncert)} valid run(s) have no certificate: their error was measured, not bounded "
-                  "(VALID means finite output and errors).\n")
+        out.write(f"\n{len(uncert)} run(s) UNCERTIFIED: no certificate bounds their error; it was measured, not "
+                  "bounded (their output and errors are finite). Not a failure, not a pass.\n")
     return out.getvalue()
 
 
@@ -456,7 +456,8 @@ def write_h5(path: Path, plan: dict, rows, cols):
         f.attrs["mode_description"] = " ; ".join(MODE_TEXT[plan["mode"]])
         f.attrs["created"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         f.attrs["n_runs"] = len(rows)
-        f.attrs["n_invalid"] = sum(1 for r in rows if r["status"] != "VALID")
+        f.attrs["n_invalid"] = sum(1 for r in rows if r["status"] not in archives.OK_STATES)
+        f.attrs["n_uncertified"] = sum(1 for r in rows if r["status"] == "UNCERTIFIED")
         f.attrs["n_damaged"] = sum(1 for r in rows if r["status"] == "DAMAGED")
         f.attrs["plan_json"] = json.dumps(plan)
         ds = f.create_dataset("runs", data=table, chunks=True, fletcher32=True)
@@ -676,7 +677,7 @@ def main(argv=None) -> int:
             log("scaling plots (time, efficiency, rates vs cores) skipped: every curve has a single core count")
     print(md)
     log(f"wrote {sdir}/study.h5, study.csv, study.md" + "".join(f", {f.name}" for f in files))
-    bad = [r for r in rows if r["status"] != "VALID"]
+    bad = [r for r in rows if r["status"] not in archives.OK_STATES]
     if args.allow_invalid or not bad:
         return EXIT_OK
     if damaged:

@@ -167,8 +167,10 @@ class SparsifyCase final : public harness::Case {
           // tau_j / (n p~_j) = tau_j sum(tau~) / (n tau~_j), with the exact tau_j = |L^{-1} x_j|^2
           // (n^2 per local column, untimed; one Allreduce(max) of a double). Compared with the
           // factor m was scaled by (`oversample`, when m was not given).
-          const double factor = measured_score_factor();
+          const std::vector<double> tau = exact_local_scores();
+          const double factor = measured_score_factor(tau);
           v.errors["score_factor"] = factor;
+          if (params_.bound == Bound::chernoff) screen_check(tau, v);
           if (info_.oversample > 0.0) {
             v.errors["oversample"] = info_.oversample;
             if (!(factor <= info_.oversample))
@@ -184,10 +186,11 @@ class SparsifyCase final : public harness::Case {
                               "] is outside [1 - eps, 1 + eps] = [" + fmt(1 - params_.eps) + ", " +
                               fmt(1 + params_.eps) + "]; with the default m this happens with probability at most delta = " +
                               fmt(params_.delta) +
-                              (params_.method == Method::leverage_sketch
-                                   ? " when the sketched scores are within the oversampling factor of the exact ones "
-                                     "(see score_factor)"
-                                   : "");
+                              (params_.method != Method::leverage_sketch ? ""
+                               : params_.bound == Bound::chernoff
+                                   ? " (see screen_missed_mass: the certificate's premise)"
+                                   : " when the sketched scores are within the oversampling factor of the exact ones "
+                                     "(see score_factor)");
         break;
       }
       case Method::uniform:
@@ -246,10 +249,32 @@ class SparsifyCase final : public harness::Case {
   const Result& result() const { return result_; }
 
  private:
-  double measured_score_factor() const {
+  // The exact scores tau_j = |L^{-1} x_j|^2 of the local columns (n^2 per column, untimed).
+  std::vector<double> exact_local_scores() const {
+    return exact_leverage_scores(X_, cholesky_or_rank_error(*solver_, info_.n, M_));
+  }
+
+  // The screened pipeline's premise, measured: the exact-score mass of the columns its screen
+  // under-covered, tau(B) = sum of tau_j over pi~_j = min(1, a m tau~_j / n) < pi_j = min(1, m tau_j / n)
+  // (one Allreduce of a double). The certificate allows eta; more happens with probability
+  // <= 2 n q / eta = delta_screen (sparsify/bounds.hpp).
+  void screen_check(const std::vector<double>& tau, harness::Validation& v) const {
+    const ScreenPlan& plan = info_.screen;
+    const double per_score = static_cast<double>(result_.m) / static_cast<double>(info_.n);
+    double missed = 0.0;
+    for (std::size_t j = 0; j < tau.size() && j < result_.local_scores.size(); ++j)
+      if (std::min(1.0, plan.a * per_score * result_.local_scores[j]) < std::min(1.0, per_score * tau[j])) missed += tau[j];
+    missed = comm_.allreduce(missed, dist::Op::sum);
+    v.errors["screen_missed_mass"] = missed;
+    v.errors["screen_slack"] = plan.eta;
+    v.counts["candidates"] = result_.candidates;
+    if (params_.m == 0 && !(missed <= plan.eta))
+      v.notes["screen"] = "the screen under-covered exact-score mass " + fmt(missed) + ", more than the slack eta = " +
+                          fmt(plan.eta) + " the certificate allows (probability <= delta / 8): its premise failed";
+  }
+
+  double measured_score_factor(const std::vector<double>& tau) const {
     const std::int64_t n = info_.n;
-    const std::vector<double> L = cholesky_or_rank_error(*solver_, n, M_);
-    const std::vector<double> tau = exact_leverage_scores(X_, L);
     const std::vector<double>& approx = result_.local_scores;
     double worst = 0.0;
     for (std::size_t j = 0; j < tau.size() && j < approx.size(); ++j) {
@@ -315,7 +340,10 @@ std::unique_ptr<harness::Case> make_typed(const dist::Comm& comm, const CaseConf
   info.d = X.d;
   info.nnz = comm.allreduce<std::int64_t>(X.local_nnz(), dist::Op::sum);
   info.m = cfg.params.method == Method::bss ? bss_steps(cfg.params.gamma, X.n) : samples(cfg.params, X.n, X.d);
-  if (cfg.params.method == Method::leverage_sketch && cfg.params.m == 0) {
+  if (cfg.params.method == Method::leverage_sketch && cfg.params.bound == Bound::chernoff)
+    info.screen = screen_plan(X.n, cfg.params.eps, cfg.params.delta,
+                              cfg.params.jl_cols > 0 ? cfg.params.jl_cols : default_jl_cols(X.n));
+  if (cfg.params.method == Method::leverage_sketch && cfg.params.bound == Bound::classic && cfg.params.m == 0) {
     const auto& p = cfg.params;
     const Oversampling o = sketch_oversampling(X.n, X.d, p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(X.n),
                                                p.jl_cols > 0 ? p.jl_cols : default_jl_cols(X.n), p.delta);

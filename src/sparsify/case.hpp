@@ -11,6 +11,7 @@
 #include "core/run_record.hpp"
 #include "dist/comm.hpp"
 #include "harness/kernel.hpp"
+#include "sparsify/bounds.hpp"
 #include "sparsify/generator.hpp"
 #include "sparsify/sparsify.hpp"
 
@@ -37,6 +38,8 @@ struct ProblemInfo {
   std::string nxn_solver;    // "replicated-lapack" or "scalapack"
   // leverage-sketch with the default m: the oversampling factor beta and its parts (else 0).
   double oversample = 0.0, oversample_jl = 0.0, oversample_embedding = 0.0;
+  // leverage-sketch with --bound chernoff: the certificate's constants (screen.m == 0 otherwise).
+  ScreenPlan screen;
 };
 
 // Collective. Usage errors (bad parameters, d < n for the generator) and input errors (unreadable or

@@ -29,6 +29,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   cfg.params.sketch_nnz = o.integer("--sketch-nnz");
   cfg.params.jl_cols = o.has("--jl-cols") ? o.integer("--jl-cols") : 0;
   cfg.params.oversample = o.has("--oversample") ? o.number("--oversample") : 0.0;
+  cfg.params.bound = bound_from_string(o.string("--bound"));
   cfg.scalapack_threshold = o.integer("--scalapack-threshold");
   cfg.input = ctx.common.input;
   cfg.precision = ctx.common.precision;
@@ -65,9 +66,23 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
       put(rec, false, "kappa", bss_kappa(cfg.params.gamma));
       break;
     case Method::leverage_sketch:
+      put(rec, false, "jl_cols", cfg.params.jl_cols > 0 ? cfg.params.jl_cols : default_jl_cols(info.n));
+      if (cfg.params.bound == Bound::chernoff) {
+        // The certificate's constants (sparsify/bounds.hpp, ScreenPlan).
+        put(rec, false, "screen_factor", info.screen.a);
+        put(rec, false, "screen_slack", info.screen.eta);
+        put(rec, false, "screen_delta", info.screen.delta_screen);
+        put(rec, false, "screen_tail", info.screen.q);
+        put(rec, false, "chernoff_eps_low", info.screen.e_low);
+        put(rec, false, "chernoff_eps_high", info.screen.e_high);
+        put(rec, false, "chernoff_ratio", info.screen.t);
+        put(rec, false, "bound", to_string(cfg.params.bound));
+        put(rec, false, "eps", cfg.params.eps);
+        put(rec, false, "delta", cfg.params.delta);
+        break;
+      }
       put(rec, false, "sketch_rows", cfg.params.sketch_rows > 0 ? cfg.params.sketch_rows : default_sketch_rows(info.n));
       put(rec, false, "sketch_nnz", cfg.params.sketch_nnz);
-      put(rec, false, "jl_cols", cfg.params.jl_cols > 0 ? cfg.params.jl_cols : default_jl_cols(info.n));
       if (info.oversample > 0.0) {
         put(rec, false, "oversample", info.oversample);
         put(rec, false, "oversample_jl", info.oversample_jl);
@@ -79,6 +94,9 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
     case Method::gaussian:
       put(rec, false, "eps", cfg.params.eps);
       put(rec, false, "delta", cfg.params.delta);
+      put(rec, false, "bound", to_string(cfg.params.bound));
+      if (cfg.params.bound == Bound::chernoff && cfg.params.method != Method::gaussian)
+        put(rec, false, "chernoff_ratio", chernoff_ratio(info.n, cfg.params.eps, cfg.params.eps, 1.0, cfg.params.delta));
       break;
   }
   return c;
@@ -100,7 +118,8 @@ harness::KernelSpec sparsify_kernel() {
       "Columns (the d axis) are split across ranks. VALID: bss within [1 - kappa, 1 + kappa], leverage\n"
       "methods within [1 - eps, 1 + eps] (a randomized miss, probability <= delta, is INVALID), and the\n"
       "attention error within (e^{2 eps' r} - 1) e^{2 r} / n for the window eps' reached (a bound >= 1, e.g. for\n"
-      "large r, is reported as vacuous: the window alone decides).";
+      "large r, is reported as vacuous: the window alone decides). uniform and gaussian have no certificate:\n"
+      "a finite, consistent run is UNCERTIFIED (exit 0), not VALID.";
   k.input_help =
       "/X: a dense n x d float32/float64 dataset, or an anndata sparse group (data, indices, indptr; attributes "
       "encoding-type = csc_matrix or csr_matrix and shape = [n, d]); d >= n, rank(X) = n";
@@ -144,7 +163,7 @@ harness::KernelSpec sparsify_kernel() {
         return s;
       }(),
       at_least_1(opt("--m", OptionType::integer, "",
-                     "samples (JL width for gaussian), >= 1; when omitted: ceil(3 n ln(2 n / delta) / eps^2) "
+                     "samples (JL width for gaussian), >= 1; when omitted: from --bound (chernoff: ceil(n t); classic: ceil(3 n ln(2 n / delta) / eps^2)) "
                      "(leverage-sketch: see --oversample); never scaled when given. At most 2^60 - 8 (the draws are "
                      "m + 8 doubles on every rank; gaussian: n m doubles of Y), and the buffers must fit the node",
                      kSampling)),
@@ -157,6 +176,16 @@ harness::KernelSpec sparsify_kernel() {
       at_least_1(opt("--jl-cols", OptionType::integer, "",
                      "Gaussian JL columns k >= 1 (n k doubles); default max(16, 4 ceil(log2(n + 1)))",
                      {"leverage-sketch"})),
+      [&] {
+        auto s = opt("--bound", OptionType::string, "chernoff",
+                     "the bound behind the default m: chernoff = the matrix Chernoff inequality with its exact "
+                     "exponents, m = ceil(n t), n (e^{-h_low(eps) t} + e^{-h_high(eps) t}) <= delta (Tropp 2015, Thm "
+                     "5.1.1); leverage-sketch then screens with JL scores and keeps columns with the exact-score "
+                     "probabilities; classic = ceil(3 n ln(2 n / delta) / eps^2) and the CountSketch pipeline",
+                     kSampling);
+        s.choices = {"chernoff", "classic"};
+        return s;
+      }(),
       opt("--oversample", OptionType::number, "",
           "factor beta (>= 1) of the default m for approximate scores: m = ceil(beta 3 n ln(4 n / delta) / eps^2); "
           "default: the JL lower-tail factor times the sketch's embedding factor (archived as oversample)",
@@ -192,6 +221,12 @@ harness::KernelSpec sparsify_kernel() {
       {"/validation", "score_sum_tolerance", "float64", "leverage: allowed |score_sum - n|, n (1e-8 + n (n + 1) 2^-53 gram_condition)"},
       {"/validation", "gram_condition", "float64", "lambda_max / lambda_min of X X^T (eigenvalues, capped at 2^52)"},
       {"/parameters", "oversample", "float64", "leverage-sketch, default m: beta = oversample_jl * oversample_embedding"},
+      {"/parameters", "bound", "string", "sampling methods: chernoff (exact-exponent matrix Chernoff) or classic"},
+      {"/parameters", "chernoff_ratio", "float64", "bound chernoff: t = m / n from n (e^{-h_low t} + e^{-h_high t}) <= delta"},
+      {"/parameters", "screen_factor", "float64", "leverage-sketch, chernoff: a, candidates pi~ = min(1, a m tau~ / n)"},
+      {"/parameters", "screen_slack", "float64", "leverage-sketch, chernoff: eta = eps / 64, the window share of under-covered columns"},
+      {"/validation", "screen_missed_mass", "float64", "leverage-sketch, chernoff: exact-score mass the screen under-covered (<= screen_slack)"},
+      {"/validation", "candidates", "int64", "leverage-sketch, chernoff: columns whose exact score was computed"},
       {"/validation", "score_factor", "float64", "leverage-sketch: oversampling factor its scores needed, max tau sum(tau~) / (n tau~)"},
       {"/output", "columns", "dataset", "selected global column indices, int64, ascending"},
       {"/output", "weights", "dataset", "their weights: Y = X[:, columns] diag(weights)"},

@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "linalg/lapack.hpp"
+#include "sparsify/bounds.hpp"
 #include "sparsify/rng.hpp"
 
 namespace attnbench::sparsify {
@@ -192,9 +193,65 @@ std::vector<double> reference_leverage_scores(const Matrix<double>& X) {
   return tau;
 }
 
+namespace {
+// JL estimates |x_j^T B|^2 / k of every column, B = Lf^{-T} G (Lf lower, G n x k Gaussian from the
+// jl stream), one column of G at a time.
+Vec jl_estimates(const Matrix<double>& X, const Vec& Lf, std::int64_t k, std::uint64_t seed) {
+  const std::int64_t n = X.rows(), d = X.cols();
+  Vec B(static_cast<std::size_t>(n * k)), g(static_cast<std::size_t>(n));
+  for (std::int64_t c = 0; c < k; ++c) {
+    for (std::int64_t i = 0; i < n; ++i)
+      g[static_cast<std::size_t>(i)] = rng::normal(seed, rng::stream::jl, static_cast<std::uint64_t>(i * k + c));
+    backward_t(Lf, n, g.data());
+    for (std::int64_t i = 0; i < n; ++i) B[at(i, c, k)] = g[static_cast<std::size_t>(i)];
+  }
+  Vec tau(static_cast<std::size_t>(d), 0.0);
+  for (std::int64_t j = 0; j < d; ++j) {
+    double sum = 0.0;
+    for (std::int64_t c = 0; c < k; ++c) {
+      double zc = 0.0;
+      for (std::int64_t i = 0; i < n; ++i) zc += X(i, j) * B[at(i, c, k)];
+      sum += zc * zc;
+    }
+    tau[static_cast<std::size_t>(j)] = sum / static_cast<double>(k);
+  }
+  return tau;
+}
+
+// The screened leverage-sketch (--bound chernoff, sparsify/screened.hpp) on the whole X: exact
+// Cholesky, B = L^{-T} G column by column, tau~_j = |x_j^T B|^2 / k; column j is kept when
+// u_j < min(min(1, m tau_j / n), min(1, a m tau~_j / n)) with the exact tau_j (computed for every
+// column here), weight 1 / sqrt of that probability.
+Result reference_screened(const Matrix<double>& X, const Params& p) {
+  const std::int64_t n = X.rows(), d = X.cols(), k = p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n);
+  const ScreenPlan plan = screen_plan(n, p.eps, p.delta, k);
+  const std::int64_t m = p.m > 0 ? p.m : plan.m;
+  const Vec tau_jl = jl_estimates(X, chol(reference_gram(X), n), k, p.seed);
+  const Vec tau = reference_leverage_scores(X);
+  const double per_score = static_cast<double>(m) / static_cast<double>(n);
+  Result out;
+  out.score_sum = 0.0;
+  for (std::int64_t j = 0; j < d; ++j) {
+    const double tj = tau_jl[static_cast<std::size_t>(j)];
+    out.score_sum += tj;
+    const double pt = std::min(1.0, plan.a * per_score * tj);
+    const double rho = std::min(pt, std::min(1.0, per_score * tau[static_cast<std::size_t>(j)]));
+    const double u = rng::uniform(p.seed, rng::stream::screen, static_cast<std::uint64_t>(j));
+    out.candidates += u < pt;
+    if (u < rho) {
+      out.columns.push_back(j);
+      out.weights.push_back(1.0 / std::sqrt(rho));
+    }
+  }
+  out.m = m;
+  return out;
+}
+}  // namespace
+
 Result reference_run(const Matrix<double>& X, const Params& p) {
   const std::int64_t n = X.rows(), d = X.cols();
   Result out;
+  if (p.method == Method::leverage_sketch && p.bound == Bound::chernoff) return reference_screened(X, p);
   switch (p.method) {
     case Method::leverage:
       draw(reference_leverage_scores(X), samples(p, n, d), p.seed, out);
@@ -215,26 +272,7 @@ Result reference_run(const Matrix<double>& X, const Params& p) {
       for (std::int64_t a = 0; a < n; ++a)
         for (std::int64_t b = 0; b < n; ++b)
           for (std::int64_t r = 0; r < s; ++r) Gs[at(a, b, n)] += SX[at(r, a, n)] * SX[at(r, b, n)];
-      const Vec Ls = chol(Gs, n);
-      // B = Ls^{-T} G, one column of G at a time.
-      Vec B(static_cast<std::size_t>(n * k)), g(static_cast<std::size_t>(n));
-      for (std::int64_t c = 0; c < k; ++c) {
-        for (std::int64_t i = 0; i < n; ++i)
-          g[static_cast<std::size_t>(i)] = rng::normal(p.seed, rng::stream::jl, static_cast<std::uint64_t>(i * k + c));
-        backward_t(Ls, n, g.data());
-        for (std::int64_t i = 0; i < n; ++i) B[at(i, c, k)] = g[static_cast<std::size_t>(i)];
-      }
-      Vec tau(static_cast<std::size_t>(d), 0.0);
-      for (std::int64_t j = 0; j < d; ++j) {
-        double sum = 0.0;
-        for (std::int64_t c = 0; c < k; ++c) {
-          double zc = 0.0;
-          for (std::int64_t i = 0; i < n; ++i) zc += X(i, j) * B[at(i, c, k)];
-          sum += zc * zc;
-        }
-        tau[static_cast<std::size_t>(j)] = sum / static_cast<double>(k);
-      }
-      draw(tau, samples(p, n, d), p.seed, out);
+      draw(jl_estimates(X, chol(Gs, n), k, p.seed), samples(p, n, d), p.seed, out);
       break;
     }
     case Method::bss:

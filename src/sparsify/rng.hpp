@@ -18,10 +18,16 @@ constexpr std::uint64_t sample = 2051;       // the m iid draws: exponential spa
 constexpr std::uint64_t sketch = 2052;       // sparse-embedding row and sign of column j, index j * z + t
 constexpr std::uint64_t jl = 2054;           // JL Gaussian (n x k), index i * k + c
 constexpr std::uint64_t gaussian = 2055;     // dense JL baseline G (d x m), index j * m + l
+constexpr std::uint64_t screen = 2056;       // screened leverage-sketch: the keep uniform of column j, index j
 }  // namespace stream
 
 inline double uniform(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {
   return static_cast<double>(random_bits(seed, s, index) >> 11) * 0x1.0p-53;
+}
+// The same uniform from a stream key drawn once (loops over many indices of one stream):
+// uniform_keyed(stream_key(seed, s), i) == uniform(seed, s, i).
+inline double uniform_keyed(std::uint64_t key, std::uint64_t index) noexcept {
+  return static_cast<double>(keyed_bits(key, index) >> 11) * 0x1.0p-53;
 }
 
 // The uniform in (0, 1] of 64 random bits: ((bits >> 11) + 1) 2^-53 (53 bits; never 0, so its log

@@ -14,7 +14,9 @@
 
 #include "core/error.hpp"
 #include "linalg/blas.hpp"
+#include "sparsify/bounds.hpp"
 #include "sparsify/rng.hpp"
+#include "sparsify/screened.hpp"
 #include "sparsify/sketch.hpp"
 
 namespace attnbench::sparsify {
@@ -45,6 +47,14 @@ Method method_from_string(const std::string& s) {
   throw usage_error("--algo must be one of leverage, leverage-sketch, bss, uniform, gaussian (got '" + s + "')");
 }
 
+std::string to_string(Bound b) { return b == Bound::classic ? "classic" : "chernoff"; }
+
+Bound bound_from_string(const std::string& s) {
+  for (Bound b : {Bound::classic, Bound::chernoff})
+    if (to_string(b) == s) return b;
+  throw usage_error("--bound must be one of chernoff, classic (got '" + s + "')");
+}
+
 void check_params(const Params& p, std::int64_t n) {
   if (!(p.eps > 0.0 && p.eps < 1.0)) throw usage_error("--eps must be in (0, 1) (got " + std::to_string(p.eps) + ")");
   if (!(p.delta > 0.0 && p.delta < 1.0))
@@ -61,7 +71,12 @@ void check_params(const Params& p, std::int64_t n) {
     throw usage_error("--oversample must be at least 1 (got " + std::to_string(p.oversample) + ")");
   if (p.m > 0 && p.oversample != 0.0)
     throw usage_error("--oversample scales the default m: it has no effect with --m (give one of them)");
-  if (p.method == Method::leverage_sketch && p.m == 0 && p.oversample == 0.0) {
+  if (p.bound == Bound::chernoff && p.method == Method::leverage_sketch) {
+    // The screened pipeline whitens with the exact Gram matrix and its m needs no factor: the
+    // CountSketch's options and --oversample belong to --bound classic.
+    if (p.oversample != 0.0) throw usage_error("--oversample applies to --bound classic only (chernoff needs no factor)");
+  }
+  if (p.method == Method::leverage_sketch && p.bound == Bound::classic && p.m == 0 && p.oversample == 0.0) {
     const std::int64_t s = p.sketch_rows > 0 ? p.sketch_rows : default_sketch_rows(n);
     if (s < 4 * n)
       throw usage_error("--sketch-rows must be at least 4 n = " + std::to_string(4 * n) +
@@ -113,6 +128,10 @@ void check_sizes(const Params& p, std::int64_t n, std::int64_t d) {
     if (p.sketch_nnz < 1 || p.sketch_nnz > s)
       throw usage_error("--sketch-nnz must be in [1, s] = [1, " + std::to_string(s) + "] (got " +
                         std::to_string(p.sketch_nnz) + "): a column of the embedding has z nonzeros among its s rows");
+    // After their ranges (a value out of range is named as such whatever the bound): the screened
+    // pipeline whitens with the exact Gram matrix and has no CountSketch to size.
+    if (p.bound == Bound::chernoff && (p.sketch_rows != 0 || p.sketch_nnz != 1))
+      throw usage_error("--sketch-rows and --sketch-nnz apply to --bound classic only (chernoff whitens with X X^T)");
     const std::int64_t k = p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n);
     const std::int64_t max_k = kMaxInt64 / 8 / std::max<std::int64_t>(n, 512);
     if (k > max_k)
@@ -173,17 +192,8 @@ double bss_kappa(double gamma) { return 2.0 * std::sqrt(gamma) / (gamma + 1.0); 
 
 Oversampling sketch_oversampling(std::int64_t n, std::int64_t d, std::int64_t s, std::int64_t k, double delta) {
   Oversampling o;
-  // jl: the x in (0, 1) with (k / 2) (ln x + 1 - x) = ln((delta / 2) / d); the left side rises
-  // from -inf to 0 on (0, 1), so bisection (60 halvings: x to 1e-18).
-  const double target = 2.0 * std::log(0.5 * delta / static_cast<double>(std::max<std::int64_t>(d, 1))) /
-                        static_cast<double>(k);
-  double lo = 0.0, hi = 1.0;
-  for (int it = 0; it < 60; ++it) {
-    const double x = 0.5 * (lo + hi);
-    if (std::log(x) + 1.0 - x < target) lo = x;
-    else hi = x;
-  }
-  o.jl = 1.0 / hi;
+  // jl: 1 / x with (x e^{1 - x})^{k / 2} = (delta / 2) / d.
+  o.jl = 1.0 / chi2_lower_point(k, 0.5 * delta / static_cast<double>(std::max<std::int64_t>(d, 1)));
   const double e = std::sqrt(static_cast<double>(n) / static_cast<double>(s));
   o.embedding = e < 1.0 ? ((1.0 + e) / (1.0 - e)) * ((1.0 + e) / (1.0 - e)) : std::numeric_limits<double>::infinity();
   return o;
@@ -198,6 +208,10 @@ double oversample_factor(const Params& p, std::int64_t n, std::int64_t d) {
 
 std::int64_t samples(const Params& p, std::int64_t n, std::int64_t d) {
   if (p.m > 0) return p.m;
+  if (p.bound == Bound::chernoff) {
+    if (p.method != Method::leverage_sketch) return chernoff_samples(n, p.eps, p.delta);
+    return screen_plan(n, p.eps, p.delta, p.jl_cols > 0 ? p.jl_cols : default_jl_cols(n)).m;
+  }
   if (p.method != Method::leverage_sketch) return default_samples(n, p.eps, p.delta);
   // delta / 2 for the sampling, delta / 2 for the JL estimates (see sketch_oversampling).
   const double nn = static_cast<double>(n);
@@ -669,6 +683,12 @@ void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vect
   }
   std::vector<double>().swap(P);
   std::vector<std::int64_t>().swap(cnts);
+  gather_selection(comm, cols, weights, out);
+  out.m = m;
+}
+
+void gather_selection(const dist::Comm& comm, const std::vector<std::int64_t>& cols, const std::vector<double>& weights,
+                      Result& out) {
   // Every rank's picks on every rank, in rank order = ascending columns (allgather of p counts,
   // allgatherv of 2 x picks words straight into the result).
   const std::vector<int> per_rank = comm.allgather(static_cast<int>(cols.size()));
@@ -678,7 +698,6 @@ void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vect
   out.weights.resize(static_cast<std::size_t>(all));
   comm.allgatherv<std::int64_t>(cols, out.columns, per_rank);
   comm.allgatherv<double>(weights, out.weights, per_rank);
-  out.m = m;
 }
 
 template <class T>
@@ -717,6 +736,13 @@ Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, con
       break;
     }
     case Method::leverage_sketch: {
+      if (p.bound == Bound::chernoff) {
+        run_screened(comm, X, p, solver, [&](const char* name, const std::function<void()>& work) {
+          PhaseTimer t(phases, name);
+          work();
+        }, out);
+        break;
+      }
       std::vector<double> tau = sketch_scores(comm, X, p, solver, phases);
       double local = 0.0;
       for (double v : tau) local += v;

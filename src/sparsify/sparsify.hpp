@@ -56,6 +56,17 @@ enum class Method { leverage, leverage_sketch, bss, uniform, gaussian };
 std::string to_string(Method m);
 Method method_from_string(const std::string& s);  // usage error naming --algo
 
+// The bound behind the default m of the sampling methods (--bound):
+//   classic  m = ceil(3 n ln(2 n / delta) / eps^2) (the simplified matrix Chernoff); leverage-sketch:
+//            CountSketch + JL scores, m scaled by beta = jl x embedding (sketch_oversampling).
+//   chernoff m from the matrix Chernoff inequality with its exact exponents (sparsify/bounds.hpp);
+//            leverage-sketch: exact whitening, JL scores as a screen, exact scores of the screened
+//            candidates, independent keeps with the exact-score probabilities (sparsify/screened.hpp).
+// Params{} keeps `classic` (the library's former contract); the command line defaults to chernoff.
+enum class Bound { classic, chernoff };
+std::string to_string(Bound b);
+Bound bound_from_string(const std::string& s);  // usage error naming --bound
+
 struct Params {
   Method method = Method::leverage;
   double eps = 0.5;           // target spectral window [1 - eps, 1 + eps] (leverage methods)
@@ -67,6 +78,7 @@ struct Params {
   std::int64_t sketch_nnz = 1;   // nonzeros per column of the embedding (1 = CountSketch)
   std::int64_t jl_cols = 0;      // leverage-sketch: Gaussian columns k; 0: default_jl_cols(n)
   double oversample = 0.0;       // leverage-sketch: factor beta of the default m; 0: sketch_oversampling()
+  Bound bound = Bound::classic;  // the bound behind the default m (and leverage-sketch's pipeline)
 };
 
 // Usage errors naming the option: eps, delta outside (0, 1), gamma <= 1, m < 0, sketch sizes.
@@ -121,8 +133,9 @@ Oversampling sketch_oversampling(std::int64_t n, std::int64_t d, std::int64_t sk
                                  double delta);
 // The factor beta used by leverage-sketch: p.oversample, or sketch_oversampling(...).total().
 double oversample_factor(const Params& p, std::int64_t n, std::int64_t d);
-// Samples drawn: p.m when given (never scaled); else default_samples(n, eps, delta), and for
-// leverage-sketch ceil(beta 3 n ln(4 n / delta) / eps^2).
+// Samples drawn: p.m when given (never scaled); else, with Bound::classic, default_samples(n, eps,
+// delta), and for leverage-sketch ceil(beta 3 n ln(4 n / delta) / eps^2); with Bound::chernoff,
+// chernoff_samples(n, eps, delta), and for leverage-sketch screen_plan(...).m (the budget sum pi_j).
 std::int64_t samples(const Params& p, std::int64_t n, std::int64_t d);
 std::int64_t default_sketch_rows(std::int64_t n);        // 12 n (the choice: sparsify.cpp)
 std::int64_t default_jl_cols(std::int64_t n);            // max(16, 4 ceil(log2(n + 1)))
@@ -137,6 +150,7 @@ struct Result {
   Matrix<double> Y;                   // gaussian only: n x m
   double score_sum = std::numeric_limits<double>::quiet_NaN();  // sum of (approximate) scores
   std::vector<double> local_scores;   // leverage-sketch: tau~ of this rank's columns (for validation)
+  std::int64_t candidates = 0;        // screened leverage-sketch: columns whose exact score was computed
   // bss
   double u = 0.0, l = 0.0;            // final barriers
   double max_violation = 0.0;         // largest relative invariant violation over all steps (0 = none)
@@ -167,5 +181,10 @@ std::vector<double> exact_leverage_scores(const ColumnBlock<T>& X, const std::ve
 // gathered result (2 x columns kept).
 void sample_by_scores(const dist::Comm& comm, std::int64_t col0, const std::vector<double>& q, std::int64_t m,
                       std::uint64_t seed, Result& out);
+
+// out.columns, out.weights := every rank's selected (global, ascending per rank) columns and their
+// weights, in rank order (ascending), replicated: allgather of p counts, allgatherv of 2 x kept words.
+void gather_selection(const dist::Comm& comm, const std::vector<std::int64_t>& cols, const std::vector<double>& weights,
+                      Result& out);
 
 }  // namespace attnbench::sparsify

@@ -55,12 +55,24 @@ class Damaged(Exception):
         self.reason = reason
 
 
+# The verdict of a run (the root attribute `state`, core/run_record.hpp run_state): VALID (bounded
+# by a certificate or tolerance), UNCERTIFIED (valid in the only sense a baseline has - finite,
+# consistent output - with nothing bounding its error: exit 0, not a failure, but not a pass either),
+# INVALID. OK_STATES are the runs that count as done.
+OK_STATES = ("VALID", "UNCERTIFIED")
+
+
+def run_state(valid, certified) -> str:
+    return "INVALID" if not valid else ("VALID" if certified else "UNCERTIFIED")
+
+
 @dataclasses.dataclass
 class ArchiveState:
     exists: bool
     readable: bool = False
     valid: bool = False
     problem: str = ""   # why it is not readable, when it is not
+    certified: bool = False
 
 
 def state(path, kernel: str | None = None) -> ArchiveState:
@@ -71,7 +83,7 @@ def state(path, kernel: str | None = None) -> ArchiveState:
         rec = read_run(path, kernel)
     except Damaged as e:
         return ArchiveState(True, problem=f"damaged: {e.reason}")
-    return ArchiveState(True, True, bool(rec["valid"]))
+    return ArchiveState(True, True, bool(rec["valid"]), certified=bool(rec["certified"]))
 
 
 def _s(v) -> str:
@@ -409,6 +421,9 @@ def _read(f, path, kernel: str | None) -> dict:
     flops, gflops = _rates(m, metrics, per_rep)
     metrics.update(_metric_datasets(data, ranks))
     val = _validation(f, a, schema, valid)
+    # The state from valid and certified, the attributes every schema has (the root `state` the
+    # harness writes since UNCERTIFIED exists says the same; archives before it have none).
+    state = run_state(valid, val["certified"])
 
     params = {}
     if "parameters" in f:
@@ -430,6 +445,7 @@ def _read(f, path, kernel: str | None) -> dict:
         "reps": int(total.shape[0]),
         "valid": valid,
         "certified": val["certified"],
+        "state": state,
         "problem_keys": problem_keys,
         "size_key": size_key,
         "problem": problem,

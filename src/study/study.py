@@ -20,7 +20,8 @@ DIR/<study>/plan.json. Re-running skips runs that already have a valid archive a
 a running job (run<k>.claim: a local runner or a Slurm job, queued or running); an archive is
 published with link() and never replaces an existing one. A run that exits 6 (the configuration
 exceeds its memory budget) is recorded as DOES_NOT_FIT, a result rather than a failure.
-Exit codes: 0 every run valid or DOES_NOT_FIT (or submitted), 1 a run failed or is invalid, 2 the
+Exit codes: 0 every run valid (VALID, or UNCERTIFIED: valid with no certificate, counted apart) or
+DOES_NOT_FIT (or submitted), 1 a run failed or is invalid, 2 the
 study file, an override or the results folder is unusable (nothing was run or changed).
 """
 from __future__ import annotations
@@ -303,7 +304,7 @@ def cmd_run(args) -> int:
     generate_input(study)
     owner = claims.new_owner("local")
     total = sum(p.repeat for p in points)
-    done = ran = failed = skipped = unfit = claimed = 0
+    done = ran = failed = skipped = unfit = claimed = uncertified = 0
     i = 0
     for p in points:
         pdir = sdir / p.name
@@ -320,9 +321,10 @@ def cmd_run(args) -> int:
                 continue
             if st.exists:
                 if st.readable and st.valid:
-                    log(f"{tag}: valid archive exists, skipped")
+                    log(f"{tag}: valid archive exists" + ("" if st.certified else " (UNCERTIFIED)") + ", skipped")
                     done += 1
                     skipped += 1
+                    uncertified += not st.certified
                 else:
                     why = st.problem or "the run failed validation"
                     log(f"{tag}: {out} exists but is not usable ({why}); kept, not re-run "
@@ -349,7 +351,12 @@ def cmd_run(args) -> int:
                 log(f"{tag}: does not fit (exit {rc}; recorded, not a failure): {text[:200]}")
             elif state == "COMPLETED":
                 done += 1
-                log(f"{tag}: done in {text}")
+                # exit 0 is VALID or UNCERTIFIED (valid, but no certificate bounds the error): counted apart
+                if not archives.state(out, kernel.name).certified:
+                    uncertified += 1
+                    log(f"{tag}: done in {text} (UNCERTIFIED: no certificate)")
+                else:
+                    log(f"{tag}: done in {text}")
             else:
                 failed += 1
                 log(f"{tag}: {state} (exit {rc}){': ' + text if text else ''}; log: {pdir / f'run{k}.log'}")
@@ -357,6 +364,7 @@ def cmd_run(args) -> int:
                 for line in tail:
                     log(f"    {line}")
     log(f"study '{study['']['name']}': {done}/{total} runs valid ({skipped} already archived, {ran} run now), "
+        + (f"{uncertified} of them UNCERTIFIED (no certificate: error measured, not bounded), " if uncertified else "")
         + (f"{unfit} do not fit the memory budget (recorded), " if unfit else "")
         + (f"{claimed} claimed by other running jobs (not started here), " if claimed else "")
         + f"{failed} failed or invalid; report: attnbench report {sdir}")
