@@ -480,16 +480,19 @@ def sketch_crossover(runs: list[dict]) -> str:
           "| n | d | ranks | m | newton it. | newton s | sketch it. | sketch s | sketch / newton | "
           "hessian s/it newton | hessian s/it sketch |",
           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    spf = {}       # (algo, group) -> seconds per flop samples
+    spf = {}       # (algo, d) -> (n, {group: seconds per flop}) at the largest n measured
     iters = {}     # (algo, d) -> iteration counts
     ms = {}
     for (algo, n, d, p), (h, m) in pts.items():
         per = _per_iteration(h, [ph for grp in PHASE_GROUPS.values() for ph in grp])
         fl = _sketch_flops(algo, n, d, m)
+        rates = {}
         for grp, names in PHASE_GROUPS.items():
             t = sum(per[ph] for ph in names if per.get(ph) == per.get(ph))
             if t > 0 and fl[grp] > 0:
-                spf.setdefault((algo, grp), []).append(t / fl[grp])
+                rates[grp] = t / fl[grp]
+        if n >= spf.get((algo, d), (0, {}))[0]:
+            spf[(algo, d)] = (n, rates)
         st = _seconds_to(h, SKETCH_LEVEL)
         if st:
             iters.setdefault((algo, d), []).append(st[0])
@@ -505,38 +508,54 @@ def sketch_crossover(runs: list[dict]) -> str:
                   + (f"{b[0]} | {b[1]:.3g}" if b else "- | -") + " | "
                   + (f"{b[1] / a[1]:.2f}" if a and b and a[1] > 0 else "-") + f" | {_g(hn_it)} | {_g(hs_it)} |")
     md.append("")
-    rate = {k: _median(v) for k, v in spf.items()}
-    if not all(("newton", g) in rate for g in ("grad", "hess")) or ("newton-sketch", "hess") not in rate:
+    if not any(a == "newton" for a, _ in spf) or not any(a == "newton-sketch" for a, _ in spf):
         return "\n".join(md) + "\n"
-    md.append("Fitted seconds per Gflop (median over the points): "
-              + ", ".join(f"{a} {g} {1e9 * v:.3g}" for (a, g), v in sorted(rate.items())) + ".\n")
-    md.append("Predicted seconds to 1e-10 (iterations: the measured median at that d; phases: the fitted rates "
+    md.append("Fitted seconds per Gflop, per phase group at the largest n measured at each d (nearest the "
+              "large-n regime; small n pays overheads the flop counts leave out): "
+              + "; ".join(f"{a} d = {d} (n = {n}): " + ", ".join(f"{g} {1e9 * v:.3g}" for g, v in sorted(r.items()))
+                          for (a, d), (n, r) in sorted(spf.items())) + ".\n")
+    md.append("Predicted seconds to 1e-10 (iterations: the measured median at that d; phases: those rates "
               "times regress's flop counts), and where newton-sketch wins:\n")
-    md.append("| d | m | newton it. | sketch it. | " + " | ".join(f"n = {2 ** k}" for k in range(11, 19)) + " | sketch wins from |")
-    md.append("|---:|---:|---:|---:|" + "---:|" * 8 + "---|")
+    md.append("| d | m | newton it. | sketch it. | " + " | ".join(f"n = {2 ** k}" for k in range(11, 19))
+              + " | sketch wins from | limit sketch / newton (n -> inf) |")
+    md.append("|---:|---:|---:|---:|" + "---:|" * 8 + "---|---:|")
     for d in sorted({d for (_, d, _) in pairs}):
         kn, ks = iters.get(("newton", d)), iters.get(("newton-sketch", d))
-        if not kn or not ks:
+        rn, rs = spf.get(("newton", d), (0, {}))[1], spf.get(("newton-sketch", d), (0, {}))[1]
+        if not kn or not ks or "grad" not in rn or "hess" not in rn or "grad" not in rs:
             continue
         kn, ks, m = _median(kn), _median(ks), ms.get(d, 0.0)
 
-        def t(algo, n, k):
+        def t(algo, n, k, r):
             fl = _sketch_flops(algo, n, d, m)
-            return k * sum(fl[g] * rate.get((algo, g), rate.get(("newton", g), 0.0)) for g in fl)
+            return k * sum(fl[g] * r.get(g, 0.0) for g in fl)
         cells, wins = [], None
         for e in range(11, 31):
             n = 2 ** e
-            tn, ts = t("newton", n, kn), t("newton-sketch", n, ks)
+            tn, ts = t("newton", n, kn, rn), t("newton-sketch", n, ks, rs)
             if e <= 18:
                 cells.append(f"{tn:.3g} / {ts:.3g}")
             if wins is None and ts < tn and n > m:
                 wins = n
-        # As n grows at fixed m, newton-sketch's iteration tends to its gradient, newton's to its
-        # assembly: the limit of the ratio says whether it ever wins at this d.
-        lim = (ks * (14.0 * d + 8.0) * rate[("newton-sketch", "grad")] if ("newton-sketch", "grad") in rate else float("nan")) / \
-              (kn * (14.0 * d * rate[("newton", "grad")] + 6.0 * d * d * rate[("newton", "hess")]))
+        # As n grows at fixed m, newton-sketch's iteration tends to its gradient (14 n^2 d + 8 n^2)
+        # and newton's to its gradient and assembly (14 n^2 d + 6 n^2 d^2).
+        lim = ks * (14.0 * d + 8.0) * rs["grad"] / (kn * (14.0 * d * rn["grad"] + 6.0 * d * d * rn["hess"]))
         md.append(f"| {d} | {m:g} | {kn:g} | {ks:g} | " + " | ".join(cells) + " | "
-                  + (f"n = {wins}" if wins else f"not up to n = 2^30 (limit sketch/newton = {lim:.2f})") + " |")
+                  + (f"n = {wins}" if wins else "not up to n = 2^30") + f" | {lim:.2f} |")
+    # The d beyond which the limit falls below 1 (the rates and iteration counts of the largest d
+    # measured held fixed): newton's assembly 6 n^2 d^2 outgrows the sketch's extra iterations.
+    dmax = max(d for (_, d, _) in pairs)
+    kn, ks = iters.get(("newton", dmax)), iters.get(("newton-sketch", dmax))
+    rn, rs = spf.get(("newton", dmax), (0, {}))[1], spf.get(("newton-sketch", dmax), (0, {}))[1]
+    if kn and ks and "grad" in rn and "hess" in rn and "grad" in rs:
+        kn, ks = _median(kn), _median(ks)
+        dstar = next((dd for dd in range(1, 4097)
+                      if ks * (14.0 * dd + 8.0) * rs["grad"] < kn * (14.0 * dd * rn["grad"] + 6.0 * dd * dd * rn["hess"])), None)
+        md.append("")
+        md.append(f"- With the rates and iteration counts measured at d = {dmax} (newton {kn:g}, newton-sketch {ks:g} "
+                  f"iterations), newton-sketch wins for large n once d >= {dstar}" if dstar else
+                  f"- With the rates and iteration counts measured at d = {dmax}, newton-sketch does not win at any d <= 4096")
+        md.append("")
     md.append("\nEach cell: newton / newton-sketch seconds. Since a sampled Hessian's accuracy depends on m and "
               "not on n, newton-sketch's iteration count stays while newton's assembly grows as n^2 d^2 against its "
               "n^2 d gradient: newton-sketch wins once (sketch iterations) / (newton iterations) < (time of a newton "
