@@ -57,6 +57,13 @@ void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64
               unit ? CblasUnit : CblasNonUnit, narrow(m, "m"), narrow(n, "n"), alpha, A, narrow(lda, "lda"), B,
               narrow(ldb, "ldb"));
 }
+void trmm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, double alpha, const double* A,
+          std::int64_t lda, double* B, std::int64_t ldb) {
+  if (m == 0 || n == 0) return;
+  cblas_dtrmm(CblasRowMajor, left ? CblasLeft : CblasRight, lower ? CblasLower : CblasUpper, cb(ta),
+              unit ? CblasUnit : CblasNonUnit, narrow(m, "m"), narrow(n, "n"), alpha, A, narrow(lda, "lda"), B,
+              narrow(ldb, "ldb"));
+}
 
 void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
 int blas_threads() { return openblas_get_num_threads(); }

@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""attnbench exact leverage vs what a NumPy/SciPy user writes, on the same X, in one script run.
+
+One X is written by `attnbench gen` (dense, or CSC at --density < 1). Then, interleaved (A B A B
+...; the machine may be shared, so only the ratio measured in one run means anything):
+  attnbench: `attnbench sparsify --algo leverage --input X.h5 --reps 1 --warmup 1`, its archived
+             kernel time /timings/total (Gram, Cholesky, scores, sampling; max over ranks; file I/O
+             and set-up are archived separately and excluded);
+  peer:      the same steps in NumPy/SciPy on X already in memory (read once, not timed):
+             dense  M = X X^T (numpy's syrk), L = cholesky(M), Z = solve_triangular(L, X),
+                    tau = column norms of Z;
+             sparse M = (X X^T).toarray() (scipy sparse product), L = cholesky(M), Linv = L^{-1},
+                    Z = X^T Linv^T (sparse-dense product, d x n), tau = row norms of Z;
+             then m = ceil(3 n ln(2 n / delta) / eps^2) draws of the columns with p = tau / n
+             (numpy multinomial) and their weights sqrt(c / (m p)): attnbench's m.
+Prints the per-run times, the medians of --reps runs each, the per-phase medians of attnbench,
+and the ratio peer / attnbench (> 1: attnbench is faster).
+
+Usage: bench_sparsify_peers.py --attnbench build/release/bin/attnbench [--n 256] [--d 1048576]
+         [--density 0.01] [--ranks 1] [--reps 3] [--workdir DIR] [--eps 0.5 --delta 0.1]
+"""
+import argparse
+import math
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+
+import h5py
+import numpy as np
+import scipy.linalg
+import scipy.sparse
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--attnbench", required=True)
+ap.add_argument("--n", type=int, default=256)
+ap.add_argument("--d", type=int, default=1 << 20)
+ap.add_argument("--density", type=float, default=0.01)
+ap.add_argument("--ranks", type=int, default=1)
+ap.add_argument("--reps", type=int, default=3)
+ap.add_argument("--eps", type=float, default=0.5)
+ap.add_argument("--delta", type=float, default=0.1)
+ap.add_argument("--workdir", default=None)
+a = ap.parse_args()
+if a.reps < 3:
+    ap.error("--reps must be at least 3 (medians of >= 3 runs)")
+
+env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1",
+           OMP_NUM_THREADS="1")
+work = a.workdir or tempfile.mkdtemp(prefix="sparsify_peers_")
+xfile = os.path.join(work, "X.h5")
+subprocess.run([a.attnbench, "gen", "--kernel", "sparsify", "--n", str(a.n), "--d", str(a.d), "--density",
+                str(a.density), "--out", xfile, "--overwrite"], env=env, check=True, capture_output=True)
+sparse = a.density < 1.0
+with h5py.File(xfile, "r") as f:
+    g = f["X"]
+    if sparse:
+        X = scipy.sparse.csc_matrix((g["data"][...], g["indices"][...], g["indptr"][...]), shape=(a.n, a.d))
+    else:
+        X = np.ascontiguousarray(g[...], dtype=np.float64)
+m = math.ceil(3.0 * a.n * math.log(2.0 * a.n / a.delta) / (a.eps * a.eps))
+
+
+def peer(seed):
+    """Seconds of each step of the NumPy/SciPy exact leverage; returns (phases, kept columns)."""
+    t = {}
+    t0 = time.perf_counter()
+    M = (X @ X.T).toarray() if sparse else X @ X.T
+    t1 = time.perf_counter()
+    L = scipy.linalg.cholesky(M, lower=True, check_finite=False)
+    t2 = time.perf_counter()
+    if sparse:
+        Linv = scipy.linalg.solve_triangular(L, np.eye(a.n), lower=True, check_finite=False)
+        Z = X.T @ Linv.T  # d x n, dense
+        tau = np.einsum("ij,ij->i", Z, Z)
+    else:
+        Z = scipy.linalg.solve_triangular(L, X, lower=True, check_finite=False)
+        tau = np.einsum("ij,ij->j", Z, Z)
+    del Z
+    t3 = time.perf_counter()
+    p = tau / tau.sum()
+    counts = np.random.default_rng(seed).multinomial(m, p)
+    kept = np.flatnonzero(counts)
+    weights = np.sqrt(counts[kept] / (m * p[kept]))
+    t4 = time.perf_counter()
+    t.update(gram=t1 - t0, factor=t2 - t1, scores=t3 - t2, sample=t4 - t3, total=t4 - t0)
+    assert abs(tau.sum() - a.n) < 1e-6 * a.n and weights.size == kept.size
+    return t, kept.size
+
+
+def attnbench():
+    out = os.path.join(work, "run.h5")
+    cmd = ([] if a.ranks == 1 else ["mpirun", "-n", str(a.ranks)]) + [
+        a.attnbench, "sparsify", "--algo", "leverage", "--input", xfile, "--reps", "1", "--warmup", "1", "--eps",
+        str(a.eps), "--delta", str(a.delta), "--quiet", "--out", out, "--overwrite"]
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    with h5py.File(out, "r") as f:
+        # /timings/<phase>: [reps, ranks]; the kernel time of a repetition is its slowest rank's.
+        ph = {k: float(np.max(f["timings"][k][0])) for k in f["timings"] if k not in ("io", "setup")}
+        kept = int(f["output/columns"].shape[0])
+    return ph, kept
+
+
+peer(0)  # warm-up (page faults of the first large temporaries)
+runs_a, runs_p = [], []
+for r in range(a.reps):
+    pa, ka = attnbench()
+    pp, kp = peer(r)
+    runs_a.append(pa)
+    runs_p.append(pp)
+    print("run %d: attnbench %.3f s (%d columns kept), numpy/scipy %.3f s (%d columns kept)" %
+          (r + 1, pa["total"], ka, pp["total"], kp), flush=True)
+
+
+def med(runs, k):
+    return statistics.median(x.get(k, 0.0) for x in runs)
+
+
+kind = "csc density %g, nnz %d" % (a.density, X.nnz) if sparse else "dense"
+print("exact leverage, n=%d d=%d (%s), m=%d, %d rank(s) for attnbench, one thread each, medians of %d runs, "
+      "file I/O excluded; load %s" % (a.n, a.d, kind, m, a.ranks, a.reps, os.getloadavg()))
+for name, runs in (("attnbench", runs_a), ("numpy/scipy", runs_p)):
+    print("  %-12s total %.3f s: " % (name, med(runs, "total")) +
+          ", ".join("%s %.3f" % (k, med(runs, k)) for k in ("gram", "factor", "scores", "sample")))
+print("ratio numpy/scipy / attnbench = %.2f" % (med(runs_p, "total") / med(runs_a, "total")))
