@@ -57,7 +57,9 @@ void lower_solve(std::int64_t n, std::int64_t k, const std::vector<double>& L, d
 // c n u |W| |L| (Du Croz and Higham, 1992, for the column-oriented inversion of LAPACK's trtri), so
 // W x = (I + E) L^{-1} x with |E| <= c n u cond(L): the relative error of |W x|^2 is at most about
 // 2 c n u cond(L), cond(L) = sqrt(cond(X X^T)) - the same order as the triangular solve's forward
-// error. cholesky_or_rank_error has already rejected an M whose pivots vanish below n u max M_ii.
+// error (tests: SparsifyScores.ExplicitInverseWithinTheConditionBound). The Gram's own rounding moves
+// the scores by up to about cond(M) u whatever the solve. cholesky_or_rank_error has already
+// rejected an M whose pivots vanish below n u max M_ii.
 std::vector<double> lower_inverse(std::int64_t n, const std::vector<double>& L);
 // S := L^{-1} S L^{-T} (n x n). 2 n^3 flops.
 void whiten(std::int64_t n, const std::vector<double>& L, std::vector<double>& S);
