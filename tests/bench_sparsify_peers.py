@@ -16,8 +16,16 @@ One X is written by `attnbench gen` (dense, or CSC at --density < 1). Then, inte
 Prints the per-run times, the medians of --reps runs each, the per-phase medians of attnbench,
 and the ratio peer / attnbench (> 1: attnbench is faster).
 
+With --baseline OTHER_ATTNBENCH the same X also goes through that binary (e.g. the landed main's),
+interleaved with the others, and the ratio baseline / attnbench is printed too.
+
+--algo bss (no peer): attnbench's BSS on the same X (--gamma, --ranks) against its budget
+ceil(gamma n) x 20 n^3 flops at the single-core DGEMM rate measured in the same run (NumPy's
+2048^3 DGEMM, one thread, the same OpenBLAS), before and after the runs.
+
 Usage: bench_sparsify_peers.py --attnbench build/release/bin/attnbench [--n 256] [--d 1048576]
          [--density 0.01] [--ranks 1] [--reps 3] [--workdir DIR] [--eps 0.5 --delta 0.1]
+         [--baseline /work/baseline/bin/attnbench] [--algo bss --gamma 4]
 """
 import argparse
 import math
@@ -27,6 +35,8 @@ import subprocess
 import tempfile
 import time
 
+# One BLAS thread for the peer as for attnbench's ranks: set before NumPy loads OpenBLAS.
+os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
 import h5py
 import numpy as np
 import scipy.linalg
@@ -42,8 +52,11 @@ ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--eps", type=float, default=0.5)
 ap.add_argument("--delta", type=float, default=0.1)
 ap.add_argument("--workdir", default=None)
+ap.add_argument("--baseline", default=None)
+ap.add_argument("--algo", choices=("leverage", "bss"), default="leverage")
+ap.add_argument("--gamma", type=float, default=4.0)
 a = ap.parse_args()
-if a.reps < 3:
+if a.reps < 3 and a.algo == "leverage":
     ap.error("--reps must be at least 3 (medians of >= 3 runs)")
 
 env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1",
@@ -89,38 +102,79 @@ def peer(seed):
     return t, kept.size
 
 
-def attnbench():
-    out = os.path.join(work, "run.h5")
+def attnbench(binary, tag):
+    out = os.path.join(work, "run_%s.h5" % tag)
+    algo = ["--algo", "bss", "--gamma", str(a.gamma), "--warmup", "0"] if a.algo == "bss" else [
+        "--algo", "leverage", "--eps", str(a.eps), "--delta", str(a.delta), "--warmup", "1"]
     cmd = ([] if a.ranks == 1 else ["mpirun", "-n", str(a.ranks)]) + [
-        a.attnbench, "sparsify", "--algo", "leverage", "--input", xfile, "--reps", "1", "--warmup", "1", "--eps",
-        str(a.eps), "--delta", str(a.delta), "--quiet", "--out", out, "--overwrite"]
+        binary, "sparsify", "--input", xfile, "--reps", "1", "--quiet", "--out", out, "--overwrite"] + algo
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     with h5py.File(out, "r") as f:
         # /timings/<phase>: [reps, ranks]; the kernel time of a repetition is its slowest rank's.
         ph = {k: float(np.max(f["timings"][k][0])) for k in f["timings"] if k not in ("io", "setup")}
-        kept = int(f["output/columns"].shape[0])
-    return ph, kept
+        ph["columns"] = f["output/columns"][...]
+        ph["weights"] = f["output/weights"][...]
+    return ph
 
 
-peer(0)  # warm-up (page faults of the first large temporaries)
-runs_a, runs_p = [], []
-for r in range(a.reps):
-    pa, ka = attnbench()
-    pp, kp = peer(r)
-    runs_a.append(pa)
-    runs_p.append(pp)
-    print("run %d: attnbench %.3f s (%d columns kept), numpy/scipy %.3f s (%d columns kept)" %
-          (r + 1, pa["total"], ka, pp["total"], kp), flush=True)
+def dgemm_rate():
+    """Single-core DGEMM GFLOP/s (NumPy, one OpenBLAS thread), best of 3 after a warm-up."""
+    A = np.random.default_rng(0).random((2048, 2048))
+    A @ A
+    best = min(timeit(lambda: A @ A) for _ in range(3))
+    return 2.0 * 2048 ** 3 / best / 1e9
+
+
+def timeit(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
 
 
 def med(runs, k):
     return statistics.median(x.get(k, 0.0) for x in runs)
 
 
+binaries = [("attnbench", a.attnbench)] + ([("baseline", a.baseline)] if a.baseline else [])
+runs = {name: [] for name, _ in binaries}
 kind = "csc density %g, nnz %d" % (a.density, X.nnz) if sparse else "dense"
-print("exact leverage, n=%d d=%d (%s), m=%d, %d rank(s) for attnbench, one thread each, medians of %d runs, "
-      "file I/O excluded; load %s" % (a.n, a.d, kind, m, a.ranks, a.reps, os.getloadavg()))
-for name, runs in (("attnbench", runs_a), ("numpy/scipy", runs_p)):
-    print("  %-12s total %.3f s: " % (name, med(runs, "total")) +
-          ", ".join("%s %.3f" % (k, med(runs, k)) for k in ("gram", "factor", "scores", "sample")))
-print("ratio numpy/scipy / attnbench = %.2f" % (med(runs_p, "total") / med(runs_a, "total")))
+if a.algo == "bss":
+    rates = [dgemm_rate()]
+    for r in range(a.reps):
+        for name, binary in binaries:
+            runs[name].append(attnbench(binary, name))
+            print("run %d: %s %.3f s" % (r + 1, name, runs[name][-1]["total"]), flush=True)
+    rates.append(dgemm_rate())
+    steps = math.ceil(a.gamma * a.n - 1e-9)
+    budget = steps * 20.0 * a.n ** 3 / (statistics.median(rates) * 1e9)
+    print("bss, n=%d d=%d (%s), gamma %g (%d steps), %d rank(s), one thread each, medians of %d runs; load %s" %
+          (a.n, a.d, kind, a.gamma, steps, a.ranks, a.reps, os.getloadavg()))
+    print("  single-core DGEMM %s GFLOP/s (before, after): budget ceil(gamma n) x 20 n^3 flops = %.3f s" %
+          (", ".join("%.1f" % x for x in rates), budget))
+    for name, _ in binaries:
+        print("  %-10s total %.3f s (%.2f of the budget): " % (name, med(runs[name], "total"),
+                                                              med(runs[name], "total") / budget) +
+              ", ".join("%s %.3f" % (k, med(runs[name], k)) for k in ("bss_eigen", "bss_scores", "bss_select", "comm_wait")))
+else:
+    peer(0)  # warm-up (page faults of the first large temporaries)
+    runs["numpy/scipy"] = []
+    for r in range(a.reps):
+        for name, binary in binaries:
+            runs[name].append(attnbench(binary, name))
+        pp, kp = peer(r)
+        runs["numpy/scipy"].append(pp)
+        print("run %d: " % (r + 1) + ", ".join("%s %.3f s (%d columns kept)" % (
+            name, runs[name][-1]["total"], runs[name][-1]["columns"].size) for name, _ in binaries) +
+            ", numpy/scipy %.3f s (%d columns kept)" % (pp["total"], kp), flush=True)
+    print("exact leverage, n=%d d=%d (%s), m=%d, %d rank(s) for attnbench, one thread each, medians of %d runs, "
+          "file I/O excluded; load %s" % (a.n, a.d, kind, m, a.ranks, a.reps, os.getloadavg()))
+    for name in runs:
+        print("  %-12s total %.3f s: " % (name, med(runs[name], "total")) +
+              ", ".join("%s %.3f" % (k, med(runs[name], k)) for k in ("gram", "factor", "scores", "sample")))
+    print("ratio numpy/scipy / attnbench = %.2f" % (med(runs["numpy/scipy"], "total") / med(runs["attnbench"], "total")))
+if a.baseline:
+    same = all(np.array_equal(x["columns"], y["columns"]) for x, y in zip(runs["attnbench"], runs["baseline"]))
+    wdiff = max((float(np.max(np.abs(x["weights"] / y["weights"] - 1))) if x["weights"].size == y["weights"].size
+                 else float("inf")) for x, y in zip(runs["attnbench"], runs["baseline"]))
+    print("ratio baseline / attnbench = %.2f; same selected columns as the baseline: %s, weights within %.1e" %
+          (med(runs["baseline"], "total") / med(runs["attnbench"], "total"), same, wdiff))

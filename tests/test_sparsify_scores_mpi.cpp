@@ -108,7 +108,8 @@ TEST(SparsifyScores, ExplicitInverseWithinTheConditionBound) {
 }
 
 // x_j^T D x_j for a symmetric D: dense (GEMM) and CSC (stored entries only, here with an explicit
-// zero in every column) equal the plain double sum; zero columns are flagged.
+// zero in every column; directly and through the precomputed terms) equal the plain double sum;
+// zero columns are flagged.
 TEST(SparsifyScores, QuadraticFormsMatchThePlainSum) {
   const auto& comm = testing_support::world();
   const std::int64_t n = 9, d = 103;
@@ -145,9 +146,12 @@ TEST(SparsifyScores, QuadraticFormsMatchThePlainSum) {
       }
       B = R;
     }
+    const QuadraticTerms terms = quadratic_terms(B);
+    EXPECT_EQ(terms.built, sparse);  // about 3 entries per column: few terms
+    for (const QuadraticTerms* with : {static_cast<const QuadraticTerms*>(nullptr), &terms}) {
     std::vector<double> q;
     std::vector<char> nonzero;
-    column_quadratic_forms(B, D, q, nonzero);
+    column_quadratic_forms(B, D, q, nonzero, with);
     ASSERT_EQ(q.size(), static_cast<std::size_t>(B.cols));
     for (std::int64_t j = 0; j < B.cols; ++j) {
       double want = 0.0, scale = 0.0;
@@ -162,6 +166,7 @@ TEST(SparsifyScores, QuadraticFormsMatchThePlainSum) {
       }
       EXPECT_NEAR(q[static_cast<std::size_t>(j)], want, 1e-14 * std::max(scale, 1e-300)) << (sparse ? "CSC " : "dense ") << j;
       EXPECT_EQ(nonzero[static_cast<std::size_t>(j)] != 0, any) << j;
+    }
     }
     if (sparse) {
       // The leverage scores of the block with its stored zeros: still the reference's.

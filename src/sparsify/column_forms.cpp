@@ -1,6 +1,7 @@
 #include "sparsify/column_forms.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "linalg/blas.hpp"
 
@@ -66,10 +67,56 @@ std::vector<double> column_norms_of_product(const ColumnBlock<T>& X, const std::
 }
 
 template <class T>
+QuadraticTerms quadratic_terms(const ColumnBlock<T>& X) {
+  QuadraticTerms t;
+  const std::int64_t n = X.n;
+  if (!X.sparse || X.cols > INT32_MAX || n * n > static_cast<std::int64_t>(UINT32_MAX)) return t;
+  std::int64_t count = 0;
+  for (std::int64_t j = 0; j < X.cols; ++j) {
+    const std::int64_t k = X.colptr[static_cast<std::size_t>(j) + 1] - X.colptr[static_cast<std::size_t>(j)];
+    count += k * (k + 1) / 2;
+  }
+  if (count > 4 * static_cast<std::int64_t>(X.values.size())) return t;
+  t.at.reserve(static_cast<std::size_t>(count));
+  t.col.reserve(static_cast<std::size_t>(count));
+  t.coef.reserve(static_cast<std::size_t>(count));
+  t.nonzero.assign(static_cast<std::size_t>(X.cols), 0);
+  for (std::int64_t j = 0; j < X.cols; ++j) {
+    const std::int64_t e0 = X.colptr[static_cast<std::size_t>(j)], e1 = X.colptr[static_cast<std::size_t>(j) + 1];
+    for (std::int64_t a = e0; a < e1; ++a) {
+      const double xa = static_cast<double>(X.values[static_cast<std::size_t>(a)]);
+      if (xa == 0.0) continue;
+      t.nonzero[static_cast<std::size_t>(j)] = 1;
+      const std::int64_t ra = X.rowidx[static_cast<std::size_t>(a)];
+      for (std::int64_t b = e0; b <= a; ++b) {
+        const double xb = static_cast<double>(X.values[static_cast<std::size_t>(b)]);
+        if (xb == 0.0) continue;
+        t.at.push_back(static_cast<std::uint32_t>(ra * n + X.rowidx[static_cast<std::size_t>(b)]));
+        t.col.push_back(static_cast<std::int32_t>(j));
+        t.coef.push_back(b == a ? xa * xa : 2.0 * xa * xb);
+      }
+    }
+  }
+  t.built = true;
+  return t;
+}
+
+template <class T>
 void column_quadratic_forms(const ColumnBlock<T>& X, const std::vector<double>& D, std::vector<double>& q,
-                            std::vector<char>& nonzero) {
+                            std::vector<char>& nonzero, const QuadraticTerms* terms) {
   const std::int64_t n = X.n;
   q.assign(static_cast<std::size_t>(X.cols), 0.0);
+  if (terms && terms->built) {
+    nonzero = terms->nonzero;
+    const std::uint32_t* at = terms->at.data();
+    const std::int32_t* col = terms->col.data();
+    const double* coef = terms->coef.data();
+    const double* Dd = D.data();
+    double* qq = q.data();
+    const std::size_t count = terms->at.size();
+    for (std::size_t t = 0; t < count; ++t) qq[col[t]] += coef[t] * Dd[at[t]];
+    return;
+  }
   nonzero.assign(static_cast<std::size_t>(X.cols), 0);
   if (!X.sparse) {
     std::vector<double> scratch, Y;
@@ -114,9 +161,11 @@ void column_quadratic_forms(const ColumnBlock<T>& X, const std::vector<double>& 
 
 template std::vector<double> column_norms_of_product(const ColumnBlock<float>&, const std::vector<double>&);
 template std::vector<double> column_norms_of_product(const ColumnBlock<double>&, const std::vector<double>&);
+template QuadraticTerms quadratic_terms(const ColumnBlock<float>&);
+template QuadraticTerms quadratic_terms(const ColumnBlock<double>&);
 template void column_quadratic_forms(const ColumnBlock<float>&, const std::vector<double>&, std::vector<double>&,
-                                     std::vector<char>&);
+                                     std::vector<char>&, const QuadraticTerms*);
 template void column_quadratic_forms(const ColumnBlock<double>&, const std::vector<double>&, std::vector<double>&,
-                                     std::vector<char>&);
+                                     std::vector<char>&, const QuadraticTerms*);
 
 }  // namespace attnbench::sparsify

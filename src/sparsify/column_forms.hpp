@@ -20,13 +20,30 @@ namespace attnbench::sparsify {
 template <class T>
 std::vector<double> column_norms_of_product(const ColumnBlock<T>& X, const std::vector<double>& W);
 
+// The terms of the quadratic forms of this rank's CSC columns, for forms evaluated with many D
+// (BSS: one D per step): term t of local column col[t] is coef[t] D[at[t]], coef = x_a^2 (a
+// diagonal entry) or 2 x_a x_b (b < a, the stored nonzeros of the column), so that
+// x_j^T D x_j = sum of its terms. Built once in O(sum_j nnz(X_j)^2); 16 bytes per term. Left empty
+// (built = false) for dense storage, or when there would be more than 4 terms per stored entry
+// (columns with more than about 7 entries on average), where the direct form is used instead.
+struct QuadraticTerms {
+  bool built = false;
+  std::vector<std::uint32_t> at;
+  std::vector<std::int32_t> col;
+  std::vector<double> coef;
+  std::vector<char> nonzero;  // local column j has a nonzero entry
+};
+template <class T>
+QuadraticTerms quadratic_terms(const ColumnBlock<T>& X);
+
 // q_j = x_j^T D x_j with D (n x n, row-major) symmetric. Dense: Y = X_block D per block of 256
 // columns (GEMM, 2 n^2 flops per column, X read in place for double storage), then q_t = <Y_t, x_t>.
 // Sparse: the double sum over the column's stored entries only, sum_a x_a (D_aa x_a + 2 sum_{b<a}
-// D_ab x_b): O(nnz(x_j)^2) per column, the paper's sum_j nnz(X_j)^2 term, gathered from D.
+// D_ab x_b): O(nnz(x_j)^2) per column, the paper's sum_j nnz(X_j)^2 term, gathered from D - with
+// built `terms`, as one branch-free pass over the terms (q[col] += coef D[at]).
 // nonzero[j] says whether x_j has a nonzero entry (a zero column is never a BSS candidate).
 template <class T>
 void column_quadratic_forms(const ColumnBlock<T>& X, const std::vector<double>& D, std::vector<double>& q,
-                            std::vector<char>& nonzero);
+                            std::vector<char>& nonzero, const QuadraticTerms* terms = nullptr);
 
 }  // namespace attnbench::sparsify

@@ -372,6 +372,8 @@ void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, c
       cu(static_cast<std::size_t>(n)), cl(static_cast<std::size_t>(n)), score, P(static_cast<std::size_t>(n)),
       buf(static_cast<std::size_t>(n));
   std::vector<char> candidate;
+  // The terms of the candidates' quadratic forms, once for all steps (CSC columns, O(sum nnz_j^2)).
+  const QuadraticTerms terms = quadratic_terms(X);
   std::map<std::int64_t, double> weight;
   double max_violation = 0.0;
   for (std::int64_t step = 0;; ++step) {
@@ -438,7 +440,7 @@ void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, c
     std::int64_t best_col = -1;
     {
       PhaseTimer t(phases, "bss_scores");
-      column_quadratic_forms(X, D, score, candidate);
+      column_quadratic_forms(X, D, score, candidate, &terms);
       for (std::int64_t j = 0; j < X.cols; ++j)
         if (candidate[static_cast<std::size_t>(j)] && score[static_cast<std::size_t>(j)] > best) {
           best = score[static_cast<std::size_t>(j)];
