@@ -62,6 +62,7 @@ if a.reps < 3 and a.algo == "leverage":
 env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1",
            OMP_NUM_THREADS="1")
 work = a.workdir or tempfile.mkdtemp(prefix="sparsify_peers_")
+os.makedirs(work, exist_ok=True)
 xfile = os.path.join(work, "X.h5")
 subprocess.run([a.attnbench, "gen", "--kernel", "sparsify", "--n", str(a.n), "--d", str(a.d), "--density",
                 str(a.density), "--out", xfile, "--overwrite"], env=env, check=True, capture_output=True)
