@@ -61,7 +61,9 @@ if a.reps < 3 and a.algo == "leverage":
 
 env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1",
            OMP_NUM_THREADS="1")
-work = a.workdir or tempfile.mkdtemp(prefix="sparsify_peers_")
+# Without --workdir, X and the archives live in a temporary directory removed at exit.
+tmp = None if a.workdir else tempfile.TemporaryDirectory(prefix="sparsify_peers_")
+work = a.workdir or tmp.name
 os.makedirs(work, exist_ok=True)
 xfile = os.path.join(work, "X.h5")
 subprocess.run([a.attnbench, "gen", "--kernel", "sparsify", "--n", str(a.n), "--d", str(a.d), "--density",
