@@ -113,7 +113,7 @@ TEST(SparsifyScores, ExplicitInverseWithinTheConditionBound) {
 TEST(SparsifyScores, QuadraticFormsMatchThePlainSum) {
   const auto& comm = testing_support::world();
   const std::int64_t n = 9, d = 103;
-  SyntheticSpec s{.n = n, .d = d, .r = 0.05, .density = 0.35, .coherence = 0.2, .seed = 29};
+  SyntheticSpec s{.n = n, .d = d, .r = 0.05, .density = 0.2, .coherence = 0.2, .seed = 29};
   const auto X = whole(comm, s);
   std::vector<double> D(static_cast<std::size_t>(n * n));
   for (std::int64_t a = 0; a < n; ++a)
@@ -147,7 +147,7 @@ TEST(SparsifyScores, QuadraticFormsMatchThePlainSum) {
       B = R;
     }
     const QuadraticTerms terms = quadratic_terms(B);
-    EXPECT_EQ(terms.built, sparse);  // about 3 entries per column: few terms
+    EXPECT_EQ(terms.built, sparse);  // about 3 entries per column (with the stored zero): within the cap
     for (const QuadraticTerms* with : {static_cast<const QuadraticTerms*>(nullptr), &terms}) {
     std::vector<double> q;
     std::vector<char> nonzero;
@@ -180,13 +180,14 @@ TEST(SparsifyScores, QuadraticFormsMatchThePlainSum) {
 // not divisible by the rank count: the serial reference's selection and weights, dense and CSC.
 TEST(SparsifyScores, BssOnSparseColumnsMatchesTheReference) {
   const auto& comm = testing_support::world();
-  SyntheticSpec s{.n = 13, .d = 301, .r = 0.05, .density = 0.3, .coherence = 0.3, .seed = 37};
+  SyntheticSpec s{.n = 13, .d = 301, .r = 0.05, .density = 0.2, .coherence = 0.3, .seed = 37};
   const auto X = whole(comm, s);
   Params p;
   p.method = Method::bss;
   p.gamma = 3.0;
   p.seed = 5;
   const Result ref = reference_run(X, p);
+  EXPECT_TRUE(quadratic_terms(my_block_of<double>(comm, X, true)).built);  // the precomputed-terms path
   for (bool sparse : {true, false}) {
     const Result got = run(comm, my_block_of<double>(comm, X, sparse), p, lapack);
     EXPECT_EQ(got.columns, ref.columns) << (sparse ? "CSC" : "dense");

@@ -76,7 +76,7 @@ QuadraticTerms quadratic_terms(const ColumnBlock<T>& X) {
     const std::int64_t k = X.colptr[static_cast<std::size_t>(j) + 1] - X.colptr[static_cast<std::size_t>(j)];
     count += k * (k + 1) / 2;
   }
-  if (count > 4 * static_cast<std::int64_t>(X.values.size())) return t;
+  if (count > kMaxTermsPerColumn * X.cols) return t;
   t.at.reserve(static_cast<std::size_t>(count));
   t.col.reserve(static_cast<std::size_t>(count));
   t.coef.reserve(static_cast<std::size_t>(count));

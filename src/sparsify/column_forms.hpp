@@ -23,9 +23,12 @@ std::vector<double> column_norms_of_product(const ColumnBlock<T>& X, const std::
 // The terms of the quadratic forms of this rank's CSC columns, for forms evaluated with many D
 // (BSS: one D per step): term t of local column col[t] is coef[t] D[at[t]], coef = x_a^2 (a
 // diagonal entry) or 2 x_a x_b (b < a, the stored nonzeros of the column), so that
-// x_j^T D x_j = sum of its terms. Built once in O(sum_j nnz(X_j)^2); 16 bytes per term. Left empty
-// (built = false) for dense storage, or when there would be more than 4 terms per stored entry
-// (columns with more than about 7 entries on average), where the direct form is used instead.
+// x_j^T D x_j = sum of its terms. Built once in O(sum_j nnz(X_j)^2); 16 bytes per term, at most
+// kMaxTermsPerColumn per local column on average (the memory working_bytes counts for bss). Left
+// empty (built = false) for dense storage or beyond that cap (about 3.5 entries per column at
+// most), where the direct form is used instead.
+constexpr std::int64_t kMaxTermsPerColumn = 8;
+constexpr std::int64_t kBytesPerTerm = 16;
 struct QuadraticTerms {
   bool built = false;
   std::vector<std::uint32_t> at;

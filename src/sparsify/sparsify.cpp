@@ -138,7 +138,9 @@ std::int64_t working_bytes(const Params& p, std::int64_t n, std::int64_t d, std:
       break;
     }
     case Method::gaussian: b += (nn + 64.0L) * m * w; break;  // Y and a 64-column block of G
-    case Method::bss: break;
+    case Method::bss:  // the candidates' precomputed quadratic-form terms (sparsify/column_forms.hpp)
+      b += static_cast<long double>(kMaxTermsPerColumn * kBytesPerTerm) * static_cast<long double>(local_cols);
+      break;
   }
   return b >= static_cast<long double>(kMaxInt64) ? kMaxInt64 : static_cast<std::int64_t>(b);
 }
@@ -372,8 +374,11 @@ void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, c
       cu(static_cast<std::size_t>(n)), cl(static_cast<std::size_t>(n)), score, P(static_cast<std::size_t>(n)),
       buf(static_cast<std::size_t>(n));
   std::vector<char> candidate;
-  // The terms of the candidates' quadratic forms, once for all steps (CSC columns, O(sum nnz_j^2)).
-  const QuadraticTerms terms = quadratic_terms(X);
+  // The terms of the candidates' quadratic forms, once for all steps (CSC columns, O(sum nnz_j^2)),
+  // used only if every rank has them (Allreduce of one int): then every column's score is the
+  // same sum in the same order on any rank count.
+  QuadraticTerms terms = quadratic_terms(X);
+  if (comm.allreduce(terms.built ? 1 : 0, dist::Op::min) == 0) terms = QuadraticTerms{};
   std::map<std::int64_t, double> weight;
   double max_violation = 0.0;
   for (std::int64_t step = 0;; ++step) {
