@@ -38,3 +38,8 @@ for kv in 16 4; do
 done
 echo "# 6. PyTorch (one thread, fp32, naive) vs attnbench, n=16384"
 /usr/bin/python3 "$(dirname "$0")/bench_torch_vs_attnbench.py" --bench "$B" --n 16384 --d 64 --reps 3
+echo "# 7. sparsify exact leverage vs the NumPy/SciPy steps on the same X (one rank, one thread each):"
+echo "#    CSC n=256 d=2^20 1%, then dense n=256 d=2^18 (X written once each into a temporary directory)"
+A=${1:-build/release}/bin/attnbench
+/usr/bin/python3 "$(dirname "$0")/bench_sparsify_peers.py" --attnbench "$A" --n 256 --d 1048576 --density 0.01 --reps 3
+/usr/bin/python3 "$(dirname "$0")/bench_sparsify_peers.py" --attnbench "$A" --n 256 --d 262144 --density 1 --reps 3

@@ -43,19 +43,28 @@ void syrk(bool lower, Trans trans, std::int64_t n, std::int64_t k, float alpha, 
   cblas_ssyrk(CblasRowMajor, lower ? CblasLower : CblasUpper, cb(trans), narrow(n, "n"), narrow(k, "k"), alpha, A,
               narrow(std::max<std::int64_t>(lda, 1), "lda"), beta, C, narrow(std::max<std::int64_t>(ldc, 1), "ldc"));
 }
+namespace {
+// The triangular BLAS-3 calls (trsm, trmm) share one signature: B := alpha op(A)^{+-1} B or B op(A)^{+-1}.
+template <class T, class F>
+void triangular(F f, bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, T alpha, const T* A,
+                std::int64_t lda, T* B, std::int64_t ldb) {
+  if (m == 0 || n == 0) return;
+  f(CblasRowMajor, left ? CblasLeft : CblasRight, lower ? CblasLower : CblasUpper, cb(ta), unit ? CblasUnit : CblasNonUnit,
+    narrow(m, "m"), narrow(n, "n"), alpha, A, narrow(lda, "lda"), B, narrow(ldb, "ldb"));
+}
+}  // namespace
+
 void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, double alpha, const double* A,
           std::int64_t lda, double* B, std::int64_t ldb) {
-  if (m == 0 || n == 0) return;
-  cblas_dtrsm(CblasRowMajor, left ? CblasLeft : CblasRight, lower ? CblasLower : CblasUpper, cb(ta),
-              unit ? CblasUnit : CblasNonUnit, narrow(m, "m"), narrow(n, "n"), alpha, A, narrow(lda, "lda"), B,
-              narrow(ldb, "ldb"));
+  triangular(cblas_dtrsm, left, lower, ta, unit, m, n, alpha, A, lda, B, ldb);
 }
 void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, float alpha, const float* A,
           std::int64_t lda, float* B, std::int64_t ldb) {
-  if (m == 0 || n == 0) return;
-  cblas_strsm(CblasRowMajor, left ? CblasLeft : CblasRight, lower ? CblasLower : CblasUpper, cb(ta),
-              unit ? CblasUnit : CblasNonUnit, narrow(m, "m"), narrow(n, "n"), alpha, A, narrow(lda, "lda"), B,
-              narrow(ldb, "ldb"));
+  triangular(cblas_strsm, left, lower, ta, unit, m, n, alpha, A, lda, B, ldb);
+}
+void trmm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, double alpha, const double* A,
+          std::int64_t lda, double* B, std::int64_t ldb) {
+  triangular(cblas_dtrmm, left, lower, ta, unit, m, n, alpha, A, lda, B, ldb);
 }
 
 void set_blas_threads(int threads) { openblas_set_num_threads(threads); }

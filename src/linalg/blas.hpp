@@ -27,6 +27,10 @@ void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64
           std::int64_t lda, double* B, std::int64_t ldb);
 void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, float alpha, const float* A,
           std::int64_t lda, float* B, std::int64_t ldb);
+// Triangular product, row-major: B[m x n] := alpha * op(A) B (left) or alpha * B op(A) (right), A triangular.
+// m n^2 (right) or n m^2 (left) flops: half a GEMM of the same shape, built on OpenBLAS's GEMM kernels.
+void trmm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, double alpha, const double* A,
+          std::int64_t lda, double* B, std::int64_t ldb);
 
 // Threads used by each BLAS call of this process (OpenBLAS's pthread pool).
 void set_blas_threads(int threads);

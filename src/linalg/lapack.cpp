@@ -11,6 +11,8 @@
 extern "C" {
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
 void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info);
+void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda, int* info);
+void strtri_(const char* uplo, const char* diag, const int* n, float* a, const int* lda, int* info);
 void dpotrs_(const char* uplo, const int* n, const int* nrhs, const double* a, const int* lda, double* b,
              const int* ldb, int* info);
 void spotrs_(const char* uplo, const int* n, const int* nrhs, const float* a, const int* lda, float* b,
@@ -47,6 +49,13 @@ int potrf_t(F f, Uplo uplo, std::int64_t n, T* A, std::int64_t lda) {
   const int nn = narrow(n, "n"), ld = narrow_ld(lda, "lda");
   int info = 0;
   f(uc(uplo), &nn, A, &ld, &info);
+  return info;
+}
+template <class T, class F>
+int trtri_t(F f, Uplo uplo, std::int64_t n, T* A, std::int64_t lda) {
+  const int nn = narrow(n, "n"), ld = narrow_ld(lda, "lda");
+  int info = 0;
+  f(uc(uplo), "N", &nn, A, &ld, &info);
   return info;
 }
 template <class T, class F>
@@ -103,6 +112,8 @@ int gels_t(F f, std::int64_t m, std::int64_t n, std::int64_t nrhs, T* A, std::in
 
 int potrf(Uplo u, std::int64_t n, double* A, std::int64_t lda) { return potrf_t(dpotrf_, u, n, A, lda); }
 int potrf(Uplo u, std::int64_t n, float* A, std::int64_t lda) { return potrf_t(spotrf_, u, n, A, lda); }
+int trtri(Uplo u, std::int64_t n, double* A, std::int64_t lda) { return trtri_t(dtrtri_, u, n, A, lda); }
+int trtri(Uplo u, std::int64_t n, float* A, std::int64_t lda) { return trtri_t(strtri_, u, n, A, lda); }
 int potrs(Uplo u, std::int64_t n, std::int64_t r, const double* A, std::int64_t lda, double* B, std::int64_t ldb) {
   return potrs_t(dpotrs_, u, n, r, A, lda, B, ldb);
 }

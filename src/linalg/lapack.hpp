@@ -16,6 +16,10 @@ enum class Uplo { lower, upper };
 // of order info is not positive definite.
 int potrf(Uplo uplo, std::int64_t n, double* A, std::int64_t lda);
 int potrf(Uplo uplo, std::int64_t n, float* A, std::int64_t lda);
+// Inverse of a triangular matrix in place (lower or upper, non-unit diagonal). n^3/3 flops. info > 0:
+// A(info, info) is exactly zero.
+int trtri(Uplo uplo, std::int64_t n, double* A, std::int64_t lda);
+int trtri(Uplo uplo, std::int64_t n, float* A, std::int64_t lda);
 // Solve with a potrf factor: B[n x nrhs] := A^{-1} B. 2 n^2 nrhs flops.
 int potrs(Uplo uplo, std::int64_t n, std::int64_t nrhs, const double* A, std::int64_t lda, double* B, std::int64_t ldb);
 int potrs(Uplo uplo, std::int64_t n, std::int64_t nrhs, const float* A, std::int64_t lda, float* B, std::int64_t ldb);

@@ -102,6 +102,15 @@ void lower_solve(std::int64_t n, std::int64_t k, const std::vector<double>& L, d
   linalg::trsm(true, true, Trans::no, false, n, k, 1.0, L.data(), n, B, k);
 }
 
+std::vector<double> lower_inverse(std::int64_t n, const std::vector<double>& L) {
+  // Row-major lower = column-major upper: trtri(upper) of that array inverts L^T in column-major,
+  // which read row-major is L^{-1}.
+  std::vector<double> W = L;
+  const int info = linalg::trtri(linalg::Uplo::upper, n, W.data(), n);
+  if (info != 0) throw internal_error("LAPACK trtri: info " + std::to_string(info) + " for a Cholesky factor that passed its pivot check");
+  return W;
+}
+
 void whiten(std::int64_t n, const std::vector<double>& L, std::vector<double>& S) {
   lower_solve(n, n, L, S.data());                                                  // S := L^{-1} S
   linalg::trsm(false, true, Trans::yes, false, n, n, 1.0, L.data(), n, S.data(), n);  // S := S L^{-T}

@@ -51,6 +51,16 @@ std::vector<double> cholesky_or_rank_error(const NxnSolver& solver, std::int64_t
 
 // B (n x k, row-major) := L^{-1} B, L lower (n x k B). n^2 k flops.
 void lower_solve(std::int64_t n, std::int64_t k, const std::vector<double>& L, double* B);
+// W := L^{-1} (lower triangular, row-major), formed once by LAPACK trtri (n^3/3 flops), so that the
+// work of applying it to many columns runs as triangular products (trmm, GEMM kernels) or as gathers
+// of W's columns for sparse x. Accuracy: the computed inverse has a small residual, |W L - I| <=
+// c n u |W| |L| (Du Croz and Higham, 1992, for the column-oriented inversion of LAPACK's trtri), so
+// W x = (I + E) L^{-1} x with |E| <= c n u cond(L): the relative error of |W x|^2 is at most about
+// 2 c n u cond(L), cond(L) = sqrt(cond(X X^T)) - the same order as the triangular solve's forward
+// error (tests: SparsifyScores.ExplicitInverseWithinTheConditionBound). The Gram's own rounding moves
+// the scores by up to about cond(M) u whatever the solve. cholesky_or_rank_error has already
+// rejected an M whose pivots vanish below n u max M_ii.
+std::vector<double> lower_inverse(std::int64_t n, const std::vector<double>& L);
 // S := L^{-1} S L^{-T} (n x n). 2 n^3 flops.
 void whiten(std::int64_t n, const std::vector<double>& L, std::vector<double>& S);
 

@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "linalg/blas.hpp"
 #include "sparsify/bounds.hpp"
+#include "sparsify/column_forms.hpp"
 #include "sparsify/rng.hpp"
 #include "sparsify/screened.hpp"
 #include "sparsify/sketch.hpp"
@@ -156,7 +157,9 @@ std::int64_t working_bytes(const Params& p, std::int64_t n, std::int64_t d, std:
       break;
     }
     case Method::gaussian: b += (nn + 64.0L) * m * w; break;  // Y and a 64-column block of G
-    case Method::bss: break;
+    case Method::bss:  // the candidates' precomputed quadratic-form terms (sparsify/column_forms.hpp)
+      b += static_cast<long double>(kMaxTermsPerColumn * kBytesPerTerm) * static_cast<long double>(local_cols);
+      break;
   }
   return b >= static_cast<long double>(kMaxInt64) ? kMaxInt64 : static_cast<std::int64_t>(b);
 }
@@ -293,20 +296,11 @@ double spacing_sums(std::uint64_t seed, std::int64_t m, std::vector<double>& P) 
 }
 
 // ---- leverage: exact scores tau_j = |L^{-1} x_j|^2 -----------------------------------------------
+// W = L^{-1} once (n^3/3), then tau_j = |W x_j|^2: trmm on blocks of dense columns, the stored
+// entries' columns of W for sparse ones (sparsify/column_forms.hpp); accuracy: nxn.hpp lower_inverse.
 template <class T>
 std::vector<double> exact_scores(const ColumnBlock<T>& X, const std::vector<double>& L) {
-  const std::int64_t n = X.n;
-  std::vector<double> tau(static_cast<std::size_t>(X.cols), 0.0), scratch;
-  // Z[t, :] := Xc[t, :] L^{-T} = (L^{-1} x_{j0+t})^T   (trsm, n^2 b flops per chunk)
-  for_each_dense_chunk(X, 256, scratch, [&](std::int64_t j0, std::int64_t b, double* Xc) {
-    linalg::trsm(false, true, Trans::yes, false, b, n, 1.0, L.data(), n, Xc, n);
-    for (std::int64_t t = 0; t < b; ++t) {
-      double s = 0.0;
-      for (std::int64_t i = 0; i < n; ++i) s += Xc[t * n + i] * Xc[t * n + i];
-      tau[static_cast<std::size_t>(j0 + t)] = s;
-    }
-  });
-  return tau;
+  return column_norms_of_product(X, lower_inverse(X.n, L));
 }
 
 // ---- leverage-sketch ------------------------------------------------------------------------------
@@ -388,8 +382,17 @@ void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, c
   const std::int64_t steps = bss_steps(g, n);
   const double tol = 1e-9;  // rounding allowance of the invariant checks (relative)
 
-  std::vector<double> A(static_cast<std::size_t>(n * n), 0.0), E, lam, Q, Qt, cu(static_cast<std::size_t>(n)),
-      cl(static_cast<std::size_t>(n)), scratch, Pc, P(static_cast<std::size_t>(n)), buf(static_cast<std::size_t>(n + 2));
+  // W = L^{-1} once (n^3/3; accuracy: nxn.hpp lower_inverse): every step's Q = E W is then a trmm.
+  const std::vector<double> W = lower_inverse(n, L);
+  std::vector<double> A(static_cast<std::size_t>(n * n), 0.0), E, lam, Q, D(static_cast<std::size_t>(n * n)), Qs,
+      cu(static_cast<std::size_t>(n)), cl(static_cast<std::size_t>(n)), score, P(static_cast<std::size_t>(n)),
+      buf(static_cast<std::size_t>(n));
+  std::vector<char> candidate;
+  // The terms of the candidates' quadratic forms, once for all steps (CSC columns, O(sum nnz_j^2)),
+  // used only if every rank has them (Allreduce of one int): then every column's score is the
+  // same sum in the same order on any rank count.
+  QuadraticTerms terms = quadratic_terms(X);
+  if (comm.allreduce(terms.built ? 1 : 0, dist::Op::min) == 0) terms = QuadraticTerms{};
   std::map<std::int64_t, double> weight;
   double max_violation = 0.0;
   for (std::int64_t step = 0;; ++step) {
@@ -427,64 +430,46 @@ void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, c
       cl[static_cast<std::size_t>(k)] = b * b / dPL - b;   // LA(v) = sum_k P2_k cl_k
     }
     {
-      // Q := E L^{-1}: row k is u_k^T L^{-1}, so (Q x)_k = u_k^T v with v = L^{-1} x (n^3 flops).
+      // Q := E W: row k is u_k^T L^{-1}, so (Q x)_k = u_k^T v with v = L^{-1} x (trmm, n^3 flops).
+      // D := Q^T diag(cl - cu) Q, so that LA(v) - UA(v) = sum_k (Q x)_k^2 (cl_k - cu_k) = x^T D x:
+      // the rows with a positive and those with a negative coefficient, scaled by sqrt(|c_k|),
+      // through one syrk each (n^3 flops together). Every rank forms the same D from the same A.
       PhaseTimer t(phases, "bss_eigen");
       Q = E;
-      linalg::trsm(false, true, Trans::no, false, n, n, 1.0, L.data(), n, Q.data(), n);
-      if (X.sparse) {
-        Qt.resize(Q.size());
-        for (std::int64_t a = 0; a < n; ++a)
-          for (std::int64_t b = 0; b < n; ++b) Qt[static_cast<std::size_t>(b * n + a)] = Q[static_cast<std::size_t>(a * n + b)];
-      }
-    }
-    // Candidate scores LA - UA of every local column; the local best, ties to the smallest column.
-    double best = -std::numeric_limits<double>::infinity(), bestUA = 0.0, bestLA = 0.0;
-    std::int64_t best_col = -1;
-    auto consider = [&](std::int64_t j, const double* Pj) {
-      double UA = 0.0, LA = 0.0, norm = 0.0;
+      linalg::trmm(false, true, Trans::no, false, n, n, 1.0, W.data(), n, Q.data(), n);
+      Qs.resize(static_cast<std::size_t>(n * n));
+      std::int64_t pos = 0, neg = n;  // rows [0, pos): c_k > 0; rows [neg, n): c_k < 0
       for (std::int64_t k = 0; k < n; ++k) {
-        const double p2 = Pj[k] * Pj[k];
-        norm += p2;
-        UA += p2 * cu[static_cast<std::size_t>(k)];
-        LA += p2 * cl[static_cast<std::size_t>(k)];
+        const double c = cl[static_cast<std::size_t>(k)] - cu[static_cast<std::size_t>(k)];
+        if (c == 0.0) continue;
+        double* row = Qs.data() + (c > 0.0 ? pos++ : --neg) * n;
+        const double sc = std::sqrt(std::abs(c));
+        const double* qk = Q.data() + k * n;
+        for (std::int64_t i = 0; i < n; ++i) row[i] = sc * qk[i];
       }
-      if (!(norm > 0.0)) return;  // a zero column is never a candidate
-      const double score = LA - UA;
-      if (score > best) {
-        best = score;
-        bestUA = UA;
-        bestLA = LA;
-        best_col = X.col0 + j;
-      }
-    };
+      std::fill(D.begin(), D.end(), 0.0);
+      if (pos > 0) linalg::syrk(true, Trans::yes, n, pos, 1.0, Qs.data(), n, 0.0, D.data(), n);
+      if (neg < n) linalg::syrk(true, Trans::yes, n, n - neg, -1.0, Qs.data() + neg * n, n, 1.0, D.data(), n);
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = i + 1; j < n; ++j) D[static_cast<std::size_t>(i * n + j)] = D[static_cast<std::size_t>(j * n + i)];
+    }
+    // Candidate scores LA - UA = x_j^T D x_j of every local column (sparse: from the column's
+    // stored entries only, O(nnz(x_j)^2)); the local best, ties to the smallest column.
+    double best = -std::numeric_limits<double>::infinity();
+    std::int64_t best_col = -1;
     {
       PhaseTimer t(phases, "bss_scores");
-      if (!X.sparse) {
-        // Pc[t, k] = (Q x_{j0+t})_k: Pc := Xc Q^T (2 n^2 b flops per chunk; X read in place)
-        for_each_dense_view(X, 256, scratch, [&](std::int64_t j0, std::int64_t b, const double* Xc) {
-          Pc.resize(static_cast<std::size_t>(b * n));
-          linalg::gemm(Trans::no, Trans::yes, b, n, n, 1.0, Xc, n, Q.data(), n, 0.0, Pc.data(), n);
-          for (std::int64_t tt = 0; tt < b; ++tt) consider(j0 + tt, Pc.data() + tt * n);
-        });
-      } else {
-        // P := sum_i x_ij Q[:, i]  (2 n nnz_j flops per column)
-        for (std::int64_t j = 0; j < X.cols; ++j) {
-          std::fill(P.begin(), P.end(), 0.0);
-          bool any = false;
-          X.for_each_entry(j, [&](std::int64_t i, double val) {
-            if (val == 0.0) return;
-            any = true;
-            const double* q = Qt.data() + i * n;
-            for (std::int64_t k = 0; k < n; ++k) P[static_cast<std::size_t>(k)] += val * q[k];
-          });
-          if (any) consider(j, P.data());
+      column_quadratic_forms(X, D, score, candidate, &terms);
+      for (std::int64_t j = 0; j < X.cols; ++j)
+        if (candidate[static_cast<std::size_t>(j)] && score[static_cast<std::size_t>(j)] > best) {
+          best = score[static_cast<std::size_t>(j)];
+          best_col = X.col0 + j;
         }
-      }
     }
     std::int64_t winner = 0;
     {
       // The winner: MPI_MAXLOC over (score, global column): equal scores go to the smallest column.
-      // Then its owner broadcasts [x_winner, UA, LA] (n + 2 doubles).
+      // Then its owner broadcasts x_winner (n doubles).
       PhaseTimer t(phases, "comm_wait");
       struct {
         double value;
@@ -495,15 +480,18 @@ void run_bss(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, c
         throw internal_error("bss: no candidate column at step " + std::to_string(step));
       winner = res.index;
       const int owner = owner_of(winner);
-      if (comm.rank() == owner) {
-        X.column(winner - X.col0, buf.data());
-        buf[static_cast<std::size_t>(n)] = bestUA;
-        buf[static_cast<std::size_t>(n + 1)] = bestLA;
-      }
+      if (comm.rank() == owner) X.column(winner - X.col0, buf.data());
       comm.bcast(std::span<double>(buf), owner);
     }
     PhaseTimer t(phases, "bss_select");
-    const double UA = buf[static_cast<std::size_t>(n)], LA = buf[static_cast<std::size_t>(n + 1)];
+    // UA and LA of the winner from P = Q x (n^2 flops, the same on every rank).
+    linalg::gemm(Trans::no, Trans::no, n, 1, n, 1.0, Q.data(), n, buf.data(), 1, 0.0, P.data(), 1);
+    double UA = 0.0, LA = 0.0;
+    for (std::int64_t k = 0; k < n; ++k) {
+      const double p2 = P[static_cast<std::size_t>(k)] * P[static_cast<std::size_t>(k)];
+      UA += p2 * cu[static_cast<std::size_t>(k)];
+      LA += p2 * cl[static_cast<std::size_t>(k)];
+    }
     const double tstep = 2.0 / (UA + LA);
     lower_solve(n, 1, L, buf.data());  // v = L^{-1} x_winner
     for (std::int64_t a = 0; a < n; ++a)

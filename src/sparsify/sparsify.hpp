@@ -11,7 +11,8 @@
 //
 // Methods:
 //   leverage         M := Allreduce(X_r X_r^T) (n^2 words); L := chol(M) (replicated);
-//                    tau_j = |L^{-1} x_j|^2 locally (n^2 d / p flops; sum tau = n);
+//                    tau_j = |L^{-1} x_j|^2 locally through W = L^{-1} (trtri, n^3/3): dense
+//                    n^2 d / p flops (trmm), sparse O(n nnz / p) (sum tau = n);
 //                    sample m iid columns with p_j = tau_j / sum tau: the m draws come sorted
 //                    from exponential spacings (O(m), replicated, no sort), each rank merges the
 //                    ones in its CDF range against its local CDF (O(m_r + d / p)); one allgather
@@ -27,10 +28,11 @@
 //                    tau~_j = |x_j^T B|^2 / k (2 k nnz flops, a second pass); sample as leverage.
 //   bss              Batson-Spielman-Srivastava barrier method on v_j = L^{-1} x_j (sum v v^T = I),
 //                    ceil(gamma n) steps; per step: eigendecomposition of A (replicated, ~9 n^3),
-//                    Q = U^T L^{-1} (n^3), candidate scores LA - UA of every local column
-//                    (2 n^2 cols dense, 2 n nnz sparse), winner by MPI_MAXLOC (one Allreduce of a
-//                    (double, int)), the winner's column broadcast by its owner (n + 2 words),
-//                    A += t v v^T. Invariants lambda_max < u, lambda_min > l, PhiU <= eU,
+//                    Q = U^T L^{-1} (trmm with L^{-1} formed once, n^3), D = Q^T diag(cl - cu) Q
+//                    (two syrk, n^3), so that the candidate score LA - UA of local column j is
+//                    x_j^T D x_j (dense: 2 n^2 per column, GEMM; sparse: O(nnz(x_j)^2) from its
+//                    stored entries), winner by MPI_MAXLOC (one Allreduce of a (double, int)),
+//                    the winner's column broadcast by its owner (n words), A += t v v^T. Invariants lambda_max < u, lambda_min > l, PhiU <= eU,
 //                    PhiL <= eL checked before every step and at the end.
 //   uniform          m iid uniform columns (the same sorted draws), weight sqrt(c d / m); no
 //                    communication.
@@ -168,7 +170,8 @@ template <class T>
 Result run(const dist::Comm& comm, const ColumnBlock<T>& X, const Params& p, const NxnSolver& solver,
            Phases* phases = nullptr, Phases* cpu_phases = nullptr);
 
-// Exact leverage scores tau_j = |L^{-1} x_j|^2 of this rank's columns (M = L L^T), n^2 per column.
+// Exact leverage scores tau_j = |L^{-1} x_j|^2 of this rank's columns (M = L L^T), through W = L^{-1}
+// (n^3/3 once): n^2 per dense column (trmm), O(n nnz(x_j)) per sparse one (sparsify/column_forms.hpp).
 template <class T>
 std::vector<double> exact_leverage_scores(const ColumnBlock<T>& X, const std::vector<double>& L);
 
