@@ -34,7 +34,8 @@ namespace streams {
 constexpr std::uint64_t base = static_cast<std::uint64_t>(Stream::user) + 1100;
 constexpr std::uint64_t A1 = base + 1, A2 = base + 2, A3 = base + 3, X_star = base + 4, Y_star = base + 5,
                         noise = base + 6, start_X = base + 7, start_Y = base + 8, grad_check = base + 9,
-                        check_point = base + 10, row_sample = base + 11;
+                        check_point = base + 10, row_sample = base + 11,
+                        row_draws = base + 12;
 }  // namespace streams
 
 // Uniform in [-1, 1).

@@ -7,7 +7,8 @@
 #include "core/error.hpp"
 #include "linalg/blas.hpp"
 #include "linalg/lapack.hpp"
-#include "sparsify/sparsify.hpp"
+#include "regress/problem.hpp"
+#include "sampling/draws.hpp"
 
 namespace attnbench::regress {
 
@@ -42,17 +43,14 @@ double row_bound_sum(const dist::Comm& comm, const std::vector<double>& q) {
 
 RowSample draw_rows(const dist::Comm& comm, std::int64_t row0, const std::vector<double>& q, std::int64_t m,
                     std::uint64_t seed) {
-  sparsify::Result drawn;
-  sparsify::sample_by_scores(comm, row0, q, m, seed, drawn);
-  // The sampler returns every rank's picks (global rows, ascending) with weights sqrt(c / (m p)):
-  // keep this rank's, squared.
+  // This rank's picks (global rows, ascending) with weights sqrt(c / (m p)): local rows, squared.
+  std::vector<std::int64_t> picks;
+  std::vector<double> w;
+  sampling::sample_by_scores(comm, row0, q, m, seed, streams::row_draws, picks, w);
   RowSample s;
-  const auto nl = static_cast<std::int64_t>(q.size());
-  for (std::size_t i = 0; i < drawn.columns.size(); ++i) {
-    const std::int64_t r = drawn.columns[i] - row0;
-    if (r < 0 || r >= nl) continue;
-    s.rows.push_back(r);
-    s.weights.push_back(drawn.weights[i] * drawn.weights[i]);
+  for (std::size_t i = 0; i < picks.size(); ++i) {
+    s.rows.push_back(picks[i] - row0);
+    s.weights.push_back(w[i] * w[i]);
   }
   return s;
 }

@@ -2,7 +2,7 @@
 // The sampled Hessian of newton-sketch: which rows, how many, and how accurate.
 //
 // H = H_yy + sum_j E_j over the n rows (evaluate.hpp). Row j is drawn with p_j = q_j / S, q_j >=
-// |E_j|_2 its bound and S = sum q, m times independently (the sampler of src/sparsify, shared:
+// |E_j|_2 its bound and S = sum q, m times independently (sampling/draws.hpp, shared with sparsify:
 // sorted exponential spacings, the same draws on any number of ranks), and
 //   H~ = H_yy + sum_{drawn} E_j / (m p_j)        (a row drawn c times gets weight c / (m p_j)).
 // Accuracy (matrix Bernstein, Tropp 2015, Thm. 6.1.1, for the m independent zero-mean terms
@@ -39,8 +39,7 @@ double lambda_max(std::span<const T> A, std::int64_t d);
 double row_bound_sum(const dist::Comm& comm, const std::vector<double>& q);
 // Collective. m draws of rows by this rank's row bounds q (local rows [row0, row0 + q.size())
 // of the n axis), seeded by `seed`: this rank's sampled local rows with their weights c / (m p).
-// The sampler's allgathers (p doubles, p int64) and its allgatherv of the distinct rows drawn
-// (2 x rows words); O(m) exponentials on every rank.
+// The sampler's allgathers (p doubles, p int64); O(m) exponentials on every rank.
 RowSample draw_rows(const dist::Comm& comm, std::int64_t row0, const std::vector<double>& q, std::int64_t m,
                     std::uint64_t seed);
 

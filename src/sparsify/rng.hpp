@@ -7,6 +7,7 @@
 #include <numbers>
 
 #include "core/random.hpp"
+#include "sampling/exponentials.hpp"
 
 namespace attnbench::sparsify::rng {
 
@@ -30,19 +31,10 @@ inline double uniform_keyed(std::uint64_t key, std::uint64_t index) noexcept {
   return static_cast<double>(keyed_bits(key, index) >> 11) * 0x1.0p-53;
 }
 
-// The uniform in (0, 1] of 64 random bits: ((bits >> 11) + 1) 2^-53 (53 bits; never 0, so its log
-// is finite). Shared by the exponentials (both paths) and Box-Muller, so they agree bit for bit.
-inline double unit_open0(std::uint64_t bits) noexcept { return static_cast<double>((bits >> 11) + 1) * 0x1.0p-53; }
-
-// Standard exponentials out[i] = -ln(u_{first + i}), u_l = ((bits(seed, s, l) >> 11) + 1) 2^-53 in
-// (0, 1] (never ln 0), i < count. The sorted draws of the sampling methods are built from these
-// spacings (sparsify.cpp, spacing_sums; the serial reference the same). Vectorized: SLEEF's
-// Sleef_logd4_u35avx2 (error <= 3.5 ulp) where the CPU has AVX2 and FMA (rng_avx2.cpp, chosen at
-// run time like linalg/vector_math), glibc's log otherwise. Every value depends on its index only
-// (a partial vector is padded), never on first or count; the two paths may differ in the last
-// bit, so a run on a mixed cluster can differ from a single-machine run by rounding (the sampler
-// counts every draw exactly once even then; see sample_by_scores).
-void exponentials(std::uint64_t seed, std::uint64_t s, std::uint64_t first, std::int64_t count, double* out);
+// The shared exponentials and their (0, 1] uniform (sampling/exponentials.hpp): the sampler's
+// spacings and Box-Muller below agree bit for bit with them.
+using sampling::exponentials;
+using sampling::unit_open0;
 
 // Standard normal by Box-Muller from two counter draws (2 index, 2 index + 1); u1 in (0, 1].
 inline double normal(std::uint64_t seed, std::uint64_t s, std::uint64_t index) noexcept {

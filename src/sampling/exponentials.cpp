@@ -1,9 +1,13 @@
-#include "sparsify/rng.hpp"
+#include "sampling/exponentials.hpp"
 
-namespace attnbench::sparsify::rng {
+#include <cmath>
+
+#include "core/random.hpp"
+
+namespace attnbench::sampling {
 
 namespace detail {
-// rng_avx2.cpp (compiled with -mavx2 -mfma); call only where the CPU has both.
+// exponentials_avx2.cpp (compiled with -mavx2 -mfma); call only where the CPU has both.
 void exponentials_avx2(std::uint64_t seed, std::uint64_t s, std::uint64_t first, std::int64_t count, double* out);
 }  // namespace detail
 
@@ -24,4 +28,4 @@ void exponentials(std::uint64_t seed, std::uint64_t s, std::uint64_t first, std:
     out[i] = -std::log(unit_open0(keyed_bits(key, first + static_cast<std::uint64_t>(i))));
 }
 
-}  // namespace attnbench::sparsify::rng
+}  // namespace attnbench::sampling

@@ -1,5 +1,5 @@
-// rng::exponentials with SLEEF's 4-wide AVX2 log (compiled with -mavx2 -mfma, src/sparsify/
-// CMakeLists.txt); reached only through rng.cpp's run-time check of the CPU.
+// sampling::exponentials with SLEEF's 4-wide AVX2 log (compiled with -mavx2 -mfma,
+// src/sampling/CMakeLists.txt); reached only through exponentials.cpp's run-time check of the CPU.
 #include <immintrin.h>
 #include <sleef.h>
 
@@ -7,10 +7,10 @@
 
 #include "core/random.hpp"
 
-namespace attnbench::sparsify::rng::detail {
+namespace attnbench::sampling::detail {
 
 namespace {
-// rng::unit_open0 restated with internal linkage: this file is compiled with -mavx2, and an inline
+// sampling::unit_open0 restated with internal linkage: this file is compiled with -mavx2, and an inline
 // function of a shared header emitted here could be the copy the linker keeps for every caller.
 inline double unit(std::uint64_t key, std::uint64_t index) {
   return static_cast<double>((keyed_bits(key, index) >> 11) + 1) * 0x1.0p-53;  // (0, 1]
@@ -36,4 +36,4 @@ void exponentials_avx2(std::uint64_t seed, std::uint64_t s, std::uint64_t first,
   }
 }
 
-}  // namespace attnbench::sparsify::rng::detail
+}  // namespace attnbench::sampling::detail
