@@ -17,6 +17,7 @@
 #include "linalg/lapack.hpp"
 #include "regress/reference.hpp"
 #include "test_comm.hpp"
+#include "test_regress_common.hpp"
 
 using namespace attnbench;
 using namespace attnbench::regress;
@@ -24,34 +25,9 @@ using testing_support::world;
 
 namespace {
 
-// The whole problem on every rank, as the reference wants it.
-template <class T>
-ReferenceProblem gather_problem(const dist::Comm& comm, const RegressData<T>& D) {
-  ReferenceProblem p;
-  auto to_double = [](const Matrix<T>& m) {
-    Matrix<double> out(m.rows(), m.cols());
-    for (std::int64_t i = 0; i < m.size(); ++i) out.data()[i] = static_cast<double>(m.data()[i]);
-    return out;
-  };
-  p.A1 = to_double(testing_support::gather_all_rows(comm, D.layout, D.A1, D.d));
-  p.B = to_double(testing_support::gather_all_rows(comm, D.layout, D.B, D.d));
-  p.A2 = to_double(D.A2);
-  p.A3 = to_double(D.A3);
-  p.scale = D.scale;
-  return p;
-}
-
-std::vector<double> point(std::int64_t d, std::uint64_t seed, double f) {
-  std::vector<double> x(static_cast<std::size_t>(2 * d * d));
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = f * uniform_pm1(seed, 77, i);
-  return x;
-}
-
-Matrix<double> block(const std::vector<double>& x, std::int64_t d, int which) {
-  Matrix<double> m(d, d);
-  std::copy(x.begin() + which * d * d, x.begin() + (which + 1) * d * d, m.data());
-  return m;
-}
+using regress::testing::block;
+using regress::testing::gather_problem;
+using regress::testing::point;
 
 double max_abs(const std::vector<double>& v) {
   double m = 0.0;

@@ -18,6 +18,7 @@
 #include "regress/sampled_hessian.hpp"
 #include "regress/solver.hpp"
 #include "test_comm.hpp"
+#include "test_regress_common.hpp"
 
 using namespace attnbench;
 using namespace attnbench::regress;
@@ -25,33 +26,15 @@ using testing_support::world;
 
 namespace {
 
-std::vector<double> point(std::int64_t d, std::uint64_t seed, double f) {
-  std::vector<double> x(static_cast<std::size_t>(2 * d * d));
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = f * uniform_pm1(seed, 78, i);
-  return x;
-}
+using regress::testing::block;
+using regress::testing::gather_problem;
 
-Matrix<double> block(const std::vector<double>& x, std::int64_t d, int which) {
-  Matrix<double> m(d, d);
-  std::copy(x.begin() + which * d * d, x.begin() + (which + 1) * d * d, m.data());
-  return m;
-}
+std::vector<double> point(std::int64_t d, std::uint64_t seed, double f) { return regress::testing::point(d, seed, f, 78); }
 
 double spectral_norm(std::vector<double> A, std::int64_t N) {
   std::vector<double> w(static_cast<std::size_t>(N));
   EXPECT_EQ(linalg::syevd(false, linalg::Uplo::lower, N, A.data(), N, w.data()), 0);
   return std::max(std::abs(w.front()), std::abs(w.back()));
-}
-
-// The whole problem on one rank, for the reference.
-ReferenceProblem whole(const dist::Comm& comm, const RegressData<double>& D) {
-  ReferenceProblem p;
-  p.A1 = testing_support::gather_all_rows(comm, D.layout, D.A1, D.d);
-  p.B = testing_support::gather_all_rows(comm, D.layout, D.B, D.d);
-  p.A2 = D.A2;
-  p.A3 = D.A3;
-  p.scale = D.scale;
-  return p;
 }
 
 // E_j of sampled_hessian.hpp from the serial reference: the Hessian of row j's loss alone (a
@@ -110,7 +93,7 @@ TEST_P(SampledHessian, BoundsHoldAndMatchesTheReferenceOnTheSameSample) {
   spec.seed = 9;
   spec.noise = 0.1;
   const Instance<double> inst = make_planted<double>(comm, spec);
-  const ReferenceProblem p = whole(comm, inst.data);
+  const ReferenceProblem p = gather_problem(comm, inst.data);
   const std::int64_t d = sh.d, d2 = d * d, N = 2 * d2;
   const std::vector<double> x = point(d, 13, 0.5);  // away from the optimum: residual terms matter
 
