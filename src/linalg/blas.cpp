@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <string>
+#include <type_traits>
 
 #include "core/error.hpp"
 
@@ -43,19 +44,29 @@ void syrk(bool lower, Trans trans, std::int64_t n, std::int64_t k, float alpha, 
   cblas_ssyrk(CblasRowMajor, lower ? CblasLower : CblasUpper, cb(trans), narrow(n, "n"), narrow(k, "k"), alpha, A,
               narrow(std::max<std::int64_t>(lda, 1), "lda"), beta, C, narrow(std::max<std::int64_t>(ldc, 1), "ldc"));
 }
+namespace {
+template <class T>
+void trsm_t(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, T alpha, const T* A,
+            std::int64_t lda, T* B, std::int64_t ldb) {
+  if (m == 0 || n == 0) return;
+  const auto side = left ? CblasLeft : CblasRight;
+  const auto uplo = lower ? CblasLower : CblasUpper;
+  const auto diag = unit ? CblasUnit : CblasNonUnit;
+  const blasint im = narrow(m, "m"), in = narrow(n, "n"), ia = narrow(lda, "lda"), ib = narrow(ldb, "ldb");
+  if constexpr (std::is_same_v<T, double>)
+    cblas_dtrsm(CblasRowMajor, side, uplo, cb(ta), diag, im, in, alpha, A, ia, B, ib);
+  else
+    cblas_strsm(CblasRowMajor, side, uplo, cb(ta), diag, im, in, alpha, A, ia, B, ib);
+}
+}  // namespace
+
 void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, double alpha, const double* A,
           std::int64_t lda, double* B, std::int64_t ldb) {
-  if (m == 0 || n == 0) return;
-  cblas_dtrsm(CblasRowMajor, left ? CblasLeft : CblasRight, lower ? CblasLower : CblasUpper, cb(ta),
-              unit ? CblasUnit : CblasNonUnit, narrow(m, "m"), narrow(n, "n"), alpha, A, narrow(lda, "lda"), B,
-              narrow(ldb, "ldb"));
+  trsm_t(left, lower, ta, unit, m, n, alpha, A, lda, B, ldb);
 }
 void trsm(bool left, bool lower, Trans ta, bool unit, std::int64_t m, std::int64_t n, float alpha, const float* A,
           std::int64_t lda, float* B, std::int64_t ldb) {
-  if (m == 0 || n == 0) return;
-  cblas_strsm(CblasRowMajor, left ? CblasLeft : CblasRight, lower ? CblasLower : CblasUpper, cb(ta),
-              unit ? CblasUnit : CblasNonUnit, narrow(m, "m"), narrow(n, "n"), alpha, A, narrow(lda, "lda"), B,
-              narrow(ldb, "ldb"));
+  trsm_t(left, lower, ta, unit, m, n, alpha, A, lda, B, ldb);
 }
 
 void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
