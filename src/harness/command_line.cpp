@@ -388,16 +388,11 @@ GenCommand finish_gen(GenBinding& b) {
 }  // namespace
 
 const std::vector<ExitCodeDoc>& exit_code_docs() {
-  static const std::vector<ExitCodeDoc> docs = {
-      {0, "ok", "success (and the run validated)"},
-      {1, "internal", "internal error (a bug, or an MPI/library failure)"},
-      {2, "usage", "usage error: bad option or value, output directory missing, output file exists"},
-      {3, "input", "input data error: missing/unreadable/non-HDF5 file, missing dataset, bad shape or type, NaN/Inf"},
-      {4, "invalid", "the run completed but failed validation (archive written with valid=0)"},
-      {5, "output", "the results archive could not be written (nothing left under its name)"},
-      {6, "does_not_fit", "the configuration exceeds its memory budget: nothing ran, nothing written (studies "
-                          "record DOES_NOT_FIT)"},
-  };
+  static const std::vector<ExitCodeDoc> docs = [] {
+    std::vector<ExitCodeDoc> d;
+    for (const auto& e : kExitCodes) d.push_back({static_cast<int>(e.code), e.name, e.meaning});
+    return d;
+  }();
   return docs;
 }
 

@@ -35,7 +35,7 @@ using Command = std::variant<KernelCommand, GenCommand, DescribeAll, HelpShown>;
 // same argv). Prints help/version only when print_help (rank 0).
 Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, char** argv, bool print_help);
 
-// Exit codes of every attnbench subcommand (for --help, --describe and README).
+// Exit codes of every attnbench subcommand (kExitCodes of core/error.hpp, for --help and --describe).
 struct ExitCodeDoc {
   int code;
   const char* name;
