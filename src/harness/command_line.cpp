@@ -303,19 +303,31 @@ struct GenBinding {
 void bind_gen(GenBinding& b, CLI::App& app, const std::vector<KernelSpec>& kernels) {
   std::string writes;
   std::vector<std::string> names;
+  // Per option, what each kernel that declares it says: its help (prefixed by the kernel's name
+  // unless every kernel declares it, and only the first's when they say the same) and its default.
+  std::map<std::string, std::vector<std::pair<const KernelSpec*, const OptionSpec*>>> declared;
   for (const auto& k : kernels) {
     if (!k.gen.run) continue;
     b.kernels.push_back(&k);
     names.push_back(k.name);
     writes += (writes.empty() ? "" : " or ") + k.name + " (" + k.gen.writes + ")";
     for (const auto& o : k.gen.options) {
-      auto same = std::find_if(b.options.begin(), b.options.end(), [&](const OptionSpec& x) { return x.name == o.name; });
-      if (same == b.options.end()) {
-        b.options.push_back(o);
-        continue;
-      }
-      if (same->type != o.type) throw internal_error("gen option " + o.name + " declared with two types");
-      if (same->help != o.help) same->help += "; " + k.name + ": " + o.help;
+      auto& by = declared[o.name];
+      if (by.empty()) b.options.push_back(o);
+      else if (by.front().second->type != o.type) throw internal_error("gen option " + o.name + " declared with two types");
+      by.emplace_back(&k, &o);
+    }
+  }
+  for (auto& o : b.options) {
+    const auto& by = declared[o.name];
+    const bool everyone = by.size() == b.kernels.size();
+    o.help.clear();
+    for (const auto& [k, spec] : by) {
+      std::string text = spec->help;
+      if (!spec->default_value.empty()) text += " (default " + spec->default_value + ")";
+      const OptionSpec& first = *by.front().second;
+      if (spec != &first && spec->help == first.help && spec->default_value == first.default_value) continue;
+      o.help += (o.help.empty() ? "" : "; ") + (everyone && k == by.front().first ? "" : k->name + ": ") + text;
     }
   }
   b.app = app.add_subcommand("gen", "Write a synthetic input file for --input, with the values of the same synthetic run: " +
