@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "attention/mha.hpp"
-#include "attention/mha_validation.hpp"
+#include "attention/exact/mha.hpp"
+#include "attention/exact/mha_validation.hpp"
 #include "core/error.hpp"
 #include "dist/comm.hpp"
 #include "linalg/blas.hpp"

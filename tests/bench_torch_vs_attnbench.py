@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch CPU attention vs attnbench exact attention, in one script run (issue 12, figure 6).
+"""PyTorch CPU attention vs attnbench exact attention, in one script run.
 
 PyTorch (Debian's python3-torch), one thread, fp32, the unfused softmax(Q K^T s) V and its causal
 form (the n x n score matrix is materialized: O(n^2) memory), against bench_mha (one rank, one

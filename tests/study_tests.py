@@ -10,10 +10,9 @@ Each group is a unittest.TestCase run in a fresh temporary directory. Runs use t
 (n = 128..256, 1 and 2 ranks, --oversubscribe not needed on 2 cores).
 
 The study tools learn a kernel's options from `attnbench <kernel> --describe` and match exit code
-6 for DOES_NOT_FIT (issue 7's contract). A binary without --describe (before the harness landed)
-is wrapped in tests/fixtures/attnbench-shim.sh, which prints tests/fixtures/describe.json and
-emulates exit 6; the groups describe, claims and unfit also use stand-in binaries of their own
-(bash scripts printing a description, exiting with a chosen code, copying a fixture archive).
+6 for DOES_NOT_FIT; the binary under test answers --describe itself. The groups describe, claims
+and unfit also use stand-in binaries of their own (bash scripts printing a description - the real
+binary's plus a toy kernel - exiting with a chosen code, copying a fixture archive).
 """
 import hashlib
 import math
@@ -31,7 +30,6 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent
 FIXTURES = SRC / "tests/fixtures"
 BIN = None  # set in main
-REAL_BIN = None
 
 TINY = textwrap.dedent("""\
     name = "tiny"
@@ -50,7 +48,7 @@ TINY = textwrap.dedent("""\
 def env():
     e = dict(os.environ)
     e.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1",
-             OMPI_MCA_rmaps_base_oversubscribe="1", ATTNBENCH_REAL_BIN=str(REAL_BIN or ""))
+             OMPI_MCA_rmaps_base_oversubscribe="1")
     # These tests check plans, states, archives and reports, not rates: the same-run reference rates
     # (1-2 s per launch) are off unless the caller asked for them (tests/e2e/test_cli_output.py and
     # test_toy_kernel.py check the rates themselves).
@@ -64,18 +62,13 @@ def env():
     return e
 
 
-def pick_binary(real: str) -> str:
-    """The real binary when it has the --describe contract, else the shim around it."""
-    e = env()
-    try:
-        p = subprocess.run([real, "attention", "--describe"], capture_output=True, text=True, env=e, timeout=60)
-        import json
-        if p.returncode == 0 and json.loads(p.stdout).get("kernel") == "attention":
-            return real
-    except (ValueError, OSError, subprocess.TimeoutExpired):
-        pass
-    print(f"note: {real} has no --describe yet: testing through tests/fixtures/attnbench-shim.sh", file=sys.stderr)
-    return str(FIXTURES / "attnbench-shim.sh")
+def describe_suite() -> dict:
+    """`attnbench --describe` of the binary under test: the contract the study tools read."""
+    import json
+    p = subprocess.run([BIN, "--describe"], capture_output=True, text=True, env=env(), timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"{BIN} --describe failed (exit {p.returncode}): {p.stderr.strip()}")
+    return json.loads(p.stdout)
 
 
 def run(*args, cwd=None, timeout=300):
@@ -540,7 +533,7 @@ class Sbatch(Base):
 
 
 class Shipped(Base):
-    """The studies issue 3 ships (inputs/studies/poly-transition.toml, kde-accuracy.toml), run end
+    """The studies the suite ships (inputs/studies/poly-transition.toml, kde-accuracy.toml), run end
     to end at tiny sizes through --set; [[case]] tables, [generate], "does not fit" runs, and the
     study plots and tables of src/report/plot_studies.py."""
 
@@ -605,7 +598,7 @@ class Shipped(Base):
         self.assertEqual(sorted(rows), ["16", "32"])
         for r in rows.values():
             self.assertNotIn("n/a", r)
-        # The fair target (issue 7): V has zero mean, so returning mean(V) scores ~1, checked here
+        # The fair target: V has zero mean, so returning mean(V) scores ~1, checked here
         # independently of the generator with NumPy's exact attention.
         import h5py
         import numpy as np
@@ -622,7 +615,7 @@ class Shipped(Base):
         self.assertIn("reference: returning mean(V) for every row scores 1", table)
 
     def test_layout(self):
-        # The layout study (issue 12) at 1 and 2 ranks, cut to five curves: its own efficiency and
+        # The layout study at 1 and 2 ranks, cut to five curves: its own efficiency and
         # load-balance plots beside the scaling plots, and causal runs (a --causal flag in the plan,
         # causal = 1 in the archive) are not plan mismatches.
         self.run_study("layout.toml", "scaling.ranks=[1,2]", "scaling.n=[256]", "attention.reps=1",
@@ -663,7 +656,7 @@ class Shipped(Base):
 
 
 # ---------------------------------------------------------------------------------------------
-# Stand-in binaries for the contract (issue 7): --describe and exit codes, without MPI work.
+# Stand-in binaries for the contract: --describe and exit codes, without MPI work.
 
 FAKE_DESCRIBE_BIN = """#!/bin/bash
 # Stand-in attnbench: describes kernels from $FAKE_DESCRIBE (suite JSON); a run copies
@@ -684,10 +677,10 @@ exit "${FAKE_RC:-0}"
 
 
 def toy_describe(tmp: Path) -> Path:
-    """describe.json plus a toy kernel: size key "m", work ~ m^3, memory ~ m^2, two algorithms with
-    an option each, a size option and a choice."""
+    """`attnbench --describe` plus a toy kernel: size key "m", work ~ m^3, memory ~ m^2, two
+    algorithms with an option each, a size option and a choice."""
     import json
-    suite = json.loads((FIXTURES / "describe.json").read_text())
+    suite = describe_suite()
     opt = lambda name, typ, **kw: dict({"name": name, "type": typ, "default": None, "choices": [], "help": "",  # noqa: E731
                                         "algorithms": [], "synthetic": False, "common": False}, **kw)
     suite["kernels"].append({
@@ -808,7 +801,7 @@ class Describe(FakeBase):
 
 
 class Names(Base):
-    """Issue 8 item 7: values validated before anything is written; safe, unique point names; the
+    """Study values validated before anything is written; safe, unique point names; the
     points limit; Slurm time limits."""
 
     def test_scale_rules_run(self):
@@ -871,7 +864,7 @@ class Names(Base):
 
 
 class Claims(FakeBase):
-    """Issue 8 item 3 at study level: a run claimed by a live runner is not started again; a stale
+    """Run claims at study level: a run claimed by a live runner is not started again; a stale
     claim is taken over; an archive is never replaced."""
 
     def setUp(self):
@@ -946,7 +939,7 @@ def flip_chunk_byte(path, dataset):
 
 
 class Damaged(Base):
-    """Issue 8 item 8: damaged or foreign archives are named, with exit 3 (report and compare),
+    """Damaged or foreign archives are named, with exit 3 (report and compare),
     never a traceback, never compare's regression code; plan mismatches flagged (exit 4)."""
 
     def expect_damaged(self, sdir, point, *needles):
@@ -1007,7 +1000,7 @@ class Damaged(Base):
 
 
 class Schema(Base):
-    """report and compare read schema 1 (made by the binary before issue 7) and schema 2 archives."""
+    """report and compare read schema 1 (made by the binary before the kernel harness) and schema 2 archives."""
 
     def make(self, name, archives_by_point):
         import json
@@ -1100,7 +1093,7 @@ class Unfit(FakeBase):
 
 
 # ---------------------------------------------------------------------------------------------
-# regress: the history plots of `attnbench report` (issue 11; src/report/plot_history.py)
+# regress: the history plots of `attnbench report` (src/report/plot_history.py)
 
 REGRESS_STUDY = textwrap.dedent("""\
     name = "reg"
@@ -1230,7 +1223,7 @@ class Regress(Base):
 
 
 # ---------------------------------------------------------------------------------------------
-# issue 21 item 9: report and compare read every archive through one checked reader
+# report and compare read every archive through one checked reader
 
 def study_toml(name, kernel, ranks, size, options, size_key="n"):
     """A strong-scaling study file of `kernel` with these [scaling] ranks and size and these
@@ -1259,7 +1252,7 @@ def replace_dataset(path, name, data):
 
 
 class Robust(Base):
-    """Issue 21 item 9: a run without a work model (flops = 0) has no rate, and its report is
+    """A run without a work model (flops = 0) has no rate, and its report is
     written (no division by zero); an empty /history column, a size stored as a string, a NaN
     primary error in a run that says valid, a flipped byte in /output or /history make the
     archive DAMAGED (exit 3) in report and compare - never a traceback, never VALID, never
@@ -1341,7 +1334,7 @@ class Robust(Base):
 
 
 # ---------------------------------------------------------------------------------------------
-# issue 21 items 8 and 11 (study part): empty values, and rules across options and ranks, refused
+# Empty values, and rules across options and ranks, refused
 # by `study check` and `study run` before anything runs
 
 class Rules(Base):
@@ -1393,8 +1386,7 @@ GROUPS = {"errors": Errors, "dryrun": DryRun, "resume": Resume, "report": Report
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[2] not in GROUPS:
         sys.exit(f"usage: {sys.argv[0]} ATTNBENCH_BINARY {{{'|'.join(GROUPS)}}}")
-    REAL_BIN = os.path.abspath(sys.argv[1])
-    BIN = pick_binary(REAL_BIN)
+    BIN = os.path.abspath(sys.argv[1])
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(GROUPS[sys.argv[2]])
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     sys.exit(0 if result.wasSuccessful() else 1)

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "approx/errors.hpp"
-#include "approx/poly.hpp"
+#include "attention/approx/errors.hpp"
+#include "attention/approx/poly.hpp"
 #include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "test_comm.hpp"
@@ -79,7 +79,7 @@ TEST(ApproxErrors, ModesOnPolyOutput) {
   const double s = 1.0 / d;
   const auto plan = approx::plan_poly(comm, p, s, o);
   const auto O = approx::poly_attention(comm, p, plan);
-  attention::ExactOptions eo;
+  attention::MhaOptions eo;
   eo.scale = s;
   const auto full = approx::measure_errors(comm, p, O, approx::ErrorMode::full, eo, 16, 7);
   const auto sampled = approx::measure_errors(comm, p, O, approx::ErrorMode::sampled, eo, 16, 7);

@@ -1,5 +1,5 @@
-// HyperAttention (approx/hyper.hpp) against the serial reference: a single block with no samples is
-// exact, the log-sum-exp merge is exact for disjoint key sets, e^lse [O | 1] is unbiased over seeds,
+// HyperAttention (attention/approx/kde_hyper.hpp) against the serial reference: a single block with
+// no samples is exact, the log-sum-exp merge is exact for disjoint key sets, e^lse [O | 1] is unbiased over seeds,
 // results do not depend on the rank count, bad parameters are usage errors.
 #include <gtest/gtest.h>
 
@@ -7,9 +7,9 @@
 #include <limits>
 #include <vector>
 
-#include "approx/hyper.hpp"
-#include "approx/lsh.hpp"
-#include "attention/online_softmax.hpp"
+#include "attention/approx/kde_hyper.hpp"
+#include "attention/approx/lsh.hpp"
+#include "attention/exact/online_softmax.hpp"
 #include "core/error.hpp"
 #include "test_approx_kde_common.hpp"
 #include "test_comm.hpp"
@@ -86,7 +86,7 @@ TEST(Hyper, EstimatorOfAVAndA1IsUnbiasedOverSeeds) {
     o.samples = 12;
     o.seed = static_cast<std::uint64_t>(seed);
     std::vector<double> lse_local;
-    const auto O = gather_rows(comm, p.layout_q, approx::hyper_attention_lse(comm, p, scale, o, lse_local), dv);
+    const auto O = gather_rows(comm, p.layout_q, approx::hyper_attention(comm, p, scale, o, &lse_local), dv);
     const auto lse = gather_vector(comm, p.layout_q, lse_local);
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t c = 0; c <= dv; ++c) {

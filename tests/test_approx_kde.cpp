@@ -1,4 +1,4 @@
-// KDEformer attention (approx/kde.hpp) against the serial reference: a single block with no
+// KDEformer attention (attention/approx/kde_hyper.hpp) against the serial reference: a single block with no
 // samples is exact, the estimator of [A V | A 1] is unbiased over seeds (z-test), more samples
 // lower the error, results do not depend on the rank count, bad parameters are usage errors.
 #include <gtest/gtest.h>
@@ -8,8 +8,8 @@
 #include <iostream>
 #include <vector>
 
-#include "approx/kde.hpp"
-#include "approx/lsh.hpp"
+#include "attention/approx/kde_hyper.hpp"
+#include "attention/approx/lsh.hpp"
 #include "core/error.hpp"
 #include "test_approx_kde_common.hpp"
 #include "test_comm.hpp"
@@ -131,7 +131,7 @@ double max_z_over_seeds(bool with_samples) {
     o.samples = with_samples ? 12 : 0;
     o.seed = static_cast<std::uint64_t>(seed);
     std::vector<double> lse_local;
-    const auto O_local = approx::kde_attention_lse(comm, p, scale, o, lse_local);
+    const auto O_local = approx::kde_attention(comm, p, scale, o, &lse_local);
     const auto O = gather_rows(comm, p.layout_q, O_local, dv);
     const auto lse = gather_vector(comm, p.layout_q, lse_local);
     for (std::int64_t i = 0; i < n; ++i) {

@@ -9,8 +9,8 @@
 #include <functional>
 #include <vector>
 
-#include "approx/lsh.hpp"
-#include "attention/reference.hpp"
+#include "attention/approx/lsh.hpp"
+#include "attention/exact/reference.hpp"
 #include "attention/attention_problem.hpp"
 #include "core/random.hpp"
 #include "dist/comm.hpp"

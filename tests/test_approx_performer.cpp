@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "approx/performer.hpp"
+#include "attention/approx/performer.hpp"
 #include "core/error.hpp"
 #include "test_approx_kde_common.hpp"
 #include "test_comm.hpp"

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <string>
 
-#include "approx/poly.hpp"
-#include "attention/reference.hpp"
+#include "attention/approx/poly.hpp"
+#include "attention/exact/reference.hpp"
 #include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "test_comm.hpp"

@@ -7,7 +7,7 @@
 #include <limits>
 #include <string>
 
-#include "attention/validation.hpp"
+#include "attention/exact/validation.hpp"
 #include "core/checked.hpp"
 #include "core/matrix.hpp"
 #include "metrics/resources.hpp"

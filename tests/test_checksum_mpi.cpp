@@ -1,4 +1,4 @@
-// Every dataset io::File writes carries the Fletcher32 checksum (issue 21, item 10), at 1-4 ranks:
+// Every dataset io::File writes carries the Fletcher32 checksum, at 1-4 ranks:
 // each writer of the API (write_rows, write_selection, write_axis_rows, write_1d, write_root_matrix,
 // write_root_vector of double and int64, io::write_root_vector of hdf5_sparse.hpp), including the
 // tiny and empty datasets a kernel can produce (a 1-element int64 vector, a 0-length vector, a

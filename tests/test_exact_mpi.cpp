@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "attention/exact.hpp"
-#include "attention/reference.hpp"
+#include "attention/exact/mha.hpp"
+#include "attention/exact/reference.hpp"
 #include "attention/attention_problem.hpp"
 #include "test_comm.hpp"
 
@@ -35,7 +35,7 @@ double max_rel_diff(const Matrix<T>& a, const Matrix<double>& ref) {
 
 struct Case {
   std::int64_t n, d, dv;
-  attention::ExactVariant variant;
+  attention::MhaVariant variant;
   std::int64_t tile_q, tile_k;
 };
 
@@ -45,11 +45,11 @@ TEST_P(ExactVsReference, DoubleMatchesReference) {
   const auto& comm = testing_support::world();
   const Case c = GetParam();
   auto p = synthetic_problem<double>(c.n, c.d, c.dv, 2.0, 7, comm.rank(), comm.size());
-  attention::ExactOptions o;
+  attention::MhaOptions o;
   o.variant = c.variant;
   o.scale = 1.0 / std::sqrt(static_cast<double>(c.d));
   o.tiles = {c.tile_q, c.tile_k};
-  const auto O = gather_rows(comm, p.layout_q, attention::exact_attention(comm, p, o), c.dv);
+  const auto O = gather_rows(comm, p.layout_q, attention::mha_attention(comm, p, o), c.dv);
   auto full = synthetic_problem<double>(c.n, c.d, c.dv, 2.0, 7, 0, 1);
   const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, o.scale);
   EXPECT_LE(max_rel_diff(O, ref), 1e-13) << "n=" << c.n << " ranks=" << comm.size();
@@ -57,11 +57,11 @@ TEST_P(ExactVsReference, DoubleMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ExactVsReference,
-    ::testing::Values(Case{1, 4, 4, attention::ExactVariant::ring, 256, 512},
-                      Case{3, 5, 2, attention::ExactVariant::ring, 2, 2},       // p > n at 4 ranks
-                      Case{37, 8, 3, attention::ExactVariant::ring, 4, 5},      // n not divisible by p
-                      Case{37, 8, 3, attention::ExactVariant::allgather, 4, 5},
-                      Case{130, 16, 16, attention::ExactVariant::ring, 64, 32},
-                      Case{130, 16, 16, attention::ExactVariant::allgather, 256, 512}));
+    ::testing::Values(Case{1, 4, 4, attention::MhaVariant::ring, 256, 512},
+                      Case{3, 5, 2, attention::MhaVariant::ring, 2, 2},       // p > n at 4 ranks
+                      Case{37, 8, 3, attention::MhaVariant::ring, 4, 5},      // n not divisible by p
+                      Case{37, 8, 3, attention::MhaVariant::allgather, 4, 5},
+                      Case{130, 16, 16, attention::MhaVariant::ring, 64, 32},
+                      Case{130, 16, 16, attention::MhaVariant::allgather, 256, 512}));
 
 }  // namespace

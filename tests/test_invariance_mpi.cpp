@@ -8,10 +8,10 @@
 #include <cmath>
 #include <vector>
 
-#include "attention/exact.hpp"
-#include "attention/reference.hpp"
+#include "attention/exact/mha.hpp"
+#include "attention/exact/reference.hpp"
 #include "attention/attention_problem.hpp"
-#include "io/attention_input.hpp"
+#include "attention/input/input.hpp"
 #include "mpi_test_util.hpp"
 #include "test_comm.hpp"
 
@@ -64,14 +64,14 @@ TEST(RankInvariance, SyntheticDoubleRingAndAllgather) {
   for (const Shape sh : {Shape{37, 8, 5, 4, 7}, Shape{3, 4, 4, 2, 2}, Shape{130, 16, 16, 64, 32}}) {
     const double scale = 1.0 / static_cast<double>(sh.d);
     std::vector<std::vector<Matrix<double>>> per_variant;
-    for (auto variant : {attention::ExactVariant::ring, attention::ExactVariant::allgather}) {
+    for (auto variant : {attention::MhaVariant::ring, attention::MhaVariant::allgather}) {
       per_variant.push_back(outputs_per_size<double>(sh.n, sh.dv, [&](const dist::Comm& sub) {
         const auto p = synthetic_problem<double>(sh.n, sh.d, sh.dv, 2.0, 17, sub.rank(), sub.size());
-        attention::ExactOptions o;
+        attention::MhaOptions o;
         o.variant = variant;
         o.scale = scale;
         o.tiles = {sh.tile_q, sh.tile_k};
-        return attention::exact_attention(sub, p, o);
+        return attention::mha_attention(sub, p, o);
       }));
     }
     const auto& base = per_variant[0][0];  // ring on one rank
@@ -92,10 +92,10 @@ TEST(RankInvariance, SyntheticFloat) {
   const std::int64_t n = 45, d = 8, dv = 6;
   const auto outs = outputs_per_size<float>(n, dv, [&](const dist::Comm& sub) {
     const auto p = synthetic_problem<float>(n, d, dv, 1.0, 4, sub.rank(), sub.size());
-    attention::ExactOptions o;
+    attention::MhaOptions o;
     o.scale = 1.0 / std::sqrt(static_cast<double>(d));
     o.tiles = {8, 8};
-    return attention::exact_attention(sub, p, o);
+    return attention::mha_attention(sub, p, o);
   });
   for (std::size_t s = 1; s < outs.size(); ++s) EXPECT_LE(rel_diff(outs[s], outs[0]), 2e-6) << s + 1 << " ranks";
 }
@@ -106,13 +106,13 @@ TEST(RankInvariance, FileInputOnSubCommunicators) {
   testing_support::ScratchDir dir(world);
   const std::int64_t n = 23, d = 6, dv = 3;
   const auto path = dir.file("in.h5");
-  io::write_attention_input(world, path, synthetic_problem<double>(n, d, dv, 1.5, 8, world.rank(), world.size()));
+  attention::write_attention_input(world, path, synthetic_problem<double>(n, d, dv, 1.5, 8, world.rank(), world.size()));
   const auto outs = outputs_per_size<double>(n, dv, [&](const dist::Comm& sub) {
-    const auto p = io::read_attention_input<double>(sub, path);
-    attention::ExactOptions o;
+    const auto p = attention::read_attention_input<double>(sub, path);
+    attention::MhaOptions o;
     o.scale = 1.0 / static_cast<double>(d);
     o.tiles = {4, 4};
-    return attention::exact_attention(sub, p, o);
+    return attention::mha_attention(sub, p, o);
   });
   for (std::size_t s = 1; s < outs.size(); ++s) EXPECT_LE(rel_diff(outs[s], outs[0]), 1e-13) << s + 1 << " ranks";
   const auto full = synthetic_problem<double>(n, d, dv, 1.5, 8, 0, 1);

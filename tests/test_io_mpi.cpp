@@ -11,7 +11,7 @@
 
 #include "attention/attention_problem.hpp"
 #include "core/error.hpp"
-#include "io/attention_input.hpp"
+#include "attention/input/input.hpp"
 #include "mpi_test_util.hpp"
 #include "test_comm.hpp"
 
@@ -52,9 +52,9 @@ void round_trip(const ScratchDir& dir, std::int64_t nq, std::int64_t nk, std::in
   const std::string path = dir.file("rt_" + std::to_string(sizeof(T)) + "_" + std::to_string(nq) + "_" +
                                     std::to_string(nk) + ".h5");
   const auto p = make_problem<T>(comm, nq, nk, d, dv, 5);
-  EXPECT_NO_THROW(io::write_attention_input(comm, path, p));
-  io::InputInfo info;
-  const auto back = io::read_attention_input<U>(comm, path, &info);
+  EXPECT_NO_THROW(attention::write_attention_input(comm, path, p));
+  attention::InputInfo info;
+  const auto back = attention::read_attention_input<U>(comm, path, &info);
   const std::string what = "T=" + std::to_string(sizeof(T)) + " U=" + std::to_string(sizeof(U)) + " nq=" +
                            std::to_string(nq) + " nk=" + std::to_string(nk) + " rank " + std::to_string(comm.rank()) +
                            "/" + std::to_string(comm.size());
@@ -149,7 +149,7 @@ TEST(HDF5Input, DatasetsCarryFletcher32) {
   const auto& comm = testing_support::world();
   ScratchDir dir(comm);
   const auto path = dir.file("f32.h5");
-  io::write_attention_input(comm, path, make_problem<double>(comm, 6, 6, 2, 2, 1));
+  attention::write_attention_input(comm, path, make_problem<double>(comm, 6, 6, 2, 2, 1));
   comm.barrier();
   for (const char* name : {"/Q", "/K", "/V"}) EXPECT_TRUE(has_fletcher32(path, name)) << name;
 }
@@ -166,14 +166,14 @@ TEST(HDF5Input, CorruptedByteIsDetected) {
   };
   for (const Case c : {Case{"/Q", false}, Case{"/K", true}, Case{"/V", false}, Case{"/V", true}}) {
     const auto path = dir.file(std::string("corrupt") + (c.dataset + 1) + (c.last_byte ? "_sum" : "_mid") + ".h5");
-    io::write_attention_input(comm, path, make_problem<double>(comm, 40, 40, 8, 8, 2));
+    attention::write_attention_input(comm, path, make_problem<double>(comm, 40, 40, 8, 8, 2));
     int located = 1;
     if (comm.is_root()) located = corrupt_chunk(path, c.dataset, 0, c.last_byte) ? 1 : 0;
     comm.bcast(std::span<int>(&located, 1), 0);
     EXPECT_EQ(located, 1) << "could not locate the chunk of " << c.dataset;
     if (!located) continue;  // agreed on every rank: no collective is skipped unevenly
     try {
-      (void)io::read_attention_input<double>(comm, path);
+      (void)attention::read_attention_input<double>(comm, path);
       ADD_FAILURE() << "corruption of " << c.dataset << (c.last_byte ? " (checksum byte)" : " (data byte)")
                     << " was not detected on rank " << comm.rank();
     } catch (const Error& e) {
@@ -192,7 +192,7 @@ TEST(HDF5Input, CorruptionSeenByOneRankIsAgreed) {
   const auto path = dir.file("multichunk.h5");
   // d = 8 doubles per row: 16384-row chunks of 1 MiB, so /V has chunks [0,16384), [16384,32768), [32768,33000).
   const std::int64_t n = 33000;
-  io::write_attention_input(comm, path, make_problem<double>(comm, n, n, 8, 8, 3));
+  attention::write_attention_input(comm, path, make_problem<double>(comm, n, n, 8, 8, 3));
   int located = 1;
   if (comm.is_root()) located = corrupt_chunk(path, "/V", 2, false) ? 1 : 0;
   comm.bcast(std::span<int>(&located, 1), 0);
@@ -200,7 +200,7 @@ TEST(HDF5Input, CorruptionSeenByOneRankIsAgreed) {
   int threw = 0;
   std::string message;
   try {
-    (void)io::read_attention_input<double>(comm, path);
+    (void)attention::read_attention_input<double>(comm, path);
   } catch (const Error& e) {
     threw = 1;
     message = e.what();

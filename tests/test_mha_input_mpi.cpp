@@ -1,6 +1,7 @@
-// Multi-head HDF5 inputs (issue 12): /Q (B, n, H, d), /K (B, n_k, Hkv, d), /V (B, n_k, Hkv, dv),
-// and the 3-D (n, H, d) and 2-D (n, d) cases, read by io::read_mha_input at 1-4 ranks straight into
-// each rank's tokens of every layout (contiguous, striped, zigzag): the tokens equal the synthetic
+// Multi-head HDF5 inputs: /Q (B, n, H, d), /K (B, n_k, Hkv, d), /V (B, n_k, Hkv, dv),
+// and the 3-D (n, H, d) and 2-D (n, d) cases, read by attention::read_mha_input at 1-4 ranks and moved
+// by to_layout into each rank's tokens of every layout (contiguous, striped, zigzag), as the kernel
+// reads them: the tokens equal the synthetic
 // generator's (n not divisible by p or 2p, p > n, grouped-query heads, cross-attention shapes, the
 // other precision); files written by plain serial HDF5 (contiguous storage, float32) read as
 // expected; exact attention on a file equals the synthetic run bit for bit (ring, allgather,
@@ -17,10 +18,10 @@
 #include <string>
 #include <vector>
 
-#include "attention/mha.hpp"
+#include "attention/exact/mha.hpp"
 #include "attention/problem.hpp"
 #include "core/error.hpp"
-#include "io/attention_input.hpp"
+#include "attention/input/input.hpp"
 #include "mpi_test_util.hpp"
 #include "test_comm.hpp"
 
@@ -32,6 +33,15 @@ using attention::SequenceLayout;
 using testing_support::ScratchDir;
 
 namespace {
+
+// The file's problem under `kind` as the attention kernel reads it: contiguous blocks, then to_layout.
+template <class U>
+MhaProblem<U> read_under(const std::string& path, LayoutKind kind, attention::MhaInputInfo* info = nullptr) {
+  const auto& comm = testing_support::world();
+  auto p = attention::read_mha_input<U>(comm, path, info);
+  attention::to_layout(comm, p, kind);
+  return p;
+}
 
 constexpr LayoutKind kLayouts[] = {LayoutKind::contiguous, LayoutKind::striped, LayoutKind::zigzag};
 
@@ -79,11 +89,11 @@ void round_trip(const ScratchDir& dir, const Shape& s, LayoutKind written) {
   const std::string path = dir.file("rt_" + std::to_string(sizeof(T)) + std::to_string(sizeof(U)) + "_" +
                                     std::to_string(s.batch) + "_" + std::to_string(s.nq) + "_" + std::to_string(s.nk) +
                                     "_" + std::to_string(s.heads) + "_" + attention::to_string(written) + ".h5");
-  io::write_mha_input(comm, path, synthetic<T>(hs, s.nq, s.nk, written, 7, comm), false);
+  attention::write_mha_input(comm, path, synthetic<T>(hs, s.nq, s.nk, written, 7, comm), false);
   for (LayoutKind kind : kLayouts) {
     const std::string what = label(s, written, kind, comm);
-    io::MhaInputInfo info;
-    const auto got = io::read_mha_input<U>(comm, path, kind, &info);
+    attention::MhaInputInfo info;
+    const auto got = read_under<U>(path, kind, &info);
     const auto want = synthetic<T>(hs, s.nq, s.nk, kind, 7, comm);
     EXPECT_EQ(got.shape.batch, s.batch) << what;
     EXPECT_EQ(got.shape.heads, s.heads) << what;
@@ -188,8 +198,8 @@ TEST(MhaInput, ThreeAndTwoDimensionalFiles) {
     write_serial(comm, path,
                  {{"/Q", c.q, H5T_NATIVE_FLOAT, val}, {"/K", c.k, H5T_NATIVE_FLOAT, val}, {"/V", c.v, H5T_NATIVE_FLOAT, val}});
     for (LayoutKind kind : kLayouts) {
-      io::MhaInputInfo info;
-      const auto p = io::read_mha_input<double>(comm, path, kind, &info);
+      attention::MhaInputInfo info;
+      const auto p = read_under<double>(path, kind, &info);
       const std::string what = path + " " + attention::to_string(kind) + " rank " + std::to_string(comm.rank());
       EXPECT_EQ(info.dims, static_cast<int>(c.q.size())) << what;
       EXPECT_EQ(info.dtype, "float32") << what;
@@ -221,7 +231,7 @@ TEST(MhaInput, AttentionOnTheFileEqualsTheSyntheticRun) {
   const HeadShape s{2, 4, 2, 5, 3};
   const std::int64_t n = 19;
   const std::string path = dir.file("same.h5");
-  io::write_mha_input(comm, path, synthetic<double>(s, n, n, LayoutKind::contiguous, 11, comm), false);
+  attention::write_mha_input(comm, path, synthetic<double>(s, n, n, LayoutKind::contiguous, 11, comm), false);
   struct Run {
     attention::MhaVariant variant;
     LayoutKind layout;
@@ -236,7 +246,7 @@ TEST(MhaInput, AttentionOnTheFileEqualsTheSyntheticRun) {
     o.causal = run.causal;
     o.scale = 0.4;
     o.tiles = {4, 3};
-    const auto from_file = io::read_mha_input<double>(comm, path, run.layout);
+    const auto from_file = read_under<double>(path, run.layout);
     const auto synth = synthetic<double>(s, n, n, run.layout, 11, comm);
     const Matrix<double> O_file = attention::mha_attention(comm, from_file, o);
     const Matrix<double> O_synth = attention::mha_attention(comm, synth, o);
@@ -253,7 +263,7 @@ void expect_input_error(const std::string& path, const std::vector<std::string>&
   int threw = 0;
   std::string message;
   try {
-    (void)io::read_mha_input<double>(comm, path, kind);
+    (void)read_under<double>(path, kind);
   } catch (const Error& e) {
     threw = 1;
     message = e.what();

@@ -1,5 +1,5 @@
 // An empty option value is a usage error naming the option, for every option of every registered
-// kernel (its own and the common ones, as --describe lists them) and of `gen` (issue 21, item 8).
+// kernel (its own and the common ones, as --describe lists them) and of `gen`.
 // Before, `--n ""` reached the kernel as "no value" (an internal error, MPI_Abort), `--threads ""`
 // std::stoll, and `solve --algo ""` ran and archived algorithm ''.
 #include <gtest/gtest.h>

@@ -8,8 +8,8 @@
 #include <limits>
 #include <vector>
 
-#include "attention/online_softmax.hpp"
-#include "attention/reference.hpp"
+#include "attention/exact/online_softmax.hpp"
+#include "attention/exact/reference.hpp"
 #include "attention/attention_problem.hpp"
 
 using namespace attnbench;

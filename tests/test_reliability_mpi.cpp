@@ -1,4 +1,4 @@
-// Reliability (issue 8), at 1-4 ranks: the archive lifecycle (a file published meanwhile is never
+// Reliability, at 1-4 ranks: the archive lifecycle (a file published meanwhile is never
 // replaced; overwrite replaces only regular files; nothing left behind on failure), output path
 // checks (empty, symlink, device, directory, the input itself), exclusive creation (a planted
 // symlink is never followed), the collective memory check, and validation of non-finite output.
@@ -14,13 +14,13 @@
 #include <sstream>
 #include <string>
 
-#include "attention/exact.hpp"
-#include "attention/validation.hpp"
+#include "attention/exact/mha.hpp"
+#include "attention/exact/validation.hpp"
 #include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "io/archive.hpp"
-#include "io/attention_input.hpp"
+#include "attention/input/input.hpp"
 #include "io/hdf5_file.hpp"
 #include "metrics/resources.hpp"
 #include "mpi_test_util.hpp"
@@ -235,9 +235,9 @@ TEST(ValidationNonFinite, HugeValuesInSinglePrecision) {
   const std::int64_t n = 200, d = 4;
   auto p = synthetic_problem<float>(n, d, d, 1.0, 3, c.rank(), c.size());
   for (float& v : p.V_local.span()) v = 3.0e37f + v * 1.0e36f;
-  attention::ExactOptions opt;
+  attention::MhaOptions opt;
   opt.scale = 0.25;
-  const Matrix<float> O = attention::exact_attention(c, p, opt);
+  const Matrix<float> O = attention::mha_attention(c, p, opt);
   const auto v = attention::validate_sampled_rows(c, p, O, opt.scale, n, 11);
   EXPECT_TRUE(std::isfinite(v.tolerance)) << v.tolerance << " (" << v.tolerance_rule << ")";
   EXPECT_FALSE(std::isfinite(v.naive_rel_error));  // the naive float reference overflowed
@@ -261,9 +261,9 @@ TEST(ValidationNonFinite, OneInfOutsideTheSampleIsInvalid) {
     auto check = [&](auto tag) {
       using T = decltype(tag);
       const auto p = synthetic_problem<T>(n, d, d, 1.0, 4, c.rank(), c.size());
-      attention::ExactOptions opt;
+      attention::MhaOptions opt;
       opt.scale = 0.2;
-      Matrix<T> O = attention::exact_attention(c, p, opt);
+      Matrix<T> O = attention::mha_attention(c, p, opt);
       // Sample 1 row (row 0 or another); poison the last global row, owned by the last rank.
       const auto sample = attention::sample_rows(n, 1, 9);
       EXPECT_EQ(sample.size(), 1u);  // deterministic: the same on every rank

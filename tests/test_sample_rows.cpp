@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "attention/validation.hpp"
+#include "attention/exact/validation.hpp"
 
 using attnbench::attention::sample_rows;
 

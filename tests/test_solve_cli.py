@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end tests of `attnbench solve` (issue 9) through the command line and the archive:
+"""End-to-end tests of `attnbench solve` through the command line and the archive:
 
 - Solutions against NumPy: an SPD system (cholesky) and a non-symmetric one (lu) written with h5py
   as /A, /B (float64 and float32), run with --input --save-output; /output/X is compared with

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <limits>
 
-#include "attention/exact.hpp"
-#include "attention/validation.hpp"
+#include "attention/exact/mha.hpp"
+#include "attention/exact/validation.hpp"
 #include "attention/attention_problem.hpp"
 #include "test_comm.hpp"
 
@@ -29,10 +29,10 @@ Fixture<T> make(std::int64_t n, std::int64_t d, std::int64_t dv) {
   Fixture<T> f;
   f.p = synthetic_problem<T>(n, d, dv, 2.0, 31, comm.rank(), comm.size());
   f.scale = 1.0 / std::sqrt(static_cast<double>(d));
-  attention::ExactOptions o;
+  attention::MhaOptions o;
   o.scale = f.scale;
   o.tiles = {8, 8};
-  f.O = attention::exact_attention(comm, f.p, o);
+  f.O = attention::mha_attention(comm, f.p, o);
   return f;
 }
 

@@ -9,7 +9,7 @@ softmax mass on the keys of its own cluster: attention is peaked, not uniform as
 [-B, B] inputs of `attnbench attention`. Rows are shuffled (clusters are not contiguous blocks of
 the row distribution across ranks).
 
-V is a fair target (issue 7): each key cluster c has its own value centre u_c (standard normal,
+V is a fair target: each key cluster c has its own value centre u_c (standard normal,
 dv entries), V = u_c(key) + noise * uniform[-1, 1], and then every column of V is centred, so
 mean(V) = 0 exactly. The exact output of a query is then close to the value centre of its own
 cluster (large), while a method that returns mean(V) for every row - what a near-uniform

@@ -17,22 +17,22 @@
 #include <limits>
 #include <memory>
 
-#include "approx/errors.hpp"
-#include "approx/hyper.hpp"
-#include "approx/kde.hpp"
-#include "approx/lsh.hpp"
-#include "approx/performer.hpp"
-#include "approx/poly.hpp"
-#include "attention/exact.hpp"
+#include "attention/approx/errors.hpp"
+#include "attention/approx/kde_hyper.hpp"
+#include "attention/approx/lsh.hpp"
+#include "attention/approx/performer.hpp"
+#include "attention/approx/poly.hpp"
+#include "attention/exact/mha.hpp"
 #include "attention/memory.hpp"
-#include "attention/mha.hpp"
-#include "attention/mha_validation.hpp"
-#include "attention/validation.hpp"
+#include "attention/exact/mha.hpp"
+#include "attention/exact/mha_validation.hpp"
+#include "attention/exact/validation.hpp"
 #include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
-#include "io/attention_input.hpp"
+#include "attention/input/gen.hpp"
+#include "attention/input/input.hpp"
 #include "io/hdf5_file.hpp"
 #include "metrics/resources.hpp"
 
@@ -89,6 +89,25 @@ struct Settings {
   LayoutKind layout = LayoutKind::contiguous;
   bool tiles_given_q = false, tiles_given_k = false;
 };
+
+// The problem keys of every attention run (KernelSpec::problem_keys but "bound", which is recorded
+// with the data), for exact and approximate runs alike.
+void record_problem(RunRecord& rec, const HeadShape& shape, std::int64_t n, std::int64_t n_keys, const Settings& st,
+                    const std::string& scale_rule) {
+  rec.problem["n"] = n;
+  rec.problem["n_keys"] = n_keys;
+  rec.problem["d"] = shape.d;
+  rec.problem["dv"] = shape.dv;
+  rec.problem["scale"] = st.scale;
+  rec.problem["scale_rule"] = scale_rule;
+  rec.problem["tile_q"] = st.tiles.q;
+  rec.problem["tile_k"] = st.tiles.k;
+  rec.problem["causal"] = std::int64_t{st.causal ? 1 : 0};
+  rec.problem["heads"] = shape.heads;
+  rec.problem["kv_heads"] = shape.kv_heads;
+  rec.problem["batch"] = shape.batch;
+  rec.problem["layout"] = to_string(st.layout);
+}
 
 template <class T>
 struct Data {
@@ -198,7 +217,7 @@ class ExactCase final : public harness::Case {
                               : redistribute_tokens(comm_, data_->O, p.shape.batch, p.layout_q, contiguous);
       const Matrix<T>& out = p.layout_q.kind() == LayoutKind::contiguous ? data_->O : O;
       f.ensure_group("/output");
-      f.write_axis_rows("/output/O", dims, data_->input_dims == 4 ? 1 : 0, io::sequence_rows(contiguous, comm_.rank()),
+      f.write_axis_rows("/output/O", dims, data_->input_dims == 4 ? 1 : 0, attention::sequence_rows(contiguous, comm_.rank()),
                         out.size(), out.data());
       return;
     }
@@ -286,8 +305,8 @@ std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Setti
     // hyperslabs) 14-21 s, so the non-contiguous layouts read contiguously and redistribute.
     {
       ScopedAccumulate t(ctx.io_seconds);
-      io::MhaInputInfo info;
-      data->problem = io::read_mha_input<T>(comm, ctx.common.input, LayoutKind::contiguous, &info);
+      attention::MhaInputInfo info;
+      data->problem = read_mha_input<T>(comm, ctx.common.input, &info);
       data->input_dims = info.dims;
     }
     MhaOptions mo;
@@ -296,13 +315,7 @@ std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Setti
     everywhere([&] { check_mha_options(mo, st.layout, st.layout, data->problem.n_q(), data->problem.n_kv()); });
     if (st.layout != LayoutKind::contiguous) {
       ScopedAccumulate t(ctx.setup_seconds);  // the redistribution to --layout
-      auto& p = data->problem;
-      const SequenceLayout lq(st.layout, p.n_q(), comm.size()), lk(st.layout, p.n_kv(), comm.size());
-      p.Q_local = redistribute_tokens(comm, p.Q_local, p.shape.batch, p.layout_q, lq);
-      p.K_local = redistribute_tokens(comm, p.K_local, p.shape.batch, p.layout_kv, lk);
-      p.V_local = redistribute_tokens(comm, p.V_local, p.shape.batch, p.layout_kv, lk);
-      p.layout_q = lq;
-      p.layout_kv = lk;
+      to_layout(comm, data->problem, st.layout);
     }
     rec.problem["bound"] = 0.0;
   }
@@ -311,19 +324,7 @@ std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Setti
   st.scale = resolve_scale(o.string("--scale"), p.shape.d, rule);
   if (!st.tiles_given_q) st.tiles.q = default_tiles<T>().q;
   if (!st.tiles_given_k) st.tiles.k = default_tiles<T>().k;
-  rec.problem["n"] = p.n_q();
-  rec.problem["n_keys"] = p.n_kv();
-  rec.problem["d"] = p.shape.d;
-  rec.problem["dv"] = p.shape.dv;
-  rec.problem["scale"] = st.scale;
-  rec.problem["scale_rule"] = rule;
-  rec.problem["tile_q"] = st.tiles.q;
-  rec.problem["tile_k"] = st.tiles.k;
-  rec.problem["causal"] = std::int64_t{st.causal ? 1 : 0};
-  rec.problem["heads"] = p.shape.heads;
-  rec.problem["kv_heads"] = p.shape.kv_heads;
-  rec.problem["batch"] = p.shape.batch;
-  rec.problem["layout"] = to_string(st.layout);
+  record_problem(rec, p.shape, p.n_q(), p.n_kv(), st, rule);
   rec.variant = to_string(st.variant);
   return std::make_unique<ExactCase<T>>(comm, data, st);
 }
@@ -369,7 +370,7 @@ class ApproxCase final : public harness::Case {
         break;
       }
     const bool finite_output = comm_.allreduce(ok, dist::Op::min) == 1;
-    ExactOptions eo;
+    MhaOptions eo;
     eo.scale = s_.scale;
     eo.tiles = s_.tiles;
     eo.threads = s_.threads;
@@ -479,7 +480,7 @@ ApproxAlgo<T> make_poly(const dist::Comm& comm, const harness::OptionValues& o, 
     const double t0 = wall_seconds();
     const auto rep_plan = approx::plan_poly(comm, data->problem, scale, po);
     ph["plan"] = wall_seconds() - t0;
-    PhaseTimes pt;
+    MhaTimes pt;
     data->O = approx::poly_attention(comm, data->problem, rep_plan, &pt);
     ph["compute"] = pt.compute;
     ph["comm_wait"] = pt.comm_wait;
@@ -529,28 +530,16 @@ std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, const Set
     rec.problem["bound"] = o.number("--bound");
   } else {
     ScopedAccumulate t(ctx.io_seconds);
-    data->problem = io::read_attention_input<T>(comm, ctx.common.input);
+    data->problem = attention::read_attention_input<T>(comm, ctx.common.input);
     rec.problem["bound"] = 0.0;
   }
   const auto& p = data->problem;
   std::string rule;
   Settings st = s;
   st.scale = resolve_scale(o.string("--scale"), p.d, rule);
-  rec.problem["n"] = p.n_q();
-  rec.problem["n_keys"] = p.n_kv();
-  rec.problem["d"] = p.d;
-  rec.problem["dv"] = p.dv;
-  rec.problem["scale"] = st.scale;
-  rec.problem["scale_rule"] = rule;
-  rec.problem["tile_q"] = st.tiles.q;
-  rec.problem["tile_k"] = st.tiles.k;
-  // The approximate algorithms run one head, no mask, contiguous rows: said explicitly, so every
-  // attention archive has the same problem keys.
-  rec.problem["causal"] = std::int64_t{0};
-  rec.problem["heads"] = std::int64_t{1};
-  rec.problem["kv_heads"] = std::int64_t{1};
-  rec.problem["batch"] = std::int64_t{1};
-  rec.problem["layout"] = std::string("contiguous");
+  // The approximate algorithms run one head, no mask, contiguous rows (--causal and --layout are
+  // exact's options, so st says so): recorded with the same keys as every attention run.
+  record_problem(rec, HeadShape{1, 1, 1, p.d, p.dv}, p.n_q(), p.n_kv(), st, rule);
 
   const approx::ErrorMode mode = o.string("--error") == "auto"
                                      ? approx::default_error_mode(p.n_q())
@@ -654,7 +643,7 @@ harness::KernelSpec attention_kernel() {
        {"exact"}},
       {"--causal", T::flag, "", {}, "Causal (lower-triangular) mask: key j visible to query i iff j <= i; tiles above "
                                     "the diagonal are skipped and the work model halves", {"exact"}},
-      {"--layout", T::string, "contiguous", {"contiguous", "striped", "zigzag"},
+      {"--layout", T::string, "contiguous", enum_choices(kLayoutKinds),
        "Row order across ranks (ring, allgather): contiguous blocks, striped (token i on rank i mod p) or zigzag "
        "(2p chunks, rank r holds r and 2p-1-r); it balances causal work; ulysses needs contiguous",
        {"exact"}},
@@ -732,6 +721,7 @@ harness::KernelSpec attention_kernel() {
                                   "((n, H, dv)) dataset"},
   };
   k.make_case = make_case;
+  k.gen = attention_gen();
   return k;
 }
 

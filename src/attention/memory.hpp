@@ -4,14 +4,14 @@
 // (metrics::check_memory_fits, exit 6: does not fit). `attention --n 7e10 --d 64` and
 // `gen --n 2^40` are then one message naming the bytes on every rank, not std::bad_alloc on some
 // ranks and MPI_Abort. Used by the attention kernel (exact and approximate cases) and `gen`; an
-// input file's declared sizes are checked by io::read_attention_input (exit 3) the same way.
+// input file's declared sizes are checked by attention::read_attention_input (exit 3) the same way.
 // Header-only: `gen` (drivers) and the kernel share it without another library.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
 
-#include "attention/mha.hpp"
+#include "attention/exact/mha.hpp"
 #include "attention/problem.hpp"
 #include "core/checked.hpp"
 #include "core/error.hpp"

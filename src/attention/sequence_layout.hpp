@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "dist/layout.hpp"
 
@@ -21,21 +22,11 @@ namespace attnbench::attention {
 
 enum class LayoutKind { contiguous, striped, zigzag };
 
-inline std::string to_string(LayoutKind k) {
-  switch (k) {
-    case LayoutKind::contiguous: return "contiguous";
-    case LayoutKind::striped: return "striped";
-    case LayoutKind::zigzag: return "zigzag";
-  }
-  return "?";
-}
+inline constexpr EnumNames<LayoutKind, 3> kLayoutKinds{
+    {{LayoutKind::contiguous, "contiguous"}, {LayoutKind::striped, "striped"}, {LayoutKind::zigzag, "zigzag"}}};
 
-inline LayoutKind parse_layout(std::string_view s) {
-  if (s == "contiguous") return LayoutKind::contiguous;
-  if (s == "striped") return LayoutKind::striped;
-  if (s == "zigzag") return LayoutKind::zigzag;
-  throw usage_error("--layout: expected 'contiguous', 'striped' or 'zigzag', got '" + std::string(s) + "'");
-}
+inline std::string to_string(LayoutKind k) { return enum_name(kLayoutKinds, k); }
+inline LayoutKind parse_layout(std::string_view s) { return parse_enum(kLayoutKinds, s, "--layout"); }
 
 class SequenceLayout {
  public:

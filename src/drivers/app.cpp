@@ -1,5 +1,5 @@
 // The attnbench program for a given kernel registry, on the world communicator main() hands it:
-// command line -> harness or gen -> exit code. The real binary (main.cpp) passes
+// command line -> harness or a kernel's gen -> exit code. The real binary (main.cpp) passes
 // drivers::kernels(); tests build binaries with test-only kernels (tests/toy/toy_main.cpp).
 #include "drivers/app.hpp"
 
@@ -11,7 +11,6 @@
 
 #include "core/error.hpp"
 #include "dist/comm.hpp"
-#include "drivers/drivers.hpp"
 #include "harness/command_line.hpp"
 #include "harness/harness.hpp"
 #include "io/hdf5_file.hpp"
@@ -33,7 +32,8 @@ int run_main(const dist::Comm& world, int argc, char** argv, const std::vector<h
       }
       return harness::run_case(world, *k->kernel, k->common, k->options, argc, argv);
     }
-    if (const auto* gen = std::get_if<harness::GenCommand>(&command)) return run_gen(world, *gen);
+    if (const auto* gen = std::get_if<harness::GenCommand>(&command))
+      return gen->kernel->gen.run(world, gen->request);
     return 0;  // help or version was printed
   } catch (const Error& e) {
     if (e.agreed()) {

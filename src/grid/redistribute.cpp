@@ -128,6 +128,31 @@ std::int64_t exchanged_count(const BlockCyclicLayout& layout, const dist::BlockR
   for (std::int64_t i = i0; i < i1; ++i) n_rows += layout.row_owner(i) == g.row_of(r) ? 1 : 0;
   return n_rows * layout.local_cols(g.col_of(r));
 }
+// The counts, displacements and buffers of the one Alltoallv between block rows and block-cyclic:
+// rank s sends rank r exchanged_count(s, r) entries to the block-cyclic side, and the reverse
+// exchange swaps the roles.
+template <class T>
+struct Exchange {
+  std::vector<int> scounts, rcounts, sdispls, rdispls;
+  std::vector<T> send, recv;
+};
+template <class T>
+Exchange<T> plan_exchange(const BlockCyclicLayout& layout, const dist::BlockRowLayout& rows, int p, int me,
+                          bool to_block_cyclic) {
+  Exchange<T> x;
+  x.scounts.resize(static_cast<std::size_t>(p));
+  x.rcounts.resize(static_cast<std::size_t>(p));
+  for (int r = 0; r < p; ++r) {
+    const std::int64_t me_to_r = exchanged_count(layout, rows, me, r), r_to_me = exchanged_count(layout, rows, r, me);
+    x.scounts[static_cast<std::size_t>(r)] = count_int(to_block_cyclic ? me_to_r : r_to_me, "send counts");
+    x.rcounts[static_cast<std::size_t>(r)] = count_int(to_block_cyclic ? r_to_me : me_to_r, "receive counts");
+  }
+  x.sdispls = displacements(x.scounts);
+  x.rdispls = displacements(x.rcounts);
+  x.send.resize(static_cast<std::size_t>(std::max(1, std::accumulate(x.scounts.begin(), x.scounts.end(), 0))));
+  x.recv.resize(static_cast<std::size_t>(std::max(1, std::accumulate(x.rcounts.begin(), x.rcounts.end(), 0))));
+  return x;
+}
 void check_rows(const ProcessGrid& grid, const BlockCyclicLayout& layout, const dist::BlockRowLayout& rows,
                 const char* what) {
   check_grid(grid, layout, what);
@@ -146,14 +171,7 @@ BlockCyclicMatrix<T> block_rows_to_block_cyclic(const ProcessGrid& grid, const B
     if (local_rows.rows() != rows.local_rows(me) || (local_rows.rows() > 0 && local_rows.cols() != layout.cols()))
       throw internal_error("block_rows_to_block_cyclic: local rows do not match the block-row layout");
   });
-  std::vector<int> scounts(static_cast<std::size_t>(p)), rcounts(static_cast<std::size_t>(p));
-  for (int r = 0; r < p; ++r) {
-    scounts[static_cast<std::size_t>(r)] = count_int(exchanged_count(layout, rows, me, r), "send counts");
-    rcounts[static_cast<std::size_t>(r)] = count_int(exchanged_count(layout, rows, r, me), "receive counts");
-  }
-  const auto sdispls = displacements(scounts), rdispls = displacements(rcounts);
-  std::vector<T> send(static_cast<std::size_t>(std::max(1, std::accumulate(scounts.begin(), scounts.end(), 0))));
-  std::vector<T> recv(static_cast<std::size_t>(std::max(1, std::accumulate(rcounts.begin(), rcounts.end(), 0))));
+  auto [scounts, rcounts, sdispls, rdispls, send, recv] = plan_exchange<T>(layout, rows, p, me, true);
   const std::int64_t row0 = rows.row_offset(me);
   for (int r = 0; r < p; ++r) {
     T* out = send.data() + sdispls[static_cast<std::size_t>(r)];
@@ -182,14 +200,7 @@ Matrix<T> block_cyclic_to_block_rows(const ProcessGrid& grid, const BlockCyclicM
   const int p = grid.comm().size(), me = grid.comm().rank();
   const GridShape g = grid.shape();
   // The reverse of block_rows_to_block_cyclic: the same per-pair sequences, roles swapped.
-  std::vector<int> scounts(static_cast<std::size_t>(p)), rcounts(static_cast<std::size_t>(p));
-  for (int r = 0; r < p; ++r) {
-    scounts[static_cast<std::size_t>(r)] = count_int(exchanged_count(layout, rows, r, me), "send counts");
-    rcounts[static_cast<std::size_t>(r)] = count_int(exchanged_count(layout, rows, me, r), "receive counts");
-  }
-  const auto sdispls = displacements(scounts), rdispls = displacements(rcounts);
-  std::vector<T> send(static_cast<std::size_t>(std::max(1, std::accumulate(scounts.begin(), scounts.end(), 0))));
-  std::vector<T> recv(static_cast<std::size_t>(std::max(1, std::accumulate(rcounts.begin(), rcounts.end(), 0))));
+  auto [scounts, rcounts, sdispls, rdispls, send, recv] = plan_exchange<T>(layout, rows, p, me, false);
   const auto cols = my_cols(layout, grid.my_col());
   for (int r = 0; r < p; ++r) {
     T* out = send.data() + sdispls[static_cast<std::size_t>(r)];

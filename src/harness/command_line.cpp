@@ -284,19 +284,127 @@ KernelCommand finish(KernelBinding& b) {
   return cmd;
 }
 
+// ---- gen ----------------------------------------------------------------------------------------
+// The gen subcommand: the options every gen has, and the union of the kernels' GenSpec options, each
+// bound once with its type's CLI11 check (the same range and type messages as a hand-written
+// option); which of them apply is decided after parsing, by the chosen kernel's declaration.
+struct GenBinding {
+  CLI::App* app = nullptr;
+  std::vector<const KernelSpec*> kernels;  // those with a gen, in registry order (the first: default)
+  std::vector<OptionSpec> options;         // the union, in order of first declaration
+  std::map<std::string, std::int64_t> integers;
+  std::map<std::string, double> numbers;
+  std::map<std::string, std::string> texts;
+  std::string precision = "double", seed = "42", out, kernel;
+  bool overwrite = false;
+};
+
+// CLI11 keeps the addresses of b's members (map nodes do not move): b must outlive the parse.
+void bind_gen(GenBinding& b, CLI::App& app, const std::vector<KernelSpec>& kernels) {
+  std::string writes;
+  std::vector<std::string> names;
+  // Per option, what each kernel that declares it says: its help (prefixed by the kernel's name
+  // unless every kernel declares it, and only the first's when they say the same) and its default.
+  std::map<std::string, std::vector<std::pair<const KernelSpec*, const OptionSpec*>>> declared;
+  for (const auto& k : kernels) {
+    if (!k.gen.run) continue;
+    b.kernels.push_back(&k);
+    names.push_back(k.name);
+    writes += (writes.empty() ? "" : " or ") + k.name + " (" + k.gen.writes + ")";
+    for (const auto& o : k.gen.options) {
+      auto& by = declared[o.name];
+      if (by.empty()) b.options.push_back(o);
+      else if (by.front().second->type != o.type) throw internal_error("gen option " + o.name + " declared with two types");
+      by.emplace_back(&k, &o);
+    }
+  }
+  for (auto& o : b.options) {
+    const auto& by = declared[o.name];
+    const bool everyone = by.size() == b.kernels.size();
+    o.help.clear();
+    for (const auto& [k, spec] : by) {
+      std::string text = spec->help;
+      if (!spec->default_value.empty()) text += " (default " + spec->default_value + ")";
+      const OptionSpec& first = *by.front().second;
+      if (spec != &first && spec->help == first.help && spec->default_value == first.default_value) continue;
+      o.help += (o.help.empty() ? "" : "; ") + (everyone && k == by.front().first ? "" : k->name + ": ") + text;
+    }
+  }
+  b.app = app.add_subcommand("gen", "Write a synthetic input file for --input, with the values of the same synthetic run: " +
+                                        writes);
+  for (const auto& o : b.options) {
+    CLI::Option* opt = nullptr;
+    if (o.type == OptionType::integer) {
+      opt = b.app->add_option(o.name, b.integers[o.name], o.help);
+      if (std::isfinite(o.min) || std::isfinite(o.max))
+        opt->check(CLI::Range(static_cast<std::int64_t>(o.min), static_cast<std::int64_t>(o.max)));
+    } else if (o.type == OptionType::number) {
+      opt = b.app->add_option(o.name, b.numbers[o.name], o.help);
+      if (o.min == 0.0 && o.min_exclusive && !std::isfinite(o.max)) opt->check(CLI::PositiveNumber);
+      else if (std::isfinite(o.min) || std::isfinite(o.max)) opt->check(CLI::Range(o.min, o.max));
+    } else {
+      opt = b.app->add_option(o.name, b.texts[o.name], o.help);
+      if (!o.choices.empty()) opt->check(CLI::IsMember(o.choices));
+    }
+  }
+  b.app->add_option("--seed", b.seed, "Seed of the counter-based generator (non-negative)");
+  b.app->add_option("--precision", b.precision, "double or single")
+      ->check(CLI::IsMember({"double", "single", "fp64", "fp32", "float"}));
+  b.app->add_option("--out", b.out, "HDF5 file to create")->required();
+  b.app->add_flag("--overwrite", b.overwrite, "Replace --out if it exists");
+  if (!names.empty()) {
+    b.kernel = names.front();
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    b.app->add_option("--kernel", b.kernel, "Whose input file to write: " + list + " (default " + names.front() + ")")
+        ->check(CLI::IsMember(names));
+  }
+}
+
+GenCommand finish_gen(GenBinding& b) {
+  GenCommand cmd;
+  GenRequest& r = cmd.request;
+  r.precision = parse_precision(b.precision);
+  const auto sr = std::from_chars(b.seed.data(), b.seed.data() + b.seed.size(), r.seed);
+  if (sr.ec != std::errc() || sr.ptr != b.seed.data() + b.seed.size())
+    throw usage("--seed must be an integer in [0, 2^64), got '" + b.seed + "'");
+  r.out = b.out;
+  r.overwrite = b.overwrite;
+  for (const KernelSpec* k : b.kernels)
+    if (k->name == b.kernel) cmd.kernel = k;
+  if (cmd.kernel == nullptr) throw usage("gen: no kernel writes input files");
+  // Options of another kernel's input are usage errors, not silently ignored: with the default
+  // kernel the message says whose option it is, with a chosen one that it does not apply to it.
+  const auto& own = cmd.kernel->gen.options;
+  for (const auto& o : b.options) {
+    if (b.app->count(o.name) == 0) continue;
+    if (std::any_of(own.begin(), own.end(), [&](const OptionSpec& x) { return x.name == o.name; })) continue;
+    if (cmd.kernel != b.kernels.front()) throw usage(o.name + " does not apply to gen --kernel " + cmd.kernel->name);
+    std::string whose;
+    for (const KernelSpec* k : b.kernels)
+      for (const auto& x : k->gen.options)
+        if (x.name == o.name) whose += (whose.empty() ? "" : "|") + k->name;
+    throw usage(o.name + " applies to gen --kernel " + whose + " only");
+  }
+  for (const auto& o : own) {
+    const bool given = b.app->count(o.name) > 0;
+    std::string text = o.default_value;
+    if (given && o.type == OptionType::integer) text = std::to_string(b.integers[o.name]);
+    if (given && o.type == OptionType::number) text = fmt_g17(b.numbers[o.name]);
+    if (given && o.type == OptionType::string) text = b.texts[o.name];
+    r.options.set(o.name, o, text, given);
+  }
+  return cmd;
+}
+
 }  // namespace
 
 const std::vector<ExitCodeDoc>& exit_code_docs() {
-  static const std::vector<ExitCodeDoc> docs = {
-      {0, "ok", "success (and the run validated)"},
-      {1, "internal", "internal error (a bug, or an MPI/library failure)"},
-      {2, "usage", "usage error: bad option or value, output directory missing, output file exists"},
-      {3, "input", "input data error: missing/unreadable/non-HDF5 file, missing dataset, bad shape or type, NaN/Inf"},
-      {4, "invalid", "the run completed but failed validation (archive written with valid=0)"},
-      {5, "output", "the results archive could not be written (nothing left under its name)"},
-      {6, "does_not_fit", "the configuration exceeds its memory budget: nothing ran, nothing written (studies "
-                          "record DOES_NOT_FIT)"},
-  };
+  static const std::vector<ExitCodeDoc> docs = [] {
+    std::vector<ExitCodeDoc> d;
+    for (const auto& e : kExitCodes) d.push_back({static_cast<int>(e.code), e.name, e.meaning});
+    return d;
+  }();
   return docs;
 }
 
@@ -344,31 +452,9 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
     bindings.push_back(std::move(b));
   }
 
-  GenCommand gen;
-  std::string gen_precision = "double", gen_seed = "42";
-  auto* g = app.add_subcommand("gen", "Write a synthetic input file for --input, with the values of the same synthetic run: "
-                                "attention (/Q, /K, /V: 2-D, or 4-D with --heads/--kv-heads/--batch) or sparsify (/X)");
-  g->add_option("--n", gen.n, "Rows (tokens) of Q, K and V")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
-  g->add_option("--d", gen.d, "Feature dimension of Q and K")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
-  g->add_option("--dv", gen.dv, "Columns of V (default: d)")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
-  g->add_option("--heads", gen.heads, "Query heads H: write 4-D (B, n, H, d) datasets (default: 2-D, one head)")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
-  g->add_option("--kv-heads", gen.kv_heads, "K/V heads Hkv dividing H (grouped-query attention; default: H); 4-D")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
-  g->add_option("--batch", gen.batch, "Batch size B; 4-D")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
-  g->add_option("--bound", gen.bound, "Entries are uniform in [-B, B]")->check(CLI::PositiveNumber);
-  g->add_option("--seed", gen_seed, "Seed of the counter-based generator (non-negative)");
-  g->add_option("--precision", gen_precision, "double or single")
-      ->check(CLI::IsMember({"double", "single", "fp64", "fp32", "float"}));
-  g->add_option("--out", gen.out, "HDF5 file to create")->required();
-  g->add_flag("--overwrite", gen.overwrite, "Replace --out if it exists");
-  g->add_option("--kernel", gen.kernel, "attention (/Q, /K, /V) or sparsify (X, n x d; then n defaults to 64, d to 4096)")
-      ->check(CLI::IsMember({"attention", "sparsify"}));
-  g->add_option("--r", gen.r, "sparsify: |X X^T|_max = r exactly, in (0, 1) (default 0.05)");
-  g->add_option("--density", gen.density, "sparsify: fraction of nonzero entries, (0, 1] (default 1)");
-  g->add_option("--coherence", gen.coherence, "sparsify: fraction of each row's mass in one heavy column, [0, 1) (default 0)");
-  g->add_option("--format", gen.format, "sparsify: dense (/X) or csc/csr (anndata group /X); default dense when density = 1, else csc")
-      ->check(CLI::IsMember({"dense", "csc", "csr"}));
+  GenBinding gen;
+  bind_gen(gen, app, kernels);
+  CLI::App* g = gen.app;
   g->footer("\n" + exit_codes_text());
 
   try {
@@ -389,31 +475,7 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
   reject_empty_values(app);
   for (auto& b : bindings)
     if (b->app->parsed()) return finish(*b);
-  if (g->parsed()) {
-    gen.precision = parse_precision(gen_precision);
-    const auto r = std::from_chars(gen_seed.data(), gen_seed.data() + gen_seed.size(), gen.seed);
-    if (r.ec != std::errc() || r.ptr != gen_seed.data() + gen_seed.size())
-      throw usage("--seed must be an integer in [0, 2^64), got '" + gen_seed + "'");
-    // Options of the other kind of input are usage errors, not silently ignored.
-    const bool sparsify = gen.kernel == "sparsify";
-    for (const char* o : {"--dv", "--bound", "--heads", "--kv-heads", "--batch"})
-      if (sparsify && g->count(o) > 0) throw usage(std::string(o) + " does not apply to gen --kernel sparsify");
-    for (const char* o : {"--r", "--density", "--coherence", "--format"})
-      if (!sparsify && g->count(o) > 0) throw usage(std::string(o) + " applies to gen --kernel sparsify only");
-    gen.n_given = g->count("--n") > 0;
-    gen.d_given = g->count("--d") > 0;
-    if (gen.dv == 0) gen.dv = gen.d;
-    if (gen.multi_head()) {
-      if (gen.heads == 0) gen.heads = 1;
-      if (gen.kv_heads == 0) gen.kv_heads = gen.heads;
-      if (gen.batch == 0) gen.batch = 1;
-      if (gen.heads % gen.kv_heads != 0)
-        throw usage("--kv-heads " + std::to_string(gen.kv_heads) + " must divide --heads " + std::to_string(gen.heads) +
-                    " (grouped-query attention: H / Hkv query heads share one K/V head)");
-    }
-    if (!std::isfinite(gen.bound)) throw usage("--bound must be a positive finite number");
-    return gen;
-  }
+  if (g->parsed()) return finish_gen(gen);
   if (describe_all) return DescribeAll{};
   if (print_help) std::cout << app.help();
   return HelpShown{};

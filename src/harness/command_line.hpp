@@ -1,8 +1,8 @@
 #pragma once
 // The attnbench command line, built from the kernel registry: one subcommand per kernel (its
-// options declared as data in its KernelSpec, plus the common options of every kernel), `gen`
-// (write a synthetic attention input file), --help, --version and --describe (JSON for the study
-// tools). Parsing is deterministic and identical on every rank, so its errors are agreed.
+// options declared as data in its KernelSpec, plus the common options of every kernel), `gen` (a
+// synthetic input file, written by the chosen kernel's GenSpec), --help, --version and --describe
+// (JSON for the study tools). Parsing is deterministic and identical on every rank, so its errors are agreed.
 #include <cstdint>
 #include <string>
 #include <variant>
@@ -20,25 +20,10 @@ struct KernelCommand {
   bool describe = false;  // `attnbench <kernel> --describe`: print the kernel's JSON and exit 0
 };
 
-// `attnbench gen`: a synthetic input file from the counter-based generator: for `--kernel
-// attention` (the default) /Q, /K, /V; for `--kernel sparsify` X (n x d) as a dense /X or an
-// anndata CSC/CSR group, with the values of the sparsify kernel's own generator.
+// `attnbench gen --kernel <name>`: a synthetic input file written by that kernel's GenSpec.
 struct GenCommand {
-  std::int64_t n = 4096, d = 64, dv = 0;
-  // Multi-head: with any of --heads, --kv-heads, --batch the file has 4-D (B, n, H, d) datasets
-  // (kv_heads defaults to heads, the others to 1); with none, 2-D (n, d) ones.
-  std::int64_t heads = 0, kv_heads = 0, batch = 0;
-  bool multi_head() const { return heads > 0 || kv_heads > 0 || batch > 0; }
-  double bound = 1.0;
-  std::uint64_t seed = 42;
-  Precision precision = Precision::double_;
-  std::string out;
-  bool overwrite = false;
-  std::string kernel = "attention";  // attention | sparsify
-  // sparsify only (a usage error with --kernel attention, as --dv/--bound are with sparsify):
-  double r = 0.05, density = 1.0, coherence = 0.0;
-  std::string format;  // dense | csc | csr; empty: dense when density = 1, else csc
-  bool n_given = false, d_given = false;  // sparsify's defaults differ (n 64, d 4096)
+  const KernelSpec* kernel = nullptr;
+  GenRequest request;
 };
 
 struct DescribeAll {};  // `attnbench --describe`
@@ -50,7 +35,7 @@ using Command = std::variant<KernelCommand, GenCommand, DescribeAll, HelpShown>;
 // same argv). Prints help/version only when print_help (rank 0).
 Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, char** argv, bool print_help);
 
-// Exit codes of every attnbench subcommand (for --help, --describe and README).
+// Exit codes of every attnbench subcommand (kExitCodes of core/error.hpp, for --help and --describe).
 struct ExitCodeDoc {
   int code;
   const char* name;

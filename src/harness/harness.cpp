@@ -15,6 +15,7 @@
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
 #include "io/archive.hpp"
+#include "io/hdf5_file.hpp"
 #include "io/run_archive.hpp"
 #include "linalg/blas.hpp"
 #include "metrics/bandwidth.hpp"
@@ -261,7 +262,7 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
     rec.peak_rss_bytes.assign(rss.begin(), rss.end());
   }
   if (!c.out.empty()) {
-    const auto prov = metrics::collect_provenance(comm, argc, argv);
+    const auto prov = metrics::collect_provenance(comm, argc, argv, io::hdf5_version());
     dist::agree_on_success(comm, [&] {
       io::write_run_archive(comm, c.out, c.overwrite, rec, prov, [&](io::File& f) { cs->write_datasets(f, c.save_output); });
     });

@@ -5,8 +5,9 @@
 // same-run reference rates, peak RSS, the validity verdict, the archive, the summary line, the exit
 // code - is done once, for every kernel, by the harness (harness/harness.hpp).
 //
-// Adding a kernel: a folder src/<kernel>/ with a function `harness::KernelSpec <kernel>_kernel()`,
-// one line in src/drivers/registry.cpp, its tests. See README "Adding a kernel".
+// Adding a kernel: a folder src/<kernel>/ with a function `harness::KernelSpec <kernel>_kernel()`
+// (and, if it reads input files, its GenSpec for `gen`), one line in src/drivers/registry.cpp, its
+// tests. See README "Adding a kernel".
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -85,6 +86,28 @@ struct CommonOptions {
   bool overwrite = false;
   bool save_output = false;
   bool quiet = false;
+};
+
+// ---- gen: a synthetic input file for --input -----------------------------------------------------
+// What `attnbench gen --kernel <name>` hands the kernel: the options of every gen, and the values of
+// the kernel's own gen options (declared in its GenSpec, given or defaulted).
+struct GenRequest {
+  Precision precision = Precision::double_;  // --precision
+  std::uint64_t seed = 42;                   // --seed
+  std::string out;                           // --out: the file to create
+  bool overwrite = false;                    // --overwrite
+  OptionValues options;                      // the kernel's gen options
+};
+
+// How a kernel that reads input files writes one with the values of its own synthetic run. The
+// harness builds the `gen` subcommand from every kernel's GenSpec (so it names no kernel), refuses
+// an option the chosen kernel does not declare, and calls `run`.
+struct GenSpec {
+  std::string writes;               // what the file holds, for --help: "/X"
+  std::vector<OptionSpec> options;  // integer or number (range-checked at parse time), string (choices)
+  // Collective over comm: checks the request (agreed usage errors), writes `out`, returns the exit
+  // code. Empty: the kernel has no gen.
+  std::function<int(const dist::Comm&, const GenRequest&)> run;
 };
 
 // ---- one run of a kernel ----------------------------------------------------------------------
@@ -190,6 +213,7 @@ struct KernelSpec {
   std::vector<ArchiveKey> archive_keys;   // documentation of what the kernel archives
   // Collective: set up the problem and the case for one run (see SetupContext).
   std::function<std::unique_ptr<Case>(SetupContext&)> make_case;
+  GenSpec gen;                            // `attnbench gen --kernel <name>` (optional)
 };
 
 }  // namespace attnbench::harness

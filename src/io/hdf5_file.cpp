@@ -13,20 +13,19 @@
 #include <limits>
 #include <span>
 #include <type_traits>
+#include <utility>
 
 #include "core/checked.hpp"
 #include "core/error.hpp"
 #include "dist/collective.hpp"
+#include "io/hdf5_detail.hpp"
 
 namespace attnbench::io {
 
+using detail::collective_read;
+using detail::native_type;
+
 namespace {
-template <class T>
-hid_t native_type() {
-  if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
-  else if constexpr (std::is_same_v<T, float>) return H5T_NATIVE_FLOAT;
-  else if constexpr (std::is_same_v<T, std::int64_t>) return H5T_NATIVE_INT64;
-}
 // Space reserved for a new file's metadata (superblock, object headers, attributes, B-trees),
 // and per written dataset beyond its raw bytes: parallel HDF5 allocates filtered chunks at
 // creation and again, compressed, at write time, so up to twice the raw bytes can be in use
@@ -59,20 +58,18 @@ std::string dir_of(const std::string& path) {
   const std::filesystem::path p(path);
   return p.has_parent_path() ? p.parent_path().string() : std::string(".");
 }
+// The dataset `name` opened for reading, with its file dataspace; input errors naming `where`.
+std::pair<Handle, Handle> open_for_read(hid_t file, const std::string& name, const std::string& where) {
+  Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) throw input_error("cannot open " + where);
+  Handle fspace(H5Dget_space(ds.get()), H5Sclose);
+  if (!fspace.valid()) throw input_error("cannot read the dataspace of " + where);
+  return {std::move(ds), std::move(fspace)};
+}
 Handle collective_dxpl(const std::string& path) {
   Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
   check(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", path);
   return dxpl;
-}
-// One collective MPI-IO read of the selected elements into `out`. A rank with nothing selected
-// still takes part (reading into a dummy element): collective transfers need every rank.
-template <class T>
-void collective_read(hid_t ds, hid_t mspace, hid_t fspace, std::int64_t elements, T* out, const std::string& where) {
-  Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-  if (!dxpl.valid() || H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0)
-    throw internal_error("H5Pset_dxpl_mpio failed");
-  T dummy{};
-  if (H5Dread(ds, native_type<T>(), mspace, fspace, dxpl.get(), elements ? out : &dummy) < 0) throw read_failure(where);
 }
 Handle open_object(hid_t file, const std::string& object, const std::string& path) {
   hid_t id = H5Oopen(file, object.c_str(), H5P_DEFAULT);
@@ -157,6 +154,31 @@ std::string hdf5_version() {
 
 // H5Fis_hdf5: the HDF5 1.10 API (H5Fis_accessible is 1.12+).
 bool is_hdf5_file(const std::string& path) { return H5Fis_hdf5(path.c_str()) > 0; }
+
+namespace {
+// What is wrong with an input file, or "" (the order of the checks is the order of the messages).
+std::string input_file_problem(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return "does not exist";
+  if (fs::is_directory(path, ec)) return "is a directory";
+  if (!fs::is_regular_file(path, ec)) return "is not a regular file";
+  if (::access(path.c_str(), R_OK) != 0) return "is not readable";
+  if (!is_hdf5_file(path)) return "is not an HDF5 file";
+  return "";
+}
+}  // namespace
+
+void check_input_file(const std::string& path) {
+  if (const std::string problem = input_file_problem(path); !problem.empty())
+    throw input_error("input file '" + path + "' " + problem);
+}
+
+std::string dims_string(const std::vector<std::int64_t>& dims) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? " x " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
 
 std::string non_finite_text(double value, std::size_t stored_size, std::size_t run_size, const std::string& where) {
   std::string text =
@@ -382,13 +404,11 @@ Matrix<T> File::read_rows(const std::string& name, std::int64_t row0, std::int64
     const std::string where = "dataset " + name + " of '" + path_ + "'";
     checked_array_bytes(rows, cols, sizeof(T), "rows of " + where, ExitCode::input);
     out = Matrix<T>(rows, cols);
-    Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-    if (!ds.valid()) throw input_error("cannot open " + where);
-    Handle fspace(H5Dget_space(ds.get()), H5Sclose);
+    auto [ds, fspace] = open_for_read(id(), name, where);
     hsize_t start[2] = {static_cast<hsize_t>(row0), 0};
     hsize_t count[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
     Handle mspace(H5Screate_simple(2, count, nullptr), H5Sclose);
-    if (!fspace.valid() || !mspace.valid()) throw input_error("cannot select rows of " + where);
+    if (!mspace.valid()) throw input_error("cannot select rows of " + where);
     herr_t sel = 0;
     if (rows > 0 && cols > 0) {
       sel = H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
@@ -465,10 +485,7 @@ void File::read_selection(const std::string& name, const std::vector<Hyperslab>&
   // Agreed on its own, like read_rows: a checksum error in one rank's blocks ends every rank here.
   collective([&] {
     const std::string where = "dataset " + name + " of '" + path_ + "'";
-    Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-    if (!ds.valid()) throw input_error("cannot open " + where);
-    Handle fspace(H5Dget_space(ds.get()), H5Sclose);
-    if (!fspace.valid()) throw input_error("cannot read the dataspace of " + where);
+    auto [ds, fspace] = open_for_read(id(), name, where);
     select_union(fspace.get(), selection, elements, name);
     hsize_t count[1] = {static_cast<hsize_t>(std::max<std::int64_t>(elements, 1))};
     Handle mspace(H5Screate_simple(1, count, nullptr), H5Sclose);
@@ -552,10 +569,8 @@ void File::read_axis_rows(const std::string& name, int axis, const std::vector<A
   // Agreed on its own, like read_rows: a checksum error in one rank's chunks ends every rank here.
   collective([&] {
     const std::string where = "dataset " + name + " of '" + path_ + "'";
-    Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-    if (!ds.valid()) throw input_error("cannot open " + where);
-    Handle fspace(H5Dget_space(ds.get()), H5Sclose);
-    const int ndims = fspace.valid() ? H5Sget_simple_extent_ndims(fspace.get()) : -1;
+    auto [ds, fspace] = open_for_read(id(), name, where);
+    const int ndims = H5Sget_simple_extent_ndims(fspace.get());
     if (ndims < 1) throw input_error("cannot read the dataspace of " + where);
     std::vector<hsize_t> dims(static_cast<std::size_t>(ndims));
     if (H5Sget_simple_extent_dims(fspace.get(), dims.data(), nullptr) < 0)

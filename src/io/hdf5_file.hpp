@@ -73,6 +73,15 @@ std::string hdf5_version();
 // True if `path` is an HDF5 file (serial check, no MPI).
 bool is_hdf5_file(const std::string& path);
 
+// Serial checks of an input file before any collective open, so that a missing or foreign file
+// never reaches H5Fopen: throws Error(input) "input file '<path>' does not exist" (or: is a
+// directory, is not a regular file - a FIFO would block H5Fis_hdf5 -, is not readable, is not an
+// HDF5 file). Local: one rank calls it inside an agreement (dist::agree_on_success).
+void check_input_file(const std::string& path);
+
+// "[2 x 3 x 4]": a dataset's shape in error messages.
+std::string dims_string(const std::vector<std::int64_t>& dims);
+
 struct DatasetShape {
   std::vector<std::int64_t> dims;
   bool is_float = false;   // H5T_FLOAT class

@@ -6,21 +6,11 @@
 #include "core/checked.hpp"
 #include "core/error.hpp"
 #include "dist/collective.hpp"
+#include "io/hdf5_detail.hpp"
 
 namespace attnbench::io {
 
 namespace {
-template <class T>
-hid_t native_type() {
-  if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
-  else if constexpr (std::is_same_v<T, float>) return H5T_NATIVE_FLOAT;
-  else return H5T_NATIVE_INT64;
-}
-Handle collective_dxpl() {
-  Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-  if (H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE) < 0) throw internal_error("HDF5: H5Pset_dxpl_mpio failed");
-  return dxpl;
-}
 Handle open_dataset(const File& f, const std::string& name) {
   Handle ds(H5Dopen2(f.id(), name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.valid()) throw input_error("cannot open dataset " + name + " in '" + f.path() + "'");
@@ -65,14 +55,30 @@ ElementClass element_class(const File& f, const std::string& dataset) {
   }
 }
 
-std::optional<std::string> read_string_attr(const File& f, const std::string& object, const std::string& name) {
+namespace {
+// The attribute `name` of `object` with its type and dataspace, when it exists and its type is of
+// class `cls`.
+struct Attribute {
+  Handle attr, type, space;
+};
+std::optional<Attribute> open_attribute(const File& f, const std::string& object, const std::string& name,
+                                        H5T_class_t cls) {
   if (H5Aexists_by_name(f.id(), object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return std::nullopt;
-  Handle a(H5Aopen_by_name(f.id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (!a.valid()) return std::nullopt;
-  Handle type(H5Aget_type(a.get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_STRING) return std::nullopt;
-  Handle space(H5Aget_space(a.get()), H5Sclose);
-  if (H5Sget_simple_extent_npoints(space.get()) != 1) return std::nullopt;
+  Attribute a;
+  a.attr = Handle(H5Aopen_by_name(f.id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!a.attr.valid()) return std::nullopt;
+  a.type = Handle(H5Aget_type(a.attr.get()), H5Tclose);
+  if (H5Tget_class(a.type.get()) != cls) return std::nullopt;
+  a.space = Handle(H5Aget_space(a.attr.get()), H5Sclose);
+  return a;
+}
+}  // namespace
+
+std::optional<std::string> read_string_attr(const File& f, const std::string& object, const std::string& name) {
+  const auto found = open_attribute(f, object, name, H5T_STRING);
+  if (!found || H5Sget_simple_extent_npoints(found->space.get()) != 1) return std::nullopt;
+  const Handle& a = found->attr;
+  const Handle& type = found->type;
   if (H5Tis_variable_str(type.get()) > 0) {
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), H5T_VARIABLE);
@@ -95,16 +101,12 @@ std::optional<std::string> read_string_attr(const File& f, const std::string& ob
 
 std::optional<std::vector<std::int64_t>> read_int_attr(const File& f, const std::string& object,
                                                        const std::string& name) {
-  if (H5Aexists_by_name(f.id(), object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return std::nullopt;
-  Handle a(H5Aopen_by_name(f.id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (!a.valid()) return std::nullopt;
-  Handle type(H5Aget_type(a.get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_INTEGER) return std::nullopt;
-  Handle space(H5Aget_space(a.get()), H5Sclose);
-  const hssize_t npoints = H5Sget_simple_extent_npoints(space.get());
+  const auto found = open_attribute(f, object, name, H5T_INTEGER);
+  if (!found) return std::nullopt;
+  const hssize_t npoints = H5Sget_simple_extent_npoints(found->space.get());
   if (npoints < 0) return std::nullopt;
   std::vector<std::int64_t> v(static_cast<std::size_t>(npoints));
-  if (npoints > 0 && H5Aread(a.get(), H5T_NATIVE_INT64, v.data()) < 0) return std::nullopt;
+  if (npoints > 0 && H5Aread(found->attr.get(), H5T_NATIVE_INT64, v.data()) < 0) return std::nullopt;
   return v;
 }
 
@@ -119,7 +121,7 @@ void agreed_read(const dist::Comm& comm, const File& f, const std::string& name,
                  const std::vector<std::int64_t>& count, const std::function<T*(std::int64_t)>& allocate) {
   const std::string where = "dataset " + name + " of '" + f.path() + "'";
   const int rank = static_cast<int>(count.size());
-  Handle ds, fspace, mspace, dxpl;
+  Handle ds, fspace, mspace;
   T* buffer = nullptr;
   std::int64_t elements = 1;
   bool no_storage = false;
@@ -144,13 +146,10 @@ void agreed_read(const dist::Comm& comm, const File& f, const std::string& name,
     } else if (H5Sselect_none(fspace.get()) < 0 || H5Sselect_none(mspace.get()) < 0) {
       throw internal_error("empty selection of " + where);
     }
-    dxpl = collective_dxpl();
   });
   if (no_storage) return;
   dist::agree_on_success(comm, [&] {
-    T dummy{};  // H5Dread rejects a null buffer, even for an empty selection
-    if (H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), dxpl.get(), elements > 0 ? buffer : &dummy) < 0)
-      throw read_failure(where);
+    detail::collective_read(ds.get(), mspace.get(), fspace.get(), elements, buffer, where);
   });
 }
 }  // namespace

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "linalg/vector_math_kernels.hpp"
 
@@ -65,12 +66,9 @@ const VectorKernels& kernels_for(VectorIsa isa) {
 }  // namespace
 
 std::string to_string(VectorIsa isa) {
-  switch (isa) {
-    case VectorIsa::avx512: return "avx512";
-    case VectorIsa::avx2: return "avx2";
-    case VectorIsa::sse2: return "sse2";
-  }
-  return "?";
+  static constexpr EnumNames<VectorIsa, 3> kNames{
+      {{VectorIsa::avx512, "avx512"}, {VectorIsa::avx2, "avx2"}, {VectorIsa::sse2, "sse2"}}};
+  return enum_name(kNames, isa);
 }
 
 VectorIsa active_vector_isa() {

@@ -4,7 +4,6 @@
 #include <ctime>
 #include <set>
 
-#include "io/hdf5_file.hpp"
 #include "linalg/blas.hpp"
 #include "linalg/vector_math.hpp"
 
@@ -31,7 +30,7 @@ std::string shell_quote(const std::string& s) {
 }
 }  // namespace
 
-Provenance collect_provenance(const dist::Comm& comm, int argc, char** argv) {
+Provenance collect_provenance(const dist::Comm& comm, int argc, char** argv, std::string hdf5_version) {
   Provenance p;
   p.git_sha = kGitSha;
   p.git_dirty = kGitDirty;
@@ -40,7 +39,7 @@ Provenance collect_provenance(const dist::Comm& comm, int argc, char** argv) {
   p.mpi_library = dist::Environment::library_version();
   p.blas_library = linalg::blas_library();
   p.vector_exp = linalg::vector_exp_isa();
-  p.hdf5_version = io::hdf5_version();
+  p.hdf5_version = std::move(hdf5_version);
   const char* job = std::getenv("SLURM_JOB_ID");
   p.slurm_job_id = job ? job : "";
   for (int i = 0; i < argc; ++i) p.command_line += (i ? " " : "") + shell_quote(argv[i]);

@@ -7,11 +7,10 @@
 
 namespace attnbench::metrics {
 
-
-
 // Collective: gathers host names; everything else is broadcast from rank 0 so every rank holds
-// identical values (HDF5 attributes are written collectively with identical data).
-Provenance collect_provenance(const dist::Comm& comm, int argc, char** argv);
+// identical values (HDF5 attributes are written collectively with identical data). The HDF5
+// library version comes from the caller (io::hdf5_version()): metrics does not read io.
+Provenance collect_provenance(const dist::Comm& comm, int argc, char** argv, std::string hdf5_version);
 
 std::string iso8601_utc_now();
 

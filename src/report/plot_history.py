@@ -49,7 +49,7 @@ def _t_mat(a, b, c):
 
 
 # Per-iteration cost models, in flops (any unit: each curve is scaled to one measured point), as a
-# function of the archive's problem attributes. regress: ALGORITHMS.md section 5 and issue 11.
+# function of the archive's problem attributes. regress: ALGORITHMS.md section 5.
 COST_MODELS = {
     "regress": [
         ("paper: T_mat(n,n,d) + T_mat(n,d,d) + d^(2 omega)",

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Study-specific plots and tables (a study declares one with top-level `plot = "..."`).
 
   poly-transition    inputs/studies/poly-transition.toml: time of poly vs exact ring against n for
@@ -9,7 +8,7 @@
   accuracy-vs-cost   inputs/studies/kde-accuracy.toml: relative spectral error against the number of
                      samples m (samples for kde/hyper, features for performer), and against time.
   sparsify-columns, sparsify-error-vs-r, sparsify-time-vs-nnz, sparsify-coherent
-                     inputs/studies/sparsify-*.toml (issue 10): columns kept vs n with the
+                     inputs/studies/sparsify-*.toml: columns kept vs n with the
                      ceil(gamma n) lines and an n log n fit; attention error and its bound vs r;
                      time vs nnz with log-log slopes and phases; error and window vs m on a
                      coherent X.
@@ -17,9 +16,8 @@
                      against ranks per variant/layout/heads curve, causal and non-causal panels
                      (layout-efficiency.png, layout-load-balance.png); the scaling plots are kept.
 
-Called by `attnbench report` (src/report/report.py), or directly:
-
-  plot_studies.py results/<study>         (the study's archives must be complete)
+Called by `attnbench report` (src/report/report.py), which reads the archives: this module imports
+none of the other report modules (report -> plot_studies, report -> plot_history -> plot_studies).
 
 Reads only the run archives (root, /parameters, /validation and /metrics attributes) and, for runs
 that left no archive because they do not fit, the runner's status file and plan.json. Writes
@@ -35,9 +33,12 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 
 
-def save_figure(fig, path: Path, **tight_layout) -> Path:
-    """The tail of every plot in the reports: lay out, write at 110 dpi, free the figure."""
+def save_figure(fig, path: Path, title: str | None = None, **tight_layout) -> Path:
+    """The tail of every plot in the reports: the figure's title (if any), lay out, write at 110 dpi,
+    free the figure."""
     import matplotlib.pyplot as plt
+    if title is not None:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout(**tight_layout)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -307,9 +308,7 @@ def _plot_poly(sdir, plan, table, exact_t, c_exact, bounds, sizes):
     ax3.set_title(f"poly's degree g and rank r at tolerance 1e-6 (n = {_pow2(min(sizes))})", fontsize=10)
     ax3.grid(True, which="both", alpha=0.3)
     ax3.legend(fontsize=7)
-    fig.suptitle(f"{plan['study']}: Alman-Song bounded-entries transition", fontsize=11)
-    out = save_figure(fig, sdir / "poly-transition.png")
-    return out
+    return save_figure(fig, sdir / "poly-transition.png", f"{plan['study']}: Alman-Song bounded-entries transition")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,10 +393,8 @@ def accuracy_vs_cost(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
         ax2.set_xlabel("time per run (s, median; labels = m)")
         ax1.set_title("error vs m (peaked attention: clustered keys)", fontsize=10)
         ax2.set_title("error vs cost", fontsize=10)
-        fig.suptitle(f"{plan['study']}: accuracy vs cost, n = {some.get('n', '?')}, d = {some.get('d', '?')}",
-                     fontsize=11)
-        out = save_figure(fig, sdir / "accuracy-vs-cost.png")
-        files.append(out)
+        files.append(save_figure(fig, sdir / "accuracy-vs-cost.png",
+                                 f"{plan['study']}: accuracy vs cost, n = {some.get('n', '?')}, d = {some.get('d', '?')}"))
     return md_text, files
 
 # ---------------------------------------------------------------------------------------------
@@ -495,9 +492,7 @@ def layout(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: b
                 handles["INVALID run"] = matplotlib.lines.Line2D([], [], ls="", marker="x", color="red", mew=2.5)
                 names.append("INVALID run")
             fig.legend([handles[x] for x in names], names, fontsize=7, loc="center left", bbox_to_anchor=(0.78, 0.5))
-            fig.suptitle(f"{plan['study']}: {title}", fontsize=11)
-            out = save_figure(fig, sdir / fname, rect=(0, 0, 0.78, 0.95))
-            files.append(out)
+            files.append(save_figure(fig, sdir / fname, f"{plan['study']}: {title}", rect=(0, 0, 0.78, 0.95)))
 
         panels("efficiency", 100.0, "strong-scaling efficiency (%)", [(100, "--", "ideal"), (90, ":", "90% target")],
                "layout-efficiency.png", "strong-scaling efficiency vs ranks")
@@ -507,7 +502,7 @@ def layout(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: b
 
 
 # ---------------------------------------------------------------------------------------------
-# sparsify (issue 10): the four studies of inputs/studies/sparsify-*.toml. Each reads the run
+# sparsify: the four studies of inputs/studies/sparsify-*.toml. Each reads the run
 # archives only; a method is the archive's `algorithm` (bss also split by /parameters gamma).
 
 _SP_STYLE = {"leverage": ("o-", "tab:blue"), "leverage-sketch": ("s-", "tab:purple"), "bss": ("^-", "tab:red"),
@@ -524,6 +519,33 @@ def _sp_plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def _sp_style(method: str):
+    """(line style, colour) of a sparsify method in every plot (a default for unlisted ones)."""
+    return _SP_STYLE.get(method, ("d-", None))
+
+
+def _sp_styled(methods):
+    """(method, line style, colour) for each method."""
+    return [(m, *_sp_style(m)) for m in methods]
+
+
+def _sp_two_panels():
+    """The sparsify studies' side-by-side figure: (figure, left axes, right axes)."""
+    fig, (ax1, ax2) = _sp_plt().subplots(1, 2, figsize=(13, 5.2))
+    return fig, ax1, ax2
+
+
+def _md_grid(corner: str, keys, series, heads, key_text, cells) -> list[str]:
+    """A Markdown table, right-aligned: one row per key (key_text(key) in the first column), and per
+    series the columns `heads`, filled by cells(series, key) (None: the series has no such point)."""
+    lines = ["| " + corner + " | " + " | ".join(f"{s} {h}" for s in series for h in heads) + " |",
+             "|---:|" + "---:|" * (len(heads) * len(series))]
+    for k in keys:
+        row = [" | ".join(cells(s, k) or ["n/a"] * len(heads)) for s in series]
+        lines.append(f"| {key_text(k)} | " + " | ".join(row) + " |")
+    return lines
 
 
 def _sp_fit_slope(xs, ys):
@@ -569,14 +591,9 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
           f"d = {d}, density {_g(recs[0].get('density') if recs else None)}, {recs[0].get('ranks', '?') if recs else '?'} "
           f"ranks. kept = distinct columns of Y (/validation columns_kept); m = draws (sampling) or steps "
           f"ceil(gamma n) (bss, its bound on kept columns).\n",
-          "| n | " + " | ".join(f"{l} kept | {l} m" for l in labels) + " |",
-          "|---:|" + "---:|---:|" * len(labels)]
-    for n in ns:
-        cells = []
-        for l in labels:
-            a = series[l].get(n)
-            cells.append(f"{int(a['val.columns_kept'])} | {int(a['param.m'])}" if a else "n/a | n/a")
-        md.append(f"| {n} | " + " | ".join(cells) + " |")
+          *_md_grid("n", ns, labels, ["kept", "m"], str,
+                    lambda l, n: [str(int(series[l][n]["val.columns_kept"])), str(int(series[l][n]["param.m"]))]
+                    if n in series[l] else None)]
     md.append("")
     for l in labels:
         if l.startswith("bss"):
@@ -632,7 +649,7 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
                 ax.plot(xs, m, "-", color=col, alpha=0.25, lw=6, label=f"ceil(gamma n), gamma={l.split('=')[1]}")
                 ax.plot(xs, kept, "^-", color=col, label=f"{l}: kept")
             else:
-                st, col = _SP_STYLE.get(l, ("d-", None))
+                st, col = _sp_style(l)
                 ax.plot(xs, kept, st, color=col, label=f"{l}: kept")
                 ax.plot(xs, m, ":", color=col, alpha=0.8, label=f"{l}: draws m" +
                         (" = 3 n ln(2n/delta)/eps^2" if l == "leverage" else " (oversampled)"))
@@ -651,8 +668,7 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the axes
         ax.set_title(f"{plan['study']}: columns kept vs n (d = {d})", fontsize=10)
-        out = save_figure(fig, sdir / "sparsify-columns.png")
-        files.append(out)
+        files.append(save_figure(fig, sdir / "sparsify-columns.png"))
     return md_text, files
 
 
@@ -843,11 +859,9 @@ def sparsify_time_vs_nnz(sdir: Path, plan: dict, rows: list[dict], unfit: list[d
     md_text = "\n".join(md) + "\n"
     files = []
     if plots and recs:
-        plt = _sp_plt()
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+        fig, ax1, ax2 = _sp_two_panels()
         marks = ["o", "s", "^", "D", "v"]
-        for a in algos:
-            _, col = _SP_STYLE.get(a, ("d-", None))
+        for a, _, col in _sp_styled(algos):
             for i, dens in enumerate(sorted(data[a])):
                 pts = sorted(data[a][dens])
                 ax1.plot([p[0] for p in pts], [p[2] for p in pts], marks[i % len(marks)] + "-", color=col,
@@ -887,10 +901,9 @@ def sparsify_time_vs_nnz(sdir: Path, plan: dict, rows: list[dict], unfit: list[d
             ax2.set_yticklabels([_g(t, "g") for t in ticks])
         ax1.set_title("time vs nnz (curves: one density, d growing; x: the CountSketch phase)", fontsize=10)
         ax2.set_title("time vs d (exact leverage pays n^2 d at any density)", fontsize=10)
-        fig.suptitle(f"{plan['study']}: n = {some.get('n', '?')}, {some.get('ranks', '?')} ranks (shared machine)",
-                     fontsize=11)
-        out = save_figure(fig, sdir / "sparsify-time-vs-nnz.png")
-        files.append(out)
+        files.append(save_figure(fig, sdir / "sparsify-time-vs-nnz.png",
+                                 f"{plan['study']}: n = {some.get('n', '?')}, {some.get('ranks', '?')} ranks "
+                                 "(shared machine)"))
     return md_text, files
 
 
@@ -936,10 +949,8 @@ def sparsify_coherent(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict
     md_text = "\n".join(md) + "\n"
     files = []
     if plots and recs:
-        plt = _sp_plt()
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
-        for a in algos:
-            st, col = _SP_STYLE.get(a, ("d-", None))
+        fig, ax1, ax2 = _sp_two_panels()
+        for a, st, col in _sp_styled(algos):
             pts = sorted(data[a], key=lambda t: t[0])
             xs = [x for x, _ in pts]
             ax1.plot(xs, [float(r["val.attention_error"]) for _, r in pts], st, color=col,
@@ -966,10 +977,9 @@ def sparsify_coherent(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict
         ax2.set_ylabel("window: extreme eigenvalues of L^-1 YY^T L^-T")
         ax1.set_title("attention error vs m", fontsize=10)
         ax2.set_title("spectral window vs m (1 = exact)", fontsize=10)
-        fig.suptitle(f"{plan['study']}: coherent X (coherence {some.get('coherence', '?')}), n = {some.get('n', '?')}, "
-                     f"d = {some.get('d', '?')}", fontsize=11)
-        out = save_figure(fig, sdir / "sparsify-coherent.png")
-        files.append(out)
+        files.append(save_figure(fig, sdir / "sparsify-coherent.png",
+                                 f"{plan['study']}: coherent X (coherence {some.get('coherence', '?')}), "
+                                 f"n = {some.get('n', '?')}, d = {some.get('d', '?')}"))
     return md_text, files
 
 
@@ -988,32 +998,3 @@ def make(kind: str, sdir: Path, plan: dict, rows: list[dict], unfit: list[dict],
     md, files = PLOTS[kind](Path(sdir), plan, rows, unfit, plots)
     (Path(sdir) / f"{kind}.md").write_text(md)
     return md, files
-
-
-def main(argv=None) -> int:
-    import argparse
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("study_dir")
-    ap.add_argument("--allow-incomplete", action="store_true")
-    args = ap.parse_args(argv)
-    here = Path(__file__).resolve().parent
-    sys.path.insert(0, str(here))
-    sys.path.insert(0, str(here.parent / "study"))
-    import report
-    unfit = []
-    try:
-        plan, rows = report.build(Path(args.study_dir), args.allow_incomplete, unfit)
-    except report.ReportError as e:
-        print(f"plot_studies.py: error: {e}", file=sys.stderr)
-        return 2
-    if not plan.get("plot"):
-        print(f"plot_studies.py: {args.study_dir}: the study declares no plot", file=sys.stderr)
-        return 2
-    md, files = make(plan["plot"], Path(args.study_dir), plan, rows, unfit)
-    print(md)
-    print("wrote " + ", ".join(str(f) for f in files + [Path(args.study_dir) / f"{plan['plot']}.md"]), file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

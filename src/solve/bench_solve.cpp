@@ -1,4 +1,4 @@
-// attnbench_solve_bench: the block-size sweep of issue 9 (not run by ctest). For each block size,
+// attnbench_solve_bench: the block-size sweep behind the default block size (not run by ctest). For each block size,
 // one untimed warm-up and R timed solves of the synthetic SPD problem (barrier before and after
 // each; time = max over ranks; median over repetitions), the scaled residual, and the single-core
 // GEMM rate measured on every rank at once right after that block's solves (median over ranks):

@@ -21,7 +21,7 @@ namespace attnbench::solve {
 
 namespace {
 
-// Default block size (mb = nb), from the N = 4096 fp64 Cholesky sweep of issue 9 (1 and 2 ranks,
+// Default block size (mb = nb), from the N = 4096 fp64 Cholesky sweep of bench_solve.cpp (1 and 2 ranks,
 // blocks 32..256, 3 rounds, fraction of the same-run single-core GEMM rate x ranks, medians; a
 // shared machine): 1 rank 0.36 / 0.48 / 0.60 / 0.64, 2 ranks (1x2) 0.19 / 0.22 / 0.35 / 0.37. 128
 // and 256 are within the noise of each other and well above 32 and 64; 128 keeps twice as many

@@ -1,11 +1,8 @@
 #include "solve/solve.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <filesystem>
 #include <limits>
 #include <optional>
 #include <span>
@@ -116,11 +113,6 @@ BlockCyclicMatrix<T> synthetic_rhs(const grid::ProcessGrid& g, const SyntheticSp
 
 // ---- input -------------------------------------------------------------------------------------------
 namespace {
-std::string dims_string(const std::vector<std::int64_t>& dims) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? " x " : "") + std::to_string(dims[i]);
-  return s + "]";
-}
 // Machine epsilon of a floating-point file type by its size (float16, float32, float64; wider: 64).
 double eps_of_type_size(std::size_t bytes) {
   if (bytes <= 2) return 0x1.0p-10;
@@ -166,13 +158,7 @@ Problem<T> read_input(const grid::ProcessGrid& g, const std::string& path, std::
   // Rank 0 checks the file with serial calls first, so a missing or foreign file never reaches the
   // collective open.
   dist::agree_on_success(comm, [&] {
-    if (!comm.is_root()) return;
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    if (!fs::exists(path, ec)) throw input_error("input file '" + path + "' does not exist");
-    if (!fs::is_regular_file(path, ec)) throw input_error("input file '" + path + "' is not a regular file");
-    if (::access(path.c_str(), R_OK) != 0) throw input_error("input file '" + path + "' is not readable");
-    if (!io::is_hdf5_file(path)) throw input_error("input file '" + path + "' is not an HDF5 file");
+    if (comm.is_root()) io::check_input_file(path);
   });
   const io::File file = io::File::open_read(comm, path);
   std::int64_t n = 0, nrhs = 0;
@@ -185,14 +171,14 @@ Problem<T> read_input(const grid::ProcessGrid& g, const std::string& path, std::
     const io::DatasetShape a = file.shape("/A"), b = file.shape("/B");
     if (a.dims.size() != 2 || a.dims[0] != a.dims[1] || a.dims[0] < 1)
       throw input_error("'" + path + "': dataset /A must be a non-empty square 2-D matrix, it has shape " +
-                        dims_string(a.dims));
+                        io::dims_string(a.dims));
     if (b.dims.size() != 2 || b.dims[1] < 1)
       throw input_error("'" + path + "': dataset /B must be 2-D (N x nrhs, nrhs >= 1), it has shape " +
-                        dims_string(b.dims));
+                        io::dims_string(b.dims));
     if (!a.is_float || !b.is_float) throw input_error("'" + path + "': datasets /A and /B must be float32 or float64");
     if (b.dims[0] != a.dims[0])
       throw input_error("'" + path + "': shape mismatch: /B has " + std::to_string(b.dims[0]) + " rows but /A is " +
-                        dims_string(a.dims));
+                        io::dims_string(a.dims));
     if (a.dims[0] > std::numeric_limits<int>::max() || b.dims[1] > std::numeric_limits<int>::max())
       throw input_error("'" + path + "': /A or /B exceeds ScaLAPACK's int sizes");
     n = a.dims[0];

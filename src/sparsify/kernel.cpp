@@ -4,6 +4,7 @@
 #include <string>
 
 #include "sparsify/case.hpp"
+#include "sparsify/gen.hpp"
 
 namespace attnbench::sparsify {
 
@@ -233,6 +234,7 @@ harness::KernelSpec sparsify_kernel() {
       {"/output", "Y", "dataset", "n x m output (--save-output; always for gaussian)"},
   };
   k.make_case = make_case;
+  k.gen = sparsify_gen();
   return k;
 }
 

@@ -376,7 +376,7 @@ EMPTY_MEANS_DEFAULT = {("", "description"), ("slurm", "partition"), ("slurm", "a
 def reject_empty(data: dict, source: str):
     """Every empty value (a string that is empty or only blanks, alone or in a list) is an error
     naming its key: passed on, `scale = ""` would become `--scale ""`, which the kernel refuses
-    only at run time (issue 21 item 8). Exceptions: EMPTY_MEANS_DEFAULT."""
+    only at run time. Exceptions: EMPTY_MEANS_DEFAULT."""
     def walk(value, table: str, key: str, where: str):
         if isinstance(value, dict):
             for k, v in value.items():

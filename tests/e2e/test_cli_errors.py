@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end bad-input tests of `attnbench attention` (issue 2, "Bad input"): for each bad input
+"""End-to-end bad-input tests of `attnbench attention` (README "Exit codes"): for each bad input
 the run must end with the documented exit code (usage 2 / input 3, read from --help) identical on
 every rank, print the error exactly once naming the file, dataset or option, leave no archive and
 no .partial file behind, and finish well within the timeout (no hang).

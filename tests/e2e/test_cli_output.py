@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end positive test of `attnbench gen` + `attnbench attention` (issue 2): the saved output
+"""End-to-end positive test of `attnbench gen` + `attnbench attention`: the saved output
 /output/O is compared with an independent NumPy computation of softmax(scale Q K^T) V in float64
 from the input file, and the results archive is checked against the documented schema. Also: the
 synthetic in-memory input equals the `gen` file, and an INVALID run exits with the documented code

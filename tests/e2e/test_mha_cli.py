@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end test of exact attention as models run it (issue 12) through `attnbench attention`:
+"""End-to-end test of exact attention as models run it through `attnbench attention`:
 causal masks, heads, grouped-query heads, batches and the contiguous/striped/zigzag layouts and the
 ulysses variant, each with --save-output compared with an independent NumPy computation in float64
 (the synthetic tensors are regenerated here from the documented counter-based generator, and a 2-D

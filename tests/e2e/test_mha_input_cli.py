@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end test of multi-head HDF5 inputs (issue 12) through `attnbench gen` and
+"""End-to-end test of multi-head HDF5 inputs through `attnbench gen` and
 `attnbench attention --input`:
 - `gen --heads H --kv-heads Hkv --batch B` writes 4-D /Q (B, n, H, d), /K and /V (B, n, Hkv, .);
   `attention --input` on that file computes the same O as the synthetic run with the same options

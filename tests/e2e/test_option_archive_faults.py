@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end tests of issue 21, items 7 (attention part), 8 and 10, for every kernel and `gen`:
+"""End-to-end tests of option values and archive checksums, for every kernel and `gen`:
 
    8. an empty option value (`--n ""`, `--algo ""`, `--grid ""`, ...) is exit 2 on every rank, one
       error naming the option and saying it is empty, no crash, nothing written;

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end tests of `attnbench regress` (issue 11) through mpiexec at --np ranks:
+"""End-to-end tests of `attnbench regress` through mpiexec at --np ranks:
 
 1. An input file made here with NumPy (a planted instance: B = softmax(s A1 X* A2^T) A3 Y*, start
    /X0, /Y0 near X*, Y*): the run is VALID (exit 0), the archive has the documented keys, and an

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end reliability tests (issue 8, items 1-6) of `attnbench attention` and `attnbench gen`:
+"""End-to-end reliability tests of `attnbench attention` and `attnbench gen`:
 faults and hostile inputs must end with the documented exit code on every rank, one readable error
 naming the path or dataset and the cause, nothing under the final name, no temporary left behind,
 no hang (every launch has a timeout) and no crash at MPI_Finalize.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end tests of issue 21's solve and regress items through the command line: each case ends
+"""End-to-end fault tests of `attnbench solve` and `attnbench regress` through the command line: each case ends
 with the documented exit code on every rank, one message (printed once) naming what is wrong, and
 no archive nor temporary left behind; runs that succeed are checked against NumPy.
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""End-to-end fault tests of `attnbench sparsify` and `attnbench gen --kernel sparsify` (issue 21,
-items 1, 4, 5, 6, 7 and 11): every fault ends with the documented exit code on every rank, one
+"""End-to-end fault tests of `attnbench sparsify` and `attnbench gen --kernel sparsify`:
+every fault ends with the documented exit code on every rank, one
 readable error naming the file, dataset or option (and the valid range or the bytes), nothing
 written, no hang (every launch has a timeout), no crash; and two numerically hard inputs are judged
 by what they are, not by an overflow or a fixed rounding allowance.

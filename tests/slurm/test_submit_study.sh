@@ -16,8 +16,6 @@
 # 8. submitted twice while its jobs are pending: no second report job, no point job twice, and a
 #    local `study run` started at once leaves the claimed points to their Slurm jobs;
 # and stops the daemons if (and only if) this test started them, whatever happens.
-# A binary without `--describe` (before the harness of issue 7 landed) is wrapped in
-# tests/fixtures/attnbench-shim.sh (describe from tests/fixtures/describe.json, exit 6 emulated).
 set -euo pipefail
 BIN=$(readlink -f "$1")
 WORK=$2
@@ -65,11 +63,6 @@ if ! "${CLUSTER}" status >/dev/null 2>&1 || ! sinfo -h -o %T 2>/dev/null | grep 
 fi
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-if ! "${BIN}" attention --describe 2>/dev/null | grep -q '"kernel"'; then
-  say "note: ${BIN} has no --describe yet: using tests/fixtures/attnbench-shim.sh around it"
-  export ATTNBENCH_REAL_BIN="${BIN}"
-  BIN="${SRC}/tests/fixtures/attnbench-shim.sh"
-fi
 export ATTNBENCH_BIN="${BIN}"
 rm -rf "${WORK}"
 mkdir -p "${WORK}"

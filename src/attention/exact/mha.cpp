@@ -1,4 +1,4 @@
-#include "attention/mha.hpp"
+#include "attention/exact/mha.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -6,26 +6,16 @@
 #include <utility>
 #include <vector>
 
+#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 
 namespace attnbench::attention {
 
-std::string to_string(MhaVariant v) {
-  switch (v) {
-    case MhaVariant::ring: return "ring";
-    case MhaVariant::allgather: return "allgather";
-    case MhaVariant::ulysses: return "ulysses";
-  }
-  return "?";
-}
-
-MhaVariant parse_mha_variant(std::string_view s) {
-  if (s == "ring") return MhaVariant::ring;
-  if (s == "allgather") return MhaVariant::allgather;
-  if (s == "ulysses") return MhaVariant::ulysses;
-  throw usage_error("--variant: expected 'ring', 'allgather' or 'ulysses', got '" + std::string(s) + "'");
-}
+constexpr EnumNames<MhaVariant, 3> kMhaVariants{
+    {{MhaVariant::ring, "ring"}, {MhaVariant::allgather, "allgather"}, {MhaVariant::ulysses, "ulysses"}}};
+std::string to_string(MhaVariant v) { return enum_name(kMhaVariants, v); }
+MhaVariant parse_mha_variant(std::string_view s) { return parse_enum(kMhaVariants, s, "--variant"); }
 
 void check_mha_options(const MhaOptions& o, LayoutKind layout_q, LayoutKind layout_kv, std::int64_t n_q,
                        std::int64_t n_kv) {
@@ -449,23 +439,14 @@ Matrix<T> redistribute_tokens(const dist::Comm& comm, const Matrix<T>& local, st
 }
 
 template <class T>
-MhaProblem<T> mha_from_2d(const dist::Comm& comm, AttentionProblem<T>&& p, LayoutKind kind) {
-  MhaProblem<T> m;
-  m.shape = HeadShape{1, 1, 1, p.d, p.dv};
-  const SequenceLayout cq(LayoutKind::contiguous, p.n_q(), comm.size()), ck(LayoutKind::contiguous, p.n_kv(), comm.size());
-  m.layout_q = SequenceLayout(kind, p.n_q(), comm.size());
-  m.layout_kv = SequenceLayout(kind, p.n_kv(), comm.size());
-  m.source = p.source;
-  if (kind == LayoutKind::contiguous) {
-    m.Q_local = std::move(p.Q_local);
-    m.K_local = std::move(p.K_local);
-    m.V_local = std::move(p.V_local);
-  } else {
-    m.Q_local = redistribute_tokens(comm, p.Q_local, 1, cq, m.layout_q);
-    m.K_local = redistribute_tokens(comm, p.K_local, 1, ck, m.layout_kv);
-    m.V_local = redistribute_tokens(comm, p.V_local, 1, ck, m.layout_kv);
-  }
-  return m;
+void to_layout(const dist::Comm& comm, MhaProblem<T>& p, LayoutKind kind) {
+  const SequenceLayout lq(kind, p.n_q(), comm.size()), lk(kind, p.n_kv(), comm.size());
+  if (lq == p.layout_q && lk == p.layout_kv) return;
+  p.Q_local = redistribute_tokens(comm, p.Q_local, p.shape.batch, p.layout_q, lq);
+  p.K_local = redistribute_tokens(comm, p.K_local, p.shape.batch, p.layout_kv, lk);
+  p.V_local = redistribute_tokens(comm, p.V_local, p.shape.batch, p.layout_kv, lk);
+  p.layout_q = lq;
+  p.layout_kv = lk;
 }
 
 template Matrix<float> mha_attention<float>(const dist::Comm&, const MhaInput<float>&, const MhaOptions&, MhaTimes*);
@@ -474,7 +455,7 @@ template Matrix<float> redistribute_tokens<float>(const dist::Comm&, const Matri
                                                   const SequenceLayout&, const SequenceLayout&);
 template Matrix<double> redistribute_tokens<double>(const dist::Comm&, const Matrix<double>&, std::int64_t,
                                                     const SequenceLayout&, const SequenceLayout&);
-template MhaProblem<float> mha_from_2d<float>(const dist::Comm&, AttentionProblem<float>&&, LayoutKind);
-template MhaProblem<double> mha_from_2d<double>(const dist::Comm&, AttentionProblem<double>&&, LayoutKind);
+template void to_layout<float>(const dist::Comm&, MhaProblem<float>&, LayoutKind);
+template void to_layout<double>(const dist::Comm&, MhaProblem<double>&, LayoutKind);
 
 }  // namespace attnbench::attention

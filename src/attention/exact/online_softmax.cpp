@@ -1,4 +1,4 @@
-#include "attention/online_softmax.hpp"
+#include "attention/exact/online_softmax.hpp"
 
 #include <omp.h>
 

@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-#include "attention/exact.hpp"
+#include "attention/exact/mha.hpp"
 #include "attention/attention_problem.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
@@ -102,7 +102,7 @@ PolyPlan plan_poly(const dist::Comm& comm, const AttentionProblem<T>& problem, d
 // Collective (one Allreduce of r (dv+1) elements). Returns this rank's rows of O (layout_q).
 template <class T>
 Matrix<T> poly_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, const PolyPlan& plan,
-                         attention::PhaseTimes* times = nullptr);
+                         attention::MhaTimes* times = nullptr);
 // Plans, then runs (the uniform signature of the approximate algorithms).
 template <class T>
 Matrix<T> poly_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,

@@ -1,7 +1,10 @@
 #pragma once
+// The two sorted-LSH approximations of softmax attention, KDEformer (kde) and HyperAttention
+// (hyper): the same blocks and pipeline (lsh_attention, lsh.hpp), different residual draws.
+//
 // KDEformer attention (Zandieh, Han, Daliri, Karbasi 2023; ALGORITHMS.md section 3), distributed
 // by row blocks. Estimates [A V | A 1] = A [V | 1], A = exp(scale Q K^T), as
-//   heavy:    the exact block-diagonal part over sorted-LSH blocks (approx/lsh.hpp), plus
+//   heavy:    the exact block-diagonal part over sorted-LSH blocks (lsh.hpp), plus
 //   residual: `samples` keys drawn with replacement with p_j proportional to
 //             |[V|1]_j|_2 / lambda + 1/n (lambda = sigma_max([V|1])^2), each weighted 1/(samples p_j)
 //             and masked off the queries of its own block,
@@ -25,34 +28,45 @@
 // seed and global row indices. The only p-dependent rounding is the Allreduce of the Gram (lambda
 // differs in the last bits), which moves the weights by ~1e-16 relative and could flip a sample only
 // if a uniform draw falls within ~1e-16 of a CDF boundary.
+//
+// HyperAttention (Han, Jayaram, Karbasi, Mirrokni, Woodruff, Zandieh 2023; ALGORITHMS.md section 3),
+// distributed by row blocks, on the same sorted-LSH blocks as kde (lsh.hpp):
+//   block part:    exact softmax of each query block over its key block -> (O_blk, lse_blk);
+//   residual part: `samples` keys drawn uniformly with replacement from the shared seed, masked off
+//                  the query's own block -> (O_res, lse_res + log(n / samples));
+//   merge:         by log-sum-exp (lse_merge in lsh.hpp, an exact identity for disjoint sets).
+// e^lse [O | 1] is then an unbiased estimate of [A V | A 1] conditional on the blocks; O itself is
+// the ratio estimator.
+//
+// Distributed (p ranks, n keys, s samples, b = bucket size): as kde without the sampling-distribution
+// collectives: Allgatherv of n_q + n_k bucket ids; point-to-point exchange of the Q/K/V rows of this
+// rank's blocks (~ (n/p)(2d + dv) elements); Allgatherv of the s sampled K/V rows (s (d + dv)); local
+// blocks (2 (n/p)(b + s)(d + dv) flops); O rows returned point-to-point (~ (n/p) dv).
+// Memory per rank: ~16 (n_q + n_k) bytes of order data, ~ (n/p)(2d + 2dv) + s (d + dv) elements.
+// Fully rank-count independent: the uniform draws, hyperplanes and order depend only on the seed.
 #include <cstdint>
 #include <vector>
 
-#include "attention/attention_problem.hpp"
-#include "core/matrix.hpp"
-#include "dist/comm.hpp"
+#include "attention/approx/lsh.hpp"
 
 namespace attnbench::approx {
 
-struct KdeOptions {
-  int lsh_planes = 7;
-  std::int64_t bucket_size = 64;
-  std::int64_t samples = 128;
-  std::uint64_t seed = 42;
-  int threads = 1;
-};
+using KdeOptions = LshOptions;
+using HyperOptions = LshOptions;
 
-// Collective over comm. Returns this rank's rows of O (layout_q.local_rows(rank) x dv). Throws
-// usage_error on every rank for samples < 0, bucket_size outside 1..n_kv, lsh_planes outside 1..20.
+// Collective over comm. Return this rank's rows of O (layout_q.local_rows(rank) x dv) and, when lse
+// is given, each row's estimated log-sum-exp: e^lse [O | 1] is the estimate of row i of
+// [A V | A 1] (unbiased for kde; used by the unbiasedness tests). Usage errors as lsh_attention.
 template <class T>
 Matrix<T> kde_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,
-                        const KdeOptions& options);
-
-// Same, also returning each local row's estimated log-sum-exp: e^lse [O | 1] is the unbiased
-// estimate of row i of [A V | A 1] (used by the unbiasedness test).
+                        const KdeOptions& options, std::vector<double>* lse = nullptr) {
+  return lsh_attention(LshMethod::kde, comm, problem, scale, options, lse);
+}
 template <class T>
-Matrix<T> kde_attention_lse(const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,
-                            const KdeOptions& options, std::vector<double>& lse);
+Matrix<T> hyper_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,
+                          const HyperOptions& options, std::vector<double>* lse = nullptr) {
+  return lsh_attention(LshMethod::hyper, comm, problem, scale, options, lse);
+}
 
 // lambda_max of a symmetric PSD m x m matrix by a fixed number of power iterations (deterministic:
 // same input, same result on every rank).

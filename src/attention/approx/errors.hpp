@@ -1,7 +1,7 @@
 #pragma once
 // Errors of an approximate attention output O~ against exact attention O, shared by every
 // approximate algorithm.
-//   full:    O is computed in the same run by attention::exact_attention (ring), then
+//   full:    O is computed in the same run by attention::mha_attention (ring), then
 //            max-abs error      max |O~ - O|                (Allreduce MAX, with max |O|)
 //            rel_error          max |O~ - O| / max |O|
 //            rel Frobenius      |O~ - O|_F / |O|_F
@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "attention/exact.hpp"
+#include "attention/exact/mha.hpp"
 #include "attention/attention_problem.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
@@ -54,10 +54,10 @@ template <class T>
 ApproxErrors compare_outputs(const dist::Comm& comm, const Matrix<T>& O_approx, const Matrix<T>& O_exact);
 
 // Collective: measures the errors of O_approx (this rank's rows of layout_q) in the given mode.
-// full runs exact_attention with `exact` options; sampled checks `sample_rows` rows drawn from seed.
+// full runs mha_attention with `exact` options (its variant is set to ring); sampled checks `sample_rows` rows drawn from seed.
 template <class T>
 ApproxErrors measure_errors(const dist::Comm& comm, const AttentionProblem<T>& problem, const Matrix<T>& O_approx,
-                            ErrorMode mode, const attention::ExactOptions& exact, std::int64_t sample_rows,
+                            ErrorMode mode, const attention::MhaOptions& exact, std::int64_t sample_rows,
                             std::uint64_t seed);
 
 }  // namespace attnbench::approx

@@ -1,4 +1,4 @@
-#include "approx/poly.hpp"
+#include "attention/approx/poly.hpp"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -8,18 +8,16 @@
 #include <limits>
 #include <numbers>
 
+#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "linalg/blas.hpp"
 
 namespace attnbench::approx {
 
-std::string to_string(PolyBasis b) { return b == PolyBasis::taylor ? "taylor" : "chebyshev"; }
-PolyBasis parse_poly_basis(std::string_view s) {
-  if (s == "taylor") return PolyBasis::taylor;
-  if (s == "chebyshev") return PolyBasis::chebyshev;
-  throw usage_error("--poly-basis: expected 'taylor' or 'chebyshev', got '" + std::string(s) + "'");
-}
+constexpr EnumNames<PolyBasis, 2> kPolyBases{{{PolyBasis::taylor, "taylor"}, {PolyBasis::chebyshev, "chebyshev"}}};
+std::string to_string(PolyBasis b) { return enum_name(kPolyBases, b); }
+PolyBasis parse_poly_basis(std::string_view s) { return parse_enum(kPolyBases, s, "--poly-basis"); }
 
 MonomialBasis make_monomial_basis(int d, int g) {
   if (d < 1 || g < 0) throw usage_error(fmt::format("poly: need d >= 1 and degree >= 0 (d = {}, g = {})", d, g));
@@ -316,8 +314,8 @@ PolyPlan plan_poly(const dist::Comm& comm, const AttentionProblem<T>& p, double 
 
 template <class T>
 Matrix<T> poly_attention(const dist::Comm& comm, const AttentionProblem<T>& p, const PolyPlan& plan,
-                         attention::PhaseTimes* times) {
-  attention::PhaseTimes t;
+                         attention::MhaTimes* times) {
+  attention::MhaTimes t;
   const double t0 = wall_seconds();
   const std::int64_t r = plan.rank, d = p.d, dv = p.dv, dv1 = dv + 1, chunk = plan.chunk_rows;
   const int threads = plan.threads;
@@ -418,7 +416,7 @@ double poly_attention_flops(const PolyPlan& plan, std::int64_t n_q, std::int64_t
 #define ATTNBENCH_INSTANTIATE_POLY(T)                                                                              \
   template PolyPlan plan_poly<T>(const dist::Comm&, const AttentionProblem<T>&, double, const PolyOptions&);     \
   template Matrix<T> poly_attention<T>(const dist::Comm&, const AttentionProblem<T>&, const PolyPlan&,           \
-                                       attention::PhaseTimes*);                                                  \
+                                       attention::MhaTimes*);                                                  \
   template Matrix<T> poly_attention<T>(const dist::Comm&, const AttentionProblem<T>&, double, const PolyOptions&); \
   template Matrix<T> poly_query_features<T>(const Matrix<T>&, const PolyPlan&);                                  \
   template Matrix<T> poly_key_features<T>(const Matrix<T>&, const PolyPlan&);

@@ -149,4 +149,34 @@ template <class T>
 Matrix<T> sorted_lsh_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, const SortedBlocks<T>& sorted,
                                const KeySample<T>& sample, double scale, int threads, std::vector<double>* lse);
 
+// The options of the two sorted-LSH methods, kde and hyper (they differ only in the residual draw).
+struct LshOptions {
+  int lsh_planes = 7;
+  std::int64_t bucket_size = 64;
+  std::int64_t samples = 128;
+  std::uint64_t seed = 42;
+  int threads = 1;
+};
+
+// The residual keys a method draws: unique global key rows (ascending) and their weights.
+struct ResidualDraw {
+  std::vector<std::int64_t> rows;
+  std::vector<double> weight;
+};
+
+// The residual draws: kde's (KDEformer: from the norms of [V|1]; collective, kde.cpp) and hyper's
+// (uniform over the n_kv keys; local, hyper.cpp).
+template <class T>
+ResidualDraw kde_draw(const dist::Comm& comm, const AttentionProblem<T>& problem, const LshOptions& options);
+ResidualDraw uniform_draw(std::int64_t n_kv, const LshOptions& options);
+
+enum class LshMethod { kde, hyper };
+
+// kde and hyper end to end (kde_hyper.hpp): the options checked (usage errors naming the method, on
+// every rank), the blocks sorted (sort_into_blocks), the method's residual drawn, the sampled keys
+// gathered (gather_key_sample), then sorted_lsh_attention. Collective.
+template <class T>
+Matrix<T> lsh_attention(LshMethod method, const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,
+                        const LshOptions& options, std::vector<double>* lse);
+
 }  // namespace attnbench::approx

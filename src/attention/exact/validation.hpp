@@ -50,7 +50,8 @@ std::vector<std::int64_t> sample_rows(std::int64_t n, std::int64_t count, std::u
 
 inline constexpr double kDoubleRelTolerance = 1e-12;
 
-// Collective. O_local: this rank's rows of the computed output (layout_q).
+// Collective. O_local: this rank's rows of the computed output (layout_q). Computed by the one
+// sampled validation, validate_mha_sampled (mha_validation.hpp), as the case B = H = Hkv = 1.
 template <class T>
 ValidationResult validate_sampled_rows(const dist::Comm& comm, const AttentionProblem<T>& problem,
                                        const Matrix<T>& O_local, double scale, std::int64_t rows_to_check,

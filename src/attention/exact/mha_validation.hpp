@@ -9,14 +9,20 @@
 // Tolerances as validation.hpp: double 1e-12 relative; float 2x the naive float error.
 #include <cstdint>
 
-#include "attention/mha.hpp"
-#include "attention/validation.hpp"
+#include "attention/exact/mha.hpp"
+#include "attention/exact/validation.hpp"
 
 namespace attnbench::attention {
 
-// Collective. O_local: this rank's output as returned by mha_attention.
+// Collective. O_local: this rank's output as returned by mha_attention. The one sampled validation
+// of exact attention: the 2-D validate_sampled_rows (validation.hpp) is this with B = H = 1.
+template <class T>
+ValidationResult validate_mha_sampled(const dist::Comm& comm, const MhaInput<T>& input, const Matrix<T>& O_local,
+                                      bool causal, double scale, std::int64_t rows_to_check, std::uint64_t seed);
 template <class T>
 ValidationResult validate_mha_sampled(const dist::Comm& comm, const MhaProblem<T>& problem, const Matrix<T>& O_local,
-                                      bool causal, double scale, std::int64_t rows_to_check, std::uint64_t seed);
+                                      bool causal, double scale, std::int64_t rows_to_check, std::uint64_t seed) {
+  return validate_mha_sampled(comm, view(problem), O_local, causal, scale, rows_to_check, seed);
+}
 
 }  // namespace attnbench::attention

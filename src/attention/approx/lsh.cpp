@@ -1,4 +1,4 @@
-#include "approx/lsh.hpp"
+#include "attention/approx/lsh.hpp"
 
 #include <omp.h>
 
@@ -395,6 +395,17 @@ Matrix<T> sorted_lsh_attention(const dist::Comm& comm, const AttentionProblem<T>
   return O;
 }
 
+template <class T>
+Matrix<T> lsh_attention(LshMethod method, const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,
+                        const LshOptions& options, std::vector<double>* lse) {
+  const bool kde = method == LshMethod::kde;
+  validate_lsh_options(kde ? "kde" : "hyper", options.lsh_planes, options.bucket_size, options.samples, problem.n_kv());
+  const auto sorted = sort_into_blocks(comm, problem, options.lsh_planes, options.bucket_size, options.seed);
+  ResidualDraw residual = kde ? kde_draw(comm, problem, options) : uniform_draw(problem.n_kv(), options);
+  const auto sample = gather_key_sample(comm, problem, sorted.plan, std::move(residual.rows), std::move(residual.weight));
+  return sorted_lsh_attention(comm, problem, sorted, sample, scale, options.threads, lse);
+}
+
 #define ATTNBENCH_INSTANTIATE(T)                                                                                  \
   template std::vector<std::uint32_t> lsh_buckets<T>(const Matrix<T>&, const Matrix<double>&);                    \
   template void exchange_rows<T>(const dist::Comm&, const T*, std::int64_t, const IndexLists&, T*,                \
@@ -407,7 +418,9 @@ Matrix<T> sorted_lsh_attention(const dist::Comm& comm, const AttentionProblem<T>
   template void blocked_estimate<T>(const SortedBlocks<T>&, const KeySample<T>&, double, int, Matrix<T>&,         \
                                     std::vector<double>&);                                                        \
   template Matrix<T> sorted_lsh_attention<T>(const dist::Comm&, const AttentionProblem<T>&, const SortedBlocks<T>&, \
-                                             const KeySample<T>&, double, int, std::vector<double>*);
+                                             const KeySample<T>&, double, int, std::vector<double>*);     \
+  template Matrix<T> lsh_attention<T>(LshMethod, const dist::Comm&, const AttentionProblem<T>&, double,            \
+                                      const LshOptions&, std::vector<double>*);
 ATTNBENCH_INSTANTIATE(float)
 ATTNBENCH_INSTANTIATE(double)
 #undef ATTNBENCH_INSTANTIATE

@@ -1,11 +1,11 @@
-#include "approx/performer.hpp"
+#include "attention/approx/performer.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 
-#include "approx/lsh.hpp"
+#include "attention/approx/lsh.hpp"
 #include "core/error.hpp"
 #include "linalg/blas.hpp"
 #include "linalg/vector_math.hpp"

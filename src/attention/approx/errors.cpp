@@ -1,31 +1,21 @@
-#include "approx/errors.hpp"
+#include "attention/approx/errors.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include "attention/validation.hpp"
+#include "attention/exact/validation.hpp"
+#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 
 namespace attnbench::approx {
 
-std::string to_string(ErrorMode m) {
-  switch (m) {
-    case ErrorMode::full: return "full";
-    case ErrorMode::sampled: return "sampled";
-    case ErrorMode::none: return "none";
-  }
-  return "?";
-}
-
-ErrorMode parse_error_mode(std::string_view s) {
-  if (s == "full") return ErrorMode::full;
-  if (s == "sampled") return ErrorMode::sampled;
-  if (s == "none") return ErrorMode::none;
-  throw usage_error("--error: expected 'full', 'sampled' or 'none', got '" + std::string(s) + "'");
-}
+constexpr EnumNames<ErrorMode, 3> kErrorModes{
+    {{ErrorMode::full, "full"}, {ErrorMode::sampled, "sampled"}, {ErrorMode::none, "none"}}};
+std::string to_string(ErrorMode m) { return enum_name(kErrorModes, m); }
+ErrorMode parse_error_mode(std::string_view s) { return parse_enum(kErrorModes, s, "--error"); }
 
 ErrorMode default_error_mode(std::int64_t n) { return n <= kFullErrorMaxN ? ErrorMode::full : ErrorMode::sampled; }
 
@@ -122,18 +112,18 @@ ApproxErrors compare_outputs(const dist::Comm& comm, const Matrix<T>& Oa, const 
 
 template <class T>
 ApproxErrors measure_errors(const dist::Comm& comm, const AttentionProblem<T>& p, const Matrix<T>& Oa, ErrorMode mode,
-                            const attention::ExactOptions& exact, std::int64_t rows, std::uint64_t seed) {
+                            const attention::MhaOptions& exact, std::int64_t rows, std::uint64_t seed) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   ApproxErrors r;
   switch (mode) {
     case ErrorMode::full: {
-      attention::ExactOptions eo = exact;
-      eo.variant = attention::ExactVariant::ring;
+      attention::MhaOptions eo = exact;
+      eo.variant = attention::MhaVariant::ring;
       double t = 0.0;
       Matrix<T> Oe;
       {
         ScopedAccumulate timer(t);
-        Oe = attention::exact_attention(comm, p, eo);
+        Oe = attention::mha_attention(comm, p, eo);
       }
       r = compare_outputs(comm, Oa, Oe);
       r.exact_seconds = comm.allreduce(t, dist::Op::max);
@@ -163,8 +153,8 @@ ApproxErrors measure_errors(const dist::Comm& comm, const AttentionProblem<T>& p
 template ApproxErrors compare_outputs<float>(const dist::Comm&, const Matrix<float>&, const Matrix<float>&);
 template ApproxErrors compare_outputs<double>(const dist::Comm&, const Matrix<double>&, const Matrix<double>&);
 template ApproxErrors measure_errors<float>(const dist::Comm&, const AttentionProblem<float>&, const Matrix<float>&,
-                                            ErrorMode, const attention::ExactOptions&, std::int64_t, std::uint64_t);
+                                            ErrorMode, const attention::MhaOptions&, std::int64_t, std::uint64_t);
 template ApproxErrors measure_errors<double>(const dist::Comm&, const AttentionProblem<double>&, const Matrix<double>&,
-                                             ErrorMode, const attention::ExactOptions&, std::int64_t, std::uint64_t);
+                                             ErrorMode, const attention::MhaOptions&, std::int64_t, std::uint64_t);
 
 }  // namespace attnbench::approx

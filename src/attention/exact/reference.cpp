@@ -1,4 +1,4 @@
-#include "attention/reference.hpp"
+#include "attention/exact/reference.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -15,7 +15,7 @@
 #include "dist/comm.hpp"
 #include "io/hdf5_file.hpp"
 
-namespace attnbench::io {
+namespace attnbench::attention {
 
 struct InputInfo {
   std::int64_t n_q = 0, n_kv = 0, d = 0, dv = 0;
@@ -31,7 +31,7 @@ AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::stri
 
 // Rank r's tokens of `lay` as hyperslab runs on a dataset's sequence axis (File::read_axis_rows,
 // File::write_axis_rows), in increasing position order as the layout stores them.
-std::vector<AxisSlab> sequence_rows(const attention::SequenceLayout& lay, int r);
+std::vector<io::AxisSlab> sequence_rows(const SequenceLayout& lay, int r);
 
 // What a multi-head input file declares.
 struct MhaInputInfo {
@@ -41,18 +41,12 @@ struct MhaInputInfo {
 };
 
 // Collective. Reads a 2-, 3- or 4-D input (see the top) as a multi-head problem whose sequence
-// axis is distributed by SequenceLayout(layout, n, ranks): each rank reads, for every batch entry
-// and head, exactly its own tokens (contiguous: one block; zigzag: two blocks; striped: every p-th
-// token) with one collective hyperslab read per dataset - no redistribution afterwards. The local
-// buffers are the MhaProblem's (B n_r) x (H d) etc. in the layout's order (positions increasing).
-// I/O cost: every element is read once, by its owner. On chunked (e.g. gen's checksummed) files a
-// rank reads and decompresses every chunk its tokens touch: contiguous and zigzag touch their own
-// chunks plus at most two boundary chunks per block, striped touches every chunk (p times the
-// file's bytes decompressed in total). HDF5 also moves a union of hyperslabs much more slowly than
-// one block: measured here (2 ranks, 2 x 128 MiB float32 K/V, 1 MiB deflate chunks) 14-21 s for
-// striped or zigzag against 3.8 s for contiguous - which is why the attention kernel reads
-// contiguous blocks and redistributes (1.5-2.3 s more), and this direct read is kept for callers
-// that cannot hold the redistribution's transient copies.
+// axis is in contiguous blocks (SequenceLayout(contiguous, n, ranks)): each rank reads, for every
+// batch entry and head, its own block of tokens, one collective hyperslab read per dataset; every
+// element is read once, by its owner. Another layout is one to_layout (exact/mha.hpp) away: HDF5
+// moves a union of hyperslabs much more slowly than one block (measured here, 2 ranks, 2 x 128 MiB
+// float32 K/V, 1 MiB deflate chunks: 14-21 s for a striped or zigzag selection against 3.8 s for
+// contiguous blocks, which redistribute in 1.5-2.3 s more), so no reader reads another layout.
 // Memory per rank: B n_r (H d) + B n_kr Hkv (d + dv) elements, checked against the node before
 // allocating. Throws Error(input) (exit 3) naming the file and dataset, on every rank, when: a
 // dataset is missing, not floating point, or not 2-, 3- or 4-D; the datasets' numbers of
@@ -60,14 +54,13 @@ struct MhaInputInfo {
 // divide H; a value is NaN/Inf (the message gives its (batch, token, head, column)); the rows do
 // not fit in the node's memory; the data fail their checksum.
 template <class T>
-attention::MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::string& path, attention::LayoutKind layout,
-                                        MhaInputInfo* info = nullptr);
+MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::string& path, MhaInputInfo* info = nullptr);
 
 // Collective. Writes the problem as 4-D /Q (B, n, H, d), /K (B, n_k, Hkv, d), /V (B, n_k, Hkv, dv)
 // (its own precision; each rank writes its tokens of its layout: any layout), with the same
 // all-or-nothing lifecycle and errors as write_attention_input.
 template <class T>
-void write_mha_input(const dist::Comm& comm, const std::string& path, const attention::MhaProblem<T>& problem,
+void write_mha_input(const dist::Comm& comm, const std::string& path, const MhaProblem<T>& problem,
                      bool overwrite);
 
 // Collective. Writes /Q, /K, /V of the problem (its own precision) to `path` with the archive's
@@ -82,4 +75,4 @@ void write_attention_input(const dist::Comm& comm, const std::string& path, cons
 template <class T>
 void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& problem);
 
-}  // namespace attnbench::io
+}  // namespace attnbench::attention

@@ -1,11 +1,11 @@
-#include "approx/kde.hpp"
+#include "attention/approx/kde_hyper.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <type_traits>
 
-#include "approx/lsh.hpp"
+#include "attention/approx/lsh.hpp"
 #include "core/error.hpp"
 #include "linalg/blas.hpp"
 
@@ -109,39 +109,16 @@ void kde_sample(const dist::Comm& comm, const AttentionProblem<T>& problem, std:
   }
 }
 
-template <class T>
-Matrix<T> run(const dist::Comm& comm, const AttentionProblem<T>& problem, double scale, const KdeOptions& options,
-              std::vector<double>* lse) {
-  validate_lsh_options("kde", options.lsh_planes, options.bucket_size, options.samples, problem.n_kv());
-  const auto sorted = sort_into_blocks(comm, problem, options.lsh_planes, options.bucket_size, options.seed);
-  std::vector<std::int64_t> rows;
-  std::vector<double> weight;
-  kde_sample(comm, problem, options.samples, options.seed, rows, weight);
-  const auto sample = gather_key_sample(comm, problem, sorted.plan, std::move(rows), std::move(weight));
-  return sorted_lsh_attention(comm, problem, sorted, sample, scale, options.threads, lse);
-}
-
 }  // namespace
 
 template <class T>
-Matrix<T> kde_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,
-                        const KdeOptions& options) {
-  return run(comm, problem, scale, options, nullptr);
+ResidualDraw kde_draw(const dist::Comm& comm, const AttentionProblem<T>& problem, const LshOptions& options) {
+  ResidualDraw d;
+  kde_sample(comm, problem, options.samples, options.seed, d.rows, d.weight);
+  return d;
 }
 
-template <class T>
-Matrix<T> kde_attention_lse(const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,
-                            const KdeOptions& options, std::vector<double>& lse) {
-  return run(comm, problem, scale, options, &lse);
-}
-
-template Matrix<float> kde_attention<float>(const dist::Comm&, const AttentionProblem<float>&, double,
-                                            const KdeOptions&);
-template Matrix<double> kde_attention<double>(const dist::Comm&, const AttentionProblem<double>&, double,
-                                              const KdeOptions&);
-template Matrix<float> kde_attention_lse<float>(const dist::Comm&, const AttentionProblem<float>&, double,
-                                                const KdeOptions&, std::vector<double>&);
-template Matrix<double> kde_attention_lse<double>(const dist::Comm&, const AttentionProblem<double>&, double,
-                                                  const KdeOptions&, std::vector<double>&);
+template ResidualDraw kde_draw(const dist::Comm&, const AttentionProblem<float>&, const LshOptions&);
+template ResidualDraw kde_draw(const dist::Comm&, const AttentionProblem<double>&, const LshOptions&);
 
 }  // namespace attnbench::approx

@@ -1,6 +1,6 @@
-#include "attention/mha_validation.hpp"
+#include "attention/exact/mha_validation.hpp"
 
-#include "attention/reference.hpp"
+#include "attention/exact/reference.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -13,10 +13,13 @@
 namespace attnbench::attention {
 
 template <class T>
-ValidationResult validate_mha_sampled(const dist::Comm& comm, const MhaProblem<T>& p, const Matrix<T>& O_local,
+ValidationResult validate_mha_sampled(const dist::Comm& comm, const MhaInput<T>& p, const Matrix<T>& O_local,
                                       bool causal, double scale, std::int64_t rows_to_check, std::uint64_t seed) {
   const HeadShape& s = p.shape;
-  const std::int64_t n = p.n_q(), nk_me = p.layout_kv.local_rows(comm.rank()), nq_me = p.layout_q.local_rows(comm.rank());
+  // Row-major token rows: Q (B n_r) x (H d), K (B n_kr) x (Hkv d), V (B n_kr) x (Hkv dv).
+  const std::int64_t q_width = s.heads * s.d, k_width = s.kv_heads * s.d, v_width = s.kv_heads * s.dv;
+  const std::int64_t n = p.layout_q.global_rows(), nk_me = p.layout_kv.local_rows(comm.rank()),
+                     nq_me = p.layout_q.local_rows(comm.rank());
   const std::int64_t d = s.d, dv = s.dv, g = s.group();
   // Sample index t -> (b, h, i): t = (b H + h) n + i.
   const auto picks = sample_rows(s.batch * s.heads * n, rows_to_check, seed);
@@ -32,7 +35,7 @@ ValidationResult validate_mha_sampled(const dist::Comm& comm, const MhaProblem<T
     bat[ut] = pick / n / s.heads;
     if (p.layout_q.owner_of(tok[ut]) != me) continue;
     const std::int64_t row = bat[ut] * nq_me + p.layout_q.local_index(tok[ut]);
-    for (std::int64_t c = 0; c < d; ++c) q(t, c) = static_cast<double>(p.Q_local(row, head[ut] * d + c));
+    for (std::int64_t c = 0; c < d; ++c) q(t, c) = static_cast<double>(p.Q[row * q_width + head[ut] * d + c]);
     for (std::int64_t c = 0; c < dv; ++c) o(t, c) = static_cast<double>(O_local(row, head[ut] * dv + c));
   }
   comm.allreduce(q.span(), dist::Op::sum);
@@ -45,11 +48,11 @@ ValidationResult validate_mha_sampled(const dist::Comm& comm, const MhaProblem<T
     const std::int64_t kvh = head[ut] / g;
     for (std::int64_t j = 0; j < nk_me; ++j) {
       if (causal && k_pos[static_cast<std::size_t>(j)] > tok[ut]) break;  // positions increase
-      const T* k = p.K_local.row(bat[ut] * nk_me + j) + kvh * d;
+      const T* k = p.K + (bat[ut] * nk_me + j) * k_width + kvh * d;
       const double acc = reference_dot(q.row(t), k, d);
       float accf = 0.0f;
       for (std::int64_t c = 0; c < d; ++c) accf += static_cast<float>(q(t, c)) * static_cast<float>(k[c]);
-      fn(p.V_local.row(bat[ut] * nk_me + j) + kvh * dv, scale * acc, static_cast<float>(scale) * accf);
+      fn(p.V + (bat[ut] * nk_me + j) * v_width + kvh * dv, scale * acc, static_cast<float>(scale) * accf);
     }
   };
   std::vector<double> mx(static_cast<std::size_t>(nr), -std::numeric_limits<double>::infinity());
@@ -120,9 +123,9 @@ ValidationResult validate_mha_sampled(const dist::Comm& comm, const MhaProblem<T
   return res;
 }
 
-template ValidationResult validate_mha_sampled<float>(const dist::Comm&, const MhaProblem<float>&, const Matrix<float>&,
+template ValidationResult validate_mha_sampled<float>(const dist::Comm&, const MhaInput<float>&, const Matrix<float>&,
                                                       bool, double, std::int64_t, std::uint64_t);
-template ValidationResult validate_mha_sampled<double>(const dist::Comm&, const MhaProblem<double>&,
+template ValidationResult validate_mha_sampled<double>(const dist::Comm&, const MhaInput<double>&,
                                                        const Matrix<double>&, bool, double, std::int64_t, std::uint64_t);
 
 }  // namespace attnbench::attention

@@ -28,7 +28,8 @@
 #include <string>
 #include <string_view>
 
-#include "attention/online_softmax.hpp"
+#include "attention/exact/online_softmax.hpp"
+#include "attention/attention_problem.hpp"
 #include "attention/problem.hpp"
 #include "dist/comm.hpp"
 
@@ -72,6 +73,19 @@ struct MhaInput {
   const T* V = nullptr;
 };
 
+// The problem's tokens as an MhaInput; and a 2-D (single-head, block-row) problem as the case
+// B = H = Hkv = 1 with contiguous blocks of its own (possibly different) query and key counts.
+template <class T>
+MhaInput<T> view(const MhaProblem<T>& p) {
+  return {p.shape, p.layout_q, p.layout_kv, p.Q_local.data(), p.K_local.data(), p.V_local.data()};
+}
+template <class T>
+MhaInput<T> view(const AttentionProblem<T>& p) {
+  return {HeadShape{1, 1, 1, p.d, p.dv}, SequenceLayout(LayoutKind::contiguous, p.n_q(), p.layout_q.ranks()),
+          SequenceLayout(LayoutKind::contiguous, p.n_kv(), p.layout_kv.ranks()), p.Q_local.data(), p.K_local.data(),
+          p.V_local.data()};
+}
+
 // Collective over comm. Returns this rank's O: (B n_r) x (H dv), rows in the order of layout_q.
 template <class T>
 Matrix<T> mha_attention(const dist::Comm& comm, const MhaInput<T>& input, const MhaOptions& options,
@@ -79,9 +93,14 @@ Matrix<T> mha_attention(const dist::Comm& comm, const MhaInput<T>& input, const 
 template <class T>
 Matrix<T> mha_attention(const dist::Comm& comm, const MhaProblem<T>& problem, const MhaOptions& options,
                         MhaTimes* times = nullptr) {
-  return mha_attention(comm, MhaInput<T>{problem.shape, problem.layout_q, problem.layout_kv, problem.Q_local.data(),
-                                         problem.K_local.data(), problem.V_local.data()},
-                       options, times);
+  return mha_attention(comm, view(problem), options, times);
+}
+// The 2-D problem (as the approximate algorithms hold it): the single-head case, no data copied;
+// returns this rank's rows of O (layout_q.local_rows(rank) x dv).
+template <class T>
+Matrix<T> mha_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, const MhaOptions& options,
+                        MhaTimes* times = nullptr) {
+  return mha_attention(comm, view(problem), options, times);
 }
 
 // Work model: 2 B H P (d + dv) flops, with P = n_q n_kv score entries, or n (n + 1) / 2 causal.
@@ -97,9 +116,9 @@ template <class T>
 Matrix<T> redistribute_tokens(const dist::Comm& comm, const Matrix<T>& local, std::int64_t batch,
                               const SequenceLayout& from, const SequenceLayout& to);
 
-// A 2-D problem (as read from an (n, d) HDF5 input: contiguous blocks) as a single-head problem
-// under `kind` (redistributed when kind is not contiguous). Collective.
+// Collective: moves the problem's Q, K, V tokens to `kind` (redistribute_tokens on each; nothing
+// when they are already there). Transiently about three copies of one tensor's local part.
 template <class T>
-MhaProblem<T> mha_from_2d(const dist::Comm& comm, AttentionProblem<T>&& p, LayoutKind kind);
+void to_layout(const dist::Comm& comm, MhaProblem<T>& p, LayoutKind kind);
 
 }  // namespace attnbench::attention
