@@ -13,7 +13,10 @@ is killed or fails:
    rank-count invariance (gen's files), to rounding elsewhere (the tolerances below say why);
 2. a node lost mid-run: the rank processes on node 2 are killed while the run repeats; the job
    ends with a non-zero exit on every surviving rank within the launch timeout, nothing is left
-   running on either node, and nothing is published at --out.
+   running on either node, and nothing is published at --out;
+3. two machines with the same hostname (node 3 calls itself node2): attention, solve and gen are
+   refused with exit 2 on every rank and one message naming the duplicated name, nothing written
+   (a node is identified by MPI_Get_processor_name; merging two would sum their memory as one).
 Exit 77 (skipped) with the reason when this machine cannot emulate nodes (not root, no network
 namespaces).
 """
@@ -70,9 +73,10 @@ def teardown(*_):
 atexit.register(teardown)
 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # ctest's timeout sends SIGTERM
     signal.signal(sig, lambda s, f: sys.exit(128 + s))
-up = emulate("up", "2", check=False)
+# node3 is a second machine calling itself node2 (for part 3); the kernels run on node1 and node2.
+up = emulate("up", "3", "--hostnames", "node1 node2 node2", check=False)
 if up.returncode != 0:
-    print("emulate.sh up 2 failed (%d): %s" % (up.returncode, up.stdout))
+    print("emulate.sh up 3 failed (%d): %s" % (up.returncode, up.stdout))
     sys.exit(1)
 
 shutil.rmtree(args.workdir, ignore_errors=True)
@@ -119,9 +123,9 @@ def run(name, layout):
     if layout == "1node":  # the reference: one rank on the machine itself, shared memory
         cmd = ["mpirun", "-n", "1"] + argv
     elif layout == "2x1":
-        cmd = [args.emulate, "mpirun", "-n", "2", "--map-by", "node"] + FORWARD + argv
+        cmd = [args.emulate, "mpirun", "-n", "2", "--host", "node1,node2"] + FORWARD + argv
     else:
-        cmd = [args.emulate, "mpirun", "-n", "4", "--map-by", "slot"] + FORWARD + argv
+        cmd = [args.emulate, "mpirun", "-n", "4", "--host", "node1:2,node2:2"] + FORWARD + argv
     t0 = time.monotonic()
     try:
         r = subprocess.run(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -204,7 +208,7 @@ for name, (_, tols) in CASES.items():
 
 # ---- 2. a node lost mid-run ---------------------------------------------------------------------
 lost_out = os.path.join(args.workdir, "lost.h5")
-cmd = [args.emulate, "mpirun", "-n", "2", "--map-by", "node"] + FORWARD + [
+cmd = [args.emulate, "mpirun", "-n", "2", "--host", "node1,node2"] + FORWARD + [
     args.attnbench, "attention", "--n", "4096", "--d", "32", "--warmup", "0", "--reps", "1000", "--out", lost_out]
 proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                         start_new_session=True)
@@ -247,4 +251,38 @@ if chk.check(rc is not None, "lost node: the job did not end within %.0f s of lo
     chk.check(not os.path.exists(lost_out), "lost node: an archive was published at %s" % lost_out)
     print("ok   [lost node] exit %d %.1f s after the start; nothing at --out (left: %s)" % (
         rc, time.monotonic() - t0, [f for f in os.listdir(args.workdir) if f.startswith("lost")]), flush=True)
+# ---- 3. two machines, one hostname ----------------------------------------------------------------
+TWIN_CASES = {"attention": ["attention", "--n", "64", "--d", "8"] + QUICK, "solve": ["solve", "--n", "24"] + QUICK,
+              "gen": ["gen", "--n", "16", "--d", "4"]}
+
+
+def twin(name):
+    d = os.path.join(args.workdir, "twin-" + name)
+    os.makedirs(d)
+    argv = [args.attnbench] + TWIN_CASES[name] + ["--out", os.path.join(d, "out.h5")]
+    # Every rank records its own exit code (the wrapper of e2e_util), none is killed early.
+    cmd = [args.emulate, "mpirun", "-n", "3", "--host", "node1,node2,node3", "--mca", "orte_abort_on_non_zero_status",
+           "0"] + FORWARD + ["/bin/sh", "-c", e2e_util._RANK_WRAPPER, "sh", d] + argv
+    try:
+        r = subprocess.run(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return name, d, None
+    codes = {f: open(os.path.join(d, f)).read().strip() for f in os.listdir(d) if f.startswith("rc.")}
+    return name, d, (r, codes)
+
+
+with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+    for name, d, res in pool.map(twin, TWIN_CASES):
+        if not chk.check(res is not None, "twin %s: no result within %.0f s (hang)" % (name, args.timeout)):
+            continue
+        r, codes = res
+        errors = [l for l in r.stderr.splitlines() if "attnbench: error" in l]
+        ok = chk.check(codes == {"rc.0": "2", "rc.1": "2", "rc.2": "2"},
+                       "twin %s: rank exit codes %s, expected 2 on 3 ranks\n%s" % (name, codes, r.stderr[-2000:]))
+        ok &= chk.check(len(errors) == 1 and "same processor name 'node2'" in errors[0],
+                        "twin %s: expected one error naming 'node2', got %s" % (name, errors))
+        ok &= chk.check(sorted(f for f in os.listdir(d) if not f.startswith("rc.")) == [],
+                        "twin %s: files left: %s" % (name, os.listdir(d)))
+        if ok:
+            print("ok   [twin %s] exit 2 on every rank: %s" % (name, errors[0][:160]), flush=True)
 chk.finish()
