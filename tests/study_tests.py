@@ -212,6 +212,17 @@ class DryRun(Base):
             self.assertIn("--time=00:05:00", l)
             self.assertIn("run.sbatch attention ", l)
         self.assertIn("--ntasks=2", lines[1])
+        # Nodes: [slurm] nodes, never more than the point's ranks; tasks_per_node spreads the ranks.
+        for extra, want in (("nodes = 2", ["--nodes=1", "--nodes=2"]),
+                            ("tasks_per_node = 1", ["--nodes=1 --ntasks-per-node=1", "--nodes=2 --ntasks-per-node=1"])):
+            f = self.study(TINY + "[slurm]\ntime = \"00:05:00\"\n" + extra + "\n")
+            lines = self.lines("submit", f, "--dry-run", "--results", self.results)
+            self.assertEqual(len(lines), 2)
+            for l, w in zip(lines, want):
+                for flag in w.split():
+                    self.assertIn(flag, l.split(), f"{extra}: {l}")
+            if extra.startswith("nodes"):
+                self.assertNotIn("--ntasks-per-node", lines[1])
 
     def test_check(self):
         rc, out, err = run("study", "check", SRC / "inputs/studies/demo.toml")
