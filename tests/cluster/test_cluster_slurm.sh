@@ -7,6 +7,7 @@
 # on them (one slurmd per node, slurmctld and munged of their own); jobs/submit-study.sh then
 # submits a strong-scaling study with [slurm] nodes = 2 and tasks_per_node = 2 (points of 2 and 4
 # ranks, each job on both nodes, launched with srun --mpi=pmix) and waits for its report job.
+# Also jobs/run.sbatch by hand with -N 2 --ntasks-per-node=1 (2 ranks, one per node).
 # Checks: both archives VALID with node1 and node2 in their provenance, each job's provenance says
 # 2 nodes and 2 tasks per node, the report job COMPLETED and its table lists both points.
 # Everything is removed at the end (also when the test fails or is killed: `up` removes leftovers).
@@ -55,6 +56,11 @@ EOT
 export ATTNBENCH_BIN="${BIN}" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 \
   OMPI_MCA_mpi_yield_when_idle=1 ATTNBENCH_REFERENCE_RATES=off
 t0=${SECONDS}
+# By hand: -N 2 --ntasks-per-node=1 (no -n) must give 2 ranks on 2 nodes.
+mkdir -p "${WORK}/byhand"
+hand_id=$("${EMU}" slurm sbatch --parsable -N 2 --ntasks-per-node=1 --output="${WORK}/byhand/slurm-%j.out" \
+  --export=ALL,ATTNBENCH_ROOT="${SRC}" "${SRC}/jobs/run.sbatch" attention "${WORK}/byhand" -- --n 200 --d 8 \
+  --warmup 0 --reps 1)
 "${EMU}" slurm "${SRC}/jobs/submit-study.sh" two-nodes.toml --results "${WORK}/results" > submit.out 2> submit.err \
   || { cat submit.out submit.err; fail "submit-study.sh: exit $?"; }
 cat submit.out
@@ -74,6 +80,13 @@ if [ "${state}" != COMPLETED ]; then
   done
   fail "report job ${report_id}: ${state:-gone}"
 fi
+for _ in $(seq 1 100); do  # the hand job was queued first: it has finished or is about to
+  [ -f "${WORK}/byhand/run0.status" ] && break
+  sleep 0.3
+done
+grep -qx "state=COMPLETED" "${WORK}/byhand/run0.status" || fail "sbatch -N 2 --ntasks-per-node=1 (job ${hand_id}): $(cat "${WORK}/byhand/"*.out "${WORK}/byhand/run0.status" 2>&1)"
+grep -qx "ntasks=2" "${WORK}/byhand/run0.provenance" && grep -qx "nodes=2" "${WORK}/byhand/run0.provenance" \
+  || fail "sbatch -N 2 --ntasks-per-node=1: $(grep -E '^(ntasks|nodes)=' "${WORK}/byhand/run0.provenance")"
 say "study and report done in $((SECONDS - t0)) s"
 for p in n256-p2-t1 n256-p4-t1; do
   a="${SDIR}/${p}/run0.h5"
