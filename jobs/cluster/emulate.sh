@@ -162,7 +162,11 @@ cmd_exec() {
   local k=${1:?usage: exec K CMD...}; shift
   [ -f "${STATE}/nodes" ] || die "no emulated cluster '${PREFIX}' (run: $0 up N)"
   [[ ${k} =~ ^[0-9]+$ ]] && [ "${k}" -ge 1 ] && [ "${k}" -le "$(node_count)" ] || die "no node ${k}"
-  exec ip netns exec "${PREFIX}${k}" unshare --uts /bin/sh -c 'hostname "$0" && exec "$@"' "$(hostname_of "${k}")" "$@"
+  # TMPDIR: a node-local temporary directory, as real nodes have (Open MPI keeps its session
+  # directory there, named after the hostname: two nodes with one name would share it in /tmp).
+  mkdir -p "${STATE}/node${k}/tmp"
+  exec ip netns exec "${PREFIX}${k}" unshare --uts env TMPDIR="${STATE}/node${k}/tmp" \
+    /bin/sh -c 'hostname "$0" && exec "$@"' "$(hostname_of "${k}")" "$@"
 }
 
 cmd_mpirun() {
@@ -183,10 +187,10 @@ cmd_mpirun() {
 cmd_shape() {
   local rate=${1:?usage: shape RATE|off} k
   for ((k = 1; k <= $(node_count); k++)); do
-    ip -n "${PREFIX}${k}" qdisc del dev eth0 root 2>/dev/null || true
+    ip netns exec "${PREFIX}${k}" tc qdisc del dev eth0 root 2>/dev/null || true
     if [ "${rate}" != off ]; then
       # burst: at least one MTU-sized packet at any rate; latency bounds the queue.
-      ip netns exec "${PREFIX}${k}" tc qdisc add dev eth0 root tbf rate "${rate}" burst 32kb latency 400ms
+      ip netns exec "${PREFIX}${k}" tc qdisc replace dev eth0 root tbf rate "${rate}" burst 32kb latency 20ms
     fi
   done
 }

@@ -45,9 +45,11 @@ args = p.parse_args()
 
 # Own prefix and subnet: other cluster tests may run at the same time.
 ENV = e2e_util.mpi_env()
-ENV.update(ATTNBENCH_EMU_PREFIX="abk", ATTNBENCH_EMU_SUBNET="10.231.1", ATTNBENCH_EMU_SLOTS="2")
+ENV.update(ATTNBENCH_EMU_PREFIX="abk", ATTNBENCH_EMU_SUBNET="10.231.1", ATTNBENCH_EMU_SLOTS="2",
+           ATTNBENCH_NETWORK_PROBE="off")  # the probe is checked by cluster.slurm; 0.1-1 s per run here
 # mpirun forwards only what it is told to the daemons' ranks on other nodes.
 FORWARD = ["-x", "OPENBLAS_NUM_THREADS", "-x", "OMP_NUM_THREADS", "-x", "ATTNBENCH_REFERENCE_RATES",
+           "-x", "ATTNBENCH_NETWORK_PROBE",
            "-x", "OMPI_MCA_mpi_yield_when_idle", "-x", "OMPI_MCA_odls_base_sigkill_timeout"]
 QUICK = ["--warmup", "0", "--reps", "1", "--quiet"]
 

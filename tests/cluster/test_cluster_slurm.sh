@@ -101,6 +101,11 @@ with h5py.File(sys.argv[1], "r") as f:
     hosts = f["provenance"].attrs["hostnames"]
     hosts = hosts.decode() if isinstance(hosts, bytes) else str(hosts)
     assert hosts == "node1,node2", "hostnames %r, expected node1,node2" % hosts
+    # The network probe of a multi-node run, archived beside the declared communication.
+    m = f["metrics"].attrs
+    assert m["net_alpha_s"] > 0 and m["net_beta_bytes_per_s"] > 0 and m["net_exchange_beta_bytes_per_s"] > 0, dict(m)
+    assert "node1 (rank 0) <-> node2" in str(m["net_pair"]), m["net_pair"]
+    assert str(m["comm_steps"]) in ("p - 1", "b'p - 1'"), m["comm_steps"]
     print(sys.argv[1].split("/")[-2], "VALID on", hosts, "ranks", f.attrs["ranks"])
 PY
 done
@@ -108,4 +113,7 @@ grep -qx "state=COMPLETED" "${SDIR}/report.status" || fail "report.status: $(cat
 report_out=$(ls "${SDIR}"/report-*.out)
 [ "$(grep -c '| VALID |' "${report_out}")" -eq 2 ] || fail "expected 2 VALID rows in ${report_out}"
 [ -s "${SDIR}/study.h5" ] || fail "no study.h5"
+# Two rank counts: the report's performance model, with the network the runs measured.
+grep -q "^- measured network: alpha" "${SDIR}/model.md" || fail "model.md: no measured network: $(head -12 "${SDIR}/model.md" 2>&1)"
+[ -s "${SDIR}/model.png" ] || fail "no model.png"
 say "PASS"
