@@ -120,25 +120,23 @@ NetworkProbe probe_network(const dist::Comm& comm, double max_bytes, int reps, d
   return p;
 }
 
+namespace {
+std::string join(const std::vector<double>& v, const char* spec) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + fmt::format(fmt::runtime(spec), v[i]);
+  return out;
+}
+}  // namespace
+
 void add_network_metrics(const NetworkProbe& p, std::map<std::string, AttrValue>& m) {
   if (!p.measured()) return;
   m["net_alpha_s"] = p.alpha;
   m["net_beta_bytes_per_s"] = p.beta;
   m["net_pair"] = fmt::format("{} (rank {}) <-> {} (rank {})", p.host_a, p.rank_a, p.host_b, p.rank_b);
-  std::string b, s;
-  for (std::size_t i = 0; i < p.bytes.size(); ++i) {
-    b += (i ? "," : "") + fmt::format("{:.0f}", p.bytes[i]);
-    s += (i ? "," : "") + fmt::format("{:.6g}", p.seconds[i]);
-  }
-  m["net_bytes"] = b;
-  m["net_seconds"] = s;
-  std::string xb, xs;
-  for (std::size_t i = 0; i < p.exchange_bytes.size(); ++i) {
-    xb += (i ? "," : "") + fmt::format("{:.0f}", p.exchange_bytes[i]);
-    xs += (i ? "," : "") + fmt::format("{:.6g}", p.exchange_seconds[i]);
-  }
-  m["net_exchange_bytes"] = xb;
-  m["net_exchange_seconds"] = xs;
+  m["net_bytes"] = join(p.bytes, "{:.0f}");
+  m["net_seconds"] = join(p.seconds, "{:.6g}");
+  m["net_exchange_bytes"] = join(p.exchange_bytes, "{:.0f}");
+  m["net_exchange_seconds"] = join(p.exchange_seconds, "{:.6g}");
   m["net_exchange_beta_bytes_per_s"] = p.exchange_beta;
 }
 
