@@ -205,6 +205,17 @@ class DryRun(Base):
             self.assertIn("--time=00:05:00", l)
             self.assertIn("run.sbatch attention ", l)
         self.assertIn("--ntasks=2", lines[1])
+        # Nodes: [slurm] nodes, never more than the point's ranks; tasks_per_node spreads the ranks.
+        for extra, want in (("nodes = 2", ["--nodes=1", "--nodes=2"]),
+                            ("tasks_per_node = 1", ["--nodes=1 --ntasks-per-node=1", "--nodes=2 --ntasks-per-node=1"])):
+            f = self.study(TINY + "[slurm]\ntime = \"00:05:00\"\n" + extra + "\n")
+            lines = self.lines("submit", f, "--dry-run", "--results", self.results)
+            self.assertEqual(len(lines), 2)
+            for l, w in zip(lines, want):
+                for flag in w.split():
+                    self.assertIn(flag, l.split(), f"{extra}: {l}")
+            if extra.startswith("nodes"):
+                self.assertNotIn("--ntasks-per-node", lines[1])
 
     def test_check(self):
         rc, out, err = run("study", "check", SRC / "inputs/studies/demo.toml")
@@ -327,6 +338,22 @@ class Report(Base):
             self.assertGreater((sdir / png).stat().st_size, 10000, png)
         h5dump = subprocess.run(["h5dump", "-H", str(sdir / "study.h5")], capture_output=True, text=True)
         self.assertEqual(h5dump.returncode, 0)
+        # The performance model (two rank counts): fitted rate, the given network (no run spanned two
+        # nodes here), predictions at the points and at 64/256/1024 ranks, the ring's exposure.
+        md = (sdir / "model.md").read_text()
+        self.assertIn("given network: alpha=2e-6,bandwidth=1.25e10", md)
+        self.assertIn("none (no run spanned two nodes)", md)
+        self.assertIn("## At the study's points", md)
+        for p in (64, 256, 1024):
+            self.assertRegex(md, rf"\| n128 \| {p} \| given \| [0-9.e-]+ \| [0-9.]+% \|")
+        self.assertIn("B* (exposed below)", md)
+        self.assertGreater((sdir / "model.png").stat().st_size, 10000)
+        self.assertIn("Performance model: model.md, model.png", out)
+        rc, out, err = run("report", sdir, "--no-plots", "--network", "alpha=1e-5,bandwidth=1e8,eta=0.5")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("beta 50 MB/s", (sdir / "model.md").read_text())
+        self.expect_error(["report", sdir, "--network", "alpha=1e-5"], "--network: expected alpha=")
+        self.expect_error(["report", sdir, "--network", "alpha=1e-5,bandwidth=0"], "bandwidth > 0")
 
         # An invalid run is flagged, never the baseline, and makes the exit code 4 (0 with --allow-invalid).
         set_attr(sdir / "n128-p1-t1/run0.h5", "/", "valid", 0)
@@ -340,6 +367,19 @@ class Report(Base):
         with h5py.File(sdir / "study.h5", "r") as f:
             runs = f["runs"][()]
             self.assertTrue(all(b == b"n128-p2-t1" for b in runs["baseline_point"]), runs["baseline_point"])
+
+
+class ModelFormulas(unittest.TestCase):
+    """The declared communication formulas are evaluated safely (they come from archives)."""
+
+    def test_evaluate(self):
+        sys.path.insert(0, str(SRC / "src" / "report"))
+        import model
+        self.assertEqual(model.evaluate("ceil(n / p) * (d + dv) * w", {"n": 10, "p": 3, "d": 2, "dv": 2, "w": 8}), 128)
+        self.assertEqual(model.evaluate("2 ^ 3 - min(1, p - 1)", {"p": 1}), 8)
+        for bad in ("__import__('os').system('true')", "n.real", "[1]", "open('x')", "q * 2"):
+            with self.assertRaises(model.ModelError, msg=bad):
+                model.evaluate(bad, {"n": 1})
 
 
 class Compare(Base):
@@ -1379,6 +1419,7 @@ class Rules(Base):
 
 
 GROUPS = {"errors": Errors, "dryrun": DryRun, "resume": Resume, "report": Report, "compare": Compare,
+          "model": ModelFormulas,
           "sbatch": Sbatch, "shipped": Shipped, "describe": Describe, "names": Names, "claims": Claims,
           "damaged": Damaged, "schema": Schema, "unfit": Unfit, "regress": Regress, "robust": Robust,
           "rules": Rules}

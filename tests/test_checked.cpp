@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "attention/exact/validation.hpp"
 #include "core/checked.hpp"
@@ -100,6 +101,26 @@ TEST(NodeMemory, ParsesMemTotal) {
   const auto mem = metrics::node_memory();
   EXPECT_GT(mem.bytes, 1LL << 20) << mem.source;  // this machine has more than 1 MiB
   EXPECT_FALSE(mem.source.empty());
+}
+
+// A node is identified by its processor name; two machines under one name would be summed as one
+// node by check_memory_fits, so that is refused, naming the name and two ranks.
+TEST(NodeMemory, TwoMachinesWithOneNameAreRefused) {
+  const std::vector<std::string> hosts{"a", "a", "b", "b"};
+  EXPECT_NO_THROW(metrics::check_distinct_node_names(hosts, {"m1", "m1", "m2", "m2"}));
+  EXPECT_NO_THROW(metrics::check_distinct_node_names({"a", "b"}, {"m1", "m1"}));  // one machine, two names
+  try {
+    metrics::check_distinct_node_names(hosts, {"m1", "m1", "m2", "m3"});
+    FAIL() << "two machines named b were accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::usage);
+    EXPECT_NE(std::string(e.what()).find("same processor name 'b'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ranks 2 and 3"), std::string::npos) << e.what();
+  }
+  // This process's identity: the boot id and a network namespace, both non-empty on Linux.
+  const std::string me = metrics::machine_identity();
+  EXPECT_GT(me.find('/'), 0u) << me;
+  EXPECT_LT(me.find('/'), me.size() - 1) << me;
 }
 
 TEST(FloatTolerance, NeverInfiniteOrNaN) {

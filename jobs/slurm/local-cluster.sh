@@ -4,7 +4,7 @@
 # Target: Debian 12 (Slurm 22.05, munge 0.5), run as root, no systemd needed.
 # Used by attnbench to exercise the jobs/slurm/ batch scripts for real.
 #
-# Usage: jobs/slurm/local-cluster.sh {install|start|stop|status}
+# Usage: jobs/slurm/local-cluster.sh {install|start|stop|status|common-conf}
 #
 #   install  apt-get install slurm-wlm munge (only if a binary is missing).
 #            Not root -> prints the exact apt-get command, exit 2.
@@ -17,6 +17,7 @@
 #   stop     cancels all jobs, stops only the daemons this script started
 #            (recorded PIDs), exit 0 if nothing is running.
 #   status   prints sinfo, or "not running" (exit 3).
+#   common-conf  prints the slurm.conf lines every cluster of the project shares (plugins, users).
 #
 # Environment knobs:
 #   ATTNBENCH_SLURM_STATE_DIR      state dir      (default /var/lib/attnbench-slurm)
@@ -227,6 +228,28 @@ start_munge() {
     skip "munged started but 'munge -n | unmunge' does not work"
 }
 
+# The plugins and users of every Slurm cluster the project starts (jobs/cluster/emulate.sh too,
+# through `local-cluster.sh common-conf`): munge, no cgroups, no accounting, cores as resources.
+common_conf() {
+    cat <<'CONF'
+AuthType=auth/munge
+CryptoType=crypto/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+MailProg=/bin/true
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+SlurmUser=root
+SlurmdUser=root
+MpiDefault=none
+ReturnToService=2
+CONF
+}
+
 write_slurm_conf() {
     local host cpus mem_kb mem_mb
     host=$(hostname -s)
@@ -254,21 +277,7 @@ $CONF_MARKER
 # One-node cluster on localhost; rewritten on every start, do not edit.
 ClusterName=attnbench
 SlurmctldHost=$host
-AuthType=auth/munge
-CryptoType=crypto/munge
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-MailProg=/bin/true
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SchedulerType=sched/backfill
-SlurmUser=root
-SlurmdUser=root
-MpiDefault=none
-ReturnToService=2
+$(common_conf)
 StateSaveLocation=$STATE_DIR/ctld
 SlurmdSpoolDir=$STATE_DIR/slurmd
 SlurmctldPidFile=$STATE_DIR/run/slurmctld.pid
@@ -491,6 +500,7 @@ main() {
         start)   cmd_start ;;
         stop)    cmd_stop ;;
         status)  cmd_status ;;
+        common-conf) common_conf ;;
         -h|--help|help) usage ;;
         *) usage ;;
     esac

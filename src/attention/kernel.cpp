@@ -691,6 +691,20 @@ harness::KernelSpec attention_kernel() {
   k.size_key = "n";
   k.work_exponent = 2.0;
   k.memory_exponent = 1.0;
+  // Communication per step (attention/mha.hpp states each variant's data movement); the report's
+  // performance model evaluates these at any rank count.
+  k.comm_models = {
+      {"exact/ring",
+       {"p - 1", "ceil(n_keys / p) * batch * kv_heads * (d + dv) * w", "2",
+        "2 * ceil(n / p) * ceil(n_keys / p) * batch * heads * (d + dv) * (1 - causal / 2)",
+        "ring: each step a K/V block of n_keys/p rows goes to the right neighbour while the block held is absorbed"}},
+      {"exact/allgather",
+       {"1", "(p - 1) * ceil(n_keys / p) * batch * kv_heads * (d + dv) * w", "2 * (p - 1)", "0",
+        "allgather of K and V before the compute, not overlapped"}},
+      {"exact/ulysses",
+       {"1", "(p - 1) / p * ceil(n / p) * batch * (heads + max(kv_heads, min(p, heads))) * (d + dv) * w",
+        "2 * (p - 1)", "0", "two all-to-alls (Q, K, V heads out; O back), not overlapped"}},
+  };
   k.archive_keys = {
       {"/", "n", "int64", "query rows (tokens)"},
       {"/", "n_keys", "int64", "key/value rows"},

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "dist/comm.hpp"
 #include "harness/command_line.hpp"
+#include "drivers/net_driver.hpp"
 #include "harness/harness.hpp"
 #include "io/hdf5_file.hpp"
 
@@ -20,6 +21,7 @@ namespace attnbench::drivers {
 int run_main(const dist::Comm& world, int argc, char** argv, const std::vector<harness::KernelSpec>& kernels) {
   io::silence_hdf5_errors();
   try {
+    if (is_net_command(argc, argv)) return run_net(world, argc, argv);
     const harness::Command command = harness::parse_command_line(kernels, argc, argv, world.is_root());
     if (std::holds_alternative<harness::DescribeAll>(command)) {
       if (world.is_root()) std::cout << harness::describe_json(kernels) << std::endl;

@@ -20,6 +20,7 @@
 #include "linalg/blas.hpp"
 #include "metrics/bandwidth.hpp"
 #include "metrics/gemm_rate.hpp"
+#include "metrics/network.hpp"
 #include "metrics/provenance.hpp"
 #include "metrics/resources.hpp"
 
@@ -234,6 +235,22 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   }
 
   cs->add_metrics(rec.metrics);  // collective: the kernel's own metrics
+  // The communication model and, on more than one node, the network it runs over (collective).
+  for (const auto& key : {rec.algorithm + "/" + rec.variant, rec.algorithm})
+    if (const auto it = kernel.comm_models.find(key); it != kernel.comm_models.end()) {
+      m["comm_steps"] = it->second.steps;
+      m["comm_bytes"] = it->second.bytes;
+      m["comm_messages"] = it->second.messages;
+      m["comm_overlap_flops"] = it->second.overlap_flops;
+      m["comm_pattern"] = it->second.pattern;
+      break;
+    }
+  // ATTNBENCH_NETWORK_PROBE=off (correctness tests launching many tiny multi-node runs) skips the
+  // probe (0.1-1 s); the archive says so.
+  if (const char* probe = std::getenv("ATTNBENCH_NETWORK_PROBE"); probe != nullptr && std::string_view(probe) == "off")
+    m["net_probe"] = std::string("skipped (ATTNBENCH_NETWORK_PROBE=off)");
+  else
+    metrics::add_network_metrics(metrics::probe_network(comm), rec.metrics);
 
   // ---- validation: the kernel's verdict, and no non-finite number ever passes -----------------
   Validation v = cs->validate();

@@ -122,6 +122,20 @@ struct WorkModel {
   std::string formula;       // e.g. "2 n n_keys (d + dv)"; archived as /metrics work_model
 };
 
+// Communication of one repetition, declared beside the work model, as formulas the report
+// (src/report/model.py) evaluates at any rank count: in the run's problem attributes (attention: n,
+// n_keys, d, dv, heads, kv_heads, batch; solve: n, nrhs, block; ...), p (ranks) and w (bytes per
+// word of the precision), with + - * / ^, parentheses, ceil, log2, sqrt, min, max. Each rank, per
+// step: sends `bytes` in `messages` messages (each pays the latency alpha) while it can compute
+// `overlap_flops` (0: the step is not overlapped); archived as /metrics comm_*.
+struct CommModel {
+  std::string steps;              // e.g. "p - 1"
+  std::string bytes;              // per rank per step, e.g. "(n / p) * batch * kv_heads * (d + dv) * w"
+  std::string messages;           // per rank per step, e.g. "2"
+  std::string overlap_flops = "0";  // per rank per step, computed while the step's transfer runs
+  std::string pattern;            // what moves, in words: "ring: K/V blocks passed right"
+};
+
 // The verdict of a kernel's self-validation. The harness adds: a run is INVALID when any error or
 // the tolerance is not finite, whatever the kernel says (a NaN must never pass).
 struct Validation {
@@ -211,6 +225,9 @@ struct KernelSpec {
   double work_exponent = 1.0;
   double memory_exponent = 1.0;
   std::vector<ArchiveKey> archive_keys;   // documentation of what the kernel archives
+  // Communication per algorithm ("exact/ring": algorithm/variant, or "lu": the algorithm); a run
+  // whose algorithm has none archives no comm_* attributes (the report then models no network).
+  std::map<std::string, CommModel> comm_models;
   // Collective: set up the problem and the case for one run (see SetupContext).
   std::function<std::unique_ptr<Case>(SetupContext&)> make_case;
   GenSpec gen;                            // `attnbench gen --kernel <name>` (optional)

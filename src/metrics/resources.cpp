@@ -1,9 +1,11 @@
 #include "metrics/resources.hpp"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -105,13 +107,38 @@ NodeMemory node_memory() {
   return m;
 }
 
+std::string machine_identity() {
+  std::string boot_id = read_text("/proc/sys/kernel/random/boot_id");
+  while (!boot_id.empty() && std::isspace(static_cast<unsigned char>(boot_id.back()))) boot_id.pop_back();
+  struct stat net {};
+  const std::string netns = ::stat("/proc/self/ns/net", &net) == 0 ? std::to_string(net.st_ino) : "";
+  return boot_id + "/" + netns;
+}
+
+void check_distinct_node_names(const std::vector<std::string>& hosts, const std::vector<std::string>& machines) {
+  std::map<std::string, std::size_t> first_rank_of;
+  for (std::size_t r = 0; r < hosts.size(); ++r) {
+    const auto [it, fresh] = first_rank_of.emplace(hosts[r], r);
+    if (!fresh && machines[it->second] != machines[r])
+      throw Error(ExitCode::usage,
+                  "two nodes report the same processor name '" + hosts[r] + "' (MPI_Get_processor_name; ranks " +
+                      std::to_string(it->second) + " and " + std::to_string(r) +
+                      ") but are different machines (kernel boot id or network namespace differ): attnbench "
+                      "identifies a node by this name (memory per node, hosts in provenance); give every node "
+                      "a distinct hostname");
+  }
+}
+
 void check_memory_fits(const dist::Comm& comm, std::int64_t bytes_this_rank, const std::string& what,
                        ExitCode code, double fraction, std::int64_t budget_bytes) {
-  // host name and bytes of every rank, on every rank: each rank then sums over its own node.
+  // host name, machine and bytes of every rank, on every rank: each rank then sums over its own node.
   const auto hosts = comm.allgather_strings(dist::Environment::processor_name());
+  const auto machines = comm.allgather_strings(machine_identity());
   const auto bytes = comm.allgather<long long>(static_cast<long long>(std::max<std::int64_t>(bytes_this_rank, 0)));
   const NodeMemory mem = node_memory();
   dist::agree_on_success(comm, [&] {
+    // Two machines under one name would be summed as one node: refused (the same on every rank).
+    check_distinct_node_names(hosts, machines);
     const std::string& me = hosts[static_cast<std::size_t>(comm.rank())];
     if (budget_bytes > 0 && bytes_this_rank > budget_bytes)
       throw Error(code, what + ": needs " + format_bytes(static_cast<long double>(bytes_this_rank)) +

@@ -140,6 +140,11 @@ harness::KernelSpec regress_kernel() {
   k.size_key = std::string("n");  // (not a bare literal: GCC 12 bug 105329 warns -Wrestrict on it)
   k.work_exponent = 2.0;    // the exact Hessian assembly, 6 n^2 d^2 flops per evaluation
   k.memory_exponent = 1.0;  // O(n d + tile n) per rank
+  // Per iteration: the Allreduce of the gradient and the exact Hessian (unknowns = 2 d^2; replicated
+  // solver), about twice the data through the network; nothing on one rank.
+  for (const char* algo : {"newton", "alternating"})
+    k.comm_models[algo] = {"iterations", "min(1, p - 1) * 2 * (unknowns * unknowns + unknowns) * w",
+                           "2 * ceil(log2(max(p, 2)))", "0", "Allreduce of gradient and Hessian per iteration"};
   k.archive_keys = {
       {"/", "n", "int64", "rows of A1, A2, A3, B"},
       {"/", "d", "int64", "columns; X and Y are d x d"},

@@ -630,8 +630,18 @@ def main(argv=None) -> int:
     ap.add_argument("--allow-invalid", action="store_true",
                     help="exit 0 even when runs are invalid, failed, damaged or mismatched (they are still flagged)")
     ap.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    ap.add_argument("--network", metavar="alpha=S,bandwidth=B[,eta=F]",
+                    help="the network the performance model (model.md, model.png; studies with two or more rank "
+                    "counts) also predicts for: latency in seconds, bandwidth in bytes/s, achieved fraction eta "
+                    "(default: alpha=2e-6,bandwidth=1.25e10)")
     args = ap.parse_args(argv)
     sdir = Path(args.study_dir)
+    import model
+    try:
+        network = model.parse_network(args.network or model.DEFAULT_NETWORK)
+    except model.ModelError as e:
+        log(f"attnbench report: error: {e}")
+        return EXIT_USAGE
     unfit = []
     try:
         plan, rows = build(sdir, args.allow_incomplete, unfit)
@@ -660,6 +670,15 @@ def main(argv=None) -> int:
     if hmd:
         md += "\n" + hmd
         files += hfiles
+    # The performance model (src/report/model.py), for studies with two or more rank counts.
+    try:
+        mmd, mfiles = model.make(sdir, plan, usable, network, plots=not args.no_plots)
+    except model.ModelError as e:
+        log(f"attnbench report: no performance model: {e}")
+        mmd, mfiles = "", []
+    if mmd:
+        md += "\nPerformance model: model.md" + (", model.png" if len(mfiles) > 1 else "") + "\n"
+        files += mfiles
     cols = columns(rows)
     write_h5(sdir / "study.h5", plan, rows, cols)
     write_csv(sdir / "study.csv", rows, cols)

@@ -205,6 +205,11 @@ harness::KernelSpec solve_kernel() {
   k.size_key = "n";
   k.work_exponent = 3.0;
   k.memory_exponent = 2.0;
+  // Per panel of `block` columns: the panel broadcast along its process row and column of the 2-D
+  // block-cyclic grid (BLACS trees), not overlapped; nothing on one rank.
+  for (const char* algo : {"cholesky", "lu"})
+    k.comm_models[algo] = {"ceil(n / block)", "min(1, p - 1) * 2 * ceil(n / sqrt(p)) * block * w",
+                           "2 * ceil(log2(max(p, 2)))", "0", "panel broadcasts along process rows and columns"};
   k.archive_keys = {
       {"/", "n", "int64", "matrix size N"},
       {"/", "nrhs", "int64", "right-hand sides"},

@@ -203,6 +203,10 @@ harness::KernelSpec sparsify_kernel() {
   k.size_key = std::string(1, 'd');  // (not = "d": GCC 12 -Wrestrict false positive)
   k.work_exponent = 1.0;    // work and memory grow linearly in d at fixed n
   k.memory_exponent = 1.0;
+  // The n x n Gram matrix X X^T of the column blocks is summed over the ranks (Allreduce, about
+  // twice the data through the network); the rest moves O(n + m) words.
+  k.comm_models["leverage"] = {"1", "min(1, p - 1) * 2 * n * n * w", "2 * ceil(log2(max(p, 2)))", "0",
+                               "Allreduce of the n x n Gram matrix"};
   k.archive_keys = {
       {"/", "n", "int64", "rows of X (tokens)"},
       {"/", "d", "int64", "columns of X"},

@@ -73,13 +73,20 @@ def local_cores() -> int:
 
 
 def slurm_cores(nodes: int) -> int | None:
-    """CPUs a job may use: CPUs per node (largest node, from sinfo) x nodes; None without Slurm."""
+    """CPUs a job may use: CPUs per node (largest node, from sinfo) x nodes (0: every node Slurm
+    has, for jobs whose node count follows their ranks); None without Slurm."""
     try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %c"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    vals = [int(x.strip().rstrip("+")) for x in out.stdout.split() if x.strip().rstrip("+").isdigit()]
-    return max(vals) * nodes if out.returncode == 0 and vals else None
+    per_node = {}
+    for line in out.stdout.splitlines():
+        f = line.split()
+        if len(f) == 2 and f[1].rstrip("+").isdigit():
+            per_node[f[0]] = int(f[1].rstrip("+"))
+    if out.returncode != 0 or not per_node:
+        return None
+    return max(per_node.values()) * (nodes if nodes > 0 else len(per_node))
 
 
 def atomic_write(path: Path, text: str):
@@ -399,7 +406,8 @@ def cmd_submit(args) -> int:
 
     study, kernel = load_study(args)
     sl = study["slurm"]
-    cores = slurm_cores(sl["nodes"])
+    # With tasks_per_node a point's node count follows its ranks: any node of the cluster may serve.
+    cores = slurm_cores(0 if sl["tasks_per_node"] > 0 else sl["nodes"])
     reachable = cores is not None
     if not reachable:  # still check the study itself first, against this machine
         cores = local_cores() * sl["nodes"]
@@ -416,9 +424,11 @@ def cmd_submit(args) -> int:
         pdir = sdir / p.name
         array = p.repeat > 1 or runs != [0]
         cmd = ["sbatch", "--parsable", f"--job-name=attnbench-{name}-{p.name}", f"--ntasks={p.ranks}",
-               f"--cpus-per-task={p.threads}", f"--nodes={sl['nodes']}", f"--time={sl['time']}",
+               f"--cpus-per-task={p.threads}", f"--nodes={studyfile.point_nodes(sl, p.ranks)}", f"--time={sl['time']}",
                "--signal=B:USR1@60",
                f"--output={pdir}/slurm-%A_%a.out" if array else f"--output={pdir}/slurm-%j.out"]
+        if sl["tasks_per_node"] > 0:
+            cmd.append(f"--ntasks-per-node={sl['tasks_per_node']}")
         if sl["partition"]:
             cmd.append(f"--partition={sl['partition']}")
         if sl["account"]:

@@ -112,7 +112,11 @@ SCHEMA = {
                  lambda v: _str(v) and slurm_seconds(v) is not None),
         "partition": ("a string", _str),
         "account": ("a string", _str),
-        "nodes": ("a positive integer", _pos_int),
+        "nodes": ("a positive integer (each point's job spans min(nodes, ranks) nodes, more when "
+                  "tasks_per_node asks for it)", _pos_int),
+        "tasks_per_node": ("a non-negative integer (at most this many ranks per node: a point of p ranks "
+                           "spans at least ceil(p / tasks_per_node) nodes; 0: as Slurm packs them)",
+                           lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
         "launcher": ("one of " + ", ".join(LAUNCHERS), lambda v: v in LAUNCHERS),
         "sbatch_args": ("a list of strings", _str_list),
         "exclusive": ("true or false", _bool),
@@ -138,7 +142,7 @@ REQUIRED = [("", "name"), ("scaling", "mode"), ("scaling", "ranks"), ("generate"
 DEFAULTS = {
     "": {"description": "", "kernel": "attention"},
     "scaling": {"threads_per_rank": 1, "repeat": 1, "oversubscribe": False, "max_points": DEFAULT_MAX_POINTS},
-    "slurm": {"time": "00:30:00", "partition": "", "account": "", "nodes": 1, "launcher": "srun",
+    "slurm": {"time": "00:30:00", "partition": "", "account": "", "nodes": 1, "tasks_per_node": 0, "launcher": "srun",
               "sbatch_args": [], "exclusive": True},
     "case": [],
 }
@@ -771,3 +775,12 @@ def same_plan(a: dict, b: dict) -> str | None:
             if pa[name][key] != pb[name][key]:
                 return f"point '{name}': {key} {pa[name][key]} vs {pb[name][key]}"
     return None
+
+
+def point_nodes(slurm: dict, ranks: int) -> int:
+    """Nodes the Slurm job of a point with `ranks` ranks spans: [slurm] nodes, but never more than
+    its ranks, and at least ceil(ranks / tasks_per_node) when tasks_per_node is set."""
+    nodes = min(slurm["nodes"], ranks)
+    if slurm["tasks_per_node"] > 0:
+        nodes = max(nodes, -(-ranks // slurm["tasks_per_node"]))
+    return nodes

@@ -1,0 +1,12 @@
+#pragma once
+// `attnbench net [--max-bytes B] [--json]`: latency and bandwidth between two nodes
+// (metrics::probe_network), a subcommand that is not a benchmark kernel.
+#include "dist/comm.hpp"
+
+namespace attnbench::drivers {
+
+bool is_net_command(int argc, char** argv);
+// Collective; returns the exit code; errors thrown agreed.
+int run_net(const dist::Comm& comm, int argc, char** argv);
+
+}  // namespace attnbench::drivers

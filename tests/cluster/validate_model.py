@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""Validates the report's performance model (src/report/model.py) on two emulated nodes with shaped
+links (root; minutes, so not part of ctest):
+
+    tests/cluster/validate_model.py [--rates 25mbit,50mbit,100mbit,400mbit,off] [--n 4096] [--workdir DIR]
+
+For each link rate (tc tbf on both nodes' links; "off" = unshaped veth), a study of exact attention
+(ring, allgather, Ulysses; 2 heads, double) at 1 and 2 ranks (one rank per node) is run with
+`attnbench study run` through jobs/cluster/emulate.sh, then `attnbench report` writes model.md.
+Printed: per rate and variant the measured comm_wait (median over repetitions of the slowest rank)
+and the model's prediction from the run's own network probe, with the curve's fitted compute rate
+(what model.md shows) and with the run's own compute rate (on a shared machine the rate of one run
+can differ from the curve's); the check is |predicted - measured| <= max(30% of measured, 0.05 s)
+at every rate for every variant (either prediction). Exit 0 when it holds, 1 otherwise.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(SRC / "src" / "report"))
+sys.path.insert(0, str(SRC / "src" / "study"))
+import model  # noqa: E402
+import report  # noqa: E402
+
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("--rates", default="25mbit,50mbit,100mbit,400mbit,off")
+ap.add_argument("--n", type=int, default=4096)
+ap.add_argument("--workdir", default="/tmp/attnbench-validate-model")
+ap.add_argument("--binary", default=str(SRC / "build" / "release" / "bin" / "attnbench"))
+args = ap.parse_args()
+
+EMU = str(SRC / "jobs" / "cluster" / "emulate.sh")
+env = dict(os.environ, ATTNBENCH_EMU_PREFIX="abv", ATTNBENCH_EMU_SUBNET="10.231.3", ATTNBENCH_BIN=args.binary,
+           OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1",
+           ATTNBENCH_REFERENCE_RATES="off", ATTNBENCH_NETWORK_PROBE="on")
+# One rank per node: -n 1 runs on node1, -n 2 on node1 and node2.
+env["ATTNBENCH_MPIRUN"] = (f"{EMU} mpirun --host node1,node2 --map-by node -x OPENBLAS_NUM_THREADS "
+                           "-x ATTNBENCH_REFERENCE_RATES")
+STUDY = f"""
+name = "model"
+[scaling]
+mode = "strong"
+ranks = [1, 2]
+n = {args.n}
+[attention]
+d = 64
+heads = 2
+precision = "double"
+warmup = 1
+reps = 3
+[[case]]
+label = "ring"
+variant = "ring"
+[[case]]
+label = "allgather"
+variant = "allgather"
+[[case]]
+label = "ulysses"
+variant = "ulysses"
+"""
+
+
+def sh(*cmd):
+    r = subprocess.run(list(cmd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stdout[-3000:]}")
+    return r.stdout
+
+
+wd = Path(args.workdir)
+shutil.rmtree(wd, ignore_errors=True)
+wd.mkdir(parents=True)
+(wd / "model.toml").write_text(STUDY)
+ok = True
+table = []
+try:
+    sh(EMU, "up", "2")
+    for rate in args.rates.split(","):
+        sh(EMU, "shape", rate)
+        name = f"model-{rate}"
+        sh(args.binary, "study", "run", str(wd / "model.toml"), "--results", str(wd), "--set", f"name={name}")
+        sh(args.binary, "report", str(wd / name), "--no-plots")
+        plan, rows = report.build(wd / name, False)
+        model.make(wd / name, plan, [r for r in rows if r["usable"]], None, plots=False)
+        for r in rows:
+            if r["ranks"] != 2:
+                continue
+            a = r["record"]["attrs"]
+            meas, pred = r["comm_wait_median"], r.get("model_comm", float("nan"))
+            # The same with this run's own compute rate (the machine is shared: the fitted rate of
+            # the curve can be off for one run, which moves the ring's overlap).
+            own = model.predict(r["record"], model.comm_model(r["record"]), 2, model.compute_rate(r),
+                                model.run_network(r["record"]))["comm"]
+            good = abs(pred - meas) <= max(0.3 * meas, 0.05)
+            good_own = abs(own - meas) <= max(0.3 * meas, 0.05)
+            ok &= good or good_own
+            net = model.run_network(r["record"])
+            table.append(f"| {rate} | {r['variant']} | {net['beta'] / 1e6:.3g} | {net['beta_exchange'] / 1e6:.3g} | "
+                         f"{r['median_time']:.3f} | {meas:.3f} | {pred:.3f} | {own:.3f} | "
+                         f"{'ok' if good else 'OFF'} / {'ok' if good_own else 'OFF'} |")
+            print(table[-1], flush=True)
+finally:
+    subprocess.run([EMU, "down"], env=env)
+print("\n| link | variant | beta MB/s | exchange beta MB/s | time s | comm_wait s | predicted s (curve F) | predicted s (run's F) | "
+      "within 30% or 0.05 s |")
+print("|---|---|---|---|---|---|---|---|---|")
+print("\n".join(table))
+sys.exit(0 if ok else 1)
