@@ -141,8 +141,10 @@ harness::KernelSpec regress_kernel() {
   k.work_exponent = 2.0;    // the exact Hessian assembly, 6 n^2 d^2 flops per evaluation
   k.memory_exponent = 1.0;  // O(n d + tile n) per rank
   // Per iteration: the Allreduce of the gradient and the exact Hessian (unknowns = 2 d^2; replicated
-  // solver), about twice the data through the network; nothing on one rank.
-  for (const char* algo : {"newton", "alternating"})
+  // solver), about twice the data through the network; nothing on one rank. newton-sketch moves the
+  // same (its sampled Hessian is reduced like the exact one) plus the sampler's allgathers of p
+  // doubles and p int64 and one Allreduce of 1 double, left out.
+  for (const char* algo : {"newton", "newton-sketch", "alternating"})
     k.comm_models[algo] = {"iterations", "min(1, p - 1) * 2 * (unknowns * unknowns + unknowns) * w",
                            "2 * ceil(log2(max(p, 2)))", "0", "Allreduce of gradient and Hessian per iteration"};
   k.archive_keys = {
