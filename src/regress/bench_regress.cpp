@@ -43,12 +43,17 @@ double cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-void convergence(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
+// The planted instance of every figure: n x d, start 1% from the optimum.
+Instance<double> planted(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
   PlantedSpec spec;
   spec.n = n;
   spec.d = d;
   spec.init_distance = 0.01;
-  const Instance<double> inst = make_planted<double>(comm, spec);
+  return make_planted<double>(comm, spec);
+}
+
+void convergence(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
+  const Instance<double> inst = planted(comm, n, d);
   Evaluator<double> ev(comm, inst.data);
   auto solver = make_replicated_solver<double>(comm);
   for (Algorithm a : {Algorithm::newton, Algorithm::gd}) {
@@ -84,11 +89,7 @@ void convergence(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
 
 // One Newton iteration = one joint-Hessian evaluation + one damped solve. Phases per rank.
 void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps, bool scalapack) {
-  PlantedSpec spec;
-  spec.n = n;
-  spec.d = d;
-  spec.init_distance = 0.01;
-  const Instance<double> inst = make_planted<double>(comm, spec);
+  const Instance<double> inst = planted(comm, n, d);
   Evaluator<double> ev(comm, inst.data);
   auto solver = scalapack ? make_scalapack_solver<double>(comm, grid::squarest_shape(comm.size()), 64)
                           : make_replicated_solver<double>(comm);

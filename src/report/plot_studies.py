@@ -514,6 +514,19 @@ def _sp_order(names):
     return [a for a in _SP_ORDER if a in names] + sorted(a for a in names if a not in _SP_ORDER)
 
 
+def _sp_run_notes(recs, by_point: bool) -> list[str]:
+    """The invalid runs, and the UNCERTIFIED ones (by point, or by method when every run of a method
+    is), as Markdown list items of a sparsify study's table."""
+    invalid = [a["point"] for a in recs if not a["valid_run"]]
+    out = [f"- invalid runs: {', '.join(invalid) if invalid else 'none'}"]
+    uncert = ([a["point"] for a in recs if a["state"] == "UNCERTIFIED"] if by_point
+              else sorted({a["algorithm"] for a in recs if a["state"] == "UNCERTIFIED"}))
+    if uncert:
+        out.append("- UNCERTIFIED " + ("runs " if by_point else "") + "(valid output, no certificate: the error is "
+                   "measured, not bounded): " + ("" if by_point else "every run of ") + ", ".join(uncert))
+    return out
+
+
 def _sp_plt():
     import matplotlib
     matplotlib.use("Agg")
@@ -625,12 +638,7 @@ def sparsify_columns(sdir: Path, plan: dict, rows: list[dict], unfit: list[dict]
                               for n, a in sorted(sk.items()))
                   + f"; the factor its scores needed (validation score_factor): "
                   + ", ".join(_g(float(a.get("val.score_factor", float("nan"))), ".2f") for _, a in sorted(sk.items())))
-    invalid = [a["point"] for a in recs if not a["valid_run"]]
-    md.append(f"- invalid runs: {', '.join(invalid) if invalid else 'none'}")
-    uncert = [a["point"] for a in recs if a["state"] == "UNCERTIFIED"]
-    if uncert:
-        md.append(f"- UNCERTIFIED runs (valid output, no certificate: the error is measured, not bounded): "
-                  f"{', '.join(uncert)}")
+    md += _sp_run_notes(recs, by_point=True)
     md_text = "\n".join(md) + "\n"
     files = []
     if plots and recs:
@@ -727,12 +735,7 @@ def sparsify_error_vs_r(sdir: Path, plan: dict, rows: list[dict], unfit: list[di
                   f" (median per r: {', '.join(_g(v, '.3g') for v in ratio_med)}), "
                   f"within the bound at every r: {'yes' if within else 'NO'}; window eps' "
                   f"{_g(min(eps_reached), '.3f')}..{_g(max(eps_reached), '.3f')}")
-    invalid = [a["point"] for a in recs if not a["valid_run"]]
-    md.append(f"- invalid runs: {', '.join(invalid) if invalid else 'none'}")
-    uncert = sorted({a["algorithm"] for a in recs if a["state"] == "UNCERTIFIED"})
-    if uncert:
-        md.append(f"- UNCERTIFIED (valid output, no certificate: the error is measured, not bounded): "
-                  f"every run of {', '.join(uncert)}")
+    md += _sp_run_notes(recs, by_point=False)
     md_text = "\n".join(md) + "\n"
     files = []
     if plots and recs:
