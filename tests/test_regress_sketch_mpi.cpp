@@ -17,6 +17,7 @@
 #include "regress/reference.hpp"
 #include "regress/sampled_hessian.hpp"
 #include "regress/solver.hpp"
+#include "grid/block_cyclic.hpp"
 #include "test_comm.hpp"
 #include "test_regress_common.hpp"
 
@@ -215,9 +216,10 @@ TEST(SampleRule, InvertsTheBernsteinBound) {
 }
 
 SolveResult<double> solve_sketch(const dist::Comm& comm, const Instance<double>& inst, std::int64_t m,
-                                 std::int64_t check_every, std::int64_t max_iter = 60) {
+                                 std::int64_t check_every, std::int64_t max_iter = 60,
+                                 std::unique_ptr<NewtonSolver<double>> solver = nullptr) {
   Evaluator<double> ev(comm, inst.data, 16);
-  auto solver = make_replicated_solver<double>(comm);
+  if (!solver) solver = make_replicated_solver<double>(comm);
   SolveOptions opt;
   opt.algorithm = Algorithm::newton_sketch;
   opt.max_iter = max_iter;
@@ -283,6 +285,31 @@ TEST(NewtonSketch, ConvergesRecordsAccuracyAndDoesNotDependOnRankCount) {
   EXPECT_LE(ex.iterations, 5);
   EXPECT_EQ(ex.history.front().hessian_bound, 0.0);
   EXPECT_EQ(ex.history.front().sample_rows, spec.n);
+}
+
+// The ScaLAPACK solver takes each rank's PARTIAL sampled Hessian (G^T G enters on rank 0 only) and
+// reduces it onto its grid: the same trajectory as the replicated solve, on every grid shape.
+TEST(NewtonSketch, ScalapackSolverMatchesTheReplicatedSolve) {
+  const dist::Comm& comm = world();
+  PlantedSpec spec;
+  spec.n = 45;
+  spec.d = 3;
+  spec.init_distance = 0.05;
+  const Instance<double> inst = make_planted<double>(comm, spec);
+  const SolveResult<double> rep = solve_sketch(comm, inst, 20, 3, 12);
+  for (int pr = 1; pr <= comm.size(); ++pr) {
+    if (comm.size() % pr != 0) continue;
+    const grid::GridShape shape{pr, comm.size() / pr};
+    const SolveResult<double> sca = solve_sketch(comm, inst, 20, 3, 12, make_scalapack_solver<double>(comm, shape, 4));
+    ASSERT_EQ(sca.history.size(), rep.history.size()) << shape.to_string();
+    for (std::size_t k = 0; k < rep.history.size(); ++k) {
+      EXPECT_NEAR(sca.history[k].loss, rep.history[k].loss, 1e-9 * rep.history[k].loss) << shape.to_string() << " k=" << k;
+      EXPECT_EQ(sca.history[k].accepted, rep.history[k].accepted) << shape.to_string() << " k=" << k;
+      if (rep.history[k].hessian_error == rep.history[k].hessian_error) {  // checked rows: the same H~
+        EXPECT_NEAR(sca.history[k].hessian_error, rep.history[k].hessian_error, 1e-9) << shape.to_string() << " k=" << k;
+      }
+    }
+  }
 }
 
 // A far start (50% from the optimum, where the exact Hessian is indefinite): the damping brings
