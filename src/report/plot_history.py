@@ -514,8 +514,8 @@ def sketch_crossover(runs: list[dict]) -> str:
               "large-n regime; small n pays overheads the flop counts leave out): "
               + "; ".join(f"{a} d = {d} (n = {n}): " + ", ".join(f"{g} {1e9 * v:.3g}" for g, v in sorted(r.items()))
                           for (a, d), (n, r) in sorted(spf.items())) + ".\n")
-    md.append("Predicted seconds to 1e-10 (iterations: the measured median at that d; phases: those rates "
-              "times regress's flop counts), and where newton-sketch wins:\n")
+    md.append("Predicted seconds to 1e-10 ((iterations + 1) evaluations, the iterations the measured median at "
+              "that d; phases: those rates times regress's flop counts), and where newton-sketch wins:\n")
     md.append("| d | m | newton it. | sketch it. | " + " | ".join(f"n = {2 ** k}" for k in range(11, 19))
               + " | sketch wins from | limit sketch / newton (n -> inf) |")
     md.append("|---:|---:|---:|---:|" + "---:|" * 8 + "---|---:|")
@@ -527,8 +527,9 @@ def sketch_crossover(runs: list[dict]) -> str:
         kn, ks, m = _median(kn), _median(ks), ms.get(d, 0.0)
 
         def t(algo, n, k, r):
+            # k iterations plus the start's evaluation (row 0: a gradient and a Hessian, no step)
             fl = _sketch_flops(algo, n, d, m)
-            return k * sum(fl[g] * r.get(g, 0.0) for g in fl)
+            return (k + 1) * sum(fl[g] * r.get(g, 0.0) for g in fl)
         cells, wins = [], None
         for e in range(11, 31):
             n = 2 ** e
@@ -539,7 +540,7 @@ def sketch_crossover(runs: list[dict]) -> str:
                 wins = n
         # As n grows at fixed m, newton-sketch's iteration tends to its gradient (14 n^2 d + 8 n^2)
         # and newton's to its gradient and assembly (14 n^2 d + 6 n^2 d^2).
-        lim = ks * (14.0 * d + 8.0) * rs["grad"] / (kn * (14.0 * d * rn["grad"] + 6.0 * d * d * rn["hess"]))
+        lim = (ks + 1) * (14.0 * d + 8.0) * rs["grad"] / ((kn + 1) * (14.0 * d * rn["grad"] + 6.0 * d * d * rn["hess"]))
         md.append(f"| {d} | {m:g} | {kn:g} | {ks:g} | " + " | ".join(cells) + " | "
                   + (f"n = {wins}" if wins else "not up to n = 2^30") + f" | {lim:.2f} |")
     # The d beyond which the limit falls below 1 (the rates and iteration counts of the largest d
@@ -550,7 +551,7 @@ def sketch_crossover(runs: list[dict]) -> str:
     if kn and ks and "grad" in rn and "hess" in rn and "grad" in rs:
         kn, ks = _median(kn), _median(ks)
         dstar = next((dd for dd in range(1, 4097)
-                      if ks * (14.0 * dd + 8.0) * rs["grad"] < kn * (14.0 * dd * rn["grad"] + 6.0 * dd * dd * rn["hess"])), None)
+                      if (ks + 1) * (14.0 * dd + 8.0) * rs["grad"] < (kn + 1) * (14.0 * dd * rn["grad"] + 6.0 * dd * dd * rn["hess"])), None)
         md.append("")
         md.append(f"- With the rates and iteration counts measured at d = {dmax} (newton {kn:g}, newton-sketch {ks:g} "
                   f"iterations), newton-sketch wins for large n once d >= {dstar}" if dstar else
