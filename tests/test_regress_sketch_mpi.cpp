@@ -87,12 +87,7 @@ class SampledHessian : public ::testing::TestWithParam<Shape> {};
 TEST_P(SampledHessian, BoundsHoldAndMatchesTheReferenceOnTheSameSample) {
   const Shape sh = GetParam();
   const dist::Comm& comm = world();
-  PlantedSpec spec;
-  spec.n = sh.n;
-  spec.d = sh.d;
-  spec.scale = sh.scale;
-  spec.seed = 9;
-  spec.noise = 0.1;
+  const PlantedSpec spec{.n = sh.n, .d = sh.d, .scale = sh.scale, .seed = 9, .noise = 0.1};
   const Instance<double> inst = make_planted<double>(comm, spec);
   const ReferenceProblem p = gather_problem(comm, inst.data);
   const std::int64_t d = sh.d, d2 = d * d, N = 2 * d2;
@@ -157,11 +152,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SampledHessian,
 // measured accuracy within the rigorous bound eps_bound = t S / lambda_max(G^T G).
 TEST(SampledHessianAccuracy, UnbiasedAccurateAndWithinTheBound) {
   const dist::Comm& comm = world();
-  PlantedSpec spec;
-  spec.n = 50;
-  spec.d = 2;
-  spec.seed = 3;
-  spec.noise = 0.05;
+  const PlantedSpec spec{.n = 50, .d = 2, .seed = 3, .noise = 0.05};
   const Instance<double> inst = make_planted<double>(comm, spec);
   const std::int64_t d = spec.d, N = 2 * d * d;
   const std::vector<double> x = point(d, 5, 0.3);
@@ -234,10 +225,7 @@ SolveResult<double> solve_sketch(const dist::Comm& comm, const Instance<double>&
 // and records m, the bound and (every 2nd Hessian) the measured accuracy.
 TEST(NewtonSketch, ConvergesRecordsAccuracyAndDoesNotDependOnRankCount) {
   const dist::Comm& comm = world();
-  PlantedSpec spec;
-  spec.n = 203;
-  spec.d = 3;
-  spec.init_distance = 0.01;
+  const PlantedSpec spec{.n = 203, .d = 3, .init_distance = 0.01};
   const Instance<double> inst = make_planted<double>(comm, spec);
   // m = 100 of 203 rows: the measured |H~ - H| / |H| is 3-14%, but relative to the small
   // eigenvalues H~ is off by 1-10x (hessian_eps), so the rate is linear and slow: ~56 iterations.
@@ -291,10 +279,7 @@ TEST(NewtonSketch, ConvergesRecordsAccuracyAndDoesNotDependOnRankCount) {
 // reduces it onto its grid: the same trajectory as the replicated solve, on every grid shape.
 TEST(NewtonSketch, ScalapackSolverMatchesTheReplicatedSolve) {
   const dist::Comm& comm = world();
-  PlantedSpec spec;
-  spec.n = 45;
-  spec.d = 3;
-  spec.init_distance = 0.05;
+  const PlantedSpec spec{.n = 45, .d = 3, .init_distance = 0.05};
   const Instance<double> inst = make_planted<double>(comm, spec);
   const SolveResult<double> rep = solve_sketch(comm, inst, 20, 3, 12);
   for (int pr = 1; pr <= comm.size(); ++pr) {
@@ -316,10 +301,7 @@ TEST(NewtonSketch, ScalapackSolverMatchesTheReplicatedSolve) {
 // newton-sketch home as it does newton.
 TEST(NewtonSketch, DampingBringsAFarStartHome) {
   const dist::Comm& comm = world();
-  PlantedSpec spec;
-  spec.n = 203;
-  spec.d = 3;
-  spec.init_distance = 0.5;
+  const PlantedSpec spec{.n = 203, .d = 3, .init_distance = 0.5};
   const Instance<double> inst = make_planted<double>(comm, spec);
   const SolveResult<double> r = solve_sketch(comm, inst, 100, 0, 200);
   EXPECT_TRUE(r.converged) << r.iterations << " iterations, |g|/|g0| " << r.rel_grad_norm();
