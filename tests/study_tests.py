@@ -685,6 +685,13 @@ class Shipped(Base):
                           "two cases are labelled 'a'")
         self.expect_error(["study", "run", self.study(base + "zip = [\"reps\"]\n"), "--dry-run"],
                           "zip names 'reps'")
+        # A value may repeat in zipped lists (several seeds at one size); a combination may not.
+        zipped = TINY.replace("d = 16", "d = [16, 16]\nseed = [1, 2]") + "[[case]]\nalgo = \"exact\"\nzip = [\"d\", \"seed\"]\n"
+        rc, out, err = run("study", "run", self.study(zipped), "--dry-run", cwd=self.tmp)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(sum(1 for l in out.splitlines() if l.startswith("[") and "-seed" in l), 4, out)  # 2 seeds x 2 rank counts
+        self.expect_error(["study", "run", self.study(zipped.replace("seed = [1, 2]", "seed = [1, 1]")), "--dry-run"],
+                          "zipped options d, seed list a combination twice")
         self.expect_error(["study", "run", self.study(base + "colour = 1\n"), "--dry-run"],
                           "[[case]] 1: colour", "unknown option")
         self.expect_error(["study", "run", self.study(base), "--dry-run", "--set", "case.b.d=8"], "no case 'b'")

@@ -58,8 +58,12 @@ m = re.search(r"largest deviation of m_eff from the fit ([0-9.]+)%", t)
 check(m is not None and float(m.group(1)) < 25, "columns: the leverage n log n fit:\n" + t)
 check("score_factor" in t and "oversampling factor" in t, "columns: leverage-sketch oversampling reported:\n" + t)
 
-study("sparsify-error-vs-r.toml", "sparsify.n=16", "scaling.size=[1024]", "sparsify.r=[0.01,0.1]")
+# r and seed are zipped in the study: two points per r, four seeds, no two points sharing one.
+study("sparsify-error-vs-r.toml", "sparsify.n=16", "scaling.size=[1024]", "sparsify.r=[0.01,0.01,0.1,0.1]",
+      "sparsify.seed=[1,2,3,4]")
 t = report("sparsify-error-vs-r", "sparsify-error-vs-r")
+check("2 seed(s) per r (4 seeds, no two points share one: independent X and draws)" in t,
+      "error-vs-r: an independent seed per point:\n" + t)
 for algo in ("leverage", "leverage-sketch", "bss", "uniform", "gaussian"):
     check(re.search(rf"^- {re.escape(algo)}: error ~ r\^[0-9.]+ .*within the bound at every r: yes", t, re.M) is not None,
           f"error-vs-r: {algo} within its bound:\n" + t)

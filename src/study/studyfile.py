@@ -470,10 +470,20 @@ def validate(data: dict, source: str, kernel: Kernel) -> dict:
                 raise StudyError(f"{where}: unknown option (attnbench {kname} has: {', '.join(known)})")
             for v in values:
                 _check_option_value(kernel.options[opt_name], v, where)
-            if len(set(map(_fmt, values))) != len(values):
-                raise StudyError(f"{where}: a value is listed twice")
             out[opt_name] = value
         return out
+
+    def check_distinct(options: dict, zipped: list, where: str):
+        """No sweep point twice: a swept list holds each value once, and zipped lists (advanced
+        together) hold each combination once; a value may repeat in a zipped list (r = [0.1, 0.1]
+        with seed = [1, 2] is two points)."""
+        for key, value in options.items():
+            if isinstance(value, list) and key not in zipped and len(set(map(_fmt, value))) != len(value):
+                raise StudyError(f"{where} {key.replace('-', '_')}: a value is listed twice")
+        if zipped:
+            combos = list(zip(*[[_fmt(v) for v in options[z]] for z in zipped]))
+            if len(set(combos)) != len(combos):
+                raise StudyError(f"{where}: the zipped options {', '.join(zipped)} list a combination twice")
 
     opts = check_options(data.get(kname, {}), f"[{kname}]")
     study[kname] = opts
@@ -501,7 +511,10 @@ def validate(data: dict, source: str, kernel: Kernel) -> dict:
         if len(lengths) > 1:
             raise StudyError(f"{where}: the zipped options {', '.join(zipped)} have different lengths")
         c["zip"] = zipped
+        check_distinct({**opts, **c["options"]}, zipped, where)
         study["case"].append(c)
+    if not study["case"]:
+        check_distinct(opts, [], f"{source}: [{kname}]")
 
     sc = study["scaling"]
     inputs = [x for x in [opts] + [c["options"] for c in study["case"]] if "input" in x]
