@@ -28,14 +28,17 @@ TEST(GridLayout, HandComputedExample) {
   EXPECT_EQ(l.local_rows(1), 4);
   EXPECT_EQ(l.local_cols(0), 2);
   EXPECT_EQ(l.local_cols(1), 2);
-  EXPECT_EQ(l.row_owner(7), 0);
-  EXPECT_EQ(l.local_row(7), 4);
-  EXPECT_EQ(l.row_owner(9), 1);
-  EXPECT_EQ(l.local_row(9), 3);
-  EXPECT_EQ(l.global_row(3, 1), 9);
-  EXPECT_EQ(l.col_owner(3), 1);
-  EXPECT_EQ(l.local_col(3), 1);
-  EXPECT_EQ(l.owner_rank(9, 3), 3);  // row-major: (1, 1) is rank 3
+  EXPECT_EQ(l.row_owner(GlobalIndex{7}), 0);
+  EXPECT_EQ(l.local_row(GlobalIndex{7}).value(), 4);
+  EXPECT_EQ(l.row_owner(GlobalIndex{9}), 1);
+  EXPECT_EQ(l.local_row(GlobalIndex{9}).value(), 3);
+  EXPECT_EQ(l.global_row(LocalIndex{3}, 1).value(), 9);
+  EXPECT_EQ(l.col_owner(GlobalIndex{3}), 1);
+  EXPECT_EQ(l.local_col(GlobalIndex{3}).value(), 1);
+  EXPECT_EQ(l.owner_rank(GlobalElementIndex{9, 3}), 3);  // row-major: (1, 1) is rank 3
+  // The 2-D maps: global (9, 3) is local (3, 1) on process (1, 1), and back.
+  EXPECT_TRUE(l.local_index(GlobalElementIndex{9, 3}) == (LocalElementIndex{3, 1}));
+  EXPECT_TRUE(l.global_index(LocalElementIndex{3, 1}, 1, 1) == (GlobalElementIndex{9, 3}));
   const Descriptor d = l.descriptor(7, 1);
   EXPECT_EQ(d, (Descriptor{1, 7, 10, 4, 3, 2, 0, 0, 4}));
 }
@@ -49,20 +52,20 @@ TEST(GridLayout, MapsAreInverseAndCoverEveryEntryOnce) {
       std::int64_t total = 0;
       for (int r = 0; r < g.size(); ++r) total += l.local_size_of_rank(r);
       EXPECT_EQ(total, m * n);
-      for (std::int64_t i = 0; i < m; ++i) {
+      for (GlobalIndex i{0}; i < GlobalIndex{m}; ++i) {
         const int pr = l.row_owner(i);
-        ASSERT_LT(l.local_row(i), l.local_rows(pr));
-        EXPECT_EQ(l.global_row(l.local_row(i), pr), i);
+        ASSERT_LT(l.local_row(i).value(), l.local_rows(pr));
+        EXPECT_EQ(l.global_row(l.local_row(i), pr).value(), i.value());
       }
-      for (std::int64_t j = 0; j < n; ++j) {
+      for (GlobalIndex j{0}; j < GlobalIndex{n}; ++j) {
         const int pc = l.col_owner(j);
-        ASSERT_LT(l.local_col(j), l.local_cols(pc));
-        EXPECT_EQ(l.global_col(l.local_col(j), pc), j);
+        ASSERT_LT(l.local_col(j).value(), l.local_cols(pc));
+        EXPECT_EQ(l.global_col(l.local_col(j), pc).value(), j.value());
       }
       for (int pr = 0; pr < g.rows; ++pr) {
         EXPECT_GE(l.lld(pr), 1);
         std::set<std::int64_t> seen;
-        for (std::int64_t li = 0; li < l.local_rows(pr); ++li) seen.insert(l.global_row(li, pr));
+        for (LocalIndex li{0}; li < LocalIndex{l.local_rows(pr)}; ++li) seen.insert(l.global_row(li, pr).value());
         EXPECT_EQ(static_cast<std::int64_t>(seen.size()), l.local_rows(pr));
       }
     }

@@ -20,7 +20,7 @@
 #include "regress/evaluate.hpp"
 #include "regress/instance.hpp"
 #include "regress/optimize.hpp"
-#include "regress/solver.hpp"
+#include "grid/dense_solver.hpp"
 
 using namespace attnbench;
 using namespace attnbench::regress;
@@ -55,7 +55,7 @@ Instance<double> planted(const dist::Comm& comm, std::int64_t n, std::int64_t d)
 void convergence(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
   const Instance<double> inst = planted(comm, n, d);
   Evaluator<double> ev(comm, inst.data);
-  auto solver = make_replicated_solver<double>(comm);
+  auto solver = grid::make_replicated_solver<double>(comm);
   for (Algorithm a : {Algorithm::newton, Algorithm::gd}) {
     SolveOptions opt;
     opt.algorithm = a;
@@ -91,8 +91,8 @@ void convergence(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
 void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps, bool scalapack) {
   const Instance<double> inst = planted(comm, n, d);
   Evaluator<double> ev(comm, inst.data);
-  auto solver = scalapack ? make_scalapack_solver<double>(comm, grid::squarest_shape(comm.size()), 64)
-                          : make_replicated_solver<double>(comm);
+  auto solver = scalapack ? grid::make_grid_solver<double>(comm, grid::squarest_shape(comm.size()), 64)
+                          : grid::make_replicated_solver<double>(comm);
   const std::int64_t N = 2 * d * d;
   std::vector<double> total, eval, solve, fwd, grad, hess, red, cpu;
   for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
