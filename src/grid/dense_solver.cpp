@@ -16,15 +16,41 @@ namespace {
 
 constexpr std::size_t at(std::int64_t i, std::int64_t j, std::int64_t n) { return static_cast<std::size_t>(i * n + j); }
 
+// What both backends keep of a held matrix: its order and diagonal mean, and the checks.
 template <class T>
-void check_held(std::int64_t got, std::int64_t N, const char* what) {
-  if (got != N * N) throw internal_error(std::string("grid::DenseSolver (") + what + "): the held matrix is not N x N");
-}
+class HeldBase : public DenseSolver<T> {
+ public:
+  explicit HeldBase(const dist::Comm& comm) : comm_(comm) {}
+  double mean_abs_diag() const override { return mean_diag_; }
+
+ protected:
+  // Starts holding an N x N matrix of `size` values (whole or partial).
+  void start_hold(std::size_t size, std::int64_t N) {
+    if (static_cast<std::int64_t>(size) != N * N)
+      throw internal_error("grid::DenseSolver (" + this->kind() + "): the held matrix is not N x N");
+    N_ = N;
+  }
+  // Records rank 0's mean |A_ii| on every rank (one MPI_Bcast of a double).
+  void set_mean_diag(double mean) {
+    mean_diag_ = mean;
+    comm_.bcast(std::span<double>(&mean_diag_, 1), 0);
+  }
+  void check_solve(std::span<const T> rhs, std::span<T> x) const {
+    if (static_cast<std::int64_t>(rhs.size()) != N_ || static_cast<std::int64_t>(x.size()) != N_)
+      throw internal_error("grid::DenseSolver (" + this->kind() + "): sizes do not match N");
+  }
+
+  dist::Comm comm_;
+  std::int64_t N_ = 0;
+
+ private:
+  double mean_diag_ = 0.0;
+};
 
 template <class T>
-class ReplicatedSolver final : public DenseSolver<T> {
+class ReplicatedSolver final : public HeldBase<T> {
  public:
-  explicit ReplicatedSolver(const dist::Comm& comm) : comm_(comm) {}
+  explicit ReplicatedSolver(const dist::Comm& comm) : HeldBase<T>(comm) {}
   std::string kind() const override { return "replicated-lapack"; }
   std::string name() const override { return kind(); }
 
@@ -44,19 +70,15 @@ class ReplicatedSolver final : public DenseSolver<T> {
 
   bool partial_sums() const override { return false; }
   void hold(std::vector<T>&& A, std::int64_t N) override {
-    check_held<T>(static_cast<std::int64_t>(A.size()), N, "replicated");
+    this->start_hold(A.size(), N);
     A_ = std::move(A);
-    N_ = N;
     double s = 0.0;
     for (std::int64_t i = 0; i < N; ++i) s += std::abs(static_cast<double>(A_[at(i, i, N)]));
-    mean_diag_ = N > 0 ? s / static_cast<double>(N) : 0.0;
-    comm_.bcast(std::span<double>(&mean_diag_, 1), 0);
+    this->set_mean_diag(N > 0 ? s / static_cast<double>(N) : 0.0);
   }
-  double mean_abs_diag() const override { return mean_diag_; }
   int solve(double shift, std::span<const T> rhs, std::span<T> x) override {
-    const std::int64_t N = N_;
-    if (static_cast<std::int64_t>(rhs.size()) != N || static_cast<std::int64_t>(x.size()) != N)
-      throw internal_error("grid::DenseSolver (replicated): sizes do not match N");
+    this->check_solve(rhs, x);
+    const std::int64_t N = this->N_;
     diag_.resize(static_cast<std::size_t>(N));
     for (std::int64_t i = 0; i < N; ++i) {
       T& a = A_[at(i, i, N)];
@@ -71,23 +93,20 @@ class ReplicatedSolver final : public DenseSolver<T> {
       for (std::int64_t j = i + 1; j < N; ++j) A_[at(i, j, N)] = A_[at(j, i, N)];
     }
     if (info < 0) throw internal_error("LAPACK posv rejected argument " + std::to_string(-info));
-    comm_.bcast(std::span<int>(&info, 1), 0);
-    comm_.bcast(x, 0);
+    this->comm_.bcast(std::span<int>(&info, 1), 0);
+    this->comm_.bcast(x, 0);
     return info;
   }
 
  private:
-  dist::Comm comm_;
   std::vector<T> A_, diag_;
-  std::int64_t N_ = 0;
-  double mean_diag_ = 0.0;
 };
 
 template <class T>
-class GridSolver final : public DenseSolver<T> {
+class GridSolver final : public HeldBase<T> {
  public:
   GridSolver(const dist::Comm& comm, GridShape shape, std::int64_t nb)
-      : comm_(comm), grid_(comm, shape), nb_(std::max<std::int64_t>(1, nb)) {}
+      : HeldBase<T>(comm), grid_(comm, shape), nb_(std::max<std::int64_t>(1, nb)) {}
   std::string kind() const override { return "scalapack"; }
   std::string name() const override { return kind() + "-" + grid_.shape().to_string(); }
 
@@ -117,8 +136,7 @@ class GridSolver final : public DenseSolver<T> {
 
   bool partial_sums() const override { return true; }
   void hold(std::vector<T>&& A_partial, std::int64_t N) override {
-    check_held<T>(static_cast<std::int64_t>(A_partial.size()), N, "grid");
-    N_ = N;
+    this->start_hold(A_partial.size(), N);
     const BlockCyclicLayout layout(N, N, nb_, nb_, grid_.shape());
     Matrix<T> partial(N, N);
     std::copy(A_partial.begin(), A_partial.end(), partial.data());
@@ -127,14 +145,12 @@ class GridSolver final : public DenseSolver<T> {
     // A[owner] := sum of the partials: one MPI_Reduce_scatter ((p-1)/p N^2 words per rank).
     A_ = reduce_scatter_to_block_cyclic(grid_, layout, partial);
     saved_ = A_.local();
-    mean_diag_ = comm_.allreduce(A_.local_abs_diagonal_sum(), dist::Op::sum) / static_cast<double>(std::max<std::int64_t>(N, 1));
-    comm_.bcast(std::span<double>(&mean_diag_, 1), 0);
+    this->set_mean_diag(this->comm_.allreduce(A_.local_abs_diagonal_sum(), dist::Op::sum) /
+                        static_cast<double>(std::max<std::int64_t>(N, 1)));
   }
-  double mean_abs_diag() const override { return mean_diag_; }
   int solve(double shift, std::span<const T> rhs, std::span<T> x) override {
-    const std::int64_t N = N_;
-    if (static_cast<std::int64_t>(rhs.size()) != N || static_cast<std::int64_t>(x.size()) != N)
-      throw internal_error("grid::DenseSolver (grid): sizes do not match N");
+    this->check_solve(rhs, x);
+    const std::int64_t N = this->N_;
     A_.local() = saved_;  // p?posv overwrites its A: start every solve from the held A
     A_.add_to_diagonal(static_cast<T>(shift));
     BlockCyclicMatrix<T> b(BlockCyclicLayout(N, 1, nb_, 1, grid_.shape()), grid_);
@@ -159,13 +175,10 @@ class GridSolver final : public DenseSolver<T> {
     return D;
   }
 
-  dist::Comm comm_;
   ProcessGrid grid_;
   std::int64_t nb_;
-  std::int64_t N_ = 0;
   BlockCyclicMatrix<T> A_;
   std::vector<T> saved_;
-  double mean_diag_ = 0.0;
 };
 
 }  // namespace
