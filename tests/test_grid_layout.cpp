@@ -1,11 +1,16 @@
 // BlockCyclicLayout and the grid-shape helpers without MPI: local sizes against ScaLAPACK's own
-// NUMROC, global <-> local maps as inverse bijections, the descriptor, clamped blocks, empty ranks.
+// NUMROC, global <-> local maps as inverse bijections, the typed indices that keep them apart, the
+// descriptor, clamped blocks, empty ranks.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <set>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "grid/block_cyclic.hpp"
+#include "grid/dist_matrix.hpp"
+#include "grid/index.hpp"
 #include "grid/process_grid.hpp"
 #include "linalg/scalapack.hpp"
 
@@ -41,6 +46,35 @@ TEST(GridLayout, HandComputedExample) {
   EXPECT_TRUE(l.global_index(LocalElementIndex{3, 1}, 1, 1) == (GlobalElementIndex{9, 3}));
   const Descriptor d = l.descriptor(7, 1);
   EXPECT_EQ(d, (Descriptor{1, 7, 10, 4, 3, 2, 0, 0, 4}));
+}
+
+// Global and local indices do not mix: a conversion, an owner query or a matrix access takes only
+// the index space it is written for, and no integer becomes an index without saying which.
+template <class I>
+concept LocalRowArgument = requires(const BlockCyclicLayout& l, I i) { l.local_row(i); };
+template <class I>
+concept GlobalRowArgument = requires(const BlockCyclicLayout& l, I i) { l.global_row(i, 0); };
+template <class I>
+concept OwnerArgument = requires(const BlockCyclicLayout& l, I i) { l.owner_rank(i); };
+template <class I>
+concept AtArgument = requires(BlockCyclicMatrix<double>& m, I i) { m.at(i); };
+template <class E>
+concept HasOnDiagonal = requires(E e) { e.on_diagonal(); };
+
+TEST(GridLayout, GlobalAndLocalIndicesDoNotMix) {
+  static_assert(LocalRowArgument<GlobalIndex> && !LocalRowArgument<LocalIndex> && !LocalRowArgument<std::int64_t>);
+  static_assert(GlobalRowArgument<LocalIndex> && !GlobalRowArgument<GlobalIndex> && !GlobalRowArgument<std::int64_t>);
+  static_assert(OwnerArgument<GlobalElementIndex> && !OwnerArgument<LocalElementIndex>);
+  static_assert(AtArgument<LocalElementIndex> && !AtArgument<GlobalElementIndex>);
+  static_assert(!std::is_convertible_v<std::int64_t, GlobalIndex> && !std::is_convertible_v<std::int64_t, LocalIndex>);
+  static_assert(!std::is_convertible_v<GlobalIndex, LocalIndex> && !std::is_convertible_v<LocalIndex, GlobalIndex>);
+  static_assert(!std::is_convertible_v<GlobalElementIndex, LocalElementIndex>);
+  // Only a global index knows the diagonal: local (1, 1) of process (0, 1) is global (1, 3) here.
+  static_assert(HasOnDiagonal<GlobalElementIndex> && !HasOnDiagonal<LocalElementIndex>);
+  const BlockCyclicLayout l(6, 6, 2, 2, GridShape{1, 2});
+  EXPECT_FALSE(l.global_index(LocalElementIndex{1, 1}, 0, 1).on_diagonal());
+  EXPECT_TRUE(l.global_index(LocalElementIndex{1, 1}, 0, 0).on_diagonal());
+  EXPECT_EQ(l.global_index(LocalElementIndex{1, 1}, 0, 1).col().value(), 3);
 }
 
 TEST(GridLayout, MapsAreInverseAndCoverEveryEntryOnce) {
