@@ -99,11 +99,11 @@ void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps,
     comm.barrier();
     const double c0 = cpu_seconds();
     const double t0 = wall_seconds();
-    Evaluation<double> e = ev.evaluate(inst.x0, Need::hessian, !solver->partial_hessian());
+    Evaluation<double> e = ev.evaluate(inst.x0, Need::hessian, !solver->partial_sums());
     const double t1 = wall_seconds();
     std::vector<double> rhs(e.grad), step(static_cast<std::size_t>(N));
     for (double& v : rhs) v = -v;
-    solver->set_hessian(std::move(e.hessian), N);  // scalapack: the reduce-scatter is part of the solve time
+    solver->hold(std::move(e.hessian), N);  // scalapack: the reduce-scatter is part of the solve time
     const int info = solver->solve(1e-3, rhs, step);
     const double t2 = wall_seconds();
     const double c2 = cpu_seconds();

@@ -418,7 +418,7 @@ std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const R
   std::unique_ptr<grid::DenseSolver<double>> solver;
   if (scalapack)
     solver = grid::make_grid_solver<double>(comm, grid::parse_grid_shape(cfg.grid, comm.size(), "--grid"),
-                                           cfg.block.value_or(default_block));
+                                            cfg.block.value_or(default_block));
   else solver = grid::make_replicated_solver<double>(comm);
   info.solver = solver->name();
   return std::make_unique<RegressCase>(comm, cfg, std::move(inst), std::move(solver));

@@ -169,7 +169,7 @@ class Run {
   bool converged(double gnorm) const { return gnorm == 0.0 || gnorm <= opt_.tolerance * res_.grad_norm0; }
 
   // (H + lambda I) s = -g over the first m unknowns (m = N for newton, d^2 for the X step).
-  // The solver holds the Hessian (set_hessian) of the current iterate.
+  // The solver holds the Hessian (hold) of the current iterate.
   int damped_solve(std::int64_t m, const std::vector<T>& g, double lambda, std::vector<T>& step, HistoryRow& row) {
     std::vector<T> rhs(g.begin(), g.begin() + m);
     for (T& v : rhs) v = -v;
