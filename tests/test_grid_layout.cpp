@@ -1,11 +1,16 @@
 // BlockCyclicLayout and the grid-shape helpers without MPI: local sizes against ScaLAPACK's own
-// NUMROC, global <-> local maps as inverse bijections, the descriptor, clamped blocks, empty ranks.
+// NUMROC, global <-> local maps as inverse bijections, the typed indices that keep them apart, the
+// descriptor, clamped blocks, empty ranks.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <set>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "grid/block_cyclic.hpp"
+#include "grid/dist_matrix.hpp"
+#include "grid/index.hpp"
 #include "grid/process_grid.hpp"
 #include "linalg/scalapack.hpp"
 
@@ -28,16 +33,48 @@ TEST(GridLayout, HandComputedExample) {
   EXPECT_EQ(l.local_rows(1), 4);
   EXPECT_EQ(l.local_cols(0), 2);
   EXPECT_EQ(l.local_cols(1), 2);
-  EXPECT_EQ(l.row_owner(7), 0);
-  EXPECT_EQ(l.local_row(7), 4);
-  EXPECT_EQ(l.row_owner(9), 1);
-  EXPECT_EQ(l.local_row(9), 3);
-  EXPECT_EQ(l.global_row(3, 1), 9);
-  EXPECT_EQ(l.col_owner(3), 1);
-  EXPECT_EQ(l.local_col(3), 1);
-  EXPECT_EQ(l.owner_rank(9, 3), 3);  // row-major: (1, 1) is rank 3
+  EXPECT_EQ(l.row_owner(GlobalIndex{7}), 0);
+  EXPECT_EQ(l.local_row(GlobalIndex{7}).value(), 4);
+  EXPECT_EQ(l.row_owner(GlobalIndex{9}), 1);
+  EXPECT_EQ(l.local_row(GlobalIndex{9}).value(), 3);
+  EXPECT_EQ(l.global_row(LocalIndex{3}, 1).value(), 9);
+  EXPECT_EQ(l.col_owner(GlobalIndex{3}), 1);
+  EXPECT_EQ(l.local_col(GlobalIndex{3}).value(), 1);
+  EXPECT_EQ(l.owner_rank(GlobalElementIndex{9, 3}), 3);  // row-major: (1, 1) is rank 3
+  // The 2-D maps: global (9, 3) is local (3, 1) on process (1, 1), and back.
+  EXPECT_TRUE(l.local_index(GlobalElementIndex{9, 3}) == (LocalElementIndex{3, 1}));
+  EXPECT_TRUE(l.global_index(LocalElementIndex{3, 1}, 1, 1) == (GlobalElementIndex{9, 3}));
   const Descriptor d = l.descriptor(7, 1);
   EXPECT_EQ(d, (Descriptor{1, 7, 10, 4, 3, 2, 0, 0, 4}));
+}
+
+// Global and local indices do not mix: a conversion, an owner query or a matrix access takes only
+// the index space it is written for, and no integer becomes an index without saying which.
+template <class I>
+concept LocalRowArgument = requires(const BlockCyclicLayout& l, I i) { l.local_row(i); };
+template <class I>
+concept GlobalRowArgument = requires(const BlockCyclicLayout& l, I i) { l.global_row(i, 0); };
+template <class I>
+concept OwnerArgument = requires(const BlockCyclicLayout& l, I i) { l.owner_rank(i); };
+template <class I>
+concept AtArgument = requires(BlockCyclicMatrix<double>& m, I i) { m.at(i); };
+template <class E>
+concept HasOnDiagonal = requires(E e) { e.on_diagonal(); };
+
+TEST(GridLayout, GlobalAndLocalIndicesDoNotMix) {
+  static_assert(LocalRowArgument<GlobalIndex> && !LocalRowArgument<LocalIndex> && !LocalRowArgument<std::int64_t>);
+  static_assert(GlobalRowArgument<LocalIndex> && !GlobalRowArgument<GlobalIndex> && !GlobalRowArgument<std::int64_t>);
+  static_assert(OwnerArgument<GlobalElementIndex> && !OwnerArgument<LocalElementIndex>);
+  static_assert(AtArgument<LocalElementIndex> && !AtArgument<GlobalElementIndex>);
+  static_assert(!std::is_convertible_v<std::int64_t, GlobalIndex> && !std::is_convertible_v<std::int64_t, LocalIndex>);
+  static_assert(!std::is_convertible_v<GlobalIndex, LocalIndex> && !std::is_convertible_v<LocalIndex, GlobalIndex>);
+  static_assert(!std::is_convertible_v<GlobalElementIndex, LocalElementIndex>);
+  // Only a global index knows the diagonal: local (1, 1) of process (0, 1) is global (1, 3) here.
+  static_assert(HasOnDiagonal<GlobalElementIndex> && !HasOnDiagonal<LocalElementIndex>);
+  const BlockCyclicLayout l(6, 6, 2, 2, GridShape{1, 2});
+  EXPECT_FALSE(l.global_index(LocalElementIndex{1, 1}, 0, 1).on_diagonal());
+  EXPECT_TRUE(l.global_index(LocalElementIndex{1, 1}, 0, 0).on_diagonal());
+  EXPECT_EQ(l.global_index(LocalElementIndex{1, 1}, 0, 1).col().value(), 3);
 }
 
 TEST(GridLayout, MapsAreInverseAndCoverEveryEntryOnce) {
@@ -49,20 +86,20 @@ TEST(GridLayout, MapsAreInverseAndCoverEveryEntryOnce) {
       std::int64_t total = 0;
       for (int r = 0; r < g.size(); ++r) total += l.local_size_of_rank(r);
       EXPECT_EQ(total, m * n);
-      for (std::int64_t i = 0; i < m; ++i) {
+      for (GlobalIndex i{0}; i < GlobalIndex{m}; ++i) {
         const int pr = l.row_owner(i);
-        ASSERT_LT(l.local_row(i), l.local_rows(pr));
-        EXPECT_EQ(l.global_row(l.local_row(i), pr), i);
+        ASSERT_LT(l.local_row(i).value(), l.local_rows(pr));
+        EXPECT_EQ(l.global_row(l.local_row(i), pr).value(), i.value());
       }
-      for (std::int64_t j = 0; j < n; ++j) {
+      for (GlobalIndex j{0}; j < GlobalIndex{n}; ++j) {
         const int pc = l.col_owner(j);
-        ASSERT_LT(l.local_col(j), l.local_cols(pc));
-        EXPECT_EQ(l.global_col(l.local_col(j), pc), j);
+        ASSERT_LT(l.local_col(j).value(), l.local_cols(pc));
+        EXPECT_EQ(l.global_col(l.local_col(j), pc).value(), j.value());
       }
       for (int pr = 0; pr < g.rows; ++pr) {
         EXPECT_GE(l.lld(pr), 1);
         std::set<std::int64_t> seen;
-        for (std::int64_t li = 0; li < l.local_rows(pr); ++li) seen.insert(l.global_row(li, pr));
+        for (LocalIndex li{0}; li < LocalIndex{l.local_rows(pr)}; ++li) seen.insert(l.global_row(li, pr).value());
         EXPECT_EQ(static_cast<std::int64_t>(seen.size()), l.local_rows(pr));
       }
     }

@@ -31,9 +31,10 @@ const std::vector<std::array<std::int64_t, 4>> kSizes = {
 template <class T>
 void expect_values(const BlockCyclicMatrix<T>& A, double scale, const std::string& what) {
   int bad = 0;
-  for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
-    for (std::int64_t li = 0; li < A.local_rows(); ++li)
-      if (A.at(li, lj) != static_cast<T>(scale * value(A.global_row(li), A.global_col(lj)))) ++bad;
+  A.for_each_local([&](grid::LocalElementIndex l) {
+    const grid::GlobalElementIndex g = A.global_index(l);
+    if (A.at(l) != static_cast<T>(scale * value(g.row().value(), g.col().value()))) ++bad;
+  });
   EXPECT_EQ(bad, 0) << what;
 }
 
@@ -205,8 +206,8 @@ TEST(GridRedistribution, SelectionCoversOwnBlocksOnly) {
         n += h.count[0] * h.block[0] * h.count[1] * h.block[1];
         for (std::int64_t a = 0; a < h.count[0]; ++a)
           for (std::int64_t b = 0; b < h.count[1]; ++b) {
-            EXPECT_EQ(l.row_owner(h.start[0] + a * h.stride[0]), pr);
-            EXPECT_EQ(l.col_owner(h.start[1] + b * h.stride[1]), pc);
+            EXPECT_EQ(l.row_owner(grid::GlobalIndex{h.start[0] + a * h.stride[0]}), pr);
+            EXPECT_EQ(l.col_owner(grid::GlobalIndex{h.start[1] + b * h.stride[1]}), pc);
           }
       }
       EXPECT_EQ(n, l.local_size(pr, pc));

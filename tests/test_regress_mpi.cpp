@@ -11,7 +11,7 @@
 #include "regress/evaluate.hpp"
 #include "regress/instance.hpp"
 #include "regress/optimize.hpp"
-#include "regress/solver.hpp"
+#include "grid/dense_solver.hpp"
 #include "core/error.hpp"
 #include "grid/process_grid.hpp"
 #include "linalg/lapack.hpp"
@@ -166,9 +166,9 @@ double rel_dist(const std::vector<double>& x, const std::vector<double>& ref, st
 
 SolveResult<double> run(const dist::Comm& comm, const Instance<double>& inst, Algorithm algo, std::int64_t max_iter,
                         double tol = 1e-10, std::span<const double> start = {},
-                        std::unique_ptr<NewtonSolver<double>> solver = nullptr) {
+                        std::unique_ptr<grid::DenseSolver<double>> solver = nullptr) {
   Evaluator<double> ev(comm, inst.data, 16);
-  if (!solver) solver = make_replicated_solver<double>(comm);
+  if (!solver) solver = grid::make_replicated_solver<double>(comm);
   SolveOptions opt;
   opt.algorithm = algo;
   opt.max_iter = max_iter;
@@ -350,16 +350,16 @@ TEST(ScalapackSolver, AgreesWithReplicatedOnSpdAndIndefiniteSystems) {
         H[static_cast<std::size_t>(i * N + j)] = v;
       }
     }
-    auto rep = make_replicated_solver<double>(comm);
-    rep->set_hessian(std::vector<double>(H), N);
+    auto rep = grid::make_replicated_solver<double>(comm);
+    rep->hold(std::vector<double>(H), N);
     std::vector<double> s_rep(static_cast<std::size_t>(N));
     ASSERT_EQ(rep->solve(0.1, rhs, s_rep), 0);
     for (const grid::GridShape shape : grids(comm.size())) {
       for (const std::int64_t nb : {2, 64}) {
-        auto sca = make_scalapack_solver<double>(comm, shape, nb);
+        auto sca = grid::make_grid_solver<double>(comm, shape, nb);
         std::vector<double> part(H);
         for (double& v : part) v /= comm.size();
-        sca->set_hessian(std::move(part), N);
+        sca->hold(std::move(part), N);
         EXPECT_NEAR(sca->mean_abs_diag(), rep->mean_abs_diag(), 1e-12 * rep->mean_abs_diag());
         std::vector<double> s_sca(static_cast<std::size_t>(N));
         ASSERT_EQ(sca->solve(0.1, rhs, s_sca), 0) << shape.to_string();
@@ -391,7 +391,7 @@ TEST(ScalapackSolver, NewtonAndAlternatingTrajectoriesMatchTheReplicatedSolve) {
   for (Algorithm a : {Algorithm::newton, Algorithm::alternating}) {
     const SolveResult<double> rep = run(comm, inst, a, 25, 1e-10);
     for (const grid::GridShape shape : grids(comm.size())) {
-      const SolveResult<double> sca = run(comm, inst, a, 25, 1e-10, {}, make_scalapack_solver<double>(comm, shape, 4));
+      const SolveResult<double> sca = run(comm, inst, a, 25, 1e-10, {}, grid::make_grid_solver<double>(comm, shape, 4));
       ASSERT_EQ(sca.history.size(), rep.history.size()) << to_string(a) << " " << shape.to_string();
       for (std::size_t k = 0; k < rep.history.size(); ++k) {
         EXPECT_NEAR(sca.history[k].loss, rep.history[k].loss, 1e-9 * rep.history[k].loss) << to_string(a) << " k=" << k;

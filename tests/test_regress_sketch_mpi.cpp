@@ -16,7 +16,7 @@
 #include "regress/optimize.hpp"
 #include "regress/reference.hpp"
 #include "regress/sampled_hessian.hpp"
-#include "regress/solver.hpp"
+#include "grid/dense_solver.hpp"
 #include "grid/block_cyclic.hpp"
 #include "test_comm.hpp"
 #include "test_regress_common.hpp"
@@ -208,9 +208,9 @@ TEST(SampleRule, InvertsTheBernsteinBound) {
 
 SolveResult<double> solve_sketch(const dist::Comm& comm, const Instance<double>& inst, std::int64_t m,
                                  std::int64_t check_every, std::int64_t max_iter = 60,
-                                 std::unique_ptr<NewtonSolver<double>> solver = nullptr) {
+                                 std::unique_ptr<grid::DenseSolver<double>> solver = nullptr) {
   Evaluator<double> ev(comm, inst.data, 16);
-  if (!solver) solver = make_replicated_solver<double>(comm);
+  if (!solver) solver = grid::make_replicated_solver<double>(comm);
   SolveOptions opt;
   opt.algorithm = Algorithm::newton_sketch;
   opt.max_iter = max_iter;
@@ -285,7 +285,7 @@ TEST(NewtonSketch, ScalapackSolverMatchesTheReplicatedSolve) {
   for (int pr = 1; pr <= comm.size(); ++pr) {
     if (comm.size() % pr != 0) continue;
     const grid::GridShape shape{pr, comm.size() / pr};
-    const SolveResult<double> sca = solve_sketch(comm, inst, 20, 3, 12, make_scalapack_solver<double>(comm, shape, 4));
+    const SolveResult<double> sca = solve_sketch(comm, inst, 20, 3, 12, grid::make_grid_solver<double>(comm, shape, 4));
     ASSERT_EQ(sca.history.size(), rep.history.size()) << shape.to_string();
     for (std::size_t k = 0; k < rep.history.size(); ++k) {
       EXPECT_NEAR(sca.history[k].loss, rep.history[k].loss, 1e-9 * rep.history[k].loss) << shape.to_string() << " k=" << k;

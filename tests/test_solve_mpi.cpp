@@ -200,7 +200,8 @@ TYPED_TEST(Solve, IndefiniteAndSingularAreInputErrorsOnEveryRank) {
       const SyntheticSpec s{.n = 12, .nrhs = 1, .condition = 10, .seed = 1, .rank = 12};
       BlockCyclicMatrix<T> A = synthetic_matrix<T>(g, s, 2);
       // Make the leading minor of order 8 negative: A(7, 7) := -50.
-      if (A.layout().owner_rank(7, 7) == g.comm().rank()) A.at(A.layout().local_row(7), A.layout().local_col(7)) = -50;
+      const grid::GlobalElementIndex a77{7, 7};
+      if (A.layout().owner_rank(a77) == g.comm().rank()) A.at(A.layout().local_index(a77)) = -50;
       Solver<T> chol(g, Algorithm::cholesky, A, synthetic_rhs<T>(g, s, 2));
       try {
         chol.run();
@@ -215,9 +216,9 @@ TYPED_TEST(Solve, IndefiniteAndSingularAreInputErrorsOnEveryRank) {
       EXPECT_LT(lu.residual().scaled, kResidualThreshold);
       // ... but not a singular one: column 4 := 0.
       BlockCyclicMatrix<T> S = A;
-      for (std::int64_t lj = 0; lj < S.local_cols(); ++lj)
-        if (S.global_col(lj) == 4)
-          for (std::int64_t li = 0; li < S.local_rows(); ++li) S.at(li, lj) = 0;
+      S.for_each_local([&](grid::LocalElementIndex l) {
+        if (S.global_index(l).col().value() == 4) S.at(l) = 0;
+      });
       Solver<T> sing(g, Algorithm::lu, S, synthetic_rhs<T>(g, s, 2));
       try {
         sing.run();
@@ -374,12 +375,11 @@ TYPED_TEST(Solve, ConditionEstimateFromTheFactor) {
       const SyntheticSpec s{.n = n, .nrhs = 1, .condition = 10, .seed = 6, .rank = n};
       BlockCyclicMatrix<T> S = synthetic_matrix<T>(g, s, 3);
       const Matrix<T> full = grid::gather_replicated(g, S);
-      for (std::int64_t lj = 0; lj < S.local_cols(); ++lj)
-        if (S.global_col(lj) == 4)
-          for (std::int64_t li = 0; li < S.local_rows(); ++li) {
-            const std::int64_t i = S.global_row(li);
-            S.at(li, lj) = full(i, 3) * T(1.25) + full(i, 2) * T(0.75);
-          }
+      S.for_each_local([&](grid::LocalElementIndex l) {
+        const grid::GlobalElementIndex e = S.global_index(l);
+        const std::int64_t i = e.row().value();
+        if (e.col().value() == 4) S.at(l) = full(i, 3) * T(1.25) + full(i, 2) * T(0.75);
+      });
       Solver<T> sing(g, Algorithm::lu, S, B);
       try {
         sing.run();  // an exactly zero pivot is possible in T: that is the singular error, also fine

@@ -23,7 +23,6 @@ using namespace attnbench::sparsify_test;
 
 namespace {
 
-const ReplicatedLapack lapack;
 
 Params chernoff_params(Method m, double eps, std::uint64_t seed) {
   Params p;
@@ -122,15 +121,15 @@ TEST(SparsifyScreened, DistributedMatchesTheSerialReference) {
       const Result ref = reference_run(X, p);
       const std::string what = "density " + std::to_string(density) + " m " + std::to_string(m);
       EXPECT_GT(ref.columns.size(), 0u) << what;
-      const Result got = run(comm, local_block<double>(comm, s), p, lapack);
+      const Result got = run(comm, local_block<double>(comm, s), p, lapack());
       expect_same_selection(got, ref, what);
       EXPECT_EQ(got.candidates, ref.candidates) << what;
       EXPECT_NEAR(got.score_sum, ref.score_sum, 1e-9 * ref.score_sum) << what;
-      expect_same_selection(run(comm, my_block_of<double>(comm, X, density == 1.0), p, lapack), ref, what + " other storage");
+      expect_same_selection(run(comm, my_block_of<double>(comm, X, density == 1.0), p, lapack()), ref, what + " other storage");
       // float storage holds float-rounded values: compared with a float-rounded X.
       Matrix<double> Xf = X;
       for (std::int64_t i = 0; i < Xf.size(); ++i) Xf.data()[i] = static_cast<double>(static_cast<float>(Xf.data()[i]));
-      expect_same_selection(run(comm, my_block_of<float>(comm, Xf, density < 1.0), p, lapack), reference_run(Xf, p),
+      expect_same_selection(run(comm, my_block_of<float>(comm, Xf, density < 1.0), p, lapack()), reference_run(Xf, p),
                             what + " float");
     }
   }
@@ -141,7 +140,7 @@ TEST(SparsifyScreened, DistributedMatchesTheSerialReference) {
   X(0, 9) = 0.1;  X(1, 9) = 0.1; X(2, 9) = 0.1;
   Params p = chernoff_params(Method::leverage_sketch, 0.5, 21);
   for (bool sparse : {false, true}) {
-    const Result got = run(comm, my_block_of<double>(comm, X, sparse), p, lapack);
+    const Result got = run(comm, my_block_of<double>(comm, X, sparse), p, lapack());
     expect_same_selection(got, reference_run(X, p), sparse ? "few columns, sparse" : "few columns, dense");
     for (std::int64_t c : got.columns) EXPECT_TRUE(c == 1 || c == 2 || c == 5 || c == 9) << c;
   }
@@ -164,15 +163,15 @@ TEST(SparsifyScreened, WindowMetAndFewColumns) {
   for (const SyntheticSpec& s : inputs) {
     const auto B = local_block<double>(comm, s);
     const auto M = gram(comm, B);
-    const std::vector<double> tau = exact_leverage_scores(B, cholesky_or_rank_error(lapack, s.n, M));
+    const std::vector<double> tau = exact_leverage_scores(B, cholesky_or_rank_error(lapack(), s.n, M));
     for (double eps : {0.5, 0.3}) {
       for (std::uint64_t seed : {11u, 12u}) {
         const Params p = chernoff_params(Method::leverage_sketch, eps, seed);
-        const Result r = run(comm, B, p, lapack);
+        const Result r = run(comm, B, p, lapack());
         const std::string what = "n " + std::to_string(s.n) + " d " + std::to_string(s.d) + " density " +
                                  std::to_string(s.density) + " coherence " + std::to_string(s.coherence) + " eps " +
                                  std::to_string(eps) + " seed " + std::to_string(seed);
-        const Check c = evaluate(s.n, M, selected_gram(comm, B, r), lapack);
+        const Check c = evaluate(s.n, M, selected_gram(comm, B, r), lapack());
         EXPECT_GE(c.spectral_low, 1 - eps) << what;
         EXPECT_LE(c.spectral_high, 1 + eps) << what;
         const ScreenPlan plan = screen_plan(s.n, eps, p.delta, default_jl_cols(s.n));
@@ -183,7 +182,7 @@ TEST(SparsifyScreened, WindowMetAndFewColumns) {
         EXPECT_LE(comm.allreduce(missed, dist::Op::sum), plan.eta) << what;
         // Away from saturation (m <= d / 4): when m nears d, m draws with replacement collide and
         // keep fewer distinct columns than independent keeps with the same budget.
-        const Result exact = run(comm, B, chernoff_params(Method::leverage, eps, seed), lapack);
+        const Result exact = run(comm, B, chernoff_params(Method::leverage, eps, seed), lapack());
         if (4 * exact.m <= s.d) {
           EXPECT_LE(static_cast<double>(r.columns.size()), 1.5 * static_cast<double>(exact.columns.size())) << what;
           EXPECT_LT(r.candidates, s.d) << what;  // the screen computes exact scores for a part of X only

@@ -6,10 +6,19 @@
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 #include "dist/layout.hpp"
+#include "grid/dense_solver.hpp"
 #include "sparsify/columns.hpp"
 #include "sparsify/generator.hpp"
+#include "sparsify/nxn.hpp"
+#include "test_comm.hpp"
 
 namespace attnbench::sparsify_test {
+
+// Replicated LAPACK over the test communicator (made on first use, after MPI_Init).
+inline const sparsify::NxnSolver& lapack() {
+  static const auto solver = grid::make_replicated_solver<double>(testing_support::world());
+  return *solver;
+}
 
 using sparsify::ColumnBlock;
 using sparsify::SyntheticSpec;

@@ -102,7 +102,6 @@ TEST(SparsifySketch, JlScoresAreTheSquaredNormsOfXtB) {
 
 TEST(SparsifySketch, OsnapMethodMatchesTheSerialReference) {
   const auto& comm = testing_support::world();
-  const ReplicatedLapack lapack;
   for (double density : {1.0, 0.4}) {
     const SyntheticSpec spec{.n = 6, .d = 97, .r = 0.05, .density = density, .coherence = 0.3, .seed = 9};
     const auto X = whole(comm, spec);
@@ -113,7 +112,7 @@ TEST(SparsifySketch, OsnapMethodMatchesTheSerialReference) {
     p.sketch_nnz = 3;
     p.sketch_rows = 24;
     const Result ref = reference_run(X, p);
-    const Result got = run(comm, local_block<double>(comm, spec), p, lapack);
+    const Result got = run(comm, local_block<double>(comm, spec), p, lapack());
     EXPECT_EQ(got.columns, ref.columns) << "density " << density;
     ASSERT_EQ(got.weights.size(), ref.weights.size());
     for (std::size_t a = 0; a < got.weights.size(); ++a)

@@ -136,7 +136,6 @@ TEST(SparsifyInput, DenseCscCsrGiveTheSameBlocksAndSelections) {
     write_group(dir.file("csr.h5"), to_csr(X), "csr_matrix", {s.n, s.d});
   }
   comm.barrier();
-  const ReplicatedLapack lapack;
   for (const char* name : {"dense.h5", "csc.h5", "csr.h5"}) {
     InputInfo info;
     const auto B = read_input<double>(comm, dir.file(name), &info);
@@ -148,7 +147,7 @@ TEST(SparsifyInput, DenseCscCsrGiveTheSameBlocksAndSelections) {
       Params p;
       p.method = m;
       p.m = 30;
-      const Result a = run(comm, B, p, lapack), b = run(comm, ref, p, lapack);
+      const Result a = run(comm, B, p, lapack()), b = run(comm, ref, p, lapack());
       EXPECT_EQ(a.columns, b.columns) << name << " " << to_string(m);
     }
   }

@@ -23,7 +23,6 @@ using namespace attnbench::sparsify_test;
 
 namespace {
 
-const ReplicatedLapack lapack;
 
 double max_rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
   double e = 0.0;
@@ -181,7 +180,7 @@ TEST(SparsifyLeverage, ScoresSumToNAndMatchTheReference) {
   }
   EXPECT_NEAR(sum, static_cast<double>(s.n), 1e-10);
   const auto B = local_block<double>(comm, s);
-  const Result r = run(comm, B, params(Method::leverage), lapack);
+  const Result r = run(comm, B, params(Method::leverage), lapack());
   EXPECT_NEAR(r.score_sum, static_cast<double>(s.n), 1e-10);
 }
 
@@ -197,10 +196,10 @@ TEST(SparsifyMethods, DistributedMatchesTheSerialReference) {
       p.m = 40;
       const std::string what = to_string(m) + " density " + std::to_string(density);
       const Result ref = reference_run(X, p);
-      expect_same_result(run(comm, Bd, p, lapack), ref, 1e-9, what);
+      expect_same_result(run(comm, Bd, p, lapack()), ref, 1e-9, what);
       // The same block stored the other way (dense <-> CSC) gives the same result.
       const auto other = my_block_of<double>(comm, X, density == 1.0);
-      expect_same_result(run(comm, other, p, lapack), ref, 1e-9, what + " (other storage)");
+      expect_same_result(run(comm, other, p, lapack()), ref, 1e-9, what + " (other storage)");
     }
   }
 }
@@ -220,13 +219,13 @@ TEST(SparsifyMethods, FewNonzeroColumnsAndEmptyRanks) {
       p.m = 25;
       if (m == Method::uniform) continue;  // uniform picks zero columns by design: checked below
       const Result ref = reference_run(X, p);
-      const Result got = run(comm, B, p, lapack);
+      const Result got = run(comm, B, p, lapack());
       expect_same_result(got, ref, 1e-9, to_string(m) + (sparse ? " sparse" : " dense"));
       for (std::int64_t c : got.columns) EXPECT_TRUE(c == 1 || c == 2 || c == 5 || c == 9) << c;
     }
     Params p = params(Method::uniform, 21);
     p.m = 25;
-    expect_same_result(run(comm, B, p, lapack), reference_run(X, p), 1e-12, "uniform");
+    expect_same_result(run(comm, B, p, lapack()), reference_run(X, p), 1e-12, "uniform");
   }
 }
 
@@ -237,14 +236,14 @@ TEST(SparsifyBss, InvariantsFinalRatioAndWindow) {
     const auto B = local_block<double>(comm, s);
     Params p = params(Method::bss);
     p.gamma = gamma;
-    const Result r = run(comm, B, p, lapack);
+    const Result r = run(comm, B, p, lapack());
     EXPECT_EQ(r.max_violation, 0.0);
     EXPECT_EQ(r.steps, bss_steps(gamma, s.n));
     EXPECT_LE(static_cast<std::int64_t>(r.columns.size()), static_cast<std::int64_t>(std::ceil(gamma * s.n)));
     const double sg = std::sqrt(gamma);
     EXPECT_NEAR(r.u / r.l, std::pow((sg + 1) / (sg - 1), 2), 1e-12 * r.u / r.l);
     const auto M = gram(comm, B);
-    const Check c = evaluate(s.n, M, selected_gram(comm, B, r), lapack);
+    const Check c = evaluate(s.n, M, selected_gram(comm, B, r), lapack());
     const double kappa = bss_kappa(gamma);
     EXPECT_GE(c.spectral_low, 1 - kappa - 1e-9);
     EXPECT_LE(c.spectral_high, 1 + kappa + 1e-9);
@@ -266,7 +265,7 @@ TEST(SparsifyBss, TiesGoToTheSmallestGlobalColumn) {
   for (std::int64_t i = 0; i < 4; ++i) X(i, 12) = X(i, 3);
   const auto B = my_block_of<double>(comm, X, true);
   Params p = params(Method::bss);
-  const Result got = run(comm, B, p, lapack);
+  const Result got = run(comm, B, p, lapack());
   const Result ref = reference_run(X, p);
   expect_same_result(got, ref, 1e-9, "bss ties");
   EXPECT_TRUE(std::find(got.columns.begin(), got.columns.end(), 12) == got.columns.end());
@@ -279,12 +278,12 @@ TEST(SparsifyLeverage, WindowAndAttentionBound) {
   const auto B = local_block<double>(comm, s);
   for (Method m : {Method::leverage, Method::leverage_sketch}) {
     Params p = params(m, 17);
-    const Result r = run(comm, B, p, lapack);
+    const Result r = run(comm, B, p, lapack());
     // Exact scores: the ALGORITHMS.md reference m; sketched scores: m scaled by the oversampling
     // factor (test_sparsify_sketch_mpi.cpp checks the factor itself).
     EXPECT_EQ(r.m, m == Method::leverage ? 1438 : samples(p, s.n, s.d));
     if (m == Method::leverage_sketch) EXPECT_GT(r.m, 1438 * 4);
-    const Check c = evaluate(s.n, gram(comm, B), selected_gram(comm, B, r), lapack);
+    const Check c = evaluate(s.n, gram(comm, B), selected_gram(comm, B, r), lapack());
     EXPECT_GE(c.spectral_low, 1 - p.eps) << to_string(m);
     EXPECT_LE(c.spectral_high, 1 + p.eps) << to_string(m);
     EXPECT_LE(c.attention_error, c.attention_bound) << to_string(m);
@@ -300,9 +299,9 @@ TEST(SparsifyCoherence, UniformFailsWhereLeverageDoesNot) {
   const auto M = gram(comm, B);
   Params p = params(Method::uniform, 4);
   p.m = 400;
-  const Check cu = evaluate(s.n, M, selected_gram(comm, B, run(comm, B, p, lapack)), lapack);
+  const Check cu = evaluate(s.n, M, selected_gram(comm, B, run(comm, B, p, lapack())), lapack());
   p.method = Method::leverage;
-  const Check cl = evaluate(s.n, M, selected_gram(comm, B, run(comm, B, p, lapack)), lapack);
+  const Check cl = evaluate(s.n, M, selected_gram(comm, B, run(comm, B, p, lapack())), lapack());
   EXPECT_LT(cu.spectral_low, 0.5);
   EXPECT_LT(cl.eps_reached, cu.eps_reached);
 }
@@ -317,7 +316,7 @@ TEST(SparsifyMethods, SelectionIndependentOfRankCount) {
   for (Method m : {Method::leverage, Method::leverage_sketch, Method::bss, Method::uniform, Method::gaussian}) {
     Params p = params(m, 99);
     p.m = 200;
-    expect_same_result(run(comm, Bw, p, lapack), run(self, Bs, p, lapack), 1e-9, to_string(m));
+    expect_same_result(run(comm, Bw, p, lapack()), run(self, Bs, p, lapack()), 1e-9, to_string(m));
   }
 }
 
@@ -335,7 +334,7 @@ TEST(SparsifyErrors, RankDeficientXIsAnInputErrorOnEveryRank) {
     int code = 0;
     std::string msg;
     try {
-      dist::agree_on_success(comm, [&] { run(comm, B, params(m), lapack); });
+      dist::agree_on_success(comm, [&] { run(comm, B, params(m), lapack()); });
     } catch (const Error& e) {
       code = static_cast<int>(e.code());
       msg = e.what();

@@ -1,5 +1,5 @@
 // The two paths of the n x n factorizations of the sparsify kernel at 1-4 ranks: ScaLAPACK on the
-// process grid (ScalapackSolver) against replicated LAPACK (ReplicatedLapack) - the Cholesky factor,
+// process grid (grid::make_grid_solver) against replicated LAPACK (grid::make_replicated_solver) - the Cholesky factor,
 // the eigenvalues and eigenvectors, and every method's selection and weights - plus the threshold
 // rule and the rank-deficiency error on the ScaLAPACK path.
 #include <gtest/gtest.h>
@@ -9,7 +9,9 @@
 #include "core/error.hpp"
 #include "dist/collective.hpp"
 #include "sparsify/case.hpp"
-#include "sparsify/nxn_scalapack.hpp"
+#include "grid/dense_solver.hpp"
+#include "grid/process_grid.hpp"
+#include "sparsify/nxn.hpp"
 #include "sparsify/sparsify.hpp"
 #include "sparsify/validation.hpp"
 #include "test_comm.hpp"
@@ -26,11 +28,10 @@ TEST(SparsifyScalapack, FactorizationsMatchReplicatedLapack) {
   for (std::int64_t n : {1, 5, 37}) {
     SyntheticSpec s{.n = n, .d = 3 * n + 11, .r = 0.05, .density = 1.0, .coherence = 0.0, .seed = 2};
     const auto M = gram(comm, local_block<double>(comm, s));
-    const ReplicatedLapack lapack;
-    const ScalapackSolver scal(comm, 8);  // small blocks: several per process
+    const auto scal = grid::make_grid_solver<double>(comm, grid::squarest_shape(comm.size()), 8);  // several blocks per process
     std::vector<double> La = M, Lb = M;
-    ASSERT_EQ(lapack.cholesky(n, La), 0);
-    ASSERT_EQ(scal.cholesky(n, Lb), 0);
+    ASSERT_EQ(lapack().cholesky(n, La), 0);
+    ASSERT_EQ(scal->cholesky(n, Lb), 0);
     double e = 0.0, mx = 0.0;
     for (std::size_t i = 0; i < La.size(); ++i) {
       e = std::max(e, std::abs(La[i] - Lb[i]));
@@ -43,8 +44,8 @@ TEST(SparsifyScalapack, FactorizationsMatchReplicatedLapack) {
       for (std::int64_t j = 0; j < n; ++j)
         S[static_cast<std::size_t>(i * n + j)] = M[static_cast<std::size_t>(i * n + j)] + (i == j ? 0.01 * static_cast<double>(i) : 0.0);
     std::vector<double> Ea = S, Eb = S, wa, wb;
-    ASSERT_EQ(lapack.eigen(n, Ea, wa, true), 0);
-    ASSERT_EQ(scal.eigen(n, Eb, wb, true), 0);
+    ASSERT_EQ(lapack().eigen(n, Ea, wa, true), 0);
+    ASSERT_EQ(scal->eigen(n, Eb, wb, true), 0);
     for (std::int64_t k = 0; k < n; ++k) {
       EXPECT_NEAR(wa[static_cast<std::size_t>(k)], wb[static_cast<std::size_t>(k)], 1e-12 * std::abs(wa.back()));
       double dot = 0.0;  // eigenvectors agree up to sign
@@ -58,22 +59,21 @@ TEST(SparsifyScalapack, EveryMethodSelectsTheSameOnBothPaths) {
   const auto& comm = testing_support::world();
   SyntheticSpec s{.n = 12, .d = 401, .r = 0.06, .density = 0.5, .coherence = 0.3, .seed = 8};
   const auto B = local_block<double>(comm, s);
-  const ReplicatedLapack lapack;
-  const ScalapackSolver scal(comm, 4);
+  const auto scal = grid::make_grid_solver<double>(comm, grid::squarest_shape(comm.size()), 4);
   for (Method m : {Method::leverage, Method::leverage_sketch, Method::bss, Method::uniform, Method::gaussian}) {
     Params p;
     p.method = m;
     p.m = 100;
     p.seed = 3;
-    const Result a = run(comm, B, p, lapack), b = run(comm, B, p, scal);
+    const Result a = run(comm, B, p, lapack()), b = run(comm, B, p, *scal);
     EXPECT_EQ(a.columns, b.columns) << to_string(m);
     if (a.columns == b.columns) {
       for (std::size_t i = 0; i < a.weights.size(); ++i)
         EXPECT_NEAR(a.weights[i], b.weights[i], 1e-9 * a.weights[i]) << to_string(m);
     }
     const auto M = gram(comm, B);
-    const Check ca = evaluate(s.n, M, selected_gram(comm, B, a), lapack);
-    const Check cb = evaluate(s.n, M, selected_gram(comm, B, b), scal);
+    const Check ca = evaluate(s.n, M, selected_gram(comm, B, a), lapack());
+    const Check cb = evaluate(s.n, M, selected_gram(comm, B, b), *scal);
     EXPECT_NEAR(ca.spectral_low, cb.spectral_low, 1e-9) << to_string(m);
     EXPECT_NEAR(ca.spectral_high, cb.spectral_high, 1e-9) << to_string(m);
   }
@@ -81,9 +81,9 @@ TEST(SparsifyScalapack, EveryMethodSelectsTheSameOnBothPaths) {
 
 TEST(SparsifyScalapack, ThresholdAndRankDeficiency) {
   const auto& comm = testing_support::world();
-  EXPECT_EQ(make_solver(comm, 10, 0)->name(), "replicated-lapack");
-  EXPECT_EQ(make_solver(comm, 10, 11)->name(), "replicated-lapack");
-  EXPECT_EQ(make_solver(comm, 10, 10)->name(), "scalapack");
+  EXPECT_EQ(make_solver(comm, 10, 0)->kind(), "replicated-lapack");
+  EXPECT_EQ(make_solver(comm, 10, 11)->kind(), "replicated-lapack");
+  EXPECT_EQ(make_solver(comm, 10, 10)->kind(), "scalapack");
   // A dependent row: the ScaLAPACK path reports the same agreed input error.
   Matrix<double> X(3, 8, 0.0);
   for (std::int64_t j = 0; j < 8; ++j) {
@@ -92,10 +92,10 @@ TEST(SparsifyScalapack, ThresholdAndRankDeficiency) {
     X(2, j) = 2.0 * X(0, j);
   }
   const auto B = my_block_of<double>(comm, X, false);
-  const ScalapackSolver scal(comm, 2);
+  const auto scal = grid::make_grid_solver<double>(comm, grid::squarest_shape(comm.size()), 2);
   int code = 0;
   try {
-    dist::agree_on_success(comm, [&] { (void)cholesky_or_rank_error(scal, 3, gram(comm, B)); });
+    dist::agree_on_success(comm, [&] { (void)cholesky_or_rank_error(*scal, 3, gram(comm, B)); });
   } catch (const Error& e) {
     code = static_cast<int>(e.code());
   }

@@ -25,7 +25,6 @@ using namespace attnbench::sparsify_test;
 
 namespace {
 
-const ReplicatedLapack lapack;
 
 // Largest relative difference of this rank's scores from the reference's at their global columns.
 double max_rel_error(const std::vector<double>& got, const std::vector<double>& ref, std::int64_t col0) {
@@ -40,7 +39,7 @@ double max_rel_error(const std::vector<double>& got, const std::vector<double>& 
 // cond(M) of the symmetric positive definite M from its eigenvalues.
 double condition(std::int64_t n, std::vector<double> M) {
   std::vector<double> w;
-  EXPECT_EQ(lapack.eigen(n, M, w, false), 0);
+  EXPECT_EQ(lapack().eigen(n, M, w, false), 0);
   return w.back() / w.front();
 }
 
@@ -61,7 +60,7 @@ TEST(SparsifyScores, DenseAndSparseMatchTheReference) {
     std::vector<double> by_storage[2];
     for (bool sparse : {false, true}) {
       const auto B = my_block_of<double>(comm, X, sparse);
-      const std::vector<double> L = cholesky_or_rank_error(lapack, n, gram(comm, B));
+      const std::vector<double> L = cholesky_or_rank_error(lapack(), n, gram(comm, B));
       by_storage[sparse] = exact_leverage_scores(B, L);
       ASSERT_EQ(by_storage[sparse].size(), static_cast<std::size_t>(B.cols));
       EXPECT_LE(max_rel_error(by_storage[sparse], ref, B.col0), 1e-12)
@@ -93,7 +92,7 @@ TEST(SparsifyScores, ExplicitInverseWithinTheConditionBound) {
       const std::vector<double> M = gram(comm, B);
       const double condL = std::sqrt(condition(n, M));
       EXPECT_GT(condL, 1e5);  // the case is ill-conditioned indeed
-      const std::vector<double> L = cholesky_or_rank_error(lapack, n, M);
+      const std::vector<double> L = cholesky_or_rank_error(lapack(), n, M);
       std::vector<double> solved(static_cast<std::size_t>(B.cols)), x(static_cast<std::size_t>(n));
       for (std::int64_t j = 0; j < B.cols; ++j) {
         B.column(j, x.data());
@@ -170,7 +169,7 @@ TEST(SparsifyScores, QuadraticFormsMatchThePlainSum) {
     }
     if (sparse) {
       // The leverage scores of the block with its stored zeros: still the reference's.
-      const std::vector<double> L = cholesky_or_rank_error(lapack, n, gram(comm, B));
+      const std::vector<double> L = cholesky_or_rank_error(lapack(), n, gram(comm, B));
       EXPECT_LE(max_rel_error(exact_leverage_scores(B, L), reference_leverage_scores(X), B.col0), 1e-12);
     }
   }
@@ -189,7 +188,7 @@ TEST(SparsifyScores, BssOnSparseColumnsMatchesTheReference) {
   const Result ref = reference_run(X, p);
   EXPECT_TRUE(quadratic_terms(my_block_of<double>(comm, X, true)).built);  // the precomputed-terms path
   for (bool sparse : {true, false}) {
-    const Result got = run(comm, my_block_of<double>(comm, X, sparse), p, lapack);
+    const Result got = run(comm, my_block_of<double>(comm, X, sparse), p, lapack());
     EXPECT_EQ(got.columns, ref.columns) << (sparse ? "CSC" : "dense");
     ASSERT_EQ(got.weights.size(), ref.weights.size());
     for (std::size_t a = 0; a < got.weights.size(); ++a)

@@ -24,7 +24,6 @@ using namespace attnbench::sparsify_test;
 
 namespace {
 
-const ReplicatedLapack lapack;
 
 Params sketch_params(double eps, std::uint64_t seed) {
   Params p;
@@ -39,7 +38,7 @@ Params sketch_params(double eps, std::uint64_t seed) {
 // tau_j / (n p~_j), p~_j = tau~_j / sum tau~ (one Allreduce(max)).
 template <class T>
 double needed_factor(const dist::Comm& comm, const ColumnBlock<T>& B, const Result& r) {
-  const std::vector<double> L = cholesky_or_rank_error(lapack, B.n, gram(comm, B));
+  const std::vector<double> L = cholesky_or_rank_error(lapack(), B.n, gram(comm, B));
   const std::vector<double> tau = exact_leverage_scores(B, L);
   double worst = 0.0;
   for (std::size_t j = 0; j < tau.size(); ++j) {
@@ -147,12 +146,12 @@ TEST(SparsifySketchOversampling, WindowMetAndNeededFactorWithinBeta) {
     for (double eps : {0.5, 0.3}) {
       for (std::uint64_t seed : {11u, 12u}) {
         const Params p = sketch_params(eps, seed);
-        const Result r = run(comm, B, p, lapack);
+        const Result r = run(comm, B, p, lapack());
         const std::string what = "n " + std::to_string(s.n) + " d " + std::to_string(s.d) + " density " +
                                  std::to_string(s.density) + " coherence " + std::to_string(s.coherence) + " eps " +
                                  std::to_string(eps) + " seed " + std::to_string(seed);
         EXPECT_EQ(r.m, samples(p, s.n, s.d)) << what;
-        const Check c = evaluate(s.n, M, selected_gram(comm, B, r), lapack);
+        const Check c = evaluate(s.n, M, selected_gram(comm, B, r), lapack());
         EXPECT_GE(c.spectral_low, 1 - eps) << what;
         EXPECT_LE(c.spectral_high, 1 + eps) << what;
         EXPECT_LE(c.attention_error, c.attention_bound) << what;

@@ -9,13 +9,15 @@
 // is unit-tested without MPI. The descriptor is built here (not with descinit_, which aborts the
 // program on a bad argument instead of returning): the constructor checks what descinit checks.
 // A block larger than the matrix is clamped to the matrix (at least 1), so a 5 x 5 matrix with
-// block 64 is one block on process (0, 0) instead of an abort.
+// block 64 is one block on process (0, 0) instead of an abort. Element indices are typed
+// (grid/index.hpp): the global <-> local conversions below take and give GlobalIndex / LocalIndex.
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
+#include "grid/index.hpp"
 #include "linalg/scalapack.hpp"  // Descriptor (a plain std::array; no link dependency)
 
 namespace attnbench::grid {
@@ -76,20 +78,22 @@ class BlockCyclicLayout {
   // Leading dimension of the column-major local block: at least 1 (ScaLAPACK requires it).
   std::int64_t lld(int prow) const noexcept { return std::max<std::int64_t>(1, local_rows(prow)); }
 
-  // Global -> owner and local index.
-  int row_owner(std::int64_t i) const noexcept { return static_cast<int>((i / mb_) % grid_.rows); }
-  int col_owner(std::int64_t j) const noexcept { return static_cast<int>((j / nb_) % grid_.cols); }
-  int owner_rank(std::int64_t i, std::int64_t j) const noexcept {
-    return grid_.rank_of(row_owner(i), col_owner(j));
-  }
-  std::int64_t local_row(std::int64_t i) const noexcept { return (i / (mb_ * grid_.rows)) * mb_ + i % mb_; }
-  std::int64_t local_col(std::int64_t j) const noexcept { return (j / (nb_ * grid_.cols)) * nb_ + j % nb_; }
+  // Global -> owner and local index (the local index on the owning process).
+  int row_owner(GlobalIndex i) const noexcept { return static_cast<int>((i.value() / mb_) % grid_.rows); }
+  int col_owner(GlobalIndex j) const noexcept { return static_cast<int>((j.value() / nb_) % grid_.cols); }
+  int owner_rank(GlobalElementIndex g) const noexcept { return grid_.rank_of(row_owner(g.row()), col_owner(g.col())); }
+  LocalIndex local_row(GlobalIndex i) const noexcept { return LocalIndex{local_of(i.value(), mb_, grid_.rows)}; }
+  LocalIndex local_col(GlobalIndex j) const noexcept { return LocalIndex{local_of(j.value(), nb_, grid_.cols)}; }
+  LocalElementIndex local_index(GlobalElementIndex g) const noexcept { return {local_row(g.row()), local_col(g.col())}; }
   // Local -> global on process row prow / column pcol.
-  std::int64_t global_row(std::int64_t li, int prow) const noexcept {
-    return ((li / mb_) * grid_.rows + prow) * mb_ + li % mb_;
+  GlobalIndex global_row(LocalIndex li, int prow) const noexcept {
+    return GlobalIndex{global_of(li.value(), mb_, prow, grid_.rows)};
   }
-  std::int64_t global_col(std::int64_t lj, int pcol) const noexcept {
-    return ((lj / nb_) * grid_.cols + pcol) * nb_ + lj % nb_;
+  GlobalIndex global_col(LocalIndex lj, int pcol) const noexcept {
+    return GlobalIndex{global_of(lj.value(), nb_, pcol, grid_.cols)};
+  }
+  GlobalElementIndex global_index(LocalElementIndex l, int prow, int pcol) const noexcept {
+    return {global_row(l.row(), prow), global_col(l.col(), pcol)};
   }
 
   // The ScaLAPACK descriptor of the local block of process row prow in BLACS context ctxt.
@@ -101,6 +105,11 @@ class BlockCyclicLayout {
   friend bool operator==(const BlockCyclicLayout&, const BlockCyclicLayout&) = default;
 
  private:
+  // One dimension: index i in blocks of b dealt over p processes.
+  static constexpr std::int64_t local_of(std::int64_t i, std::int64_t b, int p) noexcept { return (i / (b * p)) * b + i % b; }
+  static constexpr std::int64_t global_of(std::int64_t li, std::int64_t b, int q, int p) noexcept {
+    return ((li / b) * p + q) * b + li % b;
+  }
   std::int64_t m_ = 0, n_ = 0, mb_ = 1, nb_ = 1;
   GridShape grid_{};
 };

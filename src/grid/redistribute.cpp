@@ -29,15 +29,15 @@ std::vector<int> displacements(const std::vector<int>& counts) {
   count_int(total, "total count");
   return displs;
 }
-// Global indices of the local rows / columns of process row prow / column pcol.
-std::vector<std::int64_t> my_rows(const BlockCyclicLayout& l, int prow) {
-  std::vector<std::int64_t> v(static_cast<std::size_t>(l.local_rows(prow)));
-  for (std::size_t li = 0; li < v.size(); ++li) v[li] = l.global_row(static_cast<std::int64_t>(li), prow);
+// Global indices of the local rows / columns of process row prow / column pcol, in local order.
+std::vector<GlobalIndex> my_rows(const BlockCyclicLayout& l, int prow) {
+  std::vector<GlobalIndex> v;
+  for (LocalIndex li{0}; li < LocalIndex{l.local_rows(prow)}; ++li) v.push_back(l.global_row(li, prow));
   return v;
 }
-std::vector<std::int64_t> my_cols(const BlockCyclicLayout& l, int pcol) {
-  std::vector<std::int64_t> v(static_cast<std::size_t>(l.local_cols(pcol)));
-  for (std::size_t lj = 0; lj < v.size(); ++lj) v[lj] = l.global_col(static_cast<std::int64_t>(lj), pcol);
+std::vector<GlobalIndex> my_cols(const BlockCyclicLayout& l, int pcol) {
+  std::vector<GlobalIndex> v;
+  for (LocalIndex lj{0}; lj < LocalIndex{l.local_cols(pcol)}; ++lj) v.push_back(l.global_col(lj, pcol));
   return v;
 }
 void check_grid(const ProcessGrid& grid, const BlockCyclicLayout& layout, const char* what) {
@@ -68,8 +68,8 @@ BlockCyclicMatrix<T> reduce_scatter_to_block_cyclic(const ProcessGrid& grid, con
     const auto rows = my_rows(layout, g.row_of(r));
     const auto cols = my_cols(layout, g.col_of(r));
     T* out = send.data() + displs[static_cast<std::size_t>(r)];
-    for (std::int64_t j : cols)
-      for (std::int64_t i : rows) *out++ = partial(i, j);
+    for (const GlobalIndex j : cols)
+      for (const GlobalIndex i : rows) *out++ = partial(i.value(), j.value());
   }
   BlockCyclicMatrix<T> A(layout, grid);
   std::vector<T> recv(static_cast<std::size_t>(std::max(1, counts[static_cast<std::size_t>(grid.comm().rank())])));
@@ -78,7 +78,7 @@ BlockCyclicMatrix<T> reduce_scatter_to_block_cyclic(const ProcessGrid& grid, con
                   "MPI_Reduce_scatter");
   const std::int64_t lr = A.local_rows();
   for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
-    std::copy_n(recv.data() + lj * lr, lr, &A.at(0, lj));
+    std::copy_n(recv.data() + lj * lr, lr, &A.at(LocalElementIndex{0, lj}));
   return A;
 }
 
@@ -94,7 +94,7 @@ Matrix<T> gather_replicated(const ProcessGrid& grid, const BlockCyclicMatrix<T>&
   // The dense local block (drop the lld padding of a process with no rows).
   std::vector<T> mine(static_cast<std::size_t>(A.local_rows() * A.local_cols()));
   for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
-    std::copy_n(&A.at(0, lj), A.local_rows(), mine.data() + lj * A.local_rows());
+    std::copy_n(&A.at(LocalElementIndex{0, lj}), A.local_rows(), mine.data() + lj * A.local_rows());
   std::vector<T> all(static_cast<std::size_t>(std::max<std::int64_t>(1, layout.rows() * layout.cols())));
   grid.comm().allgatherv<T>(std::span<const T>(mine), std::span<T>(all), counts);
   Matrix<T> out(layout.rows(), layout.cols());
@@ -102,8 +102,8 @@ Matrix<T> gather_replicated(const ProcessGrid& grid, const BlockCyclicMatrix<T>&
     const auto rows = my_rows(layout, g.row_of(r));
     const auto cols = my_cols(layout, g.col_of(r));
     const T* in = all.data() + displs[static_cast<std::size_t>(r)];
-    for (std::int64_t j : cols)
-      for (std::int64_t i : rows) out(i, j) = *in++;
+    for (const GlobalIndex j : cols)
+      for (const GlobalIndex i : rows) out(i.value(), j.value()) = *in++;
   }
   return out;
 }
@@ -111,21 +111,21 @@ Matrix<T> gather_replicated(const ProcessGrid& grid, const BlockCyclicMatrix<T>&
 namespace {
 // The entries rank s (block rows) sends to rank r (block-cyclic): rows of s's range owned by r's
 // process row, ascending; within each, the columns owned by r's process column, ascending. Both
-// sides enumerate the same sequence, so no indices travel.
+// sides enumerate the same sequence, so no indices travel. f gets the entry's global index.
 template <class F>
 void for_each_exchanged(const BlockCyclicLayout& layout, const dist::BlockRowLayout& rows, int s,
-                        const std::vector<std::int64_t>& r_cols, int r_prow, F&& f) {
-  const std::int64_t i0 = rows.row_offset(s), i1 = i0 + rows.local_rows(s);
-  for (std::int64_t i = i0; i < i1; ++i) {
+                        const std::vector<GlobalIndex>& r_cols, int r_prow, F&& f) {
+  const GlobalIndex i0{rows.row_offset(s)}, i1{rows.row_offset(s) + rows.local_rows(s)};
+  for (GlobalIndex i = i0; i < i1; ++i) {
     if (layout.row_owner(i) != r_prow) continue;
-    for (std::int64_t j : r_cols) f(i, j);
+    for (const GlobalIndex j : r_cols) f(GlobalElementIndex{i, j});
   }
 }
 std::int64_t exchanged_count(const BlockCyclicLayout& layout, const dist::BlockRowLayout& rows, int s, int r) {
   const GridShape g = layout.grid();
   const std::int64_t i0 = rows.row_offset(s), i1 = i0 + rows.local_rows(s);
   std::int64_t n_rows = 0;
-  for (std::int64_t i = i0; i < i1; ++i) n_rows += layout.row_owner(i) == g.row_of(r) ? 1 : 0;
+  for (GlobalIndex i{i0}; i < GlobalIndex{i1}; ++i) n_rows += layout.row_owner(i) == g.row_of(r) ? 1 : 0;
   return n_rows * layout.local_cols(g.col_of(r));
 }
 // The counts, displacements and buffers of the one Alltoallv between block rows and block-cyclic:
@@ -175,8 +175,9 @@ BlockCyclicMatrix<T> block_rows_to_block_cyclic(const ProcessGrid& grid, const B
   const std::int64_t row0 = rows.row_offset(me);
   for (int r = 0; r < p; ++r) {
     T* out = send.data() + sdispls[static_cast<std::size_t>(r)];
-    for_each_exchanged(layout, rows, me, my_cols(layout, g.col_of(r)), g.row_of(r),
-                       [&](std::int64_t i, std::int64_t j) { *out++ = local_rows(i - row0, j); });
+    for_each_exchanged(layout, rows, me, my_cols(layout, g.col_of(r)), g.row_of(r), [&](GlobalElementIndex e) {
+      *out++ = local_rows(e.row().value() - row0, e.col().value());
+    });
   }
   dist::check_mpi(MPI_Alltoallv(send.data(), scounts.data(), sdispls.data(), dist::mpi_type<T>(), recv.data(),
                                 rcounts.data(), rdispls.data(), dist::mpi_type<T>(), grid.comm().raw()),
@@ -185,9 +186,8 @@ BlockCyclicMatrix<T> block_rows_to_block_cyclic(const ProcessGrid& grid, const B
   const auto cols = my_cols(layout, grid.my_col());
   for (int s = 0; s < p; ++s) {
     const T* in = recv.data() + rdispls[static_cast<std::size_t>(s)];
-    for_each_exchanged(layout, rows, s, cols, grid.my_row(), [&](std::int64_t i, std::int64_t j) {
-      A.at(layout.local_row(i), layout.local_col(j)) = *in++;
-    });
+    for_each_exchanged(layout, rows, s, cols, grid.my_row(),
+                       [&](GlobalElementIndex e) { A.at(layout.local_index(e)) = *in++; });
   }
   return A;
 }
@@ -204,9 +204,8 @@ Matrix<T> block_cyclic_to_block_rows(const ProcessGrid& grid, const BlockCyclicM
   const auto cols = my_cols(layout, grid.my_col());
   for (int r = 0; r < p; ++r) {
     T* out = send.data() + sdispls[static_cast<std::size_t>(r)];
-    for_each_exchanged(layout, rows, r, cols, grid.my_row(), [&](std::int64_t i, std::int64_t j) {
-      *out++ = A.at(layout.local_row(i), layout.local_col(j));
-    });
+    for_each_exchanged(layout, rows, r, cols, grid.my_row(),
+                       [&](GlobalElementIndex e) { *out++ = A.at(layout.local_index(e)); });
   }
   dist::check_mpi(MPI_Alltoallv(send.data(), scounts.data(), sdispls.data(), dist::mpi_type<T>(), recv.data(),
                                 rcounts.data(), rdispls.data(), dist::mpi_type<T>(), grid.comm().raw()),
@@ -215,8 +214,9 @@ Matrix<T> block_cyclic_to_block_rows(const ProcessGrid& grid, const BlockCyclicM
   const std::int64_t row0 = rows.row_offset(me);
   for (int s = 0; s < p; ++s) {
     const T* in = recv.data() + rdispls[static_cast<std::size_t>(s)];
-    for_each_exchanged(layout, rows, me, my_cols(layout, g.col_of(s)), g.row_of(s),
-                       [&](std::int64_t i, std::int64_t j) { out(i - row0, j) = *in++; });
+    for_each_exchanged(layout, rows, me, my_cols(layout, g.col_of(s)), g.row_of(s), [&](GlobalElementIndex e) {
+      out(e.row().value() - row0, e.col().value()) = *in++;
+    });
   }
   return out;
 }
@@ -232,14 +232,14 @@ double symmetrize_from_lower(BlockCyclicMatrix<T>& A) {
   double asym = 0.0;
   {
     BlockCyclicMatrix<T> D = At;  // A^T - A, for the norm only
-    for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
-      for (std::int64_t li = 0; li < A.local_rows(); ++li) D.at(li, lj) -= A.at(li, lj);
+    A.for_each_local([&](LocalElementIndex l) { D.at(l) -= A.at(l); });
     asym = linalg::pnorm_inf(n, n, D.data(), D.descriptor());
   }
   // A's strict upper triangle := the transposed strict lower triangle (exact copies).
-  for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
-    for (std::int64_t li = 0; li < A.local_rows(); ++li)
-      if (A.global_row(li) < A.global_col(lj)) A.at(li, lj) = At.at(li, lj);
+  A.for_each_local([&](LocalElementIndex l) {
+    const GlobalElementIndex g = A.global_index(l);
+    if (g.row() < g.col()) A.at(l) = At.at(l);
+  });
   return a_norm > 0 ? asym / a_norm : 0.0;
 }
 
@@ -276,7 +276,7 @@ BlockCyclicMatrix<T> read_block_cyclic(const ProcessGrid& grid, const io::File& 
   file.read_selection<T>(name, block_cyclic_selection(layout, grid.my_row(), grid.my_col()), lr * lc,
                          row_major.data());
   for (std::int64_t li = 0; li < lr; ++li)
-    for (std::int64_t lj = 0; lj < lc; ++lj) A.at(li, lj) = row_major[static_cast<std::size_t>(li * lc + lj)];
+    for (std::int64_t lj = 0; lj < lc; ++lj) A.at(LocalElementIndex{li, lj}) = row_major[static_cast<std::size_t>(li * lc + lj)];
   return A;
 }
 
@@ -287,7 +287,7 @@ void write_block_cyclic(const ProcessGrid& grid, io::File& file, const std::stri
   const std::int64_t lr = A.local_rows(), lc = A.local_cols();
   std::vector<T> row_major(static_cast<std::size_t>(lr * lc));
   for (std::int64_t li = 0; li < lr; ++li)
-    for (std::int64_t lj = 0; lj < lc; ++lj) row_major[static_cast<std::size_t>(li * lc + lj)] = A.at(li, lj);
+    for (std::int64_t lj = 0; lj < lc; ++lj) row_major[static_cast<std::size_t>(li * lc + lj)] = A.at(LocalElementIndex{li, lj});
   file.write_selection<T>(name, layout.rows(), layout.cols(),
                           block_cyclic_selection(layout, grid.my_row(), grid.my_col()), lr * lc, row_major.data());
 }

@@ -20,7 +20,7 @@
 #include "regress/evaluate.hpp"
 #include "regress/instance.hpp"
 #include "regress/optimize.hpp"
-#include "regress/solver.hpp"
+#include "grid/dense_solver.hpp"
 
 using namespace attnbench;
 using namespace attnbench::regress;
@@ -55,7 +55,7 @@ Instance<double> planted(const dist::Comm& comm, std::int64_t n, std::int64_t d)
 void convergence(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
   const Instance<double> inst = planted(comm, n, d);
   Evaluator<double> ev(comm, inst.data);
-  auto solver = make_replicated_solver<double>(comm);
+  auto solver = grid::make_replicated_solver<double>(comm);
   for (Algorithm a : {Algorithm::newton, Algorithm::gd}) {
     SolveOptions opt;
     opt.algorithm = a;
@@ -91,19 +91,19 @@ void convergence(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
 void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps, bool scalapack) {
   const Instance<double> inst = planted(comm, n, d);
   Evaluator<double> ev(comm, inst.data);
-  auto solver = scalapack ? make_scalapack_solver<double>(comm, grid::squarest_shape(comm.size()), 64)
-                          : make_replicated_solver<double>(comm);
+  auto solver = scalapack ? grid::make_grid_solver<double>(comm, grid::squarest_shape(comm.size()), 64)
+                          : grid::make_replicated_solver<double>(comm);
   const std::int64_t N = 2 * d * d;
   std::vector<double> total, eval, solve, fwd, grad, hess, red, cpu;
   for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
     comm.barrier();
     const double c0 = cpu_seconds();
     const double t0 = wall_seconds();
-    Evaluation<double> e = ev.evaluate(inst.x0, Need::hessian, !solver->partial_hessian());
+    Evaluation<double> e = ev.evaluate(inst.x0, Need::hessian, !solver->partial_sums());
     const double t1 = wall_seconds();
     std::vector<double> rhs(e.grad), step(static_cast<std::size_t>(N));
     for (double& v : rhs) v = -v;
-    solver->set_hessian(std::move(e.hessian), N);  // scalapack: the reduce-scatter is part of the solve time
+    solver->hold(std::move(e.hessian), N);  // scalapack: the reduce-scatter is part of the solve time
     const int info = solver->solve(1e-3, rhs, step);
     const double t2 = wall_seconds();
     const double c2 = cpu_seconds();

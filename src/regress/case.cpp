@@ -17,7 +17,7 @@
 #include "metrics/resources.hpp"
 #include "regress/check.hpp"
 #include "regress/evaluate.hpp"
-#include "regress/solver.hpp"
+#include "grid/dense_solver.hpp"
 
 namespace attnbench::regress {
 
@@ -67,7 +67,7 @@ double rel_dist(const std::vector<double>& x, const std::vector<double>& ref, st
 class RegressCase final : public harness::Case {
  public:
   RegressCase(const dist::Comm& comm, const RegressConfig& cfg, Instance<double> inst,
-              std::unique_ptr<NewtonSolver<double>> solver)
+              std::unique_ptr<grid::DenseSolver<double>> solver)
       : comm_(comm), cfg_(cfg), inst_(std::make_unique<Instance<double>>(std::move(inst))),
         ev_(comm, inst_->data, cfg.tile, key_chunk), solver_(std::move(solver)) {}
 
@@ -305,7 +305,7 @@ class RegressCase final : public harness::Case {
   RegressConfig cfg_;
   std::unique_ptr<Instance<double>> inst_;  // stable address: the evaluator refers to its data
   Evaluator<double> ev_;
-  std::unique_ptr<NewtonSolver<double>> solver_;
+  std::unique_ptr<grid::DenseSolver<double>> solver_;
   SolveResult<double> result_;
   std::array<std::int64_t, 4> evals_{};
   std::int64_t sampled_rows_ = 0;  // rows assembled by the sampled Hessians of the last run (all ranks)
@@ -415,11 +415,11 @@ std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const R
     ScopedAccumulate timer(io_seconds);
     inst = read_instance<double>(comm, cfg.input, info.scale);
   }
-  std::unique_ptr<NewtonSolver<double>> solver;
+  std::unique_ptr<grid::DenseSolver<double>> solver;
   if (scalapack)
-    solver = make_scalapack_solver<double>(comm, grid::parse_grid_shape(cfg.grid, comm.size(), "--grid"),
-                                           cfg.block.value_or(default_block));
-  else solver = make_replicated_solver<double>(comm);
+    solver = grid::make_grid_solver<double>(comm, grid::parse_grid_shape(cfg.grid, comm.size(), "--grid"),
+                                            cfg.block.value_or(default_block));
+  else solver = grid::make_replicated_solver<double>(comm);
   info.solver = solver->name();
   return std::make_unique<RegressCase>(comm, cfg, std::move(inst), std::move(solver));
 }

@@ -120,7 +120,7 @@ bool accept_step(double loss_new, double gnorm_new, double loss_old, double gnor
 template <class T>
 class Run {
  public:
-  Run(const dist::Comm& comm, Evaluator<T>& ev, NewtonSolver<T>& solver, std::span<const T> x0, const SolveOptions& opt)
+  Run(const dist::Comm& comm, Evaluator<T>& ev, grid::DenseSolver<T>& solver, std::span<const T> x0, const SolveOptions& opt)
       : comm_(comm), ev_(ev), solver_(solver), opt_(opt), x_(x0.begin(), x0.end()),
         N_(static_cast<std::int64_t>(x0.size())), d2_(N_ / 2),
         row0_(ev.data().layout.row_offset(comm.rank())) {}
@@ -169,7 +169,7 @@ class Run {
   bool converged(double gnorm) const { return gnorm == 0.0 || gnorm <= opt_.tolerance * res_.grad_norm0; }
 
   // (H + lambda I) s = -g over the first m unknowns (m = N for newton, d^2 for the X step).
-  // The solver holds the Hessian (set_hessian) of the current iterate.
+  // The solver holds the Hessian (hold) of the current iterate.
   int damped_solve(std::int64_t m, const std::vector<T>& g, double lambda, std::vector<T>& step, HistoryRow& row) {
     std::vector<T> rhs(g.begin(), g.begin() + m);
     for (T& v : rhs) v = -v;
@@ -197,10 +197,10 @@ class Run {
   // timed as t_reduce).
   void hand_over(Evaluation<T>& e, std::int64_t m, HistoryRow& row) {
     ScopedAccumulate timer(row.t_reduce);
-    solver_.set_hessian(std::move(e.hessian), m);
+    solver_.hold(std::move(e.hessian), m);
     e.hessian = {};
   }
-  bool reduce() const { return !solver_.partial_hessian(); }
+  bool reduce() const { return !solver_.partial_sums(); }
   bool sketch() const { return opt_.algorithm == Algorithm::newton_sketch; }
 
   // newton-sketch: draws the rows at the current iterate x_ (whose evaluation e carries the row
@@ -312,7 +312,7 @@ class Run {
     int info = 0;
     {
       ScopedAccumulate timer(row.t_solve);
-      info = solve_spd_rowmajor(d, GtG, GtB);
+      info = grid::solve_spd_rowmajor(d, GtG, GtB);
     }
     if (agreed(comm_, info == 0)) {
       std::copy(GtB.begin(), GtB.end(), x_.begin() + d2_);
@@ -356,7 +356,7 @@ class Run {
 
   dist::Comm comm_;
   Evaluator<T>& ev_;
-  NewtonSolver<T>& solver_;
+  grid::DenseSolver<T>& solver_;
   SolveOptions opt_;
   std::vector<T> x_;
   std::int64_t N_, d2_;
@@ -368,16 +368,16 @@ class Run {
 }  // namespace
 
 template <class T>
-SolveResult<T> optimize(const dist::Comm& comm, Evaluator<T>& ev, NewtonSolver<T>& solver, std::span<const T> x0,
+SolveResult<T> optimize(const dist::Comm& comm, Evaluator<T>& ev, grid::DenseSolver<T>& solver, std::span<const T> x0,
                         const SolveOptions& opt) {
   if (!(opt.tolerance > 0.0)) throw usage_error("regress: --tolerance must be > 0");
   if (opt.max_iter < 1) throw usage_error("regress: --max-iter must be at least 1");
   return Run<T>(comm, ev, solver, x0, opt).go();
 }
 
-template SolveResult<float> optimize<float>(const dist::Comm&, Evaluator<float>&, NewtonSolver<float>&,
+template SolveResult<float> optimize<float>(const dist::Comm&, Evaluator<float>&, grid::DenseSolver<float>&,
                                             std::span<const float>, const SolveOptions&);
-template SolveResult<double> optimize<double>(const dist::Comm&, Evaluator<double>&, NewtonSolver<double>&,
+template SolveResult<double> optimize<double>(const dist::Comm&, Evaluator<double>&, grid::DenseSolver<double>&,
                                               std::span<const double>, const SolveOptions&);
 
 }  // namespace attnbench::regress

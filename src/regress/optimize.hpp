@@ -2,7 +2,7 @@
 // The optimizers of the attention regression (issue 11), on x = [vec X; vec Y]:
 //
 //  newton       damped Newton / Levenberg-Marquardt on (X, Y) jointly with the exact Hessian:
-//               solve (H + lambda I) step = -g (NewtonSolver) with lambda = mu |g| (0 below
+//               solve (H + lambda I) step = -g (grid::DenseSolver) with lambda = mu |g| (0 below
 //               1e-12 mean|diag H|); when the Cholesky factorization fails (H + lambda I
 //               indefinite) the same iteration retries with lambda = max(10 lambda,
 //               1e-4 mean|diag H|), up to 30 factorizations. Accept the step if the loss falls
@@ -41,7 +41,7 @@
 
 #include "dist/comm.hpp"
 #include "regress/evaluate.hpp"
-#include "regress/solver.hpp"
+#include "grid/dense_solver.hpp"
 
 namespace attnbench::regress {
 
@@ -90,7 +90,7 @@ struct SolveResult {
 
 // Collective over the evaluator's communicator.
 template <class T>
-SolveResult<T> optimize(const dist::Comm& comm, Evaluator<T>& ev, NewtonSolver<T>& solver, std::span<const T> x0,
+SolveResult<T> optimize(const dist::Comm& comm, Evaluator<T>& ev, grid::DenseSolver<T>& solver, std::span<const T> x0,
                         const SolveOptions& opt);
 
 }  // namespace attnbench::regress

@@ -98,9 +98,7 @@ BlockCyclicMatrix<T> synthetic_matrix(const grid::ProcessGrid& g, const Syntheti
   // residual sees is the one Cholesky (lower triangle) factors.
   grid::symmetrize_from_lower(A);
   const T delta = static_cast<T>(s.shift());
-  for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
-    for (std::int64_t li = 0; li < A.local_rows(); ++li)
-      if (A.global_row(li) == A.global_col(lj)) A.at(li, lj) += delta;
+  A.add_to_diagonal(delta);
   return A;
 }
 
@@ -129,12 +127,11 @@ std::pair<double, double> asymmetry_max(const grid::ProcessGrid& g, const BlockC
   BlockCyclicMatrix<T> At(A.layout(), g);
   if (n > 0) linalg::ptran(n, n, T(1), A.data(), A.descriptor(), T(0), At.data(), At.descriptor());
   std::array<double, 2> m = {0.0, 0.0};
-  for (std::int64_t lj = 0; lj < A.local_cols(); ++lj)
-    for (std::int64_t li = 0; li < A.local_rows(); ++li) {
-      const double a = static_cast<double>(A.at(li, lj)), at = static_cast<double>(At.at(li, lj));
-      m[0] = std::max(m[0], std::abs(at - a));
-      m[1] = std::max(m[1], std::abs(a));
-    }
+  A.for_each_local([&](grid::LocalElementIndex l) {
+    const double a = static_cast<double>(A.at(l)), at = static_cast<double>(At.at(l));
+    m[0] = std::max(m[0], std::abs(at - a));
+    m[1] = std::max(m[1], std::abs(a));
+  });
   g.comm().allreduce(std::span<double>(m), dist::Op::max);
   return {m[0], m[1]};
 }
@@ -142,13 +139,14 @@ std::pair<double, double> asymmetry_max(const grid::ProcessGrid& g, const BlockC
 template <class T>
 void check_finite(const BlockCyclicMatrix<T>& M, const std::string& path, const std::string& name,
                   std::size_t stored_size) {
-  for (std::int64_t lj = 0; lj < M.local_cols(); ++lj)
-    for (std::int64_t li = 0; li < M.local_rows(); ++li)
-      if (!std::isfinite(M.at(li, lj)))
-        throw input_error("'" + path + "': dataset " + name + " has " +
-                          io::non_finite_text(static_cast<double>(M.at(li, lj)), stored_size, sizeof(T),
-                                              "at row " + std::to_string(M.global_row(li)) + ", column " +
-                                                  std::to_string(M.global_col(lj))));
+  M.for_each_local([&](grid::LocalElementIndex l) {
+    if (std::isfinite(M.at(l))) return;
+    const grid::GlobalElementIndex g = M.global_index(l);
+    throw input_error("'" + path + "': dataset " + name + " has " +
+                      io::non_finite_text(static_cast<double>(M.at(l)), stored_size, sizeof(T),
+                                          "at row " + std::to_string(g.row().value()) + ", column " +
+                                              std::to_string(g.col().value())));
+  });
 }
 }  // namespace
 
@@ -268,12 +266,11 @@ template <class T>
 std::optional<int> max_exponent(const dist::Comm& comm, const BlockCyclicMatrix<T>& M) {
   double mx = 0.0;
   bool finite = true;
-  for (std::int64_t lj = 0; lj < M.local_cols(); ++lj)
-    for (std::int64_t li = 0; li < M.local_rows(); ++li) {
-      const double v = std::abs(static_cast<double>(M.at(li, lj)));
-      finite = finite && std::isfinite(v);
-      mx = std::max(mx, v);
-    }
+  M.for_each_local([&](grid::LocalElementIndex l) {
+    const double v = std::abs(static_cast<double>(M.at(l)));
+    finite = finite && std::isfinite(v);
+    mx = std::max(mx, v);
+  });
   mx = comm.allreduce(finite ? mx : std::numeric_limits<double>::infinity(), dist::Op::max);
   if (!std::isfinite(mx)) return std::nullopt;
   int e = 0;
@@ -284,8 +281,7 @@ std::optional<int> max_exponent(const dist::Comm& comm, const BlockCyclicMatrix<
 // below the largest and do not change a norm or a residual at the level of eps).
 template <class T>
 void scaled_copy(const BlockCyclicMatrix<T>& M, int e, BlockCyclicMatrix<T>& out) {
-  for (std::int64_t lj = 0; lj < M.local_cols(); ++lj)
-    for (std::int64_t li = 0; li < M.local_rows(); ++li) out.at(li, lj) = std::ldexp(M.at(li, lj), -e);
+  M.for_each_local([&](grid::LocalElementIndex l) { out.at(l) = std::ldexp(M.at(l), -e); });
 }
 }  // namespace
 

@@ -13,7 +13,6 @@
 #include "io/hdf5_sparse.hpp"
 #include "metrics/resources.hpp"
 #include "sparsify/input.hpp"
-#include "sparsify/nxn_scalapack.hpp"
 #include "sparsify/validation.hpp"
 
 namespace attnbench::sparsify {
@@ -353,12 +352,12 @@ std::unique_ptr<harness::Case> make_typed(const dist::Comm& comm, const CaseConf
   }
   // M = X X^T once at set-up (Allreduce of n^2): the rank check, r, and the validation's reference.
   std::vector<double> M = gram(comm, X);
-  const ReplicatedLapack lapack;
-  dist::agree_on_success(comm, [&] { (void)cholesky_or_rank_error(lapack, X.n, M); });
+  const auto lapack = grid::make_replicated_solver<double>(comm);
+  dist::agree_on_success(comm, [&] { (void)cholesky_or_rank_error(*lapack, X.n, M); });
   for (double v : M) info.r = std::max(info.r, std::abs(v));
   // The n x n factorizations: replicated LAPACK, or ScaLAPACK on the process grid for large n.
   std::unique_ptr<NxnSolver> solver = make_solver(comm, X.n, cfg.scalapack_threshold);
-  info.nxn_solver = solver->name();
+  info.nxn_solver = solver->kind();
   if (info_out) *info_out = info;
   return std::make_unique<SparsifyCase<T>>(comm, std::move(X), cfg.params, info, std::move(M), std::move(solver),
                                             cfg.cpu_phase_times);

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "core/error.hpp"
+#include "grid/process_grid.hpp"
 #include "linalg/blas.hpp"
 #include "linalg/lapack.hpp"
 
@@ -12,19 +13,9 @@ namespace attnbench::sparsify {
 
 using linalg::Trans;
 
-int ReplicatedLapack::cholesky(std::int64_t n, std::vector<double>& A) const {
-  // Row-major lower = column-major upper: potrf(upper) leaves U with A = U^T U (column-major),
-  // which read row-major is L = U^T with A = L L^T.
-  const int info = linalg::potrf(linalg::Uplo::upper, n, A.data(), n);
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = i + 1; j < n; ++j) A[static_cast<std::size_t>(i * n + j)] = 0.0;
-  return info;
-}
-
-int ReplicatedLapack::eigen(std::int64_t n, std::vector<double>& A, std::vector<double>& w, bool vectors) const {
-  w.assign(static_cast<std::size_t>(n), 0.0);
-  // Column j of the column-major result is eigenvector j: row j of the row-major array.
-  return linalg::syevd(vectors, linalg::Uplo::upper, n, A.data(), n, w.data());
+std::unique_ptr<NxnSolver> make_solver(const dist::Comm& comm, std::int64_t n, std::int64_t threshold) {
+  if (threshold > 0 && n >= threshold) return grid::make_grid_solver<double>(comm, grid::squarest_shape(comm.size()), 64);
+  return grid::make_replicated_solver<double>(comm);
 }
 
 template <class T>

@@ -3,38 +3,28 @@
 // M = X X^T, its Cholesky factor, eigendecompositions, whitening. All n x n matrices are
 // row-major std::vector<double>, replicated on every rank, in double whatever X's precision.
 //
-// The factorizations sit behind NxnSolver, so the algorithms do not know which path runs them:
-// ReplicatedLapack (here: every rank factors its own copy, n^3/3 flops for potrf, about 9 n^3 for
-// syevd with vectors, no communication) or ScalapackSolver (nxn_scalapack.hpp: p?potrf / p?syevd
-// on the 2-D process grid, for large n; chosen by make_solver from --scalapack-threshold).
+// The factorizations run on the grid layer's dense solver (grid/dense_solver.hpp), so the
+// algorithms do not know which backend runs them: replicated LAPACK (every rank factors its own
+// copy, n^3/3 flops for potrf, about 9 n^3 for syevd with vectors, no communication) or ScaLAPACK
+// (p?potrf / p?syevd on the squarest process grid, for large n; chosen by make_solver from
+// --scalapack-threshold).
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "dist/comm.hpp"
+#include "grid/dense_solver.hpp"
 #include "sparsify/columns.hpp"
 
 namespace attnbench::sparsify {
 
-class NxnSolver {
- public:
-  virtual ~NxnSolver() = default;
-  virtual std::string name() const = 0;
-  // A (n x n symmetric positive definite) := L, lower triangular, A = L L^T; the strict upper
-  // triangle is zeroed. Returns LAPACK's info (k > 0: the leading minor of order k is not positive).
-  virtual int cholesky(std::int64_t n, std::vector<double>& A) const = 0;
-  // Eigenvalues of the symmetric A, ascending, into w; with `vectors`, row k of A := the k-th
-  // eigenvector (unit norm). Returns LAPACK's info.
-  virtual int eigen(std::int64_t n, std::vector<double>& A, std::vector<double>& w, bool vectors) const = 0;
-};
+// The kernel's n x n solver: the grid layer's dense solver, in double.
+using NxnSolver = grid::DenseSolver<double>;
 
-class ReplicatedLapack final : public NxnSolver {
- public:
-  std::string name() const override { return "replicated-lapack"; }
-  int cholesky(std::int64_t n, std::vector<double>& A) const override;
-  int eigen(std::int64_t n, std::vector<double>& A, std::vector<double>& w, bool vectors) const override;
-};
+// The solver for n: ScaLAPACK on the squarest grid (blocks of 64) when threshold > 0 and
+// n >= threshold, else replicated LAPACK. Collective over comm.
+std::unique_ptr<NxnSolver> make_solver(const dist::Comm& comm, std::int64_t n, std::int64_t threshold);
 
 // M_local := X_local X_local^T (n x n, full symmetric). Dense: syrk, n^2 cols flops; sparse: one
 // outer product per column, sum_j nnz_j^2 flops.
