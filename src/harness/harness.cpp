@@ -129,8 +129,8 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   SetupContext ctx{comm, c, options, rec, setup_s, io_s};
   std::unique_ptr<Case> cs = kernel.make_case(ctx);
   // A problem attribute or parameter the kernel does not declare is a bug: refused before the timed
-  // runs (identical on every rank: the record is).
-  check_record(kernel, rec);
+  // runs (the record is the same on every rank; agreed all the same, one Allreduce).
+  dist::agree_on_success(comm, [&] { check_record(kernel, rec); });
   // problem_keys lists only what the case recorded, so a reader never meets a listed key that is
   // not there.
   for (const auto& k : kernel_problem_keys)
@@ -275,7 +275,7 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   for (const auto& [k, n] : v.counts) rec.validation[k] = n;
   for (const auto& [k, s] : v.notes) rec.validation[k] = s;
   if (v.tolerance) rec.validation["tolerance"] = *v.tolerance;
-  check_record(kernel, rec);
+  dist::agree_on_success(comm, [&] { check_record(kernel, rec); });
 
   // ---- peak RSS of every rank, archive --------------------------------------------------------
   {
