@@ -10,7 +10,8 @@ comparison; a point key that really differs (causal = 1) is still no point in co
 - the shipped schema-2 fixture (tests/fixtures, made by main 2cdbe4b before those keys existed) at
   its own rank count, 2;
 - compare run with ATTNBENCH_BIN = a wrapper whose --describe declares another default for layout
-  no longer matches: the defaults come from --describe, not from the Python tools.
+  no longer matches: the defaults come from --describe, not from the Python tools;
+- the pairing itself (compare.match): equal tunings first, a tile sweep stays apart.
 """
 import json
 import os
@@ -102,7 +103,23 @@ json.dump(d, sys.stdout)'
     rc, out = compare(args, old, new, env=env, direct=True)
     chk.check(rc == 2 and "no benchmark point in common" in out and "layout=striped" in out,
               f"old vs new with layout's default striped: exit {rc}, expected 2:\n{out}")
+    check_pairing(chk)
     chk.finish()
+
+
+def check_pairing(chk):
+    """compare.match: equal tunings pair first, so a tile sweep on both sides stays apart; a point
+    left with one tuning on each side pairs across the change; an ambiguous one does not."""
+    sys.path[:0] = [os.path.join(SRC, "src/report"), os.path.join(SRC, "src/study")]
+    import compare
+    t = lambda q: (("tile_q", str(q)),)  # noqa: E731
+    base = {("P", t(256)): 0, ("P", t(512)): 0, ("Q", t(256)): 0, ("R", t(1)): 0, ("R", t(2)): 0}
+    new = {("P", t(256)): 0, ("P", t(512)): 0, ("Q", t(512)): 0, ("R", t(3)): 0}
+    got = sorted(compare.match(base, new))
+    want = sorted([(("P", t(256)), ("P", t(256))), (("P", t(512)), ("P", t(512))), (("Q", t(256)), ("Q", t(512)))])
+    chk.check(got == want, f"compare.match paired {got}, expected {want}")
+    chk.check(compare.tuning_text(("Q", t(256)), ("Q", t(512))) == "differs: tile_q 256 -> 512",
+              compare.tuning_text(("Q", t(256)), ("Q", t(512))))
 
 
 if __name__ == "__main__":
