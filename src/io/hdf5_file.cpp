@@ -402,17 +402,18 @@ void collect(hid_t file, const std::string& path, File::Contents& c, const std::
   hsize_t idx = 0;
   if (H5Aiterate2(obj.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attribute, &attrs) < 0)
     throw output_error("'" + where + "': cannot list the attributes of " + path);
-  H5G_info_t g;
   if (H5Iget_type(obj.get()) != H5I_GROUP) {
     c.datasets.push_back(path);
     return;
   }
+  H5G_info_t g;
   if (H5Gget_info(obj.get(), &g) < 0) throw output_error("'" + where + "': cannot list group " + path);
   for (hsize_t i = 0; i < g.nlinks; ++i) {
     const ssize_t len = H5Lget_name_by_idx(obj.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     if (len < 0) throw output_error("'" + where + "': cannot list group " + path);
     std::string name(static_cast<std::size_t>(len), '\0');
-    H5Lget_name_by_idx(obj.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT);
+    if (H5Lget_name_by_idx(obj.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT) < 0)
+      throw output_error("'" + where + "': cannot list group " + path);
     collect(file, (path == "/" ? "/" : path + "/") + name, c, where);
   }
 }
