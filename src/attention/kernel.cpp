@@ -22,6 +22,7 @@
 #include "attention/approx/lsh.hpp"
 #include "attention/approx/performer.hpp"
 #include "attention/approx/poly.hpp"
+#include "attention/archive_contract.hpp"
 #include "attention/exact/mha.hpp"
 #include "attention/memory.hpp"
 #include "attention/exact/mha.hpp"
@@ -686,8 +687,6 @@ harness::KernelSpec attention_kernel() {
       {"--samples", T::integer, "128", {}, "kde, hyper: residual key samples", lsh, false, 0, big},
       {"--features", T::integer, "256", {}, "performer: positive random features", {"performer"}, false, 1, 1 << 24},
   };
-  k.problem_keys = {"n", "d", "dv", "n_keys", "scale", "scale_rule", "bound", "tile_q", "tile_k", "causal", "heads",
-                    "kv_heads", "batch", "layout"};
   k.size_key = "n";
   k.work_exponent = 2.0;
   k.memory_exponent = 1.0;
@@ -705,35 +704,7 @@ harness::KernelSpec attention_kernel() {
        {"1", "(p - 1) / p * ceil(n / p) * batch * (heads + max(kv_heads, min(p, heads))) * (d + dv) * w",
         "2 * (p - 1)", "0", "two all-to-alls (Q, K, V heads out; O back), not overlapped"}},
   };
-  k.archive_keys = {
-      {"/", "n", "int64", "query rows (tokens)"},
-      {"/", "n_keys", "int64", "key/value rows"},
-      {"/", "d", "int64", "feature dimension of Q and K"},
-      {"/", "dv", "int64", "columns of V"},
-      {"/", "scale", "float64", "logit scale s"},
-      {"/", "scale_rule", "string", "1/d, 1/sqrt(d) or value"},
-      {"/", "bound", "float64", "synthetic entries' bound (0 for file inputs)"},
-      {"/", "tile_q", "int64", "query tile rows"},
-      {"/", "tile_k", "int64", "key tile rows"},
-      {"/", "causal", "int64", "exact: 1 with the causal mask"},
-      {"/", "heads", "int64", "exact: query heads H"},
-      {"/", "kv_heads", "int64", "exact: K/V heads Hkv (H / Hkv query heads share one)"},
-      {"/", "batch", "int64", "exact: batch size B"},
-      {"/", "layout", "string", "exact: row order across ranks (contiguous, striped, zigzag)"},
-      {"/metrics", "load_balance", "float64", "exact: max over mean of the ranks' median compute seconds"},
-      {"/metrics", "bytes_received_per_rank", "float64", "exact: bytes moved to a rank per repetition (max over ranks)"},
-      {"/validation", "max_abs_error", "float64", "max |O - O_ref| over the checked rows"},
-      {"/validation", "rel_error", "float64", "max_abs_error / max |O_ref|"},
-      {"/validation", "naive_rel_error", "float64", "single precision: the naive fp32 implementation's rel_error"},
-      {"/validation", "rel_frobenius_error", "float64", "approximate, --error full: |O~ - O|_F / |O|_F"},
-      {"/validation", "rel_spectral_error", "float64", "approximate, --error full: |O~ - O|_2 / |O|_2"},
-      {"/validation", "certified_bound", "float64", "poly: 2 eps_P / (1 - eps_P) max|V|"},
-      {"/validation", "rows_checked", "int64", "rows compared with the reference"},
-      {"/parameters", "error_mode", "string", "approximate: full, sampled or none"},
-      {"/output", "O", "dataset", "n x dv output (--save-output); exact with heads: n x (H dv), and for B > 1 one "
-                                  "dataset O_b<b> per batch entry; exact from a 4-D (3-D) file: one (B, n, H, dv) "
-                                  "((n, H, dv)) dataset"},
-  };
+  k.archive_keys = attention_archive_keys();
   k.make_case = make_case;
   k.gen = attention_gen();
   return k;

@@ -27,7 +27,7 @@ struct RunRecord {
 
   // ---- the kernel's problem attributes (root; attention: n, n_keys, d, dv, scale, ...) ----
   std::map<std::string, AttrValue> problem;
-  std::vector<std::string> problem_keys;  // in display order (the kernel's KernelSpec::problem_keys)
+  std::vector<std::string> problem_keys;  // in display order (harness::problem_keys of the kernel)
   std::string size_key;                   // the size scaling studies sweep ("n")
   // ---- algorithm parameters beyond the above: /parameters ----
   std::map<std::string, AttrValue> parameters;

@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "core/error.hpp"
+#include "harness/archive_contract.hpp"
 #include "io/archive.hpp"
 
 namespace attnbench::harness {
@@ -189,18 +190,25 @@ nlohmann::json kernel_json(const KernelSpec& k) {
   j["options"] = nlohmann::json::array();
   for (const auto& o : common_option_specs(k)) j["options"].push_back(option_json(o, true));
   for (const auto& o : k.options) j["options"].push_back(option_json(o, false));
-  j["problem_keys"] = k.problem_keys;
+  j["problem_keys"] = problem_keys(k);
   j["size_key"] = k.size_key;
   j["work_exponent"] = k.work_exponent;
   j["memory_exponent"] = k.memory_exponent;
+  // The archive contract, by group ("root" for "/"): the harness's frame (common) and the kernel's keys.
   nlohmann::json archive = {{"root", nlohmann::json::array()},       {"parameters", nlohmann::json::array()},
                             {"validation", nlohmann::json::array()}, {"metrics", nlohmann::json::array()},
-                            {"output", nlohmann::json::array()},     {"other", nlohmann::json::array()}};
-  for (const auto& key : k.archive_keys) {
-    std::string group = key.group == "/" ? "root" : key.group.substr(1);
-    if (!archive.contains(group)) group = "other";
-    archive[group].push_back({{"name", key.name}, {"type", key.type}, {"help", key.help}, {"group", key.group}});
-  }
+                            {"output", nlohmann::json::array()},     {"history", nlohmann::json::array()}};
+  for (const auto* keys : {&common_archive_keys(), &k.archive_keys})
+    for (const auto& key : *keys) {
+      const std::string group = key.group == "/" ? "root" : key.group.substr(1);
+      nlohmann::json e = {{"name", key.name},       {"type", key.type},     {"help", key.help},
+                          {"group", key.group},     {"role", to_string(key.role)},
+                          {"algorithms", key.algorithms}, {"always", key.when.empty()},
+                          {"common", keys == &common_archive_keys()}};
+      if (!key.when.empty()) e["when"] = key.when;
+      if (!key.default_value.empty()) e["default"] = key.default_value;
+      archive[group].push_back(e);
+    }
   j["archive"] = archive;
   return j;
 }

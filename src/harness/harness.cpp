@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
+#include "harness/archive_contract.hpp"
 #include "io/archive.hpp"
 #include "io/hdf5_file.hpp"
 #include "io/run_archive.hpp"
@@ -120,17 +121,19 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   rec.input = c.input.empty() ? "synthetic" : c.input;
   rec.warmup = c.warmup;
   rec.reps = c.reps;
-  rec.problem_keys = kernel.problem_keys;
+  const std::vector<std::string> kernel_problem_keys = problem_keys(kernel);
   rec.size_key = kernel.size_key;
 
   // ---- set-up: the kernel reads or generates its problem (collective; errors agreed) ----------
   double setup_s = 0.0, io_s = 0.0;
   SetupContext ctx{comm, c, options, rec, setup_s, io_s};
   std::unique_ptr<Case> cs = kernel.make_case(ctx);
+  // A problem attribute or parameter the kernel does not declare is a bug: refused before the timed
+  // runs (the record is the same on every rank; agreed all the same, one Allreduce).
+  dist::agree_on_success(comm, [&] { check_record(kernel, rec); });
   // problem_keys lists only what the case recorded, so a reader never meets a listed key that is
   // not there.
-  rec.problem_keys.clear();
-  for (const auto& k : kernel.problem_keys)
+  for (const auto& k : kernel_problem_keys)
     if (rec.problem.count(k)) rec.problem_keys.push_back(k);
   record_phase(comm, rec, "setup", 1, 0, setup_s);
   record_phase(comm, rec, "io", 1, 0, io_s);
@@ -142,10 +145,10 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   // Progress shows every problem attribute; the summary line the first two (the kernel lists the
   // defining ones first: attention n and d).
   std::string problem_text, problem_short;
-  for (const auto& k : kernel.problem_keys)
+  for (const auto& k : kernel_problem_keys)
     if (auto it = rec.problem.find(k); it != rec.problem.end()) {
       problem_text += " " + k + "=" + value_text(it->second);
-      if (&k - kernel.problem_keys.data() < 2) problem_short += " " + k + "=" + value_text(it->second);
+      if (&k - kernel_problem_keys.data() < 2) problem_short += " " + k + "=" + value_text(it->second);
     }
   if (talk) {
     std::cerr << fmt::format("attnbench: {} {}/{}{} {} ranks={} threads={} from {}\n", kernel.name, rec.algorithm,
@@ -272,6 +275,7 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   for (const auto& [k, n] : v.counts) rec.validation[k] = n;
   for (const auto& [k, s] : v.notes) rec.validation[k] = s;
   if (v.tolerance) rec.validation["tolerance"] = *v.tolerance;
+  dist::agree_on_success(comm, [&] { check_record(kernel, rec); });
 
   // ---- peak RSS of every rank, archive --------------------------------------------------------
   {
@@ -281,7 +285,12 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
   if (!c.out.empty()) {
     const auto prov = metrics::collect_provenance(comm, argc, argv, io::hdf5_version());
     dist::agree_on_success(comm, [&] {
-      io::write_run_archive(comm, c.out, c.overwrite, rec, prov, [&](io::File& f) { cs->write_datasets(f, c.save_output); });
+      io::write_run_archive(comm, c.out, c.overwrite, rec, prov, [&](io::File& f) {
+        cs->write_datasets(f, c.save_output);
+        // Last, before the archive is published: everything in it is declared (a kernel may also
+        // write attributes and datasets directly); otherwise nothing is published.
+        check_archive(kernel, rec.algorithm, f.contents());
+      });
     });
   }
 

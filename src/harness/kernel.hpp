@@ -203,12 +203,34 @@ struct AlgorithmSpec {
   std::string help;
 };
 
-// An archive key a kernel documents (for --describe, README and the report tools).
+// ---- the archive contract: one declaration of what a run archives -------------------------------
+// What each key of a results archive is for. compare (src/report/compare.py) matches runs on the
+// point keys, reports differing tuning keys beside the comparison, and ignores the rest.
+enum class KeyRole {
+  point,   // defines the benchmark point: runs that differ in it measure different things
+  tuning,  // how the point was run (tile, block, grid sizes): same results up to rounding
+  run,     // about this run only (seed, repetitions, provenance, problem_keys): neither
+  result,  // set up, measured or computed by the run (errors, rates, derived constants, outputs)
+};
+std::string to_string(KeyRole r);
+
+// One attribute or dataset of an archive. A kernel declares every key it writes (its
+// archive_keys); the harness declares the frame it writes for every kernel
+// (common_archive_keys()). The harness refuses (internal error, nothing archived) a run whose
+// record or archive holds a key its contract does not declare for the algorithm, or of another
+// type; --describe prints the contract; tests/e2e/test_archive_contract.py checks both ways.
 struct ArchiveKey {
-  std::string group;  // "/" (problem attributes), "/parameters", "/validation", "/metrics", "/output"
-  std::string name;
-  std::string type;   // "int64", "float64", "string", "dataset"
+  std::string group;  // "/" (root), "/parameters", "/validation", "/metrics", "/provenance", "/output",
+                      // "/history", "/planted"
+  std::string name;   // a trailing '*' matches any suffix ("O_b*": O_b0, O_b1, ...)
+  std::string type;   // "int64", "uint64", "float64", "string" or "dataset"; alternatives "float64|string"
   std::string help;
+  KeyRole role = KeyRole::result;
+  std::vector<std::string> algorithms = {};  // the algorithms that write it (empty: all)
+  std::string when = {};           // empty: always written (for its algorithms); else when, in words
+  // The value an archive written before this key existed implies (keys added after schema 2 first
+  // shipped); empty: every schema-2 archive of the kernel has it.
+  std::string default_value = {};
 };
 
 struct KernelSpec {
@@ -218,13 +240,15 @@ struct KernelSpec {
   std::string input_help;                 // what --input must contain
   std::vector<AlgorithmSpec> algorithms;  // the first is the default
   std::vector<OptionSpec> options;        // the kernel's own options
-  std::vector<std::string> problem_keys;  // root attributes defining the problem (report columns)
   std::string size_key;                   // the problem-size key scaling studies sweep ("n")
   // Work ~ size^work_exponent and memory ~ size^memory_exponent (attention: 2 and 1 in n; a dense
   // solve: 3 and 2 in N): how weak-compute and weak-memory studies grow the size with p.
   double work_exponent = 1.0;
   double memory_exponent = 1.0;
-  std::vector<ArchiveKey> archive_keys;   // documentation of what the kernel archives
+  // Everything the kernel archives beyond the harness's frame. Its root keys of role point or tuning,
+  // in this order, are the problem keys (problem_keys(), the root attribute `problem_keys`: the
+  // report's columns; the kernel lists the defining ones first, the summary line shows two).
+  std::vector<ArchiveKey> archive_keys;
   // Communication per algorithm ("exact/ring": algorithm/variant, or "lu": the algorithm); a run
   // whose algorithm has none archives no comm_* attributes (the report then models no network).
   std::map<std::string, CommModel> comm_models;
@@ -232,5 +256,8 @@ struct KernelSpec {
   std::function<std::unique_ptr<Case>(SetupContext&)> make_case;
   GenSpec gen;                            // `attnbench gen --kernel <name>` (optional)
 };
+
+// The kernel's problem keys: its root archive keys of role point or tuning, in declared order.
+std::vector<std::string> problem_keys(const KernelSpec& k);
 
 }  // namespace attnbench::harness

@@ -372,6 +372,59 @@ bool File::has_dataset(const std::string& name) const {
   return info.type == H5O_TYPE_DATASET;
 }
 
+namespace {
+std::string attribute_type(hid_t obj, const char* name) {
+  Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  Handle t(a.valid() ? H5Aget_type(a.get()) : -1, H5Tclose);
+  Handle space(a.valid() ? H5Aget_space(a.get()) : -1, H5Sclose);
+  if (!t.valid() || !space.valid() || H5Sget_simple_extent_ndims(space.get()) != 0) return "other";
+  const size_t size = H5Tget_size(t.get());
+  switch (H5Tget_class(t.get())) {
+    case H5T_INTEGER:
+      return size != 8 ? "other" : H5Tget_sign(t.get()) == H5T_SGN_NONE ? "uint64" : "int64";
+    case H5T_FLOAT:
+      return size == 8 ? "float64" : "other";
+    case H5T_STRING:
+      return "string";
+    default:
+      return "other";
+  }
+}
+herr_t collect_attribute(hid_t obj, const char* name, const H5A_info_t*, void* out) {
+  (*static_cast<std::map<std::string, std::string>*>(out))[name] = attribute_type(obj, name);
+  return 0;
+}
+// Attributes of `path` and, for a group, everything below it (depth first, in name order).
+void collect(hid_t file, const std::string& path, File::Contents& c, const std::string& where) {
+  Handle obj(H5Oopen(file, path.c_str(), H5P_DEFAULT), H5Oclose);
+  if (!obj.valid()) throw output_error("'" + where + "': cannot open " + path + " to list its contents");
+  auto& attrs = c.attributes[path];
+  hsize_t idx = 0;
+  if (H5Aiterate2(obj.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attribute, &attrs) < 0)
+    throw output_error("'" + where + "': cannot list the attributes of " + path);
+  if (H5Iget_type(obj.get()) != H5I_GROUP) {
+    c.datasets.push_back(path);
+    return;
+  }
+  H5G_info_t g;
+  if (H5Gget_info(obj.get(), &g) < 0) throw output_error("'" + where + "': cannot list group " + path);
+  for (hsize_t i = 0; i < g.nlinks; ++i) {
+    const ssize_t len = H5Lget_name_by_idx(obj.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (len < 0) throw output_error("'" + where + "': cannot list group " + path);
+    std::string name(static_cast<std::size_t>(len), '\0');
+    if (H5Lget_name_by_idx(obj.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT) < 0)
+      throw output_error("'" + where + "': cannot list group " + path);
+    collect(file, (path == "/" ? "/" : path + "/") + name, c, where);
+  }
+}
+}  // namespace
+
+File::Contents File::contents() const {
+  Contents c;
+  collect(id(), "/", c, path_);
+  return c;
+}
+
 DatasetShape File::shape(const std::string& name) const {
   Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.valid()) throw input_error("cannot open dataset " + name + " in '" + path_ + "'");

@@ -21,6 +21,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,14 @@ class File {
   void abandon() noexcept;
 
   bool has_dataset(const std::string& name) const;
+  // What the file holds, for checking a written archive against its declared contract before it is
+  // published: every object's attributes (object path -> name -> "int64", "uint64", "float64",
+  // "string" or "other") and every dataset's path. Local metadata reads, the same on every rank.
+  struct Contents {
+    std::map<std::string, std::map<std::string, std::string>> attributes;
+    std::vector<std::string> datasets;  // "/output/O"
+  };
+  Contents contents() const;
   DatasetShape shape(const std::string& name) const;
 
   // Collective read of rows [row0, row0 + rows) of a 2-D floating-point dataset, converted to T.

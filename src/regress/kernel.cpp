@@ -1,6 +1,7 @@
 #include "regress/kernel.hpp"
 
 #include "core/error.hpp"
+#include "regress/archive_contract.hpp"
 #include "regress/case.hpp"
 
 namespace attnbench::regress {
@@ -136,7 +137,6 @@ harness::KernelSpec regress_kernel() {
                                                                  "needs --solver scalapack", {"newton", "newton-sketch", "alternating"},
        false, 1, 1 << 16},
   };
-  k.problem_keys = {"n", "d", "unknowns", "scale", "scale_rule", "planted", "init_distance", "noise"};
   k.size_key = std::string("n");  // (not a bare literal: GCC 12 bug 105329 warns -Wrestrict on it)
   k.work_exponent = 2.0;    // the exact Hessian assembly, 6 n^2 d^2 flops per evaluation
   k.memory_exponent = 1.0;  // O(n d + tile n) per rank
@@ -147,43 +147,7 @@ harness::KernelSpec regress_kernel() {
   for (const char* algo : {"newton", "newton-sketch", "alternating"})
     k.comm_models[algo] = {"iterations", "min(1, p - 1) * 2 * (unknowns * unknowns + unknowns) * w",
                            "2 * ceil(log2(max(p, 2)))", "0", "Allreduce of gradient and Hessian per iteration"};
-  k.archive_keys = {
-      {"/", "n", "int64", "rows of A1, A2, A3, B"},
-      {"/", "d", "int64", "columns; X and Y are d x d"},
-      {"/", "unknowns", "int64", "2 d^2 (the order of the joint Hessian)"},
-      {"/", "scale", "float64", "logit scale s"},
-      {"/", "scale_rule", "string", "1/d, 1/sqrt(d) or value"},
-      {"/", "planted", "int64", "1: synthetic planted instance, 0: input file"},
-      {"/", "init_distance", "float64", "planted: relative distance of the start from X*, Y*"},
-      {"/", "noise", "float64", "planted: standard deviation of the noise added to B"},
-      {"/", "iterations", "int64", "iterations of the last repetition"},
-      {"/", "converged", "int64", "1 when |grad|/|grad_0| <= tolerance was reached"},
-      {"/validation", "converged", "int64", "as the root attribute; VALID requires it"},
-      {"/validation", "iterations", "int64", "iterations of the last repetition"},
-      {"/validation", "grad_check_error", "float64", "max |fd - grad| / max |grad| on seeded coordinates (<= 1e-6)"},
-      {"/validation", "hessian_symmetry_error", "float64", "max |H - H^T| / max |H| (<= 1e-10)"},
-      {"/validation", "hessian_check_error", "float64", "sampled Hessian columns vs differences of the gradient (<= 1e-6)"},
-      {"/validation", "rel_grad_norm", "float64", "final |grad| / |grad_0| (the primary error; tolerance = --tolerance)"},
-      {"/validation", "final_loss", "float64", "final loss (see loss_definition)"},
-      {"/validation", "loss_definition", "string", "the loss of final_loss and /history/loss: 1/2 |F A3 Y - B|_F^2, "
-                                                   "half the paper's L"},
-      {"/validation", "x_rel_error", "float64", "planted: |X - X*|_F / |X*|_F"},
-      {"/validation", "y_rel_error", "float64", "planted: |Y - Y*|_F / |Y*|_F"},
-      {"/parameters", "tolerance", "float64", "--tolerance"},
-      {"/parameters", "max_iter", "int64", "--max-iter"},
-      {"/parameters", "lambda0", "float64", "--lambda"},
-      {"/parameters", "fixed_iterations", "int64", "1: --fixed-iterations (validity from the derivative checks only)"},
-      {"/parameters", "solver", "string", "replicated-lapack or scalapack-PRxPC (also the root attribute variant)"},
-      {"/parameters", "block", "int64", "scalapack: block size"},
-      {"/parameters", "footprint_bytes", "int64", "bytes per rank by formula (checked against --memory-budget)"},
-      {"/output", "X", "dataset", "d x d final X (row-major), always"},
-      {"/output", "Y", "dataset", "d x d final Y (row-major), always"},
-      {"/planted", "X", "dataset", "planted: X* (d x d)"},
-      {"/planted", "Y", "dataset", "planted: Y* (d x d)"},
-      {"/history", "<name>", "dataset", "[iterations + 1] float64 per iteration (row 0: the start): loss, grad_norm, "
-                                        "step_norm, lambda (gd: step length), t_forward, t_gradient, t_hessian, "
-                                        "t_reduce, t_solve; [iterations + 1] int64: accepted, cholesky_info"},
-  };
+  k.archive_keys = regress_archive_keys();
   k.make_case = make_case;
   return k;
 }

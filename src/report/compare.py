@@ -5,9 +5,13 @@
 
 BASE and NEW are each a study folder (results/<study>/: its archives are read), a study.h5 file
 (written by `attnbench report`), or a single run archive (schema_version 1 or 2). Runs are matched
-by what defines a benchmark point (kernel, algorithm, variant, the archive's problem attributes,
-ranks, threads per rank, precision, algorithm parameters); repeated runs of a point are combined
-(median time and largest primary error over its valid runs). Times are recomputed from the raw
+by what defines a benchmark point: kernel, algorithm, variant, ranks, threads per rank, precision
+and the keys the kernel's archive contract (`attnbench <kernel> --describe`, "archive") declares
+as point keys; a point key an older archive lacks (attention's batch, causal, heads, kv_heads,
+layout) takes its declared default. Tuning keys (tile, block and grid sizes) do not decide the
+match: a point whose tuning differs between BASE and NEW is compared, the difference listed beside
+it. Repeated runs of a point with the same tuning are combined (median time and largest primary
+error over its valid runs). Times are recomputed from the raw
 /timings of each archive, never taken from a stored summary.
 
 A point regresses when
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +45,7 @@ sys.path.insert(0, str(HERE))
 
 import archives  # noqa: E402
 import report  # noqa: E402
+import studyfile  # noqa: E402
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
 EPS = {"double": 2.0 ** -52, "single": 2.0 ** -23}
@@ -119,14 +125,28 @@ def load(spec: str) -> tuple[dict, list[dict]]:
     return {"name": str(path), "mode": None, "kernel": r["kernel"]}, [r]
 
 
-def combine(rows: list[dict]) -> dict:
-    """point key -> combined figures over its runs (failed runs count as invalid)."""
+def archive_contract(kernel: str) -> list | None:
+    """The kernel's archive contract from `attnbench <kernel> --describe` (the binary that launched
+    this tool, ATTNBENCH_BIN, or the build tree's); None, with a note, when it cannot be had: then
+    every stored problem key and parameter decides the match."""
+    binary = os.environ.get("ATTNBENCH_BIN") or str(HERE.parents[1] / "build/release/bin/attnbench")
+    try:
+        contract = studyfile.describe_kernel(binary, kernel).archive
+    except studyfile.StudyError as e:
+        print(f"attnbench compare: note: no archive contract ({e}); points are matched on every stored key",
+              file=sys.stderr)
+        return None
+    return contract or None
+
+
+def combine(rows: list[dict], contract: list | None = None) -> dict:
+    """(point key, tuning key) -> combined figures over its runs (failed runs count as invalid)."""
     points = {}
     for r in rows:
         if r.get("status") in ("FAILED", "TIMEOUT", "CANCELLED") or not r.get("problem"):
-            key = ("failed", r["point"])   # no archive: matched by its point name only
+            key = (("failed", r["point"]), ())   # no archive: matched by its point name only
         else:
-            key = archives.point_key(r)
+            key = (archives.point_key(r, contract), archives.tuning_key(r, contract))
         points.setdefault(key, []).append(r)
     out = {}
     for key, runs in points.items():
@@ -143,7 +163,33 @@ def combine(rows: list[dict]) -> dict:
 
 
 def describe(key) -> str:
-    return f"FAILED run of point {key[1]}" if key[0] == "failed" else archives.describe_key(key)
+    point, tuning = key
+    if point[0] == "failed":
+        return f"FAILED run of point {point[1]}"
+    return archives.describe_key(point) + "".join(f" {k}={v}" for k, v in tuning)
+
+
+def match(base: dict, new: dict) -> list[tuple]:
+    """(BASE key, NEW key) pairs: the same point and tuning; else the same point when it has one
+    tuning left unmatched on each side (a tuning change, e.g. new default tile sizes)."""
+    pairs = [(k, k) for k in base if k in new]
+    left_b = [k for k in base if k not in new]
+    left_n = [k for k in new if k not in base]
+    for kb in left_b:
+        same_b = [k for k in left_b if k[0] == kb[0]]
+        same_n = [k for k in left_n if k[0] == kb[0]]
+        if len(same_b) == 1 and len(same_n) == 1:
+            pairs.append((kb, same_n[0]))
+    return pairs
+
+
+def tuning_text(kb, kn) -> str:
+    """The tuning of a compared pair: its values, or what changed from BASE to NEW."""
+    b, n = dict(kb[1]), dict(kn[1])
+    if b == n:
+        return " ".join(f"{k}={v}" for k, v in sorted(b.items()))
+    return "differs: " + ", ".join(f"{k} {b.get(k, '-')} -> {n.get(k, '-')}" for k in sorted(set(b) | set(n))
+                                   if b.get(k) != n.get(k))
 
 
 def compare(base_spec, new_spec, tol, error_factor) -> int:
@@ -153,23 +199,25 @@ def compare(base_spec, new_spec, tol, error_factor) -> int:
         raise CompareError(f"incompatible: kernel {binfo['kernel']} vs {ninfo['kernel']}")
     if binfo["mode"] and ninfo["mode"] and binfo["mode"] != ninfo["mode"]:
         raise CompareError(f"incompatible studies: scaling mode {binfo['mode']} vs {ninfo['mode']}")
-    base, new = combine(brows), combine(nrows)
-    common = [k for k in base if k in new]
-    if not common:
+    contract = archive_contract(binfo["kernel"])
+    base, new = combine(brows, contract), combine(nrows, contract)
+    pairs = match(base, new)
+    if not pairs:
         def sample(pts):
             return "; ".join(describe(k) for k in list(pts)[:3]) + (" ..." if len(pts) > 3 else "")
         raise CompareError("incompatible: no benchmark point in common\n"
                            f"  BASE {binfo['name']}: {sample(base)}\n  NEW  {ninfo['name']}: {sample(new)}")
-    missing = [k for k in base if k not in new]
-    extra = [k for k in new if k not in base]
+    missing = [k for k in base if k not in {b for b, _ in pairs}]
+    extra = [k for k in new if k not in {n for _, n in pairs}]
 
     print(f"## compare: NEW {ninfo['name']} against BASE {binfo['name']}\n")
     print(f"tolerance: time +{100 * tol:.1f}%; error x{error_factor:g} (floor 4 eps)\n")
-    print("| point | base time (s) | new time (s) | change | base error | new error | verdict |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| point | base time (s) | new time (s) | change | base error | new error | verdict | tuning |")
+    print("|---|---:|---:|---:|---:|---:|---|---|")
     regressions = 0
-    for k in sorted(common, key=lambda k: archives.sort_key(k) if k[0] != "failed" else ("~",) + k):
-        b, n = base[k], new[k]
+    for kb, kn in sorted(pairs, key=lambda p: (archives.sort_key(p[0][0]) if p[0][0][0] != "failed"
+                                               else ("~",) + p[0][0], p[0][1])):
+        b, n = base[kb], new[kn]
         verdict = []
         if b["invalid"] == b["runs"]:
             verdict.append("not compared: BASE has no valid run")
@@ -185,15 +233,19 @@ def compare(base_spec, new_spec, tol, error_factor) -> int:
             if not verdict:
                 verdict.append("ok" if n["time"] >= b["time"] * (1 - tol) else "ok (faster)")
             regressions += any("REGRESSION" in v for v in verdict)
-        print(f"| {describe(k)} | {b['time']:.4g} | {n['time']:.4g} | {change} | {b['error']:.2e} | "
-              f"{n['error']:.2e} ({n['error_name']}) | {'; '.join(verdict)} |")
+        print(f"| {describe((kb[0], ()))} | {b['time']:.4g} | {n['time']:.4g} | {change} | {b['error']:.2e} | "
+              f"{n['error']:.2e} ({n['error_name']}) | {'; '.join(verdict)} | {tuning_text(kb, kn)} |")
     for k in missing:
-        print(f"| {describe(k)} | {base[k]['time']:.4g} | missing | | | | MISSING IN NEW |")
+        print(f"| {describe(k)} | {base[k]['time']:.4g} | missing | | | | MISSING IN NEW | |")
     print()
     if extra:
         print(f"{len(extra)} point(s) only in NEW (not compared): " + "; ".join(describe(k) for k in extra))
     ok = regressions == 0 and not missing
-    print(f"{len(common)} point(s) compared, {regressions} regression(s), {len(missing)} missing in NEW: "
+    retuned = sum(kb[1] != kn[1] for kb, kn in pairs)
+    if retuned:
+        print(f"{retuned} point(s) compared across a tuning change (see the tuning column): the times "
+              "compare the tunings too")
+    print(f"{len(pairs)} point(s) compared, {regressions} regression(s), {len(missing)} missing in NEW: "
           + ("PASS" if ok else "FAIL"))
     return EXIT_OK if ok else EXIT_REGRESSION
 

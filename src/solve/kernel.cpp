@@ -15,6 +15,7 @@
 #include "grid/redistribute.hpp"
 #include "io/hdf5_file.hpp"
 #include "metrics/resources.hpp"
+#include "solve/archive_contract.hpp"
 #include "solve/solve.hpp"
 
 namespace attnbench::solve {
@@ -201,7 +202,6 @@ harness::KernelSpec solve_kernel() {
   cond.min = 1;
   cond.min_exclusive = true;
   k.options = {n, nrhs, grid_opt, block, cond};
-  k.problem_keys = {"n", "nrhs"};
   k.size_key = "n";
   k.work_exponent = 3.0;
   k.memory_exponent = 2.0;
@@ -210,28 +210,7 @@ harness::KernelSpec solve_kernel() {
   for (const char* algo : {"cholesky", "lu"})
     k.comm_models[algo] = {"ceil(n / block)", "min(1, p - 1) * 2 * ceil(n / sqrt(p)) * block * w",
                            "2 * ceil(log2(max(p, 2)))", "0", "panel broadcasts along process rows and columns"};
-  k.archive_keys = {
-      {"/", "n", "int64", "matrix size N"},
-      {"/", "nrhs", "int64", "right-hand sides"},
-      {"/parameters", "grid", "string", "process grid PRxPC"},
-      {"/parameters", "grid_rows", "int64", "PR"},
-      {"/parameters", "grid_cols", "int64", "PC"},
-      {"/parameters", "block", "int64", "block size mb = nb used (after clamping to N)"},
-      {"/parameters", "residual_threshold", "float64", "16 (HPL)"},
-      {"/parameters", "condition", "float64", "requested condition number (synthetic)"},
-      {"/parameters", "synthetic_rank", "int64", "k, the columns of G (synthetic)"},
-      {"/parameters", "shift", "float64", "delta, the diagonal shift (synthetic)"},
-      {"/parameters", "input_asymmetry", "float64", "max|A - A^T| / max|A| of the input (cholesky, --input)"},
-      {"/parameters", "asymmetry_bound", "float64", "2 N eps: the largest input_asymmetry accepted (cholesky, --input)"},
-      {"/validation", "scaled_residual", "float64", "|A X - B|_inf / (|A|_inf |X|_inf N eps)"},
-      {"/validation", "residual_norm", "float64", "|A X - B|_inf"},
-      {"/validation", "a_norm", "float64", "|A|_inf"},
-      {"/validation", "x_norm", "float64", "|X|_inf"},
-      {"/validation", "b_norm", "float64", "|B|_inf"},
-      {"/validation", "rcond", "float64", "1 / cond_1(A), estimated from the factor (p?pocon / p?gecon)"},
-      {"/validation", "condition_warning", "string", "present when rcond < eps: A is singular to working precision"},
-      {"/output", "X", "dataset", "the N x nrhs solution (--save-output)"},
-  };
+  k.archive_keys = solve_archive_keys();
   k.make_case = [](harness::SetupContext& ctx) -> std::unique_ptr<harness::Case> {
     if (ctx.common.precision == Precision::single) return make<float>(ctx);
     return make<double>(ctx);

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "sparsify/archive_contract.hpp"
 #include "sparsify/case.hpp"
 #include "sparsify/gen.hpp"
 
@@ -199,7 +200,6 @@ harness::KernelSpec sparsify_kernel() {
     s.min = 0;
     k.options.push_back(s);
   }
-  k.problem_keys = {"n", "d", "nnz", "r", "density", "coherence"};
   k.size_key = std::string(1, 'd');  // (not = "d": GCC 12 -Wrestrict false positive)
   k.work_exponent = 1.0;    // work and memory grow linearly in d at fixed n
   k.memory_exponent = 1.0;
@@ -207,36 +207,7 @@ harness::KernelSpec sparsify_kernel() {
   // twice the data through the network); the rest moves O(n + m) words.
   k.comm_models["leverage"] = {"1", "min(1, p - 1) * 2 * n * n * w", "2 * ceil(log2(max(p, 2)))", "0",
                                "Allreduce of the n x n Gram matrix"};
-  k.archive_keys = {
-      {"/", "n", "int64", "rows of X (tokens)"},
-      {"/", "d", "int64", "columns of X"},
-      {"/", "nnz", "int64", "nonzero entries of X"},
-      {"/", "r", "float64", "|X X^T|_max measured at set-up"},
-      {"/parameters", "m", "int64", "samples drawn (bss: steps ceil(gamma n); leverage-sketch: scaled by oversample)"},
-      {"/validation", "spectral_low", "float64", "lambda_min of L^{-1} Y Y^T L^{-T}"},
-      {"/validation", "spectral_high", "float64", "lambda_max of L^{-1} Y Y^T L^{-T}"},
-      {"/validation", "attention_error", "float64", "max |D(Y)^{-1} exp(Y Y^T) - D(X)^{-1} exp(X X^T)|"},
-      {"/validation", "attention_bound", "float64", "(e^{2 eps' r} - 1) e^{2 r} / n, eps' the reached window; 1 (the trivial bound) when that is >= 1"},
-      {"/validation", "bound_vacuous", "int64", "1: the bound formula is >= 1, the trivial bound of softmax entries (it certifies nothing)"},
-      {"/validation", "log_attention_bound", "float64", "when bound_vacuous: ln of the bound formula (computed in log space)"},
-      {"/validation", "error_over_r", "float64", "attention_error / r (the paper's O(r))"},
-      {"/validation", "columns_kept", "int64", "distinct columns in Y"},
-      {"/validation", "max_invariant_violation", "float64", "bss: largest barrier-invariant violation (0)"},
-      {"/validation", "score_sum", "float64", "leverage: sum of scores (= n); leverage-sketch: of approximate scores"},
-      {"/validation", "score_sum_tolerance", "float64", "leverage: allowed |score_sum - n|, n (1e-8 + n (n + 1) 2^-53 gram_condition)"},
-      {"/validation", "gram_condition", "float64", "lambda_max / lambda_min of X X^T (eigenvalues, capped at 2^52)"},
-      {"/parameters", "oversample", "float64", "leverage-sketch, default m: beta = oversample_jl * oversample_embedding"},
-      {"/parameters", "bound", "string", "sampling methods: chernoff (exact-exponent matrix Chernoff) or classic"},
-      {"/parameters", "chernoff_ratio", "float64", "bound chernoff: t = m / n from n (e^{-h_low t} + e^{-h_high t}) <= delta"},
-      {"/parameters", "screen_factor", "float64", "leverage-sketch, chernoff: a, candidates pi~ = min(1, a m tau~ / n)"},
-      {"/parameters", "screen_slack", "float64", "leverage-sketch, chernoff: eta = eps / 64, the window share of under-covered columns"},
-      {"/validation", "screen_missed_mass", "float64", "leverage-sketch, chernoff: exact-score mass the screen under-covered (<= screen_slack)"},
-      {"/validation", "candidates", "int64", "leverage-sketch, chernoff: columns whose exact score was computed"},
-      {"/validation", "score_factor", "float64", "leverage-sketch: oversampling factor its scores needed, max tau sum(tau~) / (n tau~)"},
-      {"/output", "columns", "dataset", "selected global column indices, int64, ascending"},
-      {"/output", "weights", "dataset", "their weights: Y = X[:, columns] diag(weights)"},
-      {"/output", "Y", "dataset", "n x m output (--save-output; always for gaussian)"},
-  };
+  k.archive_keys = sparsify_archive_keys();
   k.make_case = make_case;
   k.gen = sparsify_gen();
   return k;

@@ -475,18 +475,58 @@ def _read(f, path, kernel: str | None) -> dict:
     }
 
 
-def point_key(rec: dict) -> tuple:
-    """What makes two runs the same benchmark point (for compare): everything but the results."""
+def _typed(text: str, typ: str):
+    """A declared default as the value an archive would hold."""
+    return int(text) if typ in ("int64", "uint64") else float(text) if typ == "float64" else text
+
+
+def _point_and_tuning(rec: dict, contract: list | None) -> tuple[dict, dict, dict]:
+    """(point problem keys, point parameters, tuning keys) of a run record. Without a contract
+    every stored problem key and parameter is a point key. With the kernel's archive contract (the
+    keys of `attnbench <kernel> --describe`, studyfile.Kernel.archive): point keys only, a point or
+    tuning key an older archive lacks taking its declared default; tuning keys apart; results
+    (derived constants) and run keys left out; a key the contract does not know stays a point key."""
     params = rec.get("parameters") or {}
     problem = rec.get("problem") or {}
     if isinstance(params, str):  # a study table stores them as JSON
         params = json.loads(params)
     if isinstance(problem, str):
         problem = json.loads(problem)
+    if contract is None:
+        return dict(problem), dict(params), {}
+    algo = rec.get("algorithm")
+    declared = {}
+    for k in contract:
+        if not k.get("algorithms") or algo in k["algorithms"]:
+            declared.setdefault((k["group"], k["name"]), k)
+    out = ({}, {}, {})
+    for group, values in (("/", dict(problem)), ("/parameters", dict(params))):
+        for (g, name), k in declared.items():
+            if g == group and name not in values and "default" in k and k.get("role") in ("point", "tuning"):
+                values[name] = _typed(k["default"], k.get("type", "string"))
+        for name, v in values.items():
+            role = declared.get((group, name), {}).get("role", "point")
+            if role == "point":
+                out[0 if group == "/" else 1][name] = v
+            elif role == "tuning":
+                out[2][name] = v
+    return out
+
+
+def point_key(rec: dict, contract: list | None = None) -> tuple:
+    """What makes two runs the same benchmark point (for compare): everything but the results, or,
+    with the kernel's archive contract, its point keys (see _point_and_tuning)."""
+    problem, params, _ = _point_and_tuning(rec, contract)
     params = tuple(sorted((k, str(v)) for k, v in params.items()))
     problem = tuple(sorted((k, str(v)) for k, v in problem.items()))
     return (rec["kernel"], rec["algorithm"], rec["variant"], problem, int(rec["ranks"]),
             int(rec["threads_per_rank"]), rec["precision"], params)
+
+
+def tuning_key(rec: dict, contract: list | None) -> tuple:
+    """The run's tuning keys ((name, value) sorted; empty without a contract): how the point was run
+    (tile, block, grid sizes), which compare reports beside the comparison."""
+    return tuple(sorted((k, str(v)) for k, v in _point_and_tuning(rec, contract)[2].items()))
 
 
 def describe_key(key: tuple) -> str:

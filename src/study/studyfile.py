@@ -179,6 +179,10 @@ class Kernel:
     size_key: str
     work_exponent: float
     memory_exponent: float
+    # The archive contract: every key a run archives (the "archive" groups of --describe, flattened),
+    # each {"group", "name", "type", "role", "algorithms", "default"?, ...}; empty from a binary that
+    # does not declare it.
+    archive: list = dataclasses.field(default_factory=list)
 
     @property
     def default_algorithm(self) -> str:
@@ -226,7 +230,12 @@ def parse_kernel(obj, where: str) -> Kernel:
         bad("work_exponent and memory_exponent must be numbers")
     if not (we > 0 and me > 0 and math.isfinite(we) and math.isfinite(me)):
         bad("work_exponent and memory_exponent must be positive")
-    return Kernel(str(obj["kernel"]), algos, opts, list(keys), str(obj["size_key"]), we, me)
+    archive = obj.get("archive") or {}
+    if not isinstance(archive, dict):
+        bad("'archive' must be an object of key lists")
+    contract = [k for group in archive.values() if isinstance(group, list) for k in group
+                if isinstance(k, dict) and isinstance(k.get("group"), str) and isinstance(k.get("name"), str)]
+    return Kernel(str(obj["kernel"]), algos, opts, list(keys), str(obj["size_key"]), we, me, contract)
 
 
 def describe_kernel(binary: str, kernel: str) -> Kernel:

@@ -119,13 +119,17 @@ harness::KernelSpec toy_kernel() {
       {"--n", harness::OptionType::integer, "1000", {}, "Vector length", {}, true, 1, 1e12},
       {"--corrupt", harness::OptionType::flag, "", {}, "Add 1 to the result (to test the INVALID path)"},
   };
-  k.problem_keys = {"n"};
   k.size_key = "n";
   k.work_exponent = 1.0;
   k.memory_exponent = 1.0;
-  k.archive_keys = {{"/", "n", "int64", "vector length"},
-                    {"/validation", "abs_error", "float64", "|dot - reference|"},
-                    {"/output", "dot", "dataset", "the result (--save-output)"}};
+  // Its archive contract: everything it archives beyond the harness's frame.
+  constexpr auto P = harness::KeyRole::point, R = harness::KeyRole::result;
+  k.archive_keys = {{"/", "n", "int64", "vector length", P},
+                    {"/parameters", "corrupt", "int64", "1: --corrupt", P},
+                    {"/validation", "abs_error", "float64", "|dot - reference|", R},
+                    {"/validation", "rel_error", "float64", "abs_error / the scale of the terms", R},
+                    {"/validation", "terms", "int64", "n", R},
+                    {"/output", "dot", "dataset", "the result", R, {}, "--save-output"}};
   k.make_case = make_case;
   return k;
 }

@@ -1,0 +1,12 @@
+#pragma once
+// The attention kernel's archive contract: every key it writes beyond the harness's frame, its role
+// (benchmark point, tuning, result), the algorithms that write it and when (harness::ArchiveKey).
+#include <vector>
+
+#include "harness/kernel.hpp"
+
+namespace attnbench::attention {
+
+std::vector<harness::ArchiveKey> attention_archive_keys();
+
+}  // namespace attnbench::attention

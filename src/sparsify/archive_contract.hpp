@@ -1,0 +1,12 @@
+#pragma once
+// The sparsify kernel's archive contract: every key it writes beyond the harness's frame, its role
+// (benchmark point, tuning, result), the algorithms that write it and when (harness::ArchiveKey).
+#include <vector>
+
+#include "harness/kernel.hpp"
+
+namespace attnbench::sparsify {
+
+std::vector<harness::ArchiveKey> sparsify_archive_keys();
+
+}  // namespace attnbench::sparsify
