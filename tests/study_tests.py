@@ -1247,7 +1247,8 @@ class Regress(Base):
             k = next(i for i, v in enumerate(rel) if v <= 1e-10)
             secs = sum(float(hist[c][: k + 1].sum()) for c in hist if c.startswith("t_") and c != "t_check")
             self.assertEqual(cells[it_col], str(k), point)
-            self.assertAlmostEqual(float(cells[s_col]), secs, delta=2e-3 * secs, msg=point)
+            # sketch.md prints 3 significant digits: rounding moves a value by up to 0.5% of it.
+            self.assertAlmostEqual(float(cells[s_col]), secs, delta=5e-3 * secs, msg=point)
         self.assertEqual(cells[3], "100")
         self.assertIn("sketch wins from", sketch)
         for p in ("n200-p2-t1-newton-d3", "n200-p2-t1-newton-d4"):
