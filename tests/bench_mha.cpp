@@ -1,5 +1,5 @@
-// bench_mha: timings of the multi-head exact attention library (src/attention/mha.hpp) for the
-// issue-12 figures, until the kernel is reachable through `attnbench attention` (harness). Prints
+// bench_mha: timings of the multi-head exact attention library (src/attention/mha.hpp) beside a
+// same-run GEMM peak, measured on the library without the harness (tests/bench_figures.sh). Prints
 // one line of key=value pairs on rank 0. Same-run ratios only: the GEMM peak (single core, the
 // full attention shape min(n, 4096) x min(n, 4096) x d, Q K^T) is measured in the same process.
 // cpu_time is the median over repetitions of the CPU seconds of one call (max over ranks; all the

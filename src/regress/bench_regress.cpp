@@ -1,4 +1,4 @@
-// regress_bench: the performance figures of issue 11, measured directly on the library (not a
+// regress_bench: the regression's performance figures, measured directly on the library (not a
 // test; not installed; `attnbench regress` measures the same once registered with the harness).
 //   mpirun -n P regress_bench convergence   planted n=4096 d=16 delta=0.01: newton to 1e-10 vs gd (1000 iterations)
 //   mpirun -n P regress_bench iteration     one Newton iteration (Hessian evaluation + solve), n=8192 d=16

@@ -1,5 +1,5 @@
 #pragma once
-// The optimizers of the attention regression (issue 11), on x = [vec X; vec Y]:
+// The optimizers of the attention regression (ALGORITHMS.md section 5), on x = [vec X; vec Y]:
 //
 //  newton       damped Newton / Levenberg-Marquardt on (X, Y) jointly with the exact Hessian:
 //               solve (H + lambda I) step = -g (NewtonSolver) with lambda = mu |g| (0 below
