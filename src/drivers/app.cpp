@@ -70,16 +70,16 @@ int run_main(const dist::Comm& world, int argc, char** argv, const std::vector<h
 }
 
 std::optional<int> answer_without_mpi(int argc, char** argv, const std::vector<harness::KernelSpec>& kernels) {
-  // `attnbench --exit-codes` prints a constant table and touches nothing: answered here always, also
-  // in a Slurm batch script of several tasks (jobs/run.sbatch asks it before launching the ranks).
-  if (argc == 2 && std::string_view(argv[1]) == "--exit-codes") {
-    std::cout << harness::exit_codes_lines() << std::flush;
-    return 0;
-  }
   // Started by mpirun/mpiexec or srun with several tasks: every rank must take part in the MPI
   // path (rank 0 prints once there).
   for (const char* launcher_variable : {"OMPI_UNIVERSE_SIZE", "PMIX_RANK", "PMI_SIZE"})
     if (std::getenv(launcher_variable) != nullptr) return std::nullopt;
+  // Not launched by mpirun or srun: `--exit-codes` (a constant table) is answered here also in a
+  // Slurm batch script of several tasks, which asks it before it launches the ranks (jobs/run.sbatch).
+  if (argc == 2 && std::string_view(argv[1]) == "--exit-codes") {
+    std::cout << harness::exit_codes_lines() << std::flush;
+    return 0;
+  }
   if (const char* tasks = std::getenv("SLURM_NTASKS"); tasks != nullptr && std::string_view(tasks) != "1")
     return std::nullopt;
   bool asks = false;
