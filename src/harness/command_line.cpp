@@ -150,7 +150,7 @@ std::vector<OptionSpec> common_option_specs(const KernelSpec& k) {
   using T = OptionType;
   return {
       {"--algo", T::string, k.algorithms.front().name, algos, algo_help},
-      {"--precision", T::string, "double", {"double", "single", "fp64", "fp32", "float"}, "Floating-point precision"},
+      {"--precision", T::string, "double", enum_choices(kPrecisionNames), "Floating-point precision"},
       {"--input", T::string, "", {}, "HDF5 input file (" + k.input_help + "); excludes the synthetic-input options"},
       {"--seed", T::string, "42", {}, "Seed (non-negative integer < 2^64) of the counter-based generator: data, "
                                       "samples, validation sample"},
@@ -350,7 +350,7 @@ void bind_gen(GenBinding& b, CLI::App& app, const std::vector<KernelSpec>& kerne
   }
   b.app->add_option("--seed", b.seed, "Seed of the counter-based generator (non-negative)");
   b.app->add_option("--precision", b.precision, "double or single")
-      ->check(CLI::IsMember({"double", "single", "fp64", "fp32", "float"}));
+      ->check(CLI::IsMember(enum_choices(kPrecisionNames)));
   b.app->add_option("--out", b.out, "HDF5 file to create")->required();
   b.app->add_flag("--overwrite", b.overwrite, "Replace --out if it exists");
   if (!names.empty()) {

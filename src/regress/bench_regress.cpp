@@ -34,15 +34,6 @@ double median(std::vector<double> v) {
 
 double max_over_ranks(const dist::Comm& comm, double t) { return comm.allreduce(t, dist::Op::max); }
 
-// CPU seconds of this process (all its threads). On a shared machine wall times of 1 and 2 ranks
-// are not comparable; CPU time is less disturbed by other jobs (it still counts MPI's busy-polling
-// in a wait, so it flatters nothing: a rank that waits burns CPU too).
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
 // The planted instance of every figure: n x d, start 1% from the optimum.
 Instance<double> planted(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
   PlantedSpec spec;
@@ -97,7 +88,7 @@ void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps,
   std::vector<double> total, eval, solve, fwd, grad, hess, red, cpu;
   for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
     comm.barrier();
-    const double c0 = cpu_seconds();
+    const double c0 = process_cpu_seconds();
     const double t0 = wall_seconds();
     Evaluation<double> e = ev.evaluate(inst.x0, Need::hessian, !solver->partial_hessian());
     const double t1 = wall_seconds();
@@ -106,7 +97,7 @@ void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps,
     solver->set_hessian(std::move(e.hessian), N);  // scalapack: the reduce-scatter is part of the solve time
     const int info = solver->solve(1e-3, rhs, step);
     const double t2 = wall_seconds();
-    const double c2 = cpu_seconds();
+    const double c2 = process_cpu_seconds();
     if (r == 0) {
       if (comm.is_root() && info != 0) std::printf("(cholesky info %d)\n", info);
       continue;

@@ -179,8 +179,9 @@ harness::KernelSpec solve_kernel() {
       "HDF5 file with /A (N x N) and /B (N x nrhs), 2-D, float32 or float64, row-major; each rank reads its "
       "block-cyclic share directly. cholesky needs a symmetric /A: max|A - A^T| <= 2 N eps max|A| (rounding), "
       "else exit 3; the residual is that of /A as given.";
-  k.algorithms = {{"cholesky", "p?potrf + p?potrs (symmetric positive definite A): N^3/3 + 2 N^2 nrhs flops"},
-                  {"lu", "p?gesv, LU with partial pivoting (general A): 2 N^3/3 + 2 N^2 nrhs flops"}};
+  k.algorithms = {{to_string(Algorithm::cholesky),
+                   "p?potrf + p?potrs (symmetric positive definite A): N^3/3 + 2 N^2 nrhs flops"},
+                  {to_string(Algorithm::lu), "p?gesv, LU with partial pivoting (general A): 2 N^3/3 + 2 N^2 nrhs flops"}};
   OptionSpec n{"--n", OptionType::integer, "4096", {}, "matrix size N (synthetic input)", {}, true};
   n.min = 1;
   n.max = 2147483647;

@@ -24,11 +24,13 @@ namespace attnbench::solve {
 using grid::BlockCyclicLayout;
 using grid::BlockCyclicMatrix;
 
-std::string to_string(Algorithm a) { return a == Algorithm::cholesky ? "cholesky" : "lu"; }
+std::string to_string(Algorithm a) { return enum_name(kAlgorithmNames, a); }
 Algorithm parse_algorithm(const std::string& s) {
-  if (s == "cholesky") return Algorithm::cholesky;
-  if (s == "lu") return Algorithm::lu;
-  throw usage_error("--algo '" + s + "': expected cholesky or lu").everywhere();  // same text on every rank
+  try {
+    return parse_enum(kAlgorithmNames, s, "--algo");
+  } catch (const Error& e) {
+    throw e.everywhere();  // the same text on every rank
+  }
 }
 
 double flops(Algorithm a, std::int64_t n, std::int64_t nrhs) {
