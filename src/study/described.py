@@ -33,10 +33,8 @@ def binary() -> str:
     return b
 
 
-@functools.cache
-def suite() -> dict:
-    """`attnbench --describe` (answered before MPI_Init: no launcher needed), parsed once."""
-    cmd = [binary(), "--describe"]
+def ask_json(cmd: list[str]) -> dict:
+    """Run a describing command of the binary (`attnbench [KERNEL] --describe`) and parse its JSON."""
     env = dict(os.environ)
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
@@ -51,6 +49,14 @@ def suite() -> dict:
         obj = json.loads(p.stdout)
     except json.JSONDecodeError as e:
         raise DescribeError(f"'{' '.join(cmd)}' did not print JSON ({e})") from None
+    return obj
+
+
+@functools.cache
+def suite() -> dict:
+    """`attnbench --describe` (answered before MPI_Init: no launcher needed), parsed once."""
+    cmd = [binary(), "--describe"]
+    obj = ask_json(cmd)
     for section in ("exit_codes", "run_states", "study_plots"):
         if not isinstance(obj.get(section), list):
             raise DescribeError(f"'{' '.join(cmd)}' has no \"{section}\" list (a binary older than these tools?)")

@@ -22,11 +22,9 @@ import copy
 import dataclasses
 import hashlib
 import itertools
-import json
 import math
 import os
 import re
-import subprocess
 import tomllib
 
 import described
@@ -231,23 +229,12 @@ def parse_kernel(obj, where: str) -> Kernel:
 
 def describe_kernel(binary: str, kernel: str) -> Kernel:
     """Run `binary <kernel> --describe` (a singleton MPI run of the binary) and parse its JSON."""
-    env = dict(os.environ)
-    if os.geteuid() == 0:
-        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     cmd = [binary, kernel, "--describe"]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise StudyError(f"cannot run '{' '.join(cmd)}' to learn the kernel's options: {e}") from None
-    if out.returncode != 0:
-        msg = out.stderr.strip().splitlines()
-        raise StudyError(f"'{' '.join(cmd)}' failed (exit {out.returncode}): "
-                         f"{msg[-1] if msg else 'no message'} (is '{kernel}' a kernel of this attnbench, "
-                         "and does the binary support --describe?)")
-    try:
-        obj = json.loads(out.stdout)
-    except json.JSONDecodeError as e:
-        raise StudyError(f"'{' '.join(cmd)}' did not print JSON ({e})") from None
+        obj = described.ask_json(cmd)
+    except described.DescribeError as e:
+        raise StudyError(f"{e} (is '{kernel}' a kernel of this attnbench, and does the binary support "
+                         "--describe?)") from None
     k = parse_kernel(obj, f"'{' '.join(cmd)}'")
     if k.name != kernel:
         raise StudyError(f"'{' '.join(cmd)}' describes kernel {k.name!r}, not {kernel!r}")
