@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <variant>
@@ -12,6 +13,7 @@
 #include "attention/kernel.hpp"
 #include "core/error.hpp"
 #include "core/run_record.hpp"
+#include "drivers/registry.hpp"
 #include "harness/command_line.hpp"
 
 using namespace attnbench;
@@ -144,6 +146,22 @@ TEST(Cli, DescribeListsRunStatesAndStudyPlots) {
   ASSERT_EQ(all["study_plots"].size(), 1u);
   EXPECT_EQ(all["study_plots"][0]["name"], "some-plot");
   EXPECT_TRUE(all["study_plots"][0]["keeps_scaling_plots"].get<bool>());
+}
+
+// An option's `algorithms` name algorithms of its kernel: a misspelt name would make the option
+// silently apply to nothing (every registered kernel, as the binary has them).
+TEST(Cli, OptionsApplyToAlgorithmsOfTheirKernel) {
+  int checked = 0;
+  for (const auto& k : drivers::kernels()) {
+    std::vector<std::string> names;
+    for (const auto& a : k.algorithms) names.push_back(a.name);
+    for (const auto& o : k.options)
+      for (const auto& a : o.algorithms) {
+        EXPECT_NE(std::find(names.begin(), names.end(), a), names.end()) << k.name << " " << o.name << ": " << a;
+        ++checked;
+      }
+  }
+  EXPECT_GT(checked, 10);
 }
 
 TEST(Cli, DescribeIsValidJsonWithEveryOption) {

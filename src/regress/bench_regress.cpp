@@ -17,6 +17,7 @@
 #include "dist/comm.hpp"
 #include "grid/process_grid.hpp"
 #include "metrics/gemm_rate.hpp"
+#include "regress/case.hpp"
 #include "regress/evaluate.hpp"
 #include "regress/instance.hpp"
 #include "regress/optimize.hpp"
@@ -139,7 +140,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--n")) n = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--d")) d = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--solver")) scalapack = !std::strcmp(argv[i + 1], "scalapack");
+    if (!std::strcmp(argv[i], "--solver")) scalapack = parse_solver(argv[i + 1]) == SolverKind::scalapack;
   }
   if (what == "convergence") convergence(world, n ? n : 4096, d ? d : 16);
   else if (what == "iteration") iteration(world, n ? n : 8192, d ? d : 16, reps, scalapack);

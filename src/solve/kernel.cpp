@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/precision.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
 #include "grid/redistribute.hpp"
@@ -66,7 +67,7 @@ class SolveCase final : public harness::Case {
           "estimated condition number 1/rcond = {} of A exceeds 1/eps = {:.3g} ({} precision): A is singular to "
           "working precision and X may have no correct digit, although the scaled residual checks the backward error",
           r.rcond > 0 ? fmt::format("{:.3g}", 1.0 / r.rcond) : std::string("inf"), 1.0 / eps,
-          sizeof(T) == 4 ? "single" : "double");
+          to_string(precision_of<T>()));
       if (grid_->comm().is_root()) std::cerr << "attnbench: warning: solve: " << warning << std::endl;
       v.notes["condition_warning"] = warning;
     }
@@ -127,7 +128,7 @@ std::unique_ptr<harness::Case> make(harness::SetupContext& ctx) {
     // fit: a size a study sweeps past the machine is recorded as DOES_NOT_FIT, not a failure).
     metrics::check_memory_fits(comm, footprint_bytes(shape, comm.rank(), spec.n, spec.nrhs, block, spec.k(), sizeof(T)),
                                fmt::format("solve --n {} --nrhs {} ({}, grid {}, block {})", spec.n, spec.nrhs,
-                                           sizeof(T) == 4 ? "single" : "double", shape.to_string(), block),
+                                           to_string(precision_of<T>()), shape.to_string(), block),
                                ExitCode::does_not_fit);
     const double t0 = wall_seconds();
     A = synthetic_matrix<T>(*g, spec, block);

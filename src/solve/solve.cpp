@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/precision.hpp"
 #include "core/random.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
@@ -85,7 +86,7 @@ BlockCyclicMatrix<T> synthetic_matrix(const grid::ProcessGrid& g, const Syntheti
     throw usage_error(fmt::format("--condition {:g}: the synthetic generator honours 1 < condition <= {:.3g} at "
                                   "N = {} in {} precision (the shift lambda_max / (condition - 1) must stay above "
                                   "10 sqrt(N) eps, the rounding of G G^T / k)",
-                                  s.condition, s.max_condition(eps), s.n, sizeof(T) == 4 ? "single" : "double"))
+                                  s.condition, s.max_condition(eps), s.n, to_string(precision_of<T>())))
         .everywhere();
   const std::int64_t k = s.k();
   // G[owner] from (seed, i k + j); A[owner] := G G^T / k (p?gemm: G's blocks travel along process
