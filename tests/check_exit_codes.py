@@ -5,6 +5,7 @@ held against every place that restates or uses them:
 
   * README.md's "Exit codes" table: the same codes, and each row says what the code's meaning says
     before its first ':' or '(' (e.g. "usage error", "the run completed but failed validation");
+    every "exit N" in its prose is one of the codes;
   * `attnbench --exit-codes` (what the job scripts read): the same names and codes;
   * the Python tools (src/study/*.py, src/report/*.py) hold no code of the binary: a module-level
     EXIT_* / RC_* constant is one of the tool's OWN exit codes listed below (each tool's documented
@@ -95,6 +96,10 @@ def readme_table(readme: Path) -> dict[int, str]:
 
 
 def check_readme(root: Path, by_code: dict, problems: list[str]) -> int:
+    for lineno, line in enumerate((root / "README.md").read_text().splitlines(), 1):
+        for m in re.finditer(r"\bexit(?:s|ing)? (?:code )?([0-9]+)\b", line):
+            if int(m.group(1)) not in by_code:
+                problems.append(f"README.md:{lineno}: '{m.group(0)}' is no exit code of --describe")
     table = readme_table(root / "README.md")
     if sorted(table) != sorted(by_code):
         problems.append(f"README.md exit-code table has codes {sorted(table)}, --describe {sorted(by_code)}")

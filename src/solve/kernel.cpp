@@ -108,7 +108,7 @@ std::unique_ptr<harness::Case> make(harness::SetupContext& ctx) {
   Algorithm algo = Algorithm::cholesky;
   grid::GridShape shape;
   dist::agree_on_success(comm, [&] {
-    algo = parse_algorithm(ctx.common.algorithm.empty() ? "cholesky" : ctx.common.algorithm);
+    algo = ctx.common.algorithm.empty() ? Algorithm::cholesky : parse_algorithm(ctx.common.algorithm);
     // --grid has no default value (the squarest shape depends on the rank count).
     shape = grid::parse_grid_shape(ctx.options.has("--grid") ? ctx.options.string("--grid") : std::string(),
                                    comm.size(), "--grid");

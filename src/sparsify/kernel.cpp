@@ -20,7 +20,7 @@ const std::vector<std::string> kSampling = {"leverage", "leverage-sketch", "unif
 std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   const auto& o = ctx.options;
   CaseConfig cfg;
-  cfg.params.method = method_from_string(ctx.common.algorithm.empty() ? "leverage" : ctx.common.algorithm);
+  cfg.params.method = ctx.common.algorithm.empty() ? Method::leverage : method_from_string(ctx.common.algorithm);
   cfg.params.seed = ctx.common.seed;
   cfg.params.eps = o.number("--eps");
   cfg.params.delta = o.number("--delta");
