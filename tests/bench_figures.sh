@@ -1,7 +1,7 @@
 #!/bin/sh
-# The issue-12 benchmark figures (closing note), one command each; prints bench_mha's key=value
-# lines. Medians of --reps runs; compare ratios within one run of this script only (the machine
-# may be shared: the CPU-time fraction is the steadier figure there).
+# The multi-head exact attention benchmark figures (heads, GQA, causal, layouts), one command
+# each; prints bench_mha's key=value lines. Medians of --reps runs; compare ratios within one run
+# of this script only (the machine may be shared: the CPU-time fraction is the steadier figure there).
 #   tests/bench_figures.sh build/release [build/portable]
 set -eu
 B=${1:-build/release}/tests/bench_mha

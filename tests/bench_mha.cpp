@@ -1,5 +1,5 @@
-// bench_mha: timings of the multi-head exact attention library (src/attention/mha.hpp) for the
-// issue-12 figures, until the kernel is reachable through `attnbench attention` (harness). Prints
+// bench_mha: timings of the multi-head exact attention library (src/attention/mha.hpp) beside a
+// same-run GEMM peak, measured on the library without the harness (tests/bench_figures.sh). Prints
 // one line of key=value pairs on rank 0. Same-run ratios only: the GEMM peak (single core, the
 // full attention shape min(n, 4096) x min(n, 4096) x d, Q K^T) is measured in the same process.
 // cpu_time is the median over repetitions of the CPU seconds of one call (max over ranks; all the
@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include "attention/exact/mha.hpp"
 #include "attention/exact/mha_validation.hpp"
 #include "core/error.hpp"
+#include "core/timer.hpp"
 #include "dist/comm.hpp"
 #include "linalg/blas.hpp"
 #include "linalg/vector_math.hpp"
@@ -29,24 +29,16 @@ using namespace attnbench;
 
 namespace {
 
-// Seconds of CPU time this process has used (all its threads). On a machine shared with other
-// jobs the wall clock includes the time the scheduler gave to them; CPU time does not, so the
-// CPU-time ratio of two single-threaded codes is the steadier figure (cache interference remains).
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
 // GFLOP/s of S = Q K^T on the full attention shape g x g x d (one core), in CPU time, best of 3.
 template <class T>
 double gemm_cpu_gflops(std::int64_t g, std::int64_t d) {
   std::vector<T> A(static_cast<std::size_t>(g * d), T(0.5)), B(A.size(), T(0.25)), C(static_cast<std::size_t>(g * g));
+  const double flops = 2.0 * static_cast<double>(g) * static_cast<double>(g) * static_cast<double>(d);
   double best = 0.0;
   for (int t = 0; t < 3; ++t) {
-    const double t0 = cpu_seconds();
+    const double t0 = process_cpu_seconds();
     linalg::gemm(linalg::Trans::no, linalg::Trans::yes, g, g, d, T(1), A.data(), d, B.data(), d, T(0), C.data(), g);
-    best = std::max(best, 2.0 * static_cast<double>(g) * static_cast<double>(g) * static_cast<double>(d) / (cpu_seconds() - t0) / 1e9);
+    best = std::max(best, flops / (process_cpu_seconds() - t0) / 1e9);
   }
   return best;
 }
@@ -86,9 +78,9 @@ int run(const dist::Comm& comm, const std::map<std::string, std::string>& a) {
   Matrix<T> O;
   for (int r = 0; r < warmup + reps; ++r) {
     comm.barrier();
-    const double c0 = cpu_seconds();
+    const double c0 = process_cpu_seconds();
     O = attention::mha_attention(comm, p, o, &t);
-    const double cpu = comm.allreduce(cpu_seconds() - c0, dist::Op::max);
+    const double cpu = comm.allreduce(process_cpu_seconds() - c0, dist::Op::max);
     comm.barrier();
     if (r < warmup) continue;
     cpus.push_back(cpu);

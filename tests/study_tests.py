@@ -454,20 +454,33 @@ mv "$out.partial" "$out"
 
 
 class Sbatch(Base):
-    """jobs/run.sbatch outside Slurm (it is a bash script): status file, time-limit handler, exit 6
-    -> DOES_NOT_FIT with exit 0, claims, publishing without replacing."""
+    """jobs/run.sbatch outside Slurm (it is a bash script): status file, time-limit handler, the
+    binary's does_not_fit code -> DOES_NOT_FIT with exit 0, claims, publishing without replacing.
+    The stand-in binaries answer `--exit-codes` from $FAKE_EXIT_CODES (the real binary's by default)."""
 
     def setUp(self):
         super().setUp()
         self.fake = self.tmp / "fake-attnbench"
-        self.fake.write_text(FAKE_BIN)
-        self.fake.chmod(0o755)
+        self.write_fake(FAKE_BIN)
         self.point = self.tmp / "pt"
         self.point.mkdir()
+        self.codes = self.tmp / "exit-codes"
+        p = subprocess.run([BIN, "--exit-codes"], capture_output=True, text=True, env=env(), timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.codes.write_text(p.stdout)
+
+    def write_fake(self, script):
+        shebang, body = script.split("\n", 1)
+        self.fake.write_text(shebang + '\n[ "$1" = --exit-codes ] && { cat "$FAKE_EXIT_CODES"; exit 0; }\n' + body)
+        self.fake.chmod(0o755)
+
+    def code(self, name):
+        return dict(line.split() for line in self.codes.read_text().splitlines())[name]
 
     def start(self, sleep):
         e = env()
-        e.update(ATTNBENCH_BIN=str(self.fake), ATTNBENCH_LAUNCHER="mpirun", FAKE_SLEEP=str(sleep))
+        e.update(ATTNBENCH_BIN=str(self.fake), ATTNBENCH_LAUNCHER="mpirun", FAKE_SLEEP=str(sleep),
+                 FAKE_EXIT_CODES=str(self.codes))
         for k in list(e):
             if k.startswith("SLURM_"):
                 del e[k]
@@ -496,7 +509,8 @@ class Sbatch(Base):
         self.assertEqual(digest, tree_digest(self.point))
 
     def test_does_not_fit(self):
-        self.fake.write_text("#!/bin/bash\necho 'attnbench: error: needs 15.6 GiB per rank, budget 4 GiB' >&2\nexit 6\n")
+        self.write_fake("#!/bin/bash\necho 'attnbench: error: needs 15.6 GiB per rank, budget 4 GiB' >&2\n"
+                        f"exit {self.code('does_not_fit')}\n")
         p = self.start(0)
         out, _ = p.communicate(timeout=120)
         self.assertEqual(p.returncode, 0, out)   # the job ends COMPLETED: the afterok report job runs
@@ -506,11 +520,34 @@ class Sbatch(Base):
         self.assertIn("needs 15.6 GiB", st["reason"])
         self.assertFalse((self.point / "run0.h5").exists())
         # exit 2 with today's English phrase is a failure: the code decides, never the message
-        self.fake.write_text("#!/bin/bash\necho 'attnbench: error: over the memory budget' >&2\nexit 2\n")
+        self.write_fake(f"#!/bin/bash\necho 'attnbench: error: over the memory budget' >&2\nexit {self.code('usage')}\n")
         p = self.start(0)
         out, _ = p.communicate(timeout=120)
-        self.assertEqual(p.returncode, 2, out)
+        self.assertEqual(p.returncode, int(self.code("usage")), out)
         self.assertEqual(self.status()["state"], "FAILED")
+
+    def test_codes_are_the_binarys(self):
+        # The script takes the codes from the binary it runs: with does_not_fit = 9 and output = 8,
+        # exit 9 is DOES_NOT_FIT and a run without an archive ends 8; exit 6 is then a failure.
+        self.codes.write_text("ok 0\ninternal 1\nusage 2\ninput 3\ninvalid 7\noutput 8\ndoes_not_fit 9\n")
+        self.write_fake("#!/bin/bash\necho 'attnbench: error: needs 2 GiB' >&2\nexit 9\n")
+        out, _ = self.start(0).communicate(timeout=120)
+        self.assertEqual((self.status()["state"], self.status()["exit_code"]), ("DOES_NOT_FIT", "0"), out)
+        self.write_fake("#!/bin/bash\nexit 7\n")   # invalid, but no archive written
+        p = self.start(0)
+        out, _ = p.communicate(timeout=120)
+        self.assertEqual((p.returncode, self.status()["state"]), (8, "FAILED"), out)
+        self.assertIn("no archive was written", self.status()["reason"])
+        self.write_fake("#!/bin/bash\nexit 6\n")
+        p = self.start(0)
+        out, _ = p.communicate(timeout=120)
+        self.assertEqual((p.returncode, self.status()["state"]), (6, "FAILED"), out)
+        # A binary that cannot say its codes: nothing runs, the status says why.
+        self.codes.write_text("")
+        p = self.start(0)
+        out, _ = p.communicate(timeout=120)
+        self.assertEqual((p.returncode, self.status()["state"]), (1, "FAILED"), out)
+        self.assertIn("--exit-codes' names no exit code", self.status()["reason"])
 
     def test_claims(self):
         # A live claim (this test process, on this host) makes the job skip the run.
@@ -538,8 +575,8 @@ class Sbatch(Base):
 
     def test_never_replaces(self):
         # Another writer publishes run0.h5 while this job runs: this job's archive does not replace it.
-        self.fake.write_text(FAKE_BIN.replace('mv "$out.partial" "$out"',
-                                              'mv "$out.partial" "$out"; echo other > "$(dirname "$out")/run0.h5"'))
+        self.write_fake(FAKE_BIN.replace('mv "$out.partial" "$out"',
+                                         'mv "$out.partial" "$out"; echo other > "$(dirname "$out")/run0.h5"'))
         p = self.start(0)
         out, _ = p.communicate(timeout=120)
         self.assertNotEqual(p.returncode, 0, out)
@@ -563,7 +600,7 @@ class Sbatch(Base):
         self.assertFalse((self.point / "run0.claim").exists(), "claim left behind")
 
     def test_failure_leaves_status(self):
-        self.fake.write_text("#!/bin/bash\nfor a; do [ \"$a\" = --out ] && exit 3; done; exit 0\n")
+        self.write_fake("#!/bin/bash\nfor a; do [ \"$a\" = --out ] && exit 3; done; exit 0\n")
         p = self.start(0)
         out, _ = p.communicate(timeout=120)
         self.assertNotEqual(p.returncode, 0, out)
@@ -1126,6 +1163,29 @@ class Unfit(FakeBase):
         # resumed: not retried
         rc, out, err = self.study_cmd("run", f, "--results", self.results, FAKE_RC=0)
         self.assertIn("recorded as does not fit", err)
+
+    def test_codes_are_the_binarys(self):
+        # The runner and the report take the codes from the binary's --describe: with does_not_fit
+        # = 9 there, exit 9 is DOES_NOT_FIT and exit 6 a failure.
+        import json
+        suite = json.loads(Path(self.fenv["FAKE_DESCRIBE"]).read_text())
+        moved = {"invalid": 7, "output": 8, "does_not_fit": 9}
+        for e in suite["exit_codes"]:
+            e["code"] = moved.get(e["name"], e["code"])
+        path = self.tmp / "describe-moved.json"
+        path.write_text(json.dumps(suite))
+        f = self.study(TINY.replace("ranks = [1, 2]", "ranks = [1]"))
+        rc, out, err = self.study_cmd("run", f, "--results", self.results, FAKE_RC=9, FAKE_DESCRIBE=path,
+                                      FAKE_MSG="attnbench: error: needs 9 GiB per rank, budget 4 GiB")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("state=DOES_NOT_FIT", (self.results / "tiny/n128-p1-t1/run0.status").read_text())
+        rc, out, err = self.tool("src/report/report.py", self.results / "tiny", "--no-plots", FAKE_DESCRIBE=path)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("DO NOT FIT the memory budget (exit 9,", out)
+        f = self.study(TINY.replace("ranks = [1, 2]", "ranks = [1]").replace('name = "tiny"', 'name = "tiny6"'))
+        rc, out, err = self.study_cmd("run", f, "--results", self.results, FAKE_RC=6, FAKE_DESCRIBE=path)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("state=FAILED", (self.results / "tiny6/n128-p1-t1/run0.status").read_text())
 
     def test_english_is_not_matched(self):
         f = self.study(TINY.replace("ranks = [1, 2]", "ranks = [1]"))

@@ -4,12 +4,16 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "attention/kernel.hpp"
 #include "core/error.hpp"
+#include "core/run_record.hpp"
+#include "drivers/registry.hpp"
 #include "harness/command_line.hpp"
 
 using namespace attnbench;
@@ -119,8 +123,49 @@ TEST(Cli, InputExcludesSyntheticOptions) {
   EXPECT_EQ(k.common.input, "x.h5");
 }
 
+// The run states the tools read: every (valid, certified) has exactly one, the one run_state names,
+// with the exit code such a run ends with; the study plots handed in are printed as given.
+TEST(Cli, DescribeListsRunStatesAndStudyPlots) {
+  const auto all = nlohmann::json::parse(describe_json(registry(), {{"some-plot", "what it draws", true}}));
+  std::map<std::string, int> codes;
+  for (const auto& e : all["exit_codes"]) codes[e["name"].get<std::string>()] = e["code"].get<int>();
+  for (const bool valid : {false, true})
+    for (const bool certified : {false, true}) {
+      int matches = 0;
+      for (const auto& s : all["run_states"]) {
+        if (s["valid"].get<bool>() != valid || (!s["certified"].is_null() && s["certified"].get<bool>() != certified))
+          continue;
+        ++matches;
+        EXPECT_EQ(s["name"], run_state(valid, certified));
+        ASSERT_EQ(codes.count(s["exit_code"].get<std::string>()), 1u) << s.dump();
+        EXPECT_EQ(codes[s["exit_code"].get<std::string>()], static_cast<int>(run_state_info(valid, certified).code));
+      }
+      EXPECT_EQ(matches, 1) << "valid " << valid << ", certified " << certified;
+    }
+  EXPECT_EQ(codes["ok"], 0);
+  ASSERT_EQ(all["study_plots"].size(), 1u);
+  EXPECT_EQ(all["study_plots"][0]["name"], "some-plot");
+  EXPECT_TRUE(all["study_plots"][0]["keeps_scaling_plots"].get<bool>());
+}
+
+// An option's `algorithms` name algorithms of its kernel: a misspelt name would make the option
+// silently apply to nothing (every registered kernel, as the binary has them).
+TEST(Cli, OptionsApplyToAlgorithmsOfTheirKernel) {
+  int checked = 0;
+  for (const auto& k : drivers::kernels()) {
+    std::vector<std::string> names;
+    for (const auto& a : k.algorithms) names.push_back(a.name);
+    for (const auto& o : k.options)
+      for (const auto& a : o.algorithms) {
+        EXPECT_NE(std::find(names.begin(), names.end(), a), names.end()) << k.name << " " << o.name << ": " << a;
+        ++checked;
+      }
+  }
+  EXPECT_GT(checked, 10);
+}
+
 TEST(Cli, DescribeIsValidJsonWithEveryOption) {
-  const auto all = nlohmann::json::parse(describe_json(registry()));
+  const auto all = nlohmann::json::parse(describe_json(registry(), {}));
   EXPECT_EQ(all["suite"], "attnbench");
   EXPECT_EQ(all["schema_version"], 2);
   ASSERT_EQ(all["kernels"].size(), 1u);

@@ -111,7 +111,7 @@ TEST(RegressCase, PlantedRunConvergesValidatesAndArchives) {
 
 TEST(RegressCase, ScalapackSolverRunConvergesAndValidates) {
   RegressConfig cfg = small_config();
-  cfg.solver = "scalapack";
+  cfg.solver = SolverKind::scalapack;
   cfg.block = 4;
   Made m = make(cfg);
   EXPECT_EQ(m.info.solver.rfind("scalapack-", 0), 0u) << m.info.solver;
@@ -125,8 +125,13 @@ TEST(RegressCase, ScalapackSolverRunConvergesAndValidates) {
   cfg.grid = std::to_string(world().size() + 1) + "x1";
   EXPECT_EQ(error_code(cfg), 2);
   cfg.grid.clear();
-  cfg.solver = "magma";
-  EXPECT_EQ(error_code(cfg), 2);
+  try {
+    parse_solver("magma");
+    ADD_FAILURE() << "--solver magma accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::usage);
+    EXPECT_NE(std::string(e.what()).find("'replicated' or 'scalapack'"), std::string::npos) << e.what();
+  }
 }
 
 // --grid and --block shape the scalapack solver only: with the replicated solver they would be
@@ -145,7 +150,7 @@ TEST(RegressCase, GridAndBlockWithoutTheScalapackSolverAreUsageErrors) {
   cfg.block = 8;
   EXPECT_EQ(error_code(cfg, &msg), 2);
   EXPECT_NE(msg.find("--block 8 needs --solver scalapack"), std::string::npos) << msg;
-  cfg.solver = "scalapack";
+  cfg.solver = SolverKind::scalapack;
   EXPECT_EQ(error_code(cfg), 0);
   cfg.block = 0;
   EXPECT_EQ(error_code(cfg), 2);

@@ -3,11 +3,15 @@
 // The archive writer (io/run_archive.hpp) maps it onto the documented HDF5 schema (version 2):
 // common root attributes, the kernel's problem attributes (also at the root, listed in the root
 // attribute `problem_keys`), /parameters, /provenance, /timings, /metrics, /validation, /output.
+#include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
+
+#include "core/error.hpp"
 
 namespace attnbench {
 
@@ -52,14 +56,31 @@ struct RunRecord {
   bool valid = false;
 };
 
-// The verdict of a run, three ways (the summary line and the root attribute `state`):
-//   VALID        valid, and its error is bounded by a certificate or tolerance;
-//   UNCERTIFIED  valid in the only sense a baseline has (finite, consistent output), but nothing
-//                bounds its error: measured, not a pass. Exit code 0 like VALID: the code did what
-//                it claims, the missing certificate is a property of the algorithm, not a failure;
-//   INVALID      failed its validation (exit code 4).
-inline const char* run_state(bool valid, bool certified) {
-  return !valid ? "INVALID" : certified ? "VALID" : "UNCERTIFIED";
+// The verdict of a run, three ways (the summary line, the root attribute `state`, and through
+// --describe ("run_states") the study and report tools): one row per state, with the exit code a
+// run in that state ends with.
+struct RunStateInfo {
+  const char* name;
+  bool valid;
+  std::optional<bool> certified;  // nullopt: either (an invalid run is INVALID, certificate or not)
+  ExitCode code;
+  const char* meaning;
+};
+inline constexpr std::array<RunStateInfo, 3> kRunStates{{
+    {"VALID", true, true, ExitCode::ok, "valid, and its error is bounded by a certificate or tolerance"},
+    // Exit code 0 like VALID: the code did what it claims, the missing certificate is a property
+    // of the algorithm, not a failure.
+    {"UNCERTIFIED", true, false, ExitCode::ok,
+     "valid in the only sense a baseline has (finite, consistent output), but nothing bounds its error: "
+     "measured, not a pass"},
+    {"INVALID", false, std::nullopt, ExitCode::invalid, "failed its validation (archived with valid=0)"},
+}};
+
+constexpr const RunStateInfo& run_state_info(bool valid, bool certified) {
+  for (const auto& s : kRunStates)
+    if (s.valid == valid && (!s.certified || *s.certified == certified)) return s;
+  return kRunStates.back();  // not reached: the rows cover every (valid, certified)
 }
+inline const char* run_state(bool valid, bool certified) { return run_state_info(valid, certified).name; }
 
 }  // namespace attnbench

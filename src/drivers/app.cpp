@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 #include <string_view>
 #include <variant>
 
@@ -15,8 +16,21 @@
 #include "drivers/net_driver.hpp"
 #include "harness/harness.hpp"
 #include "io/hdf5_file.hpp"
+#include "study/study_plots.hpp"
 
 namespace attnbench::drivers {
+
+namespace {
+
+// The suite's --describe: the kernels and the study plots the report draws (study/study_plots.hpp).
+std::string describe_suite(const std::vector<harness::KernelSpec>& kernels) {
+  std::vector<harness::StudyPlotDoc> plots;
+  for (const auto& p : tools::kStudyPlots)
+    plots.push_back({std::string(p.name), std::string(p.help), p.keeps_scaling_plots});
+  return harness::describe_json(kernels, plots);
+}
+
+}  // namespace
 
 int run_main(const dist::Comm& world, int argc, char** argv, const std::vector<harness::KernelSpec>& kernels) {
   io::silence_hdf5_errors();
@@ -24,7 +38,7 @@ int run_main(const dist::Comm& world, int argc, char** argv, const std::vector<h
     if (is_net_command(argc, argv)) return run_net(world, argc, argv);
     const harness::Command command = harness::parse_command_line(kernels, argc, argv, world.is_root());
     if (std::holds_alternative<harness::DescribeAll>(command)) {
-      if (world.is_root()) std::cout << harness::describe_json(kernels) << std::endl;
+      if (world.is_root()) std::cout << describe_suite(kernels) << std::endl;
       return 0;
     }
     if (const auto* k = std::get_if<harness::KernelCommand>(&command)) {
@@ -60,18 +74,24 @@ std::optional<int> answer_without_mpi(int argc, char** argv, const std::vector<h
   // path (rank 0 prints once there).
   for (const char* launcher_variable : {"OMPI_UNIVERSE_SIZE", "PMIX_RANK", "PMI_SIZE"})
     if (std::getenv(launcher_variable) != nullptr) return std::nullopt;
+  // Not launched by mpirun or srun: `--exit-codes` (a constant table) is answered here also in a
+  // Slurm batch script of several tasks, which asks it before it launches the ranks (jobs/run.sbatch).
+  if (argc == 2 && std::string_view(argv[1]) == "--exit-codes") {
+    std::cout << harness::exit_codes_lines() << std::flush;
+    return 0;
+  }
   if (const char* tasks = std::getenv("SLURM_NTASKS"); tasks != nullptr && std::string_view(tasks) != "1")
     return std::nullopt;
   bool asks = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a(argv[i]);
-    asks = asks || a == "--describe" || a == "--help" || a == "-h" || a == "--version";
+    asks = asks || a == "--describe" || a == "--exit-codes" || a == "--help" || a == "-h" || a == "--version";
   }
   if (!asks) return std::nullopt;
   try {
     const harness::Command command = harness::parse_command_line(kernels, argc, argv, true);
     if (std::holds_alternative<harness::DescribeAll>(command)) {
-      std::cout << harness::describe_json(kernels) << std::endl;
+      std::cout << describe_suite(kernels) << std::endl;
       return 0;
     }
     if (const auto* k = std::get_if<harness::KernelCommand>(&command); k != nullptr && k->describe) {

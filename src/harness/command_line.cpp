@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "core/error.hpp"
+#include "core/run_record.hpp"
 #include "harness/archive_contract.hpp"
 #include "io/archive.hpp"
 
@@ -134,7 +135,7 @@ const char* type_hint(OptionType t) {
 
 std::string exit_codes_text() {
   std::string s = "Exit codes (identical on every rank):\n";
-  for (const auto& e : exit_code_docs()) s += "  " + std::to_string(e.code) + "  " + e.meaning + "\n";
+  for (const auto& e : kExitCodes) s += "  " + std::to_string(static_cast<int>(e.code)) + "  " + e.meaning + "\n";
   return s;
 }
 
@@ -150,7 +151,7 @@ std::vector<OptionSpec> common_option_specs(const KernelSpec& k) {
   using T = OptionType;
   return {
       {"--algo", T::string, k.algorithms.front().name, algos, algo_help},
-      {"--precision", T::string, "double", {"double", "single", "fp64", "fp32", "float"}, "Floating-point precision"},
+      {"--precision", T::string, "double", enum_choices(kPrecisionNames), "Floating-point precision"},
       {"--input", T::string, "", {}, "HDF5 input file (" + k.input_help + "); excludes the synthetic-input options"},
       {"--seed", T::string, "42", {}, "Seed (non-negative integer < 2^64) of the counter-based generator: data, "
                                       "samples, validation sample"},
@@ -357,7 +358,7 @@ void bind_gen(GenBinding& b, CLI::App& app, const std::vector<KernelSpec>& kerne
   }
   b.app->add_option("--seed", b.seed, "Seed of the counter-based generator (non-negative)");
   b.app->add_option("--precision", b.precision, "double or single")
-      ->check(CLI::IsMember({"double", "single", "fp64", "fp32", "float"}));
+      ->check(CLI::IsMember(enum_choices(kPrecisionNames)));
   b.app->add_option("--out", b.out, "HDF5 file to create")->required();
   b.app->add_flag("--overwrite", b.overwrite, "Replace --out if it exists");
   if (!names.empty()) {
@@ -407,25 +408,34 @@ GenCommand finish_gen(GenBinding& b) {
 
 }  // namespace
 
-const std::vector<ExitCodeDoc>& exit_code_docs() {
-  static const std::vector<ExitCodeDoc> docs = [] {
-    std::vector<ExitCodeDoc> d;
-    for (const auto& e : kExitCodes) d.push_back({static_cast<int>(e.code), e.name, e.meaning});
-    return d;
-  }();
-  return docs;
+std::string exit_codes_lines() {
+  std::string s;
+  for (const auto& e : kExitCodes) s += std::string(e.name) + " " + std::to_string(static_cast<int>(e.code)) + "\n";
+  return s;
 }
 
 std::string describe_json(const KernelSpec& kernel) { return kernel_json(kernel).dump(2); }
 
-std::string describe_json(const std::vector<KernelSpec>& kernels) {
+std::string describe_json(const std::vector<KernelSpec>& kernels, const std::vector<StudyPlotDoc>& study_plots) {
   nlohmann::json j;
   j["suite"] = "attnbench";
   j["version"] = kVersion;
   j["schema_version"] = io::kSchemaVersion;
   j["exit_codes"] = nlohmann::json::array();
-  for (const auto& e : exit_code_docs())
-    j["exit_codes"].push_back({{"code", e.code}, {"name", e.name}, {"meaning", e.meaning}});
+  for (const auto& e : kExitCodes)
+    j["exit_codes"].push_back({{"code", static_cast<int>(e.code)}, {"name", e.name}, {"meaning", e.meaning}});
+  j["run_states"] = nlohmann::json::array();
+  for (const auto& s : kRunStates) {
+    const auto code = std::find_if(kExitCodes.begin(), kExitCodes.end(), [&](const auto& e) { return e.code == s.code; });
+    j["run_states"].push_back({{"name", s.name},
+                               {"valid", s.valid},
+                               {"certified", s.certified ? nlohmann::json(*s.certified) : nlohmann::json()},
+                               {"exit_code", code->name},
+                               {"meaning", s.meaning}});
+  }
+  j["study_plots"] = nlohmann::json::array();
+  for (const auto& p : study_plots)
+    j["study_plots"].push_back({{"name", p.name}, {"help", p.help}, {"keeps_scaling_plots", p.keeps_scaling_plots}});
   j["kernels"] = nlohmann::json::array();
   for (const auto& k : kernels) j["kernels"].push_back(kernel_json(k));
   return j.dump(2);
@@ -437,7 +447,10 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
                "attnbench"};
   app.require_subcommand(0, 1);
   bool describe_all = false;
-  app.add_flag("--describe", describe_all, "Print every kernel's options, exit codes and archive keys as JSON");
+  app.add_flag("--describe", describe_all,
+               "Print every kernel's options and archive keys, the exit codes, run states and study plots as JSON");
+  bool list_exit_codes = false;
+  app.add_flag("--exit-codes", list_exit_codes, "Print the exit codes as NAME CODE lines (for job scripts)");
   app.set_version_flag("--version", kVersion);
   app.footer(std::string("\nStudies and reports (no MPI; they launch mpirun or sbatch themselves):\n"
                          "  study run|submit|check FILE   run a study file (inputs/studies/) locally or on Slurm\n"
@@ -485,6 +498,10 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
     if (b->app->parsed()) return finish(*b);
   if (g->parsed()) return finish_gen(gen);
   if (describe_all) return DescribeAll{};
+  if (list_exit_codes) {
+    if (print_help) std::cout << exit_codes_lines();
+    return HelpShown{};
+  }
   if (print_help) std::cout << app.help();
   return HelpShown{};
 }

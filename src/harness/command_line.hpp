@@ -35,17 +35,21 @@ using Command = std::variant<KernelCommand, GenCommand, DescribeAll, HelpShown>;
 // same argv). Prints help/version only when print_help (rank 0).
 Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, char** argv, bool print_help);
 
-// Exit codes of every attnbench subcommand (kExitCodes of core/error.hpp, for --help and --describe).
-struct ExitCodeDoc {
-  int code;
-  const char* name;
-  const char* meaning;
+// A study plot kind of `attnbench report`, for --describe ("study_plots"). Declared in
+// study/study_plots.hpp and handed in by the driver: the harness names no plot.
+struct StudyPlotDoc {
+  std::string name;
+  std::string help;
+  bool keeps_scaling_plots = false;
 };
-const std::vector<ExitCodeDoc>& exit_code_docs();
 
-// JSON: every kernel (with the suite, version, schema version and exit codes), or one kernel.
-std::string describe_json(const std::vector<KernelSpec>& kernels);
+// JSON: every kernel with the suite, version, schema version, exit codes (core/error.hpp
+// kExitCodes), run states (core/run_record.hpp kRunStates) and study plots; or one kernel.
+std::string describe_json(const std::vector<KernelSpec>& kernels, const std::vector<StudyPlotDoc>& study_plots);
 std::string describe_json(const KernelSpec& kernel);
+
+// `attnbench --exit-codes`: one "NAME CODE" line per exit code, for job scripts (jobs/run.sbatch).
+std::string exit_codes_lines();
 
 inline constexpr const char* kVersion = "attnbench 0.2.0";
 

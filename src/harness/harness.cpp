@@ -316,8 +316,8 @@ int run_case(const dist::Comm& comm, const KernelSpec& kernel, const CommonOptio
                              rec.threads_per_rank, median_time, rates, verdict, human_bytes(max_rss),
                              run_state(rec.valid, rec.certified), c.out.empty() ? "" : " -> " + c.out);
   }
-  // UNCERTIFIED exits 0 like VALID (core/run_record.hpp, run_state): not a failure of the code.
-  return rec.valid ? 0 : static_cast<int>(ExitCode::invalid);
+  // The state's exit code (core/run_record.hpp kRunStates): UNCERTIFIED exits 0 like VALID.
+  return static_cast<int>(run_state_info(rec.valid, rec.certified).code);
 }
 
 }  // namespace attnbench::harness

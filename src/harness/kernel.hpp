@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/enum_names.hpp"
 #include "core/precision.hpp"
 #include "core/run_record.hpp"
 #include "dist/comm.hpp"
@@ -32,7 +33,12 @@ namespace attnbench::harness {
 // One declaration serves the command line (CLI11), --help, --describe (JSON for the study tools)
 // and the check that an option applies to the chosen algorithm.
 enum class OptionType { integer, number, string, flag, size };  // size: bytes, "512MiB", "4GiB"
-std::string to_string(OptionType t);
+inline constexpr EnumNames<OptionType, 5> kOptionTypeNames{{{OptionType::integer, "integer"},
+                                                            {OptionType::number, "number"},
+                                                            {OptionType::string, "string"},
+                                                            {OptionType::flag, "flag"},
+                                                            {OptionType::size, "size"}}};
+std::string to_string(OptionType t);  // --describe's "type"
 
 struct OptionSpec {
   std::string name;                     // "--degree"

@@ -6,16 +6,7 @@
 
 namespace attnbench::harness {
 
-std::string to_string(OptionType t) {
-  switch (t) {
-    case OptionType::integer: return "integer";
-    case OptionType::number: return "number";
-    case OptionType::string: return "string";
-    case OptionType::flag: return "flag";
-    case OptionType::size: return "size";
-  }
-  return "string";
-}
+std::string to_string(OptionType t) { return enum_name(kOptionTypeNames, t); }
 
 void OptionValues::set(const std::string& name, const OptionSpec& spec, std::string text, bool given) {
   values_[name] = Entry{spec.type, std::move(text), given};

@@ -1,4 +1,4 @@
-// regress_bench: the performance figures of issue 11, measured directly on the library (not a
+// regress_bench: the regression's performance figures, measured directly on the library (not a
 // test; not installed; `attnbench regress` measures the same once registered with the harness).
 //   mpirun -n P regress_bench convergence   planted n=4096 d=16 delta=0.01: newton to 1e-10 vs gd (1000 iterations)
 //   mpirun -n P regress_bench iteration     one Newton iteration (Hessian evaluation + solve), n=8192 d=16
@@ -17,6 +17,7 @@
 #include "dist/comm.hpp"
 #include "grid/process_grid.hpp"
 #include "metrics/gemm_rate.hpp"
+#include "regress/case.hpp"
 #include "regress/evaluate.hpp"
 #include "regress/instance.hpp"
 #include "regress/optimize.hpp"
@@ -33,15 +34,6 @@ double median(std::vector<double> v) {
 }
 
 double max_over_ranks(const dist::Comm& comm, double t) { return comm.allreduce(t, dist::Op::max); }
-
-// CPU seconds of this process (all its threads). On a shared machine wall times of 1 and 2 ranks
-// are not comparable; CPU time is less disturbed by other jobs (it still counts MPI's busy-polling
-// in a wait, so it flatters nothing: a rank that waits burns CPU too).
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
 
 // The planted instance of every figure: n x d, start 1% from the optimum.
 Instance<double> planted(const dist::Comm& comm, std::int64_t n, std::int64_t d) {
@@ -97,7 +89,7 @@ void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps,
   std::vector<double> total, eval, solve, fwd, grad, hess, red, cpu;
   for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
     comm.barrier();
-    const double c0 = cpu_seconds();
+    const double c0 = process_cpu_seconds();
     const double t0 = wall_seconds();
     Evaluation<double> e = ev.evaluate(inst.x0, Need::hessian, !solver->partial_sums());
     const double t1 = wall_seconds();
@@ -106,7 +98,7 @@ void iteration(const dist::Comm& comm, std::int64_t n, std::int64_t d, int reps,
     solver->hold(std::move(e.hessian), N);  // scalapack: the reduce-scatter is part of the solve time
     const int info = solver->solve(1e-3, rhs, step);
     const double t2 = wall_seconds();
-    const double c2 = cpu_seconds();
+    const double c2 = process_cpu_seconds();
     if (r == 0) {
       if (comm.is_root() && info != 0) std::printf("(cholesky info %d)\n", info);
       continue;
@@ -148,7 +140,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--n")) n = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--d")) d = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--solver")) scalapack = !std::strcmp(argv[i + 1], "scalapack");
+    if (!std::strcmp(argv[i], "--solver")) scalapack = parse_solver(argv[i + 1]) == SolverKind::scalapack;
   }
   if (what == "convergence") convergence(world, n ? n : 4096, d ? d : 16);
   else if (what == "iteration") iteration(world, n ? n : 8192, d ? d : 16, reps, scalapack);

@@ -166,7 +166,7 @@ class RegressCase final : public harness::Case {
   }
 
   std::int64_t buffer_bytes() const override {
-    return footprint_bytes(inst_->data.n, inst_->data.d, comm_.size(), cfg_.tile, cfg_.solver == "scalapack");
+    return footprint_bytes(inst_->data.n, inst_->data.d, comm_.size(), cfg_.tile, cfg_.solver == SolverKind::scalapack);
   }
 
   harness::Validation validate() override {
@@ -342,19 +342,17 @@ std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const R
     if (cfg.solve.max_iter < 1) throw usage_error("regress: --max-iter must be at least 1");
     if (cfg.tile < 1) throw usage_error("regress: --tile must be at least 1");
     if (!(cfg.solve.lambda0 >= 0.0)) throw usage_error("regress: --lambda must be >= 0");
-    if (cfg.solver != "replicated" && cfg.solver != "scalapack")
-      throw usage_error("regress: --solver must be replicated or scalapack, not '" + cfg.solver + "'");
-    if (cfg.solver == "scalapack") {
+    if (cfg.solver == SolverKind::scalapack) {
       if (cfg.block && *cfg.block < 1) throw usage_error("regress: --block must be at least 1");
       grid::parse_grid_shape(cfg.grid, comm.size(), "--grid");  // PR * PC must be the rank count
     } else {
       // The replicated solver has no grid and no blocks: an option it would silently ignore.
       if (!cfg.grid.empty())
-        throw usage_error("regress: --grid " + cfg.grid + " needs --solver scalapack (the " + cfg.solver +
+        throw usage_error("regress: --grid " + cfg.grid + " needs --solver scalapack (the " + to_string(cfg.solver) +
                           " solver has no process grid)");
       if (cfg.block)
         throw usage_error("regress: --block " + std::to_string(*cfg.block) + " needs --solver scalapack (the " +
-                          cfg.solver + " solver has no block-cyclic layout)");
+                          to_string(cfg.solver) + " solver has no block-cyclic layout)");
     }
     if (cfg.input.empty()) {
       if (cfg.planted.d < 1) throw usage_error("regress: --d must be at least 1");
@@ -376,7 +374,7 @@ std::unique_ptr<harness::Case> make_regress_case(const dist::Comm& comm, const R
   info.planted = cfg.input.empty();
   info.hessian_order = 2 * d * d;
   dist::agree_on_success(comm, [&] { info.scale = resolve_scale(cfg.scale_text, d, info.scale_rule); });
-  const bool scalapack = cfg.solver == "scalapack";
+  const bool scalapack = cfg.solver == SolverKind::scalapack;
   info.footprint_bytes = footprint_bytes(n, d, comm.size(), cfg.tile, scalapack);
   dist::agree_on_success(comm, [&] {
     if (info.footprint_bytes <= cfg.memory_budget) return;

@@ -8,12 +8,21 @@
 #include <optional>
 #include <string>
 
+#include "core/enum_names.hpp"
 #include "dist/comm.hpp"
 #include "harness/kernel.hpp"
 #include "regress/instance.hpp"
 #include "regress/optimize.hpp"
 
 namespace attnbench::regress {
+
+// The damped Newton solve (--solver): replicated (the Hessian allreduced, LAPACK on every rank) or
+// scalapack (reduce-scattered onto a process grid).
+enum class SolverKind { replicated, scalapack };
+inline constexpr EnumNames<SolverKind, 2> kSolverNames{
+    {{SolverKind::replicated, "replicated"}, {SolverKind::scalapack, "scalapack"}}};
+inline std::string to_string(SolverKind s) { return enum_name(kSolverNames, s); }
+inline SolverKind parse_solver(const std::string& s) { return parse_enum(kSolverNames, s, "regress: --solver"); }
 
 struct RegressConfig {
   std::string input;           // empty: the synthetic planted instance
@@ -22,7 +31,7 @@ struct RegressConfig {
   SolveOptions solve;          // algorithm, tolerance, max_iter, lambda0
   std::int64_t memory_budget = std::int64_t(4) << 30;  // bytes per rank
   std::int64_t tile = 64;      // query rows per tile
-  std::string solver = "replicated";  // replicated (LAPACK on every rank) | scalapack (process grid)
+  SolverKind solver = SolverKind::replicated;
   // scalapack only: "PRxPC" (empty: the squarest) and the block size (unset: default_block). Set
   // with the replicated solver they would be ignored: a usage error naming the option.
   std::string grid;

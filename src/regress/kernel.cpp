@@ -32,7 +32,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   cfg.solve.seed = ctx.common.seed;
   cfg.memory_budget = o.size("--memory-budget");
   cfg.tile = o.integer("--tile");
-  cfg.solver = o.string("--solver");
+  cfg.solver = parse_solver(o.string("--solver"));  // the harness checked the name
   if (o.given("--grid")) cfg.grid = o.string("--grid");
   if (o.given("--block")) cfg.block = o.integer("--block");  // unset: the default (scalapack only)
 
@@ -66,7 +66,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   }
   rec.parameters["tile"] = cfg.tile;
   rec.parameters["solver"] = info.solver;
-  if (cfg.solver == "scalapack") rec.parameters["block"] = cfg.block.value_or(default_block);
+  if (cfg.solver == SolverKind::scalapack) rec.parameters["block"] = cfg.block.value_or(default_block);
   rec.parameters["memory_budget"] = cfg.memory_budget;
   rec.parameters["footprint_bytes"] = info.footprint_bytes;
   return c;
@@ -89,10 +89,12 @@ harness::KernelSpec regress_kernel() {
   k.input_help = "2-D float32/float64 datasets /A1, /A2, /A3, /B (n x d); optional /X0, /Y0 (d x d) as the start "
                  "(default zero)";
   k.algorithms = {
-      {"newton", "damped Newton / Levenberg-Marquardt on (X, Y) jointly with the exact 2d^2 x 2d^2 Hessian"},
-      {"gd", "gradient descent with Armijo backtracking"},
-      {"alternating", "exact least squares in Y, damped Newton step in X"},
-      {"newton-sketch", "damped Newton with a row-sampled Hessian (m rows by importance, reweighted; exact gradient)"},
+      {to_string(Algorithm::newton),
+       "damped Newton / Levenberg-Marquardt on (X, Y) jointly with the exact 2d^2 x 2d^2 Hessian"},
+      {to_string(Algorithm::gd), "gradient descent with Armijo backtracking"},
+      {to_string(Algorithm::alternating), "exact least squares in Y, damped Newton step in X"},
+      {to_string(Algorithm::newton_sketch),
+       "damped Newton with a row-sampled Hessian (m rows by importance, reweighted; exact gradient)"},
   };
   const double big = static_cast<double>(std::int64_t{1} << 40);
   using T = harness::OptionType;
@@ -128,7 +130,7 @@ harness::KernelSpec regress_kernel() {
                                               "exit 6 (does not fit) naming 2d^2, the bytes and the largest d that fits",
        {}, false, 0, 9.2e18, true},
       {"--tile", T::integer, "64", {}, "Query rows per tile (scores scratch: 2 tile x n per rank)", {}, false, 1, 1 << 20},
-      {"--solver", T::string, "replicated", {"replicated", "scalapack"},
+      {"--solver", T::string, to_string(SolverKind::replicated), enum_choices(kSolverNames),
        "Damped Newton solve: replicated (Hessian allreduced, LAPACK posv on every rank) or scalapack (Hessian "
        "reduce-scattered onto a process grid, p?posv, step gathered)", {"newton", "newton-sketch", "alternating"}},
       {"--grid", T::string, "", {}, "scalapack: process grid PRxPC with PR * PC = ranks (default: the squarest); "

@@ -1,6 +1,6 @@
 #pragma once
-// The `regress` kernel: parallel Newton-type attention regression (issue 11, ALGORITHMS.md
-// section 5) as one registration for the harness.
+// The `regress` kernel: parallel Newton-type attention regression (ALGORITHMS.md section 5) as
+// one registration for the harness.
 #include "harness/kernel.hpp"
 
 namespace attnbench::regress {

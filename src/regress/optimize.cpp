@@ -10,23 +10,8 @@
 
 namespace attnbench::regress {
 
-Algorithm parse_algorithm(const std::string& name) {
-  if (name == "newton") return Algorithm::newton;
-  if (name == "gd") return Algorithm::gd;
-  if (name == "alternating") return Algorithm::alternating;
-  if (name == "newton-sketch") return Algorithm::newton_sketch;
-  throw usage_error("regress: --algo must be newton, newton-sketch, gd or alternating, not '" + name + "'");
-}
-
-std::string to_string(Algorithm a) {
-  switch (a) {
-    case Algorithm::newton: return "newton";
-    case Algorithm::gd: return "gd";
-    case Algorithm::alternating: return "alternating";
-    case Algorithm::newton_sketch: return "newton-sketch";
-  }
-  return "?";
-}
+Algorithm parse_algorithm(const std::string& name) { return parse_enum(kAlgorithmNames, name, "regress: --algo"); }
+std::string to_string(Algorithm a) { return enum_name(kAlgorithmNames, a); }
 
 namespace {
 

@@ -1,5 +1,5 @@
 #pragma once
-// The optimizers of the attention regression (issue 11), on x = [vec X; vec Y]:
+// The optimizers of the attention regression (ALGORITHMS.md section 5), on x = [vec X; vec Y]:
 //
 //  newton       damped Newton / Levenberg-Marquardt on (X, Y) jointly with the exact Hessian:
 //               solve (H + lambda I) step = -g (grid::DenseSolver) with lambda = mu |g| (0 below
@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "core/enum_names.hpp"
 #include "dist/comm.hpp"
 #include "regress/evaluate.hpp"
 #include "grid/dense_solver.hpp"
@@ -46,7 +47,11 @@
 namespace attnbench::regress {
 
 enum class Algorithm { newton, gd, alternating, newton_sketch };
-Algorithm parse_algorithm(const std::string& name);  // usage error on anything else
+inline constexpr EnumNames<Algorithm, 4> kAlgorithmNames{{{Algorithm::newton, "newton"},
+                                                          {Algorithm::gd, "gd"},
+                                                          {Algorithm::alternating, "alternating"},
+                                                          {Algorithm::newton_sketch, "newton-sketch"}}};
+Algorithm parse_algorithm(const std::string& name);  // usage error naming --algo on anything else
 std::string to_string(Algorithm a);
 
 struct SolveOptions {

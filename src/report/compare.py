@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE.parent / "study"))
 sys.path.insert(0, str(HERE))
 
 import archives  # noqa: E402
+import described  # noqa: E402
 import report  # noqa: E402
 import studyfile  # noqa: E402
 
@@ -121,7 +122,7 @@ def load(spec: str) -> tuple[dict, list[dict]]:
         r = archives.read_run(path)
     except archives.Damaged as e:
         raise _damaged(spec, [(str(path), e.reason)]) from None
-    r = dict(r, status="VALID" if r["valid"] else "INVALID", usable=True)
+    r = dict(r, status=described.state(valid=r["valid"], certified=True), usable=True)
     return {"name": str(path), "mode": None, "kernel": r["kernel"]}, [r]
 
 
@@ -150,7 +151,8 @@ def combine(rows: list[dict], contract: list | None = None) -> dict:
         points.setdefault(key, []).append(r)
     out = {}
     for key, runs in points.items():
-        ok = [r for r in runs if int(r["valid"]) and r.get("status", "VALID") == "VALID"]
+        valid = described.state(valid=True, certified=True)
+        ok = [r for r in runs if int(r["valid"]) and r.get("status", valid) == valid]
         out[key] = {
             "runs": len(runs),
             "invalid": len(runs) - len(ok),

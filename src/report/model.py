@@ -156,7 +156,8 @@ def _g(x, spec=".3g"):
 
 def make(sdir: Path, plan: dict, rows: list[dict], network: dict | None, plots: bool = True):
     """model.md (returned as Markdown too) and model.png for a study with two or more rank counts."""
-    rows = [r for r in rows if r["status"] == "VALID" and r["flops"] > 0]
+    import described  # the binary's run states (report.py puts src/study on the path)
+    rows = [r for r in rows if r["status"] == described.state(valid=True, certified=True) and r["flops"] > 0]
     if len({r["ranks"] for r in rows}) < 2:
         return "", []
     network = network or parse_network(DEFAULT_NETWORK)

@@ -30,6 +30,8 @@ import re
 import sys
 from pathlib import Path
 
+import described
+
 sys.dont_write_bytecode = True
 
 
@@ -519,8 +521,9 @@ def _sp_run_notes(recs, by_point: bool) -> list[str]:
     is), as Markdown list items of a sparsify study's table."""
     invalid = [a["point"] for a in recs if not a["valid_run"]]
     out = [f"- invalid runs: {', '.join(invalid) if invalid else 'none'}"]
-    uncert = ([a["point"] for a in recs if a["state"] == "UNCERTIFIED"] if by_point
-              else sorted({a["algorithm"] for a in recs if a["state"] == "UNCERTIFIED"}))
+    uncertified = described.state(valid=True, certified=False)
+    uncert = ([a["point"] for a in recs if a["state"] == uncertified] if by_point
+              else sorted({a["algorithm"] for a in recs if a["state"] == uncertified}))
     if uncert:
         out.append("- UNCERTIFIED " + ("runs " if by_point else "") + "(valid output, no certificate: the error is "
                    "measured, not bounded): " + ("" if by_point else "every run of ") + ", ".join(uncert))
@@ -998,8 +1001,9 @@ PLOTS = {"poly-transition": poly_transition, "accuracy-vs-cost": accuracy_vs_cos
          "sparsify-columns": sparsify_columns, "sparsify-error-vs-r": sparsify_error_vs_r,
          "sparsify-time-vs-nnz": sparsify_time_vs_nnz, "sparsify-coherent": sparsify_coherent,
          "layout": layout}
-# Study plots drawn beside the generic scaling plots (time, efficiency, rates) instead of replacing them.
-KEEPS_SCALING_PLOTS = {"layout"}
+# The function of each study plot the binary declares (`attnbench --describe`, "study_plots": the
+# names, what each draws, whether it keeps the scaling plots); tests/check_exit_codes.py holds the two
+# lists against each other.
 
 
 def make(kind: str, sdir: Path, plan: dict, rows: list[dict], unfit: list[dict], plots: bool = True):

@@ -21,8 +21,8 @@ three scaling plots (src/report/plot_studies.py); the layout study (inputs/studi
 layout-efficiency.png and layout-load-balance.png beside them. Archives that keep a per-iteration history
 (/history/<name>: regress) add convergence.png (loss and relative gradient norm per iteration) and,
 when a problem key or the rank count varies, phases.png (seconds per phase per iteration, with the
-kernel's cost models) and their tables (src/report/plot_history.py). Runs recorded as DOES_NOT_FIT (exit 6: over the
-memory budget, no archive) are listed, not treated as missing.
+kernel's cost models) and their tables (src/report/plot_history.py). Runs recorded as DOES_NOT_FIT (attnbench's
+does_not_fit exit code: over the memory budget, no archive) are listed, not treated as missing.
 
 Every archive is checked before it is used, by one reader (src/study/archives.py read_run, which
 reads every dataset in full): a checksum error in any dataset (/output and /history too), a
@@ -62,6 +62,7 @@ sys.path.insert(0, str(HERE.parent / "study"))
 sys.path.insert(0, str(HERE))
 
 import archives  # noqa: E402
+import described  # noqa: E402
 import plot_studies  # noqa: E402
 
 EXIT_OK, EXIT_USAGE, EXIT_DAMAGED, EXIT_INVALID = 0, 2, 3, 4
@@ -332,9 +333,9 @@ def median(xs):
 
 def status_of(r):
     s = r["status"]
-    if s in archives.OK_STATES:   # VALID, or UNCERTIFIED: valid output whose error nothing bounds
+    if s in archives.ok_states():   # VALID, or UNCERTIFIED: valid output whose error nothing bounds
         return s + (" (oversubscribed)" if r["oversubscribed"] else "")
-    if s == "INVALID":
+    if s == described.state(valid=False, certified=False):
         return "**INVALID**" + ("" if r["certified"] else " (no certificate)")
     if s == "PLAN_MISMATCH":
         return f"**PLAN MISMATCH**: {r['reason']}"
@@ -372,12 +373,12 @@ def markdown(plan: dict, rows: list[dict]) -> str:
                   f"{r['precision']} | {fmt(r['median_time'], '.4g')} | {fmt(r['gflops'], '.2f')} | "
                   + (f"{fmt(100 * r.get('gemm_fraction', _nan()), '.1f')} | " if has_gemm else "")
                   + f"{fmt(r['speedup'], '.2f')} | {fmt(100 * r['efficiency'], '.1f')}{'' if math.isnan(r['efficiency']) else '%'} | {err} | {status_of(r)} |\n")
-    bad = [r for r in rows if r["status"] not in archives.OK_STATES]
+    bad = [r for r in rows if r["status"] not in archives.ok_states()]
     if bad:
         out.write(f"\n{len(bad)} run(s) not VALID or UNCERTIFIED (shown, never used as a baseline):\n\n")
         for r in bad:
             out.write(f"- {r['point']}/run{r['run']}.h5: {r['status']}: {r['reason']}\n")
-    uncert = [r for r in rows if r["status"] == "UNCERTIFIED"]
+    uncert = [r for r in rows if r["status"] == described.state(valid=True, certified=False)]
     if uncert:
         out.write(f"\n{len(uncert)} run(s) UNCERTIFIED: no certificate bounds their error; it was measured, not "
                   "bounded (their output and errors are finite). Not a failure, not a pass.\n")
@@ -456,8 +457,8 @@ def write_h5(path: Path, plan: dict, rows, cols):
         f.attrs["mode_description"] = " ; ".join(MODE_TEXT[plan["mode"]])
         f.attrs["created"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         f.attrs["n_runs"] = len(rows)
-        f.attrs["n_invalid"] = sum(1 for r in rows if r["status"] not in archives.OK_STATES)
-        f.attrs["n_uncertified"] = sum(1 for r in rows if r["status"] == "UNCERTIFIED")
+        f.attrs["n_invalid"] = sum(1 for r in rows if r["status"] not in archives.ok_states())
+        f.attrs["n_uncertified"] = sum(1 for r in rows if r["status"] == described.state(valid=True, certified=False))
         f.attrs["n_damaged"] = sum(1 for r in rows if r["status"] == "DAMAGED")
         f.attrs["plan_json"] = json.dumps(plan)
         ds = f.create_dataset("runs", data=table, chunks=True, fletcher32=True)
@@ -644,8 +645,9 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     unfit = []
     try:
+        described.suite()  # the run states, exit codes and plots, asked before anything is read
         plan, rows = build(sdir, args.allow_incomplete, unfit)
-    except ReportError as e:
+    except (ReportError, described.DescribeError) as e:
         log(f"attnbench report: error: {e}")
         return EXIT_USAGE
     damaged = [r for r in rows if r["status"] == "DAMAGED"]
@@ -653,13 +655,14 @@ def main(argv=None) -> int:
         log(f"attnbench report: DAMAGED archive {sdir / r['archive']}: {r['reason']}")
     md = markdown(plan, rows)
     if unfit:
-        md += (f"\n{len(unfit)} run(s) DO NOT FIT the memory budget (exit 6, no archive; recorded by the runner):\n\n"
+        md += (f"\n{len(unfit)} run(s) DO NOT FIT the memory budget (exit {described.exit_code('does_not_fit')}, no archive; "
+               "recorded by the runner):\n\n"
                + "".join(f"- {u['point']} run{u['run']}: {u['reason']}\n" for u in unfit))
     usable = [r for r in rows if r["usable"]]
     files = []
     if plan.get("plot"):
         # A study-specific plot and table (src/report/plot_studies.py) replace the scaling plots
-        # (except those in plot_studies.KEEPS_SCALING_PLOTS, drawn beside them).
+        # (except those the binary's study_plots mark keeps_scaling_plots, drawn beside them).
         smd, sfiles = plot_studies.make(plan["plot"], sdir, plan, usable, unfit, plots=not args.no_plots)
         md += "\n" + smd
         files += sfiles
@@ -683,7 +686,7 @@ def main(argv=None) -> int:
     write_h5(sdir / "study.h5", plan, rows, cols)
     write_csv(sdir / "study.csv", rows, cols)
     (sdir / "study.md").write_text(md)
-    keep_scaling = not plan.get("plot") or plan["plot"] in plot_studies.KEEPS_SCALING_PLOTS
+    keep_scaling = not plan.get("plot") or described.study_plots()[plan["plot"]]["keeps_scaling_plots"]
     if not args.no_plots and keep_scaling and usable:
         # Time, efficiency and rate against cores need a curve with two core counts at least; a
         # study at one rank count (regress-convergence, regress-cost) would get a column of dots.
@@ -696,7 +699,7 @@ def main(argv=None) -> int:
             log("scaling plots (time, efficiency, rates vs cores) skipped: every curve has a single core count")
     print(md)
     log(f"wrote {sdir}/study.h5, study.csv, study.md" + "".join(f", {f.name}" for f in files))
-    bad = [r for r in rows if r["status"] not in archives.OK_STATES]
+    bad = [r for r in rows if r["status"] not in archives.ok_states()]
     if args.allow_invalid or not bad:
         return EXIT_OK
     if damaged:

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/precision.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
 #include "grid/redistribute.hpp"
@@ -67,7 +68,7 @@ class SolveCase final : public harness::Case {
           "estimated condition number 1/rcond = {} of A exceeds 1/eps = {:.3g} ({} precision): A is singular to "
           "working precision and X may have no correct digit, although the scaled residual checks the backward error",
           r.rcond > 0 ? fmt::format("{:.3g}", 1.0 / r.rcond) : std::string("inf"), 1.0 / eps,
-          sizeof(T) == 4 ? "single" : "double");
+          to_string(precision_of<T>()));
       if (grid_->comm().is_root()) std::cerr << "attnbench: warning: solve: " << warning << std::endl;
       v.notes["condition_warning"] = warning;
     }
@@ -108,7 +109,7 @@ std::unique_ptr<harness::Case> make(harness::SetupContext& ctx) {
   Algorithm algo = Algorithm::cholesky;
   grid::GridShape shape;
   dist::agree_on_success(comm, [&] {
-    algo = parse_algorithm(ctx.common.algorithm.empty() ? "cholesky" : ctx.common.algorithm);
+    algo = ctx.common.algorithm.empty() ? Algorithm::cholesky : parse_algorithm(ctx.common.algorithm);
     // --grid has no default value (the squarest shape depends on the rank count).
     shape = grid::parse_grid_shape(ctx.options.has("--grid") ? ctx.options.string("--grid") : std::string(),
                                    comm.size(), "--grid");
@@ -128,7 +129,7 @@ std::unique_ptr<harness::Case> make(harness::SetupContext& ctx) {
     // fit: a size a study sweeps past the machine is recorded as DOES_NOT_FIT, not a failure).
     metrics::check_memory_fits(comm, footprint_bytes(shape, comm.rank(), spec.n, spec.nrhs, block, spec.k(), sizeof(T)),
                                fmt::format("solve --n {} --nrhs {} ({}, grid {}, block {})", spec.n, spec.nrhs,
-                                           sizeof(T) == 4 ? "single" : "double", shape.to_string(), block),
+                                           to_string(precision_of<T>()), shape.to_string(), block),
                                ExitCode::does_not_fit);
     const double t0 = wall_seconds();
     A = synthetic_matrix<T>(*g, spec, block);
@@ -180,8 +181,9 @@ harness::KernelSpec solve_kernel() {
       "HDF5 file with /A (N x N) and /B (N x nrhs), 2-D, float32 or float64, row-major; each rank reads its "
       "block-cyclic share directly. cholesky needs a symmetric /A: max|A - A^T| <= 2 N eps max|A| (rounding), "
       "else exit 3; the residual is that of /A as given.";
-  k.algorithms = {{"cholesky", "p?potrf + p?potrs (symmetric positive definite A): N^3/3 + 2 N^2 nrhs flops"},
-                  {"lu", "p?gesv, LU with partial pivoting (general A): 2 N^3/3 + 2 N^2 nrhs flops"}};
+  k.algorithms = {{to_string(Algorithm::cholesky),
+                   "p?potrf + p?potrs (symmetric positive definite A): N^3/3 + 2 N^2 nrhs flops"},
+                  {to_string(Algorithm::lu), "p?gesv, LU with partial pivoting (general A): 2 N^3/3 + 2 N^2 nrhs flops"}};
   OptionSpec n{"--n", OptionType::integer, "4096", {}, "matrix size N (synthetic input)", {}, true};
   n.min = 1;
   n.max = 2147483647;

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/precision.hpp"
 #include "core/random.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
@@ -24,11 +25,13 @@ namespace attnbench::solve {
 using grid::BlockCyclicLayout;
 using grid::BlockCyclicMatrix;
 
-std::string to_string(Algorithm a) { return a == Algorithm::cholesky ? "cholesky" : "lu"; }
+std::string to_string(Algorithm a) { return enum_name(kAlgorithmNames, a); }
 Algorithm parse_algorithm(const std::string& s) {
-  if (s == "cholesky") return Algorithm::cholesky;
-  if (s == "lu") return Algorithm::lu;
-  throw usage_error("--algo '" + s + "': expected cholesky or lu").everywhere();  // same text on every rank
+  try {
+    return parse_enum(kAlgorithmNames, s, "--algo");
+  } catch (const Error& e) {
+    throw e.everywhere();  // the same text on every rank
+  }
 }
 
 double flops(Algorithm a, std::int64_t n, std::int64_t nrhs) {
@@ -83,7 +86,7 @@ BlockCyclicMatrix<T> synthetic_matrix(const grid::ProcessGrid& g, const Syntheti
     throw usage_error(fmt::format("--condition {:g}: the synthetic generator honours 1 < condition <= {:.3g} at "
                                   "N = {} in {} precision (the shift lambda_max / (condition - 1) must stay above "
                                   "10 sqrt(N) eps, the rounding of G G^T / k)",
-                                  s.condition, s.max_condition(eps), s.n, sizeof(T) == 4 ? "single" : "double"))
+                                  s.condition, s.max_condition(eps), s.n, to_string(precision_of<T>())))
         .everywhere();
   const std::int64_t k = s.k();
   // G[owner] from (seed, i k + j); A[owner] := G G^T / k (p?gemm: G's blocks travel along process

@@ -11,14 +11,16 @@
 #include <cstdint>
 #include <string>
 
+#include "core/enum_names.hpp"
 #include "grid/dist_matrix.hpp"
 #include "grid/process_grid.hpp"
 
 namespace attnbench::solve {
 
 enum class Algorithm { cholesky, lu };
+inline constexpr EnumNames<Algorithm, 2> kAlgorithmNames{{{Algorithm::cholesky, "cholesky"}, {Algorithm::lu, "lu"}}};
 std::string to_string(Algorithm a);
-Algorithm parse_algorithm(const std::string& s);  // "cholesky" | "lu"; usage error naming --algo
+Algorithm parse_algorithm(const std::string& s);  // usage error naming --algo, the same on every rank
 
 // Work model of one solve: Cholesky N^3/3 + 2 N^2 nrhs, LU 2 N^3/3 + 2 N^2 nrhs flops.
 double flops(Algorithm a, std::int64_t n, std::int64_t nrhs);

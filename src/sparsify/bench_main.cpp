@@ -11,9 +11,7 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <iostream>
 #include <map>
 #include <string>
@@ -21,6 +19,7 @@
 
 #include "core/error.hpp"
 #include "core/random.hpp"
+#include "core/timer.hpp"
 #include "dist/comm.hpp"
 #include "io/hdf5_file.hpp"
 #include "sparsify/case.hpp"
@@ -35,12 +34,6 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
 }
 
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
 // STREAM triad a = b + s c over three 64 MiB arrays on every rank at once; bytes counted: 3 x 8 per
 // element (no write-allocate). Returns the per-rank GB/s (median of 5) by wall-clock and, in
 // *cpu_gbs, by CPU time (the rate while running, on a machine shared with other jobs).
@@ -50,12 +43,12 @@ double triad_gbs(const dist::Comm& comm, double* cpu_gbs) {
   std::vector<double> rates, cpu_rates;
   for (int t = 0; t < 5; ++t) {
     comm.barrier();
-    const auto t0 = std::chrono::steady_clock::now();
-    const double c0 = cpu_seconds();
+    const double t0 = wall_seconds();
+    const double c0 = process_cpu_seconds();
     for (std::size_t i = 0; i < N; ++i) a[i] = b[i] + 0.5 * c[i];
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double s = wall_seconds() - t0;
     rates.push_back(24.0 * static_cast<double>(N) / s / 1e9);
-    cpu_rates.push_back(24.0 * static_cast<double>(N) / (cpu_seconds() - c0) / 1e9);
+    cpu_rates.push_back(24.0 * static_cast<double>(N) / (process_cpu_seconds() - c0) / 1e9);
   }
   volatile double sink = a[N / 2];
   (void)sink;
@@ -84,12 +77,12 @@ double bare_update_seconds(const dist::Comm& comm, std::int64_t n, std::int64_t 
   constexpr std::int64_t ahead = 32;  // as the kernel's update loop
   for (int t = 0; t < 5; ++t) {
     comm.barrier();
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = wall_seconds();
     for (std::int64_t q = 0; q < nnz; ++q) {
       if (q + ahead < nnz) __builtin_prefetch(SX.data() + target[static_cast<std::size_t>(q + ahead)], 1, 3);
       SX[static_cast<std::size_t>(target[static_cast<std::size_t>(q)])] += term[static_cast<std::size_t>(q)];
     }
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    times.push_back(wall_seconds() - t0);
   }
   volatile double sink = SX[0];
   (void)sink;
@@ -144,11 +137,11 @@ int main(int argc, char** argv) {
     for (int r = 0; r < reps; ++r) {
       harness::PhaseTimes ph;
       comm.barrier();
-      const auto t0 = std::chrono::steady_clock::now();
-      const double c0 = cpu_seconds();
+      const double t0 = wall_seconds();
+      const double c0 = process_cpu_seconds();
       kase->run(ph);
-      ph["total"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      ph["cpu:total"] = cpu_seconds() - c0;
+      ph["total"] = (wall_seconds() - t0);
+      ph["cpu:total"] = process_cpu_seconds() - c0;
       comm.barrier();
       for (auto& [name, s] : ph) per_phase[name].push_back(comm.allreduce(s, dist::Op::max));
     }

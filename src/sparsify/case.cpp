@@ -1,12 +1,12 @@
 #include "sparsify/case.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <limits>
 #include <cmath>
 
 #include "core/checked.hpp"
 #include "core/error.hpp"
+#include "core/timer.hpp"
 #include "dist/collective.hpp"
 #include "dist/layout.hpp"
 #include "io/hdf5_file.hpp"
@@ -18,10 +18,6 @@
 namespace attnbench::sparsify {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 std::string fmt(double v, int digits = 3) { return format_g(v, digits); }
 
@@ -306,20 +302,20 @@ std::unique_ptr<harness::Case> make_typed(const dist::Comm& comm, const CaseConf
       check_params(cfg.params, cfg.synthetic.n);
       check_sizes(cfg.params, cfg.synthetic.n, cfg.synthetic.d);
     });
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = wall_seconds();
     const dist::BlockRowLayout cols(cfg.synthetic.d, comm.size());
     const std::int64_t local = cols.local_rows(comm.rank());
     // generate checks X's block and the kernel's buffers against the node's memory first (exit 6).
     X = generate<T>(comm, cfg.synthetic, cols.row_offset(comm.rank()), local,
                     working_bytes(cfg.params, cfg.synthetic.n, cfg.synthetic.d, local));
-    setup_seconds += seconds_since(t0);
+    setup_seconds += wall_seconds() - t0;
     info.input_format = X.sparse ? "synthetic-csc" : "synthetic-dense";
     info.r_requested = cfg.synthetic.r;
   } else {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = wall_seconds();
     InputInfo in;
     X = read_input<T>(comm, cfg.input, &in);
-    io_seconds += seconds_since(t0);
+    io_seconds += wall_seconds() - t0;
     info.input_format = in.format;
     dist::agree_on_success(comm, [&] {
       check_params(cfg.params, X.n);

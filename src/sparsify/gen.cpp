@@ -67,7 +67,7 @@ harness::GenSpec sparsify_gen() {
       {"--r", T::number, "0.05", {}, "|X X^T|_max = r exactly, in (0, 1)"},
       {"--density", T::number, "1", {}, "Fraction of nonzero entries, (0, 1]"},
       {"--coherence", T::number, "0", {}, "Fraction of each row's mass in one heavy column, [0, 1)"},
-      {"--format", T::string, "", {"dense", "csc", "csr"}, "dense (/X) or csc/csr (anndata group /X); default dense "
+      {"--format", T::string, "", enum_choices(kFileFormatNames), "dense (/X) or csc/csr (anndata group /X); default dense "
                                                             "when density = 1, else csc"},
   };
   g.run = run_gen;

@@ -14,20 +14,8 @@
 
 namespace attnbench::sparsify {
 
-std::string to_string(FileFormat f) {
-  switch (f) {
-    case FileFormat::dense: return "dense";
-    case FileFormat::csc: return "csc";
-    case FileFormat::csr: return "csr";
-  }
-  return "?";
-}
-
-FileFormat file_format_from_string(const std::string& s) {
-  for (FileFormat f : {FileFormat::dense, FileFormat::csc, FileFormat::csr})
-    if (to_string(f) == s) return f;
-  throw usage_error("--format must be dense, csc or csr (got '" + s + "')");
-}
+std::string to_string(FileFormat f) { return enum_name(kFileFormatNames, f); }
+FileFormat file_format_from_string(const std::string& s) { return parse_enum(kFileFormatNames, s, "--format"); }
 
 namespace {
 

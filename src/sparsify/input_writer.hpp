@@ -21,12 +21,15 @@
 #include <map>
 #include <string>
 
+#include "core/enum_names.hpp"
 #include "dist/comm.hpp"
 #include "sparsify/columns.hpp"
 
 namespace attnbench::sparsify {
 
 enum class FileFormat { dense, csc, csr };
+inline constexpr EnumNames<FileFormat, 3> kFileFormatNames{
+    {{FileFormat::dense, "dense"}, {FileFormat::csc, "csc"}, {FileFormat::csr, "csr"}}};
 std::string to_string(FileFormat f);
 FileFormat file_format_from_string(const std::string& s);  // usage error naming --format
 

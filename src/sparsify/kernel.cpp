@@ -21,7 +21,7 @@ const std::vector<std::string> kSampling = {"leverage", "leverage-sketch", "unif
 std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   const auto& o = ctx.options;
   CaseConfig cfg;
-  cfg.params.method = method_from_string(ctx.common.algorithm.empty() ? "leverage" : ctx.common.algorithm);
+  cfg.params.method = ctx.common.algorithm.empty() ? Method::leverage : method_from_string(ctx.common.algorithm);
   cfg.params.seed = ctx.common.seed;
   cfg.params.eps = o.number("--eps");
   cfg.params.delta = o.number("--delta");
@@ -126,11 +126,14 @@ harness::KernelSpec sparsify_kernel() {
       "/X: a dense n x d float32/float64 dataset, or an anndata sparse group (data, indices, indptr; attributes "
       "encoding-type = csc_matrix or csr_matrix and shape = [n, d]); d >= n, rank(X) = n";
   k.algorithms = {
-      {"leverage", "exact leverage-score sampling: tau_j = |L^{-1} x_j|^2, m iid columns with p = tau / n"},
-      {"leverage-sketch", "input-sparsity-time leverage scores: sparse embedding of X^T + JL, O(nnz log n)"},
-      {"bss", "deterministic Batson-Spielman-Srivastava barrier method, ceil(gamma n) steps, MPI_MAXLOC winner"},
-      {"uniform", "baseline: m iid uniform columns, weights sqrt(d / m)"},
-      {"gaussian", "baseline: dense JL Y = X G / sqrt(m) (selects no column; Y always stored)"},
+      {to_string(Method::leverage),
+       "exact leverage-score sampling: tau_j = |L^{-1} x_j|^2, m iid columns with p = tau / n"},
+      {to_string(Method::leverage_sketch),
+       "input-sparsity-time leverage scores: sparse embedding of X^T + JL, O(nnz log n)"},
+      {to_string(Method::bss),
+       "deterministic Batson-Spielman-Srivastava barrier method, ceil(gamma n) steps, MPI_MAXLOC winner"},
+      {to_string(Method::uniform), "baseline: m iid uniform columns, weights sqrt(d / m)"},
+      {to_string(Method::gaussian), "baseline: dense JL Y = X G / sqrt(m) (selects no column; Y always stored)"},
   };
   // Counts that must be positive: 0 is never a silent "default" (omit the option for that).
   auto at_least_1 = [](harness::OptionSpec s) {
@@ -185,7 +188,7 @@ harness::KernelSpec sparsify_kernel() {
                      "5.1.1); leverage-sketch then screens with JL scores and keeps columns with the exact-score "
                      "probabilities; classic = ceil(3 n ln(2 n / delta) / eps^2) and the CountSketch pipeline",
                      kSampling);
-        s.choices = {"chernoff", "classic"};
+        s.choices = enum_choices(kBoundNames);
         return s;
       }(),
       opt("--oversample", OptionType::number, "",

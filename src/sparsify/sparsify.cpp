@@ -3,9 +3,7 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <chrono>
 #include <climits>
-#include <ctime>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -13,6 +11,7 @@
 #include <type_traits>
 
 #include "core/error.hpp"
+#include "core/timer.hpp"
 #include "linalg/blas.hpp"
 #include "sparsify/bounds.hpp"
 #include "sparsify/column_forms.hpp"
@@ -32,30 +31,11 @@ std::string format_g(double v, int digits) {
   return s.str();
 }
 
-std::string to_string(Method m) {
-  switch (m) {
-    case Method::leverage: return "leverage";
-    case Method::leverage_sketch: return "leverage-sketch";
-    case Method::bss: return "bss";
-    case Method::uniform: return "uniform";
-    case Method::gaussian: return "gaussian";
-  }
-  return "?";
-}
+std::string to_string(Method m) { return enum_name(kMethodNames, m); }
+Method method_from_string(const std::string& s) { return parse_enum(kMethodNames, s, "--algo"); }
 
-Method method_from_string(const std::string& s) {
-  for (Method m : {Method::leverage, Method::leverage_sketch, Method::bss, Method::uniform, Method::gaussian})
-    if (to_string(m) == s) return m;
-  throw usage_error("--algo must be one of leverage, leverage-sketch, bss, uniform, gaussian (got '" + s + "')");
-}
-
-std::string to_string(Bound b) { return b == Bound::classic ? "classic" : "chernoff"; }
-
-Bound bound_from_string(const std::string& s) {
-  for (Bound b : {Bound::classic, Bound::chernoff})
-    if (to_string(b) == s) return b;
-  throw usage_error("--bound must be one of chernoff, classic (got '" + s + "')");
-}
+std::string to_string(Bound b) { return enum_name(kBoundNames, b); }
+Bound bound_from_string(const std::string& s) { return parse_enum(kBoundNames, s, "--bound"); }
 
 void check_params(const Params& p, std::int64_t n) {
   if (!(p.eps > 0.0 && p.eps < 1.0)) throw usage_error("--eps must be in (0, 1) (got " + std::to_string(p.eps) + ")");
@@ -233,19 +213,12 @@ struct Timers {
   Phases* cpu = nullptr;
 };
 
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
 class PhaseTimer {
  public:
   PhaseTimer(const Timers& timers, const char* name)
-      : timers_(timers), name_(name), t0_(std::chrono::steady_clock::now()), c0_(timers.cpu ? thread_cpu_seconds() : 0.0) {}
+      : timers_(timers), name_(name), t0_(wall_seconds()), c0_(timers.cpu ? thread_cpu_seconds() : 0.0) {}
   ~PhaseTimer() {
-    if (timers_.wall)
-      (*timers_.wall)[name_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    if (timers_.wall) (*timers_.wall)[name_] += wall_seconds() - t0_;
     if (timers_.cpu) (*timers_.cpu)[name_] += thread_cpu_seconds() - c0_;
   }
   PhaseTimer(const PhaseTimer&) = delete;
@@ -254,7 +227,7 @@ class PhaseTimer {
  private:
   Timers timers_;
   const char* name_;
-  std::chrono::steady_clock::time_point t0_;
+  double t0_;
   double c0_;
 };
 

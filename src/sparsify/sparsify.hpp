@@ -44,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "core/enum_names.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 #include "sparsify/columns.hpp"
@@ -55,6 +56,11 @@ namespace attnbench::sparsify {
 std::string format_g(double v, int digits = 6);
 
 enum class Method { leverage, leverage_sketch, bss, uniform, gaussian };
+inline constexpr EnumNames<Method, 5> kMethodNames{{{Method::leverage, "leverage"},
+                                                    {Method::leverage_sketch, "leverage-sketch"},
+                                                    {Method::bss, "bss"},
+                                                    {Method::uniform, "uniform"},
+                                                    {Method::gaussian, "gaussian"}}};
 std::string to_string(Method m);
 Method method_from_string(const std::string& s);  // usage error naming --algo
 
@@ -66,6 +72,7 @@ Method method_from_string(const std::string& s);  // usage error naming --algo
 //            candidates, independent keeps with the exact-score probabilities (sparsify/screened.hpp).
 // Params{} keeps `classic` (the library's former contract); the command line defaults to chernoff.
 enum class Bound { classic, chernoff };
+inline constexpr EnumNames<Bound, 2> kBoundNames{{{Bound::chernoff, "chernoff"}, {Bound::classic, "classic"}}};
 std::string to_string(Bound b);
 Bound bound_from_string(const std::string& s);  // usage error naming --bound
 

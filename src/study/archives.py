@@ -33,6 +33,8 @@ import os
 
 import numpy as np
 
+import described
+
 KNOWN_SCHEMAS = (1, 2)
 SCHEMA1_PROBLEM_KEYS = ["n", "n_keys", "d", "dv", "scale", "scale_rule", "bound", "tile_q", "tile_k"]
 SCHEMA1_SIZE_KEY = "n"
@@ -55,15 +57,17 @@ class Damaged(Exception):
         self.reason = reason
 
 
-# The verdict of a run (the root attribute `state`, core/run_record.hpp run_state): VALID (bounded
-# by a certificate or tolerance), UNCERTIFIED (valid in the only sense a baseline has - finite,
-# consistent output - with nothing bounding its error: exit 0, not a failure, but not a pass either),
-# INVALID. OK_STATES are the runs that count as done.
-OK_STATES = ("VALID", "UNCERTIFIED")
+# The verdict of a run (the root attribute `state`) is the binary's: its run states (`attnbench
+# --describe`, "run_states"; core/run_record.hpp) name VALID (bounded by a certificate or
+# tolerance), UNCERTIFIED (valid in the only sense a baseline has - finite, consistent output - with
+# nothing bounding its error: exit ok, not a failure, but not a pass either) and INVALID.
+def ok_states() -> tuple[str, ...]:
+    """The states of runs that count as done (those that end with exit code ok)."""
+    return described.ok_states()
 
 
 def run_state(valid, certified) -> str:
-    return "INVALID" if not valid else ("VALID" if certified else "UNCERTIFIED")
+    return described.state(valid, certified)
 
 
 @dataclasses.dataclass

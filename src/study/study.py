@@ -18,8 +18,9 @@ The study names its kernel (kernel = "attention" by default); its options are ch
 DIR/<study>/<point>/run<k>.h5 (DIR: --results, default ./results); the resolved study is kept in
 DIR/<study>/plan.json. Re-running skips runs that already have a valid archive and runs claimed by
 a running job (run<k>.claim: a local runner or a Slurm job, queued or running); an archive is
-published with link() and never replaces an existing one. A run that exits 6 (the configuration
-exceeds its memory budget) is recorded as DOES_NOT_FIT, a result rather than a failure.
+published with link() and never replaces an existing one. A run that ends with attnbench's
+does_not_fit exit code (the configuration exceeds its memory budget; `attnbench --exit-codes`) is
+recorded as DOES_NOT_FIT, a result rather than a failure.
 Exit codes: 0 every run valid (VALID, or UNCERTIFIED: valid with no certificate, counted apart) or
 DOES_NOT_FIT (or submitted), 1 a run failed or is invalid, 2 the
 study file, an override or the results folder is unusable (nothing was run or changed).
@@ -44,13 +45,13 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 import claims  # noqa: E402
+import described  # noqa: E402
 import studyfile  # noqa: E402
 from studyfile import StudyError  # noqa: E402
 
+# The study tool's own exit codes (the docstring); the codes of the runs it launches are the
+# binary's, asked by name (described.exit_code): the runner matches codes, never message text.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-# The binary's exit codes (attnbench --describe, "exit_codes"): the runner matches codes, never
-# message text.
-RC_INVALID, RC_DOES_NOT_FIT = 4, 6
 
 
 def log(msg: str):
@@ -62,10 +63,10 @@ def now() -> str:
 
 
 def binary() -> str:
-    b = os.environ.get("ATTNBENCH_BIN") or str(ROOT / "build/release/bin/attnbench")
-    if not os.access(b, os.X_OK):
-        raise StudyError(f"attnbench binary '{b}' not found (build it, or set ATTNBENCH_BIN)")
-    return b
+    try:
+        return described.binary()
+    except described.DescribeError as e:
+        raise StudyError(str(e)) from None
 
 
 def local_cores() -> int:
@@ -99,6 +100,7 @@ def load_study(args):
     """Load, override and validate the study against its kernel's description. Raises StudyError."""
     data = studyfile.load(args.file, args.set or [])
     kernel = studyfile.describe_kernel(binary(), studyfile.kernel_of(data, args.file))
+    described.suite()  # the exit codes, run states and plots, asked before anything is written
     study = studyfile.validate(data, args.file, kernel)
     gen = studyfile.generated_input(study, getattr(args, "results", None) or
                                     os.environ.get("ATTNBENCH_RESULTS", "results"))
@@ -269,11 +271,12 @@ def run_one(kernel: str, p, pdir: Path, k: int, tag: str, owner: dict) -> tuple[
         logf.write(proc.stdout if proc.stdout.endswith("\n") or not proc.stdout else proc.stdout + "\n")
     rc, elapsed = proc.returncode, time.monotonic() - t0
     note = ""
-    if tmp.exists() and rc in (0, RC_INVALID):
+    ok, invalid, unfit = (described.exit_code(name) for name in ("ok", "invalid", "does_not_fit"))
+    if tmp.exists() and rc in (ok, invalid):
         note = publish(tmp, out)
     for junk in leftovers(pdir, k):
         junk.unlink()
-    state = {0: "COMPLETED", RC_INVALID: "INVALID", RC_DOES_NOT_FIT: "DOES_NOT_FIT"}.get(rc, "FAILED")
+    state = {ok: "COMPLETED", invalid: "INVALID", unfit: "DOES_NOT_FIT"}.get(rc, "FAILED")
     if note:   # another runner published run<k>.h5 meanwhile: ours was not published
         state = "FAILED"
     elif state in ("COMPLETED", "INVALID") and not out.exists():
@@ -358,10 +361,10 @@ def cmd_run(args) -> int:
                 log(f"{tag}: does not fit (exit {rc}; recorded, not a failure): {text[:200]}")
             elif state == "COMPLETED":
                 done += 1
-                # exit 0 is VALID or UNCERTIFIED (valid, but no certificate bounds the error): counted apart
+                # exit ok is VALID or UNCERTIFIED (valid, but no certificate bounds the error): counted apart
                 if not archives.state(out, kernel.name).certified:
                     uncertified += 1
-                    log(f"{tag}: done in {text} (UNCERTIFIED: no certificate)")
+                    log(f"{tag}: done in {text} ({described.state(True, False)}: no certificate)")
                 else:
                     log(f"{tag}: done in {text}")
             else:
@@ -566,7 +569,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         return {"run": cmd_run, "submit": cmd_submit, "check": cmd_check}[args.command](args)
-    except StudyError as e:
+    except (StudyError, described.DescribeError) as e:
         log(f"attnbench study: error: {e}")
         return EXIT_USAGE
     except KeyboardInterrupt:

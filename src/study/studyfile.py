@@ -22,12 +22,12 @@ import copy
 import dataclasses
 import hashlib
 import itertools
-import json
 import math
 import os
 import re
-import subprocess
 import tomllib
+
+import described
 
 
 class StudyError(Exception):
@@ -35,8 +35,6 @@ class StudyError(Exception):
 
 
 MODES = ("strong", "weak-memory", "weak-compute")
-PLOTS = ("poly-transition", "accuracy-vs-cost", "sparsify-columns", "sparsify-error-vs-r", "sparsify-time-vs-nnz",
-         "sparsify-coherent", "layout")
 TABLES = ("scaling", "slurm", "generate")   # plus the kernel's section and the array of tables [[case]]
 LAUNCHERS = ("srun", "mpirun")
 # Points per study unless [scaling] max_points says otherwise: far below a cluster's MaxJobCount
@@ -93,8 +91,8 @@ SCHEMA = {
         "description": ("a string", _str),
         "kernel": ("a kernel name (a subcommand of attnbench, e.g. \"attention\")",
                    lambda v: _str(v) and re.fullmatch(r"[a-z][a-z0-9_-]*", v) is not None),
-        "plot": ("one of " + ", ".join(PLOTS) + " (a study-specific plot and table, src/report/plot_studies.py)",
-                 lambda v: v in PLOTS),
+        # The names are the binary's (`attnbench --describe`, "study_plots"): checked in validate().
+        "plot": ("a study plot of `attnbench --describe` (a study-specific plot and table)", _str),
     },
     "scaling": {
         "mode": ("one of " + ", ".join(MODES), lambda v: v in MODES),
@@ -240,23 +238,12 @@ def parse_kernel(obj, where: str) -> Kernel:
 
 def describe_kernel(binary: str, kernel: str) -> Kernel:
     """Run `binary <kernel> --describe` (a singleton MPI run of the binary) and parse its JSON."""
-    env = dict(os.environ)
-    if os.geteuid() == 0:
-        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     cmd = [binary, kernel, "--describe"]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise StudyError(f"cannot run '{' '.join(cmd)}' to learn the kernel's options: {e}") from None
-    if out.returncode != 0:
-        msg = out.stderr.strip().splitlines()
-        raise StudyError(f"'{' '.join(cmd)}' failed (exit {out.returncode}): "
-                         f"{msg[-1] if msg else 'no message'} (is '{kernel}' a kernel of this attnbench, "
-                         "and does the binary support --describe?)")
-    try:
-        obj = json.loads(out.stdout)
-    except json.JSONDecodeError as e:
-        raise StudyError(f"'{' '.join(cmd)}' did not print JSON ({e})") from None
+        obj = described.ask_json(cmd)
+    except described.DescribeError as e:
+        raise StudyError(f"{e} (is '{kernel}' a kernel of this attnbench, and does the binary support "
+                         "--describe?)") from None
     k = parse_kernel(obj, f"'{' '.join(cmd)}'")
     if k.name != kernel:
         raise StudyError(f"'{' '.join(cmd)}' describes kernel {k.name!r}, not {kernel!r}")
@@ -433,6 +420,9 @@ def validate(data: dict, source: str, kernel: Kernel) -> dict:
         what, ok = SCHEMA[""][key]
         if not ok(value):
             raise StudyError(f"{source}: '{key}' must be {what}, got {value!r}")
+        if key == "plot" and value not in described.study_plots():
+            raise StudyError(f"{source}: 'plot' must be one of {', '.join(described.study_plots())} (a study-specific "
+                             f"plot and table, src/report/plot_studies.py), got {value!r}")
         study[""][key] = value
     if "generate" in data:
         study["generate"] = {"args": []}

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """End-to-end tests of option values and archive checksums, for every kernel and `gen`:
 
-   8. an empty option value (`--n ""`, `--algo ""`, `--grid ""`, ...) is exit 2 on every rank, one
+   *  an empty option value (`--n ""`, `--algo ""`, `--grid ""`, ...) is exit 2 on every rank, one
       error naming the option and saying it is empty, no crash, nothing written;
-  10. every dataset of an archive of every kernel (attention 2-D and multi-head, solve, sparsify,
+   *  every dataset of an archive of every kernel (attention 2-D and multi-head, solve, sparsify,
       regress, all with --save-output) and of every input file `gen` writes has the Fletcher32
       filter (chunked, shuffled, deflated); a flipped byte in sparsify's /output/weights and in
       /metrics/peak_rss_bytes is a read error, not a silently different value;
-   7. synthetic attention (exact and approximate) and `gen` sizes beyond the node's memory are
+   *  synthetic attention (exact and approximate) and `gen` sizes beyond the node's memory are
       exit 6 (does not fit) on every rank, naming the bytes needed and the node's memory, before
       anything is allocated or written.
 
@@ -79,15 +79,15 @@ def expect_success(label, argv):
                                                                              detail(r, argv)))
 
 
-# ---- 8. empty option values --------------------------------------------------------------------------
+# ---- empty option values -----------------------------------------------------------------------------
 # Every case but the empty option itself is tiny, so a run that wrongly goes ahead (as solve
 # --algo "" did) ends quickly and leaves its archive for the check "nothing written".
 SOLVE = ["solve", "--n", "24"]
 SPARSIFY = ["sparsify", "--n", "8", "--d", "64"]
 REGRESS = ["regress", "--n", "64", "--d", "3"]
 ATTENTION = ["attention", "--n", "32", "--d", "8"]
-# The options of the issue's list (the unit test test_option_empty.cpp tries every option of every
-# kernel and of gen; here each kind once through mpiexec: integer, choice, size, text, common).
+# Options left empty, one of each kind (the unit test test_option_empty.cpp tries every option of
+# every kernel and of gen; here each kind once through mpiexec: integer, choice, size, text, common).
 EMPTY_CASES = [
     (["solve"], "--n"), (SOLVE, "--algo"), (SPARSIFY, "--eps"), (SPARSIFY, "--m"),
     (REGRESS, "--memory-budget"), (REGRESS, "--grid"), (ATTENTION, "--threads"), (ATTENTION, "--precision"),
@@ -113,7 +113,7 @@ def empty_values():
             j.result()
 
 
-# ---- 10. every dataset checksummed ----------------------------------------------------------------
+# ---- every dataset checksummed --------------------------------------------------------------------
 def datasets_of(path):
     """[(name, dataset properties)] of every dataset in the file."""
     out = []
@@ -199,7 +199,7 @@ def all_checksummed():
             chk.check(refused, "sparsify.h5 with a flipped byte in /%s: %s" % (ds, why))
 
 
-# ---- 7. synthetic sizes beyond the node ------------------------------------------------------------
+# ---- synthetic sizes beyond the node ---------------------------------------------------------------
 def beyond_the_node():
     cases = [
         ("attention exact --n 7e10", ["attention", "--n", "70000000000", "--d", "64"], ["--n 70000000000", "needs"]),
@@ -219,7 +219,7 @@ def beyond_the_node():
             j.result()
 
 
-# ---- 11. a float64 value beyond float32's range, read in single precision ----------------------------
+# ---- a float64 value beyond float32's range, read in single precision ----------------------------
 def overflows_float32():
     """1e39 in a float64 file is finite; --precision single makes it inf. Every kernel's reader says
     that it overflows float32 and that --precision double reads it as stored (exit 3, naming the

@@ -108,7 +108,7 @@ def full_disk():
                 fh.write(b"\0" * (1024 * 1024 - free_kib * 1024))
 
         out = os.path.join(T, "a.h5")
-        # As in the issue: 20 KiB free, a small archive.
+        # 20 KiB free: too little even for a small archive.
         fill(20)
         expect_error("full disk, archive", ["attention", "--n", "2048"] + QUICK + ["--out", out], OUTPUT,
                      [out, "No space left on device"], T, ["filler"])

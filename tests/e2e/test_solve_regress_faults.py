@@ -3,16 +3,16 @@
 with the documented exit code on every rank, one message (printed once) naming what is wrong, and
 no archive nor temporary left behind; runs that succeed are checked against NumPy.
 
-  2.  solve --algo cholesky on an /A whose upper triangle differs from its lower one: exit 3 naming
+  *   solve --algo cholesky on an /A whose upper triangle differs from its lower one: exit 3 naming
       the asymmetry and --algo lu; a rounding-level asymmetry is accepted and the archived residual
       is that of the matrix given (recomputed with NumPy); --algo lu solves the asymmetric one.
-  3.  A, B scaled by 2^1020 (|A|_inf |X|_inf N overflows a double): the archived scaled residual is
+  *   A, B scaled by 2^1020 (|A|_inf |X|_inf N overflows a double): the archived scaled residual is
       the one NumPy computes on scaled copies, not 0; a_norm is finite and rcond near NumPy's.
-  11. solve --condition 1e300: exit 2 naming --condition and its range. LU on a numerically singular
+  *   solve --condition 1e300: exit 2 naming --condition and its range. LU on a numerically singular
       A: rcond below eps in /validation and one warning on stderr. regress --grid / --block with the
       replicated solver: exit 2 naming the option (a grid that does not match the ranks is
       test_regress_cli.py's "bad grid").
-  7.  solve --n 1000000 (exit 6), a declared 2^22 x 2^22 input (exit 3), regress --n 2^40 within a
+  *   solve --n 1000000 (exit 6), a declared 2^22 x 2^22 input (exit 3), regress --n 2^40 within a
       1e18-byte budget (exit 6): refused before allocating, naming the bytes and the node's memory.
 
 Usage: test_solve_regress_faults.py --attnbench BIN --mpiexec MPIEXEC --np N --workdir DIR [--timeout S]
@@ -120,10 +120,10 @@ B = rng.uniform(-1, 1, (N, 2))
 EPS = np.finfo(np.float64).eps
 
 
-# ---- item 2: an asymmetric /A for cholesky --------------------------------------------------------
+# ---- an asymmetric /A for cholesky ----------------------------------------------------------------
 def asymmetric():
     ASY = SPD.copy()
-    ASY[np.triu_indices(N, 1)] += rng.uniform(0.5, 1.0, N * (N - 1) // 2)  # the case: ~0.8
+    ASY[np.triu_indices(N, 1)] += rng.uniform(0.5, 1.0, N * (N - 1) // 2)  # far from rounding: ~0.8
     path = h5("asymmetric.h5", {"A": ASY, "B": B})
     expect_error("cholesky asymmetric A", ["solve", "--input", path, "--block", "4"], 3,
                  [path, "/A is not symmetric", "max|A - A^T| / max|A| =", "--algo lu"])
@@ -162,7 +162,7 @@ def asymmetric():
                   "lower triangle %.3g)" % (asym, scaled, given, lower), flush=True)
 
 
-# ---- item 3: the scaled residual near the top of the exponent range ----------------------------------
+# ---- the scaled residual near the top of the exponent range ----------------------------------
 def huge_values():
     for algo, A in (("lu", GEN),):
         label = "%s A, B x 2^1020" % algo
@@ -195,7 +195,7 @@ def huge_values():
                   (label, scaled, mine, a_norm, rcond, 1 / cond), flush=True)
 
 
-# ---- item 11: the condition: requested beyond the precision, estimated from the factor ----------------
+# ---- the condition: requested beyond the precision, estimated from the factor ----------------
 def condition():
     expect_error("solve condition 1e300", ["solve", "--n", "64", "--block", "8", "--condition", "1e300"], 2,
                  ["--condition", "1 < condition <=", "N = 64", "double"])
@@ -222,7 +222,7 @@ def regress_options():
     expect_error("regress block without scalapack", base + ["--block", "8"], 2, ["--block 8", "--solver scalapack"])
 
 
-# ---- item 7: sizes beyond the node ------------------------------------------------------------------
+# ---- sizes beyond the node -------------------------------------------------------------------------
 def sizes():
     expect_error("solve n 1e6", ["solve", "--n", "1000000"], 6, ["solve --n 1000000", "needs", "the node has"])
     path = os.path.join(inputs, "declared-2^22.h5")
