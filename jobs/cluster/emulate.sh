@@ -44,7 +44,8 @@
 # on node 1), slurmctld on node 1, one slurmd per node started with `nsenter --net` + `unshare --uts
 # --mount` (`ip netns exec` remounts /sys and slurmd then finds no cgroup file system), each with a
 # private PMIx directory bind-mounted over one path (PMIxCliTmpDirBase: the nodes share /tmp) and
-# its own spool directory. Its configuration is <state>/slurm/slurm.conf, used through SLURM_CONF,
+# its own spool directory. Its configuration is <state>/slurm/slurm.conf, used through SLURM_CONF
+# (`slurm CMD` also sets OMPI_MCA_btl_tcp_flags, which jobs inherit: see "Two-way transfers"),
 # so a Slurm cluster of the machine itself (jobs/slurm/local-cluster.sh) is neither used nor
 # disturbed. Nodes: node1..nodeN, CPUs = the machine's cores each, one partition `emu`.
 #
