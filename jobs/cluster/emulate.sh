@@ -24,14 +24,28 @@
 # to `ip netns exec <prefix>K unshare --uts`, with tree spawn off, TCP only on the emulated subnet,
 # the daemons kept in the launcher's session (orte_leave_session_attached: a daemonized orted gets
 # its own scheduler autogroup and twice the CPU) and yielding ranks (mpi_yield_when_idle: ranks
-# busy-polling on shared cores see millisecond latencies). `mpirun` adds a hostfile with
+# busy-polling on shared cores see millisecond latencies) and the TCP BTL without its put
+# protocol (btl_tcp_flags without put: see "Two-way transfers" below). `mpirun` adds a hostfile with
 # slots=ATTNBENCH_EMU_SLOTS (default 2) per node unless the options name hosts themselves.
+#
+# Two-way transfers: with Open MPI's default TCP BTL flags a message beyond the eager limit goes
+# by the put protocol as one fragment of the whole message, and the BTL writes one fragment at a
+# time per connection (one connection per pair of ranks, btl_tcp_links 1). When both ranks of a
+# pair send at once (every exchange, allgather, all-to-all and ring step), a control message a
+# rank owes its peer (the reply that lets the peer's message start) can queue behind the rank's own
+# whole outgoing message: the two directions then run one after the other, and the exchange takes
+# between one and two times the one-way time depending on which rank reached the call first
+# (measured, 2 x 4 MiB at a 10 Mbit/s tbf link: 3.6 to 6.9 s over repetitions of one run). Without
+# put, ob1 sends the message in 128 KiB send fragments (btl_tcp_max_send_size), a control message
+# waits behind at most a few of them, and both directions run at the link's rate (3.6 s every
+# time; plain TCP sockets in both directions at once do the same). Real TCP clusters can set it too.
 #
 # Slurm (slurm-up; `down` stops it with the nodes): a munged of its own (its own key and socket, run
 # on node 1), slurmctld on node 1, one slurmd per node started with `nsenter --net` + `unshare --uts
 # --mount` (`ip netns exec` remounts /sys and slurmd then finds no cgroup file system), each with a
 # private PMIx directory bind-mounted over one path (PMIxCliTmpDirBase: the nodes share /tmp) and
-# its own spool directory. Its configuration is <state>/slurm/slurm.conf, used through SLURM_CONF,
+# its own spool directory. Its configuration is <state>/slurm/slurm.conf, used through SLURM_CONF
+# (`slurm CMD` also sets OMPI_MCA_btl_tcp_flags, which jobs inherit: see "Two-way transfers"),
 # so a Slurm cluster of the machine itself (jobs/slurm/local-cluster.sh) is neither used nor
 # disturbed. Nodes: node1..nodeN, CPUs = the machine's cores each, one partition `emu`.
 #
@@ -45,6 +59,8 @@ readonly SUBNET=${ATTNBENCH_EMU_SUBNET:-10.231.0}
 readonly STATE=/run/attnbench-emu/${PREFIX}
 readonly BRNS=${PREFIX}br
 readonly EXIT_SKIP=77
+# Open MPI's TCP BTL flags without put (see "Two-way transfers" above): for mpirun and Slurm jobs.
+readonly TCP_FLAGS=send,inplace,need-ack,need-csum
 readonly SELF=$(readlink -f "${BASH_SOURCE[0]}")
 
 log() { printf '[emulate %s] %s\n' "${PREFIX}" "$*" >&2; }
@@ -54,7 +70,8 @@ die() { log "ERROR: $*"; exit 1; }
 mca_args() {
   printf '%s\n' --mca plm_rsh_agent "${STATE}/rsh-agent" --mca plm_rsh_no_tree_spawn 1 \
     --mca btl tcp,self --mca btl_tcp_if_include "${SUBNET}.0/24" --mca oob_tcp_if_include "${SUBNET}.0/24" \
-    --mca orte_leave_session_attached 1 --mca mpi_yield_when_idle 1
+    --mca orte_leave_session_attached 1 --mca mpi_yield_when_idle 1 \
+    --mca btl_tcp_flags "${TCP_FLAGS}"
 }
 
 node_count() { cat "${STATE}/nodes" 2>/dev/null || echo 0; }
@@ -286,7 +303,7 @@ EOC
 
 cmd_slurm() {
   [ -f "${SLURM_DIR}/slurm.conf" ] || die "no Slurm on the emulated cluster '${PREFIX}' (run: $0 slurm-up)"
-  cmd_exec 1 env "$(slurm_env)" "$@"
+  cmd_exec 1 env "$(slurm_env)" "OMPI_MCA_btl_tcp_flags=${TCP_FLAGS}" "$@"
 }
 
 case "${1:-}" in

@@ -82,6 +82,7 @@ std::optional<int> answer_without_mpi(int argc, char** argv, const std::vector<h
   }
   if (const char* tasks = std::getenv("SLURM_NTASKS"); tasks != nullptr && std::string_view(tasks) != "1")
     return std::nullopt;
+  if (is_net_command(argc, argv)) return answer_net_help(argc, argv);
   bool asks = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a(argv[i]);

@@ -14,18 +14,31 @@ namespace attnbench::drivers {
 
 namespace {
 const char* const kNetHelp =
-    "Ping-pong between rank 0 and the lowest rank on another node (by MPI_Get_processor_name): message\n"
-    "sizes 8 B to --max-bytes by factors of 4 (sizes stop growing once a round trip exceeds 0.1 s), the\n"
-    "fastest of 5 round trips each, and the fit T = alpha + m / beta (alpha: the smallest message's\n"
-    "time; 1/beta: the least-squares slope over the messages of 32 KiB and more); then the same for\n"
-    "exchanges (both ranks send and receive at once, until one takes 0.3 s): the exchange bandwidth.\n"
-    "Usage: attnbench net [--max-bytes BYTES] [--json]\n"
+    "attnbench net: latency and bandwidth between two nodes (MPI; ranks on two nodes or more).\n"
+    "Usage: mpirun -n 2 --map-by node attnbench net [--max-bytes BYTES] [--json]\n"
     "  --max-bytes BYTES  largest message (default 16777216)\n"
     "  --json             one JSON object on stdout instead of the table\n"
+    "Ping-pong between rank 0 and the lowest rank on another node (by MPI_Get_processor_name): message\n"
+    "sizes 8 B to --max-bytes by factors of 4 (sizes stop growing once a round trip exceeds 0.1 s), the\n"
+    "fastest of 5 round trips each (at least 2 where they take long), and the fit T = alpha + m / beta\n"
+    "(alpha: the smallest message's time; 1/beta: the least-squares slope over the messages of 32 KiB\n"
+    "and more); then the same for exchanges (both ranks send and receive at once, until one takes\n"
+    "0.3 s): the exchange bandwidth, which the report's performance model uses. Every run that spans\n"
+    "two nodes or more archives the same probe (/metrics net_*).\n"
     "Every rank on one node: exit 2 (there is no network between ranks to measure).\n";
 }  // namespace
 
 bool is_net_command(int argc, char** argv) { return argc >= 2 && std::string_view(argv[1]) == "net"; }
+
+std::optional<int> answer_net_help(int argc, char** argv) {
+  if (!is_net_command(argc, argv)) return std::nullopt;
+  for (int i = 2; i < argc; ++i)
+    if (const std::string_view a(argv[i]); a == "--help" || a == "-h") {
+      std::cout << kNetHelp;
+      return 0;
+    }
+  return std::nullopt;
+}
 
 int run_net(const dist::Comm& comm, int argc, char** argv) {
   double max_bytes = 16.0 * 1024 * 1024;

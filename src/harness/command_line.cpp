@@ -456,6 +456,8 @@ Command parse_command_line(const std::vector<KernelSpec>& kernels, int argc, cha
                          "  study run|submit|check FILE   run a study file (inputs/studies/) locally or on Slurm\n"
                          "  report RESULTS_DIR            consolidate a study's archives: study.h5, CSV, Markdown, PNG\n"
                          "  compare BASE NEW --tolerance 5%   point-by-point regression check\n"
+                         "\nThe network between nodes (MPI, ranks on two nodes or more):\n"
+                         "  net [--max-bytes B] [--json]  latency and bandwidth, e.g. mpirun -n 2 --map-by node attnbench net\n"
                          "\nRun 'attnbench <command> --help' for a command's options.\n\n") +
              exit_codes_text());
 

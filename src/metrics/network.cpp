@@ -71,9 +71,12 @@ void sweep(const dist::Comm& comm, int peer, bool in_pair, bool exchange, double
     if (me == 0) {
       bytes.push_back(m);
       seconds.push_back(exchange ? best : best / 2);
-      // The next size takes about 4x as long: as many repetitions as fit in stop_seconds, at least one.
+      // The next size takes about 4x as long: as many repetitions as fit in stop_seconds, at least
+      // two: the largest sizes weigh most in the fit, and one repetition delayed by a busy core (a
+      // 2 MiB exchange at 100 Mbit/s once took 0.35 s instead of 0.18) would halve the bandwidth.
       count = best > stop_seconds || m * 4 > max_bytes ? 0
-                                                        : std::clamp(static_cast<int>(stop_seconds / (4 * best)), 1, reps);
+                                                        : std::clamp(static_cast<int>(stop_seconds / (4 * best)),
+                                                                     std::min(2, reps), reps);
     }
     std::span<int> flag(&count, 1);
     if (me == 0) comm.isend<int>(std::span<const int>(flag), peer, 10).wait();
@@ -107,10 +110,11 @@ NetworkProbe probe_network(const dist::Comm& comm, double max_bytes, int reps, d
   share(comm, p.bytes, p.seconds);
   fit_latency_bandwidth(p.bytes, p.seconds, p.alpha, p.beta);
   // Exchange: both ranks send and receive at once, as every rank does in the kernels' ring steps,
-  // allgathers and all-to-alls. Data flows both ways on a full-duplex link, but each direction's
-  // TCP acknowledgements queue behind the other's data (on a shaped or busy link), so bulk
-  // exchanges can be markedly slower than one direction: the model uses this bandwidth. Swept
-  // further (until an exchange takes 3x stop_seconds), since it settles only on large messages.
+  // allgathers and all-to-alls; the model uses this bandwidth. On a full-duplex network it equals
+  // the one-way one; where the transport serialises the two directions it does not (Open MPI's TCP
+  // put protocol: a rank's control message for the peer's transfer can queue behind its own whole
+  // outgoing message, jobs/cluster/emulate.sh "Two-way transfers"). Swept further (until an
+  // exchange takes 3x stop_seconds), since it settles only on large messages.
   std::vector<double> xbytes;
   sweep(comm, peer, in_pair, true, max_bytes, reps, 3 * stop_seconds, xbytes, p.exchange_seconds);
   share(comm, xbytes, p.exchange_seconds);

@@ -28,8 +28,8 @@ struct NetworkProbe {
 
 // Collective over comm (every rank must call it; ranks other than the pair only wait). Sizes 8 B
 // to `max_bytes` by factors of 4; the sizes stop growing once a round trip exceeds `stop_seconds`
-// (a slow link is measured in about a second). Each size: `reps` round trips, fewer when they would
-// take more than `stop_seconds`, the fastest kept. Identical result on every rank (broadcast from rank 0).
+// (a slow link is measured in about a second). Each size: `reps` round trips, fewer (at least two)
+// when they would take more than `stop_seconds`, the fastest kept. Identical result on every rank (broadcast from rank 0).
 NetworkProbe probe_network(const dist::Comm& comm, double max_bytes = 16.0 * 1024 * 1024, int reps = 5,
                            double stop_seconds = 0.1);
 

@@ -9,8 +9,9 @@ net_alpha_s, and net_exchange_beta_bytes_per_s: both ranks sending at once; metr
 
 Per curve of the study (a case at one size, across rank counts):
   F        per-rank compute rate: median over its runs of flops / (p x compute seconds)
-  t_c      per step and rank: messages x alpha + bytes / beta (beta: the exchange bandwidth for
-           blocking collectives, the one-way bandwidth for overlapped transfers; see run_network)
+  t_c      per step and rank: messages x alpha + bytes / beta_x (beta_x: the exchange bandwidth,
+           per direction with both directions busy: in every declared pattern a rank sends and
+           receives at once; see run_network)
   t_o      per step and rank: overlap_flops / F (the work that can hide the transfer)
   comm     steps x max(0, t_c - t_o) (overlapped; the ring) or steps x t_c (not overlapped)
   T(p)     flops / (p F) + comm;   efficiency E(p) = T(1) / (p T(p)), T(1) = flops / F
@@ -98,10 +99,13 @@ def _env(rec: dict, p: float) -> dict:
 
 def run_network(rec: dict) -> dict | None:
     """The network a multi-node run measured: alpha and beta from the ping-pong, beta_exchange
-    from the exchanges (both ranks sending and receiving at once). Blocking collectives (allgather,
-    all-to-all) stream both ways at once and are predicted with beta_exchange; an overlapped
-    transfer (the ring) drains while the ranks compute and was measured at the one-way beta (on
-    the emulated cluster: 25 Mbit/s tbf, ring 2.97 MB/s, ping-pong 3.05, exchange 1.46)."""
+    from the exchanges (both ranks sending and receiving at once). Every declared pattern is an
+    exchange: a ring step sends a block right while receiving one from the left (at p = 2 the same
+    peer), an allgather and an all-to-all send and receive the same volume at once, so a node's
+    link carries both directions together; communication is predicted with beta_exchange (no
+    exchange figures: the one-way beta). The two agree on a full-duplex network; where they do not,
+    the transport serialises the directions (Open MPI's TCP put protocol, jobs/cluster/emulate.sh
+    "Two-way transfers") and kernels see anything between the two from run to run."""
     a = rec["attrs"]
     if "met.net_alpha_s" not in a or not a.get("met.net_beta_bytes_per_s"):
         return None
@@ -136,7 +140,7 @@ def predict(rec: dict, model, p: float, F: float, net: dict | None) -> dict:
         nbytes = evaluate(model["bytes"], env)
         msgs = evaluate(model["messages"], env)
         t_o = evaluate(model["overlap_flops"], env) / F
-        t_c = msgs * net["alpha"] + nbytes / (net["beta"] if t_o > 0 else net.get("beta_exchange", net["beta"]))
+        t_c = msgs * net["alpha"] + nbytes / net.get("beta_exchange", net["beta"])
         out.update(steps=steps, bytes=nbytes, messages=msgs, t_c=t_c, t_o=t_o,
                    comm=steps * (max(0.0, t_c - t_o) if t_o > 0 else t_c))
     out["time"] = out["compute"] + out["comm"]
@@ -173,7 +177,7 @@ def make(sdir: Path, plan: dict, rows: list[dict], network: dict | None, plots: 
           "(measured: comm_wait, the median over repetitions of the slowest rank).", ""]
     md.append(f"- measured network: " + (f"alpha {measured['alpha'] * 1e6:.3g} us, beta {measured['beta'] / 1e6:.4g} MB/s "
                                           f"one way, {measured['beta_exchange'] / 1e6:.4g} MB/s in exchanges "
-                                          f"(median of {len(nets)} multi-node runs)" if measured else
+                                          f"(median of {len(nets)} multi-node runs; used at every point)" if measured else
                                           "none (no run spanned two nodes): predictions below use the given network"))
     md.append(f"- given network: {network['text']} (alpha {network['alpha'] * 1e6:.3g} us, "
               f"beta {network['beta'] / 1e6:.4g} MB/s)")
@@ -194,13 +198,17 @@ def make(sdir: Path, plan: dict, rows: list[dict], network: dict | None, plots: 
         t1 = rs[0]["flops"] / F
         use = measured or network
         for r, f in zip(rs, comp):
-            net = run_network(r["record"]) or use
+            # The study's median network at every point, not each run's own probe: a probe takes a
+            # second or two and one busy core during it moves it (a 100 Mbit/s study's probes: 11.7,
+            # 11.2 and 5.8 MB/s in exchanges), while the network is the same for every point.
+            net = use
             pr = predict(r["record"], model, r["ranks"], F, net)
             eff = t1 / (r["ranks"] * r["median_time"])
             at_points.append(f"| {series} | {r['ranks']} | {f / 1e9:.3g} | {r['median_time']:.4g} | {pr['time']:.4g} | "
                              f"{_g(r['comm_wait_median'], '.3g')} | {pr['comm']:.3g} | {eff:.1%} | "
                              f"{pr['efficiency']:.1%} |")
             r["model_comm"] = pr["comm"]
+            r["model_network"] = net
             r["model_time"] = pr["time"]
         big = rs[-1]["record"]
         curve = {"series": series, "measured": [(r["ranks"], r["median_time"]) for r in rs], "lines": {}}

@@ -17,12 +17,16 @@ is killed or fails:
 3. two machines with the same hostname (node 3 calls itself node2): attention, solve and gen are
    refused with exit 2 on every rank and one message naming the duplicated name, nothing written
    (a node is identified by MPI_Get_processor_name; merging two would sum their memory as one).
+4. `attnbench net` between node1 and node2: exit 0 with alpha, beta and the exchange bandwidth as
+   JSON; on one node exit 2 with one message; `net --help` with and without mpirun, and
+   `attnbench --help` lists it.
 Exit 77 (skipped) with the reason when this machine cannot emulate nodes (not root, no network
 namespaces).
 """
 import argparse
 import atexit
 import concurrent.futures
+import json
 import os
 import shutil
 import signal
@@ -207,6 +211,45 @@ for name, (_, tols) in CASES.items():
                 chk.check(diff <= tol * scale, "%s: max|x - one node| = %.3g > %.1e * %.3g" % (label, diff, tol, scale))
     print("ok   [%s] 2x1 and 2x2 against one node: %s" % (name, ", ".join(
         "%s %s" % (ds, "bitwise" if tol is None else "<= %.0e" % tol) for ds, tol in tols.items())), flush=True)
+
+# ---- 4. attnbench net: the probe between two nodes, its help, one node refused ------------------
+t0 = time.monotonic()
+NET_LAUNCHES = {
+    # Sizes 8 B x 4^k up to --max-bytes: 8 x 4^8 = 512 KiB is the last.
+    "2 nodes": [args.emulate, "mpirun", "-n", "2", "--host", "node1,node2"] + FORWARD +
+               [args.attnbench, "net", "--max-bytes", "524288", "--json"],
+    "one node": ["mpirun", "-n", "2", "--oversubscribe", args.attnbench, "net"],
+    "help, mpirun": ["mpirun", "-n", "2", "--oversubscribe", args.attnbench, "net", "-h"],
+    "help": [args.attnbench, "net", "--help"],  # no launcher: answered without MPI
+    "attnbench --help": [args.attnbench, "--help"],
+}
+# At once: each is mostly process start-up.
+with concurrent.futures.ThreadPoolExecutor(max_workers=len(NET_LAUNCHES)) as pool:
+    net = dict(zip(NET_LAUNCHES, pool.map(lambda cmd: subprocess.run(
+        cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=args.timeout),
+        NET_LAUNCHES.values())))
+r = net["2 nodes"]
+try:
+    probe = json.loads(r.stdout)
+except ValueError:
+    probe = {}
+ok = chk.check(r.returncode == 0 and probe.get("host_a") == "node1" and probe.get("host_b") == "node2",
+               "net: exit %d, expected one JSON object for node1 <-> node2:\n%s%s" % (r.returncode, r.stdout, r.stderr[-1000:]))
+ok &= chk.check(all(probe.get(k, 0) > 0 for k in ("alpha_s", "beta_bytes_per_s", "exchange_beta_bytes_per_s")) and
+                max(probe.get("bytes", [0])) == 524288, "net: alpha, beta, exchange beta and sizes up to --max-bytes: %s" % probe)
+one = net["one node"]
+ok &= chk.check(one.returncode == 2 and one.stderr.count("attnbench: error: net: all 2 ranks run on one node") == 1,
+                "net on one node: exit %d, expected 2 and one error:\n%s" % (one.returncode, one.stderr[-1000:]))
+for key in ("help", "help, mpirun"):
+    h = net[key]
+    ok &= chk.check(h.returncode == 0 and h.stdout.count("Usage: mpirun -n 2 --map-by node attnbench net") == 1,
+                    "net %s: exit %d, expected the usage of net once:\n%s" % (key, h.returncode, h.stdout[:600]))
+ok &= chk.check("  net [--max-bytes B] [--json]" in net["attnbench --help"].stdout,
+                "attnbench --help does not list net:\n%s" % net["attnbench --help"].stdout)
+if ok:
+    print("ok   [net] node1 <-> node2: alpha %.3g us, beta %.4g MB/s, exchange %.4g MB/s; one node exit 2; help (%.1f s)" % (
+        probe["alpha_s"] * 1e6, probe["beta_bytes_per_s"] / 1e6, probe["exchange_beta_bytes_per_s"] / 1e6,
+        time.monotonic() - t0), flush=True)
 
 # ---- 3. (run before 2) two machines, one hostname ----------------------------------------------------------------
 TWIN_CASES = {"attention": ["attention", "--n", "64", "--d", "8"] + QUICK, "solve": ["solve", "--n", "24"] + QUICK,
