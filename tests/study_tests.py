@@ -1497,6 +1497,9 @@ if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[2] not in GROUPS:
         sys.exit(f"usage: {sys.argv[0]} ATTNBENCH_BINARY {{{'|'.join(GROUPS)}}}")
     BIN = os.path.abspath(sys.argv[1])
+    # The tools read exit codes and run states from the binary's --describe (src/study/described.py):
+    # the binary under test, also for the archive readers these tests import.
+    os.environ.setdefault("ATTNBENCH_BIN", BIN)
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(GROUPS[sys.argv[2]])
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     sys.exit(0 if result.wasSuccessful() else 1)

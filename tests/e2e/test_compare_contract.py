@@ -94,7 +94,7 @@ def main():
 "{args.attnbench}" "$@" | {sys.executable} -c '
 import json, sys
 d = json.load(sys.stdin)
-for k in d["archive"]["root"]:
+for k in d.get("archive", {{}}).get("root", []):
     if k["name"] == "layout": k["default"] = "striped"
 json.dump(d, sys.stdout)'
 """)
