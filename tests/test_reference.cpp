@@ -10,7 +10,7 @@
 
 #include "attention/exact/online_softmax.hpp"
 #include "attention/exact/reference.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 
 using namespace attnbench;
 using attention::OnlineSoftmax;
@@ -99,7 +99,7 @@ TEST(Reference, IdentityValuesGiveSoftmaxRows) {
   // With V = I (n x n) the output is the softmax matrix itself: positive rows summing to 1,
   // row i proportional to exp(s q_i . k_j).
   const std::int64_t n = 9, d = 4;
-  const auto p = synthetic_problem<double>(n, d, d, 3.0, 11, 0, 1);
+  const auto p = single_head_problem<double>(n, d, d, 3.0, 11, 0, 1);
   Matrix<double> V(n, n);
   for (std::int64_t i = 0; i < n; ++i) V(i, i) = 1.0;
   const double s = 0.7;
@@ -156,7 +156,7 @@ TYPED_TEST_SUITE(OnlineSoftmaxTest, Scalars);
 TYPED_TEST(OnlineSoftmaxTest, MatchesReferenceForAnyTiling) {
   using T = TypeParam;
   const std::int64_t nq = 29, nk = 41, d = 7, dv = 5;
-  auto p = synthetic_problem<T>(nq, d, dv, 2.0, 3, 0, 1);
+  auto p = single_head_problem<T>(nq, d, dv, 2.0, 3, 0, 1);
   const auto K = synthetic_rows<T>(3, Stream::user, 0, nk, d, 2.0);
   const auto V = synthetic_rows<T>(4, Stream::user, 0, nk, dv, 2.0);
   const double s = 1.0 / std::sqrt(static_cast<double>(d));
@@ -178,7 +178,7 @@ TYPED_TEST(OnlineSoftmaxTest, MatchesReferenceForAnyTiling) {
 TYPED_TEST(OnlineSoftmaxTest, ThreadsGiveIdenticalResults) {
   using T = TypeParam;
   const std::int64_t nq = 50, nk = 33, d = 6, dv = 4;
-  auto p = synthetic_problem<T>(nq, d, dv, 1.0, 8, 0, 1);
+  auto p = single_head_problem<T>(nq, d, dv, 1.0, 8, 0, 1);
   const auto K = synthetic_rows<T>(9, Stream::user, 0, nk, d, 1.0);
   const auto V = synthetic_rows<T>(10, Stream::user, 0, nk, dv, 1.0);
   OnlineSoftmax<T> one(p.Q_local, dv, 0.5, TileSizes{4, 8}, 1), two(p.Q_local, dv, 0.5, TileSizes{4, 8}, 2);
@@ -195,7 +195,7 @@ TYPED_TEST(OnlineSoftmaxTest, LogSumExpMergeOfDisjointKeySets) {
   using T = TypeParam;
   const std::int64_t nq = 21, nk = 37, d = 8, dv = 3;
   const double s = 1.0 / static_cast<double>(d);
-  auto p = synthetic_problem<T>(nq, d, dv, 4.0, 21, 0, 1);
+  auto p = single_head_problem<T>(nq, d, dv, 4.0, 21, 0, 1);
   const auto K = synthetic_rows<T>(22, Stream::user, 0, nk, d, 4.0);
   const auto V = synthetic_rows<T>(23, Stream::user, 0, nk, dv, 4.0);
   for (std::int64_t split : {1, 13, 36}) {

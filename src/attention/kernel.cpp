@@ -23,11 +23,9 @@
 #include "attention/approx/performer.hpp"
 #include "attention/approx/poly.hpp"
 #include "attention/exact/mha.hpp"
-#include "attention/memory.hpp"
-#include "attention/exact/mha.hpp"
-#include "attention/exact/mha_validation.hpp"
 #include "attention/exact/validation.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention/memory.hpp"
+#include "attention/problem.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
@@ -118,14 +116,14 @@ struct Data {
 template <class T>
 void write_O(io::File& f, const Data<T>& data, const dist::Comm& comm) {
   f.ensure_group("/output");
-  f.write_rows("/output/O", data.problem.layout_q.global_rows(), data.problem.dv,
-               data.problem.layout_q.row_offset(comm.rank()), data.O);
+  f.write_rows("/output/O", data.problem.n_q(), data.problem.shape.dv,
+               dist::BlockRowLayout(data.problem.n_q(), comm.size()).row_offset(comm.rank()), data.O);
 }
 
 // ---- exact attention ------------------------------------------------------------------------------
 template <class T>
 struct MhaData {
-  MhaProblem<T> problem;
+  AttentionProblem<T> problem;
   Matrix<T> O;  // this rank's tokens of the last repetition's output, (B n_r) x (H dv), layout order
   int input_dims = 0;  // 2, 3 or 4 for a file input (the output mirrors 3-D and 4-D ones), 0 synthetic
 };
@@ -179,7 +177,7 @@ class ExactCase final : public harness::Case {
     metrics["bytes_received_per_rank"] = comm_.allreduce(bytes_received_, dist::Op::max);
   }
   harness::Validation validate() override {
-    const auto v = validate_mha_sampled(comm_, data_->problem, data_->O, s_.causal, s_.scale, s_.validate_rows, s_.seed);
+    const auto v = validate_sampled(comm_, data_->problem, data_->O, s_.causal, s_.scale, s_.validate_rows, s_.seed);
     harness::Validation out;
     out.method = std::string("sampled (batch, head, row) triples vs serial two-pass reference in double") +
                  (s_.causal ? ", causal mask" : "");
@@ -290,7 +288,7 @@ std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Setti
                                        n, shape.d, shape.dv, shape.heads, shape.kv_heads, shape.batch,
                                        to_string(st.variant), to_string(ctx.common.precision)));
     }
-    data->problem = synthetic_mha_problem<T>(shape, o.integer("--n"), st.layout, o.number("--bound"), st.seed,
+    data->problem = synthetic_problem<T>(shape, o.integer("--n"), st.layout, o.number("--bound"), st.seed,
                                              comm.rank(), comm.size());
     rec.problem["bound"] = o.number("--bound");
   } else {
@@ -305,8 +303,8 @@ std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Setti
     // hyperslabs) 14-21 s, so the non-contiguous layouts read contiguously and redistribute.
     {
       ScopedAccumulate t(ctx.io_seconds);
-      attention::MhaInputInfo info;
-      data->problem = read_mha_input<T>(comm, ctx.common.input, &info);
+      InputInfo info;
+      data->problem = read_attention_input<T>(comm, ctx.common.input, &info);
       data->input_dims = info.dims;
     }
     MhaOptions mo;
@@ -356,7 +354,7 @@ class ApproxCase final : public harness::Case {
     harness::ReferenceShapes r;
     r.kernel_gemm = algo_.gemm_shapes;
     const auto& p = data_->problem;
-    r.peak_gemm = metrics::GemmShape{std::min<std::int64_t>(p.n_q(), 4096), std::min<std::int64_t>(p.n_kv(), 4096), p.d, true};
+    r.peak_gemm = metrics::GemmShape{std::min<std::int64_t>(p.n_q(), 4096), std::min<std::int64_t>(p.n_kv(), 4096), p.shape.d, true};
     return r;
   }
   std::int64_t buffer_bytes() const override { return buffer_bytes_; }
@@ -470,7 +468,8 @@ ApproxAlgo<T> make_poly(const dist::Comm& comm, const harness::OptionValues& o, 
   a.certified_bound = plan.certified_bound;
   a.flops = approx::poly_attention_flops(plan, p.n_q(), p.n_kv());
   a.formula = "poly: 2 (n + n_keys) r (dv + 1) + feature construction";
-  a.gemm_shapes = {{plan.rank, p.dv + 1, plan.chunk_rows, false}, {plan.chunk_rows, p.dv + 1, plan.rank, false}};
+  a.gemm_shapes = {{plan.rank, p.shape.dv + 1, plan.chunk_rows, false},
+                   {plan.chunk_rows, p.shape.dv + 1, plan.rank, false}};
   a.describe = fmt::format("poly {} g={} r={} R={:.4g} eps_P={:.3g} certified bound {:.3g} (+ rounding {:.2g})",
                            rec.variant, plan.degree, plan.rank, plan.R, plan.eps_P, plan.certified_bound,
                            plan.rounding_allowance);
@@ -526,26 +525,27 @@ std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, const Set
                                        to_string(ctx.common.precision)));
     }
     ScopedAccumulate t(ctx.setup_seconds);
-    data->problem = synthetic_problem<T>(n, d, dv, o.number("--bound"), s.seed, comm.rank(), comm.size());
+    data->problem = synthetic_problem<T>(HeadShape{1, 1, 1, d, dv}, n, LayoutKind::contiguous, o.number("--bound"),
+                                         s.seed, comm.rank(), comm.size());
     rec.problem["bound"] = o.number("--bound");
   } else {
     ScopedAccumulate t(ctx.io_seconds);
-    data->problem = attention::read_attention_input<T>(comm, ctx.common.input);
+    data->problem = read_attention_input<T>(comm, ctx.common.input, nullptr, 2);
     rec.problem["bound"] = 0.0;
   }
   const auto& p = data->problem;
   std::string rule;
   Settings st = s;
-  st.scale = resolve_scale(o.string("--scale"), p.d, rule);
+  st.scale = resolve_scale(o.string("--scale"), p.shape.d, rule);
   // The approximate algorithms run one head, no mask, contiguous rows (--causal and --layout are
   // exact's options, so st says so): recorded with the same keys as every attention run.
-  record_problem(rec, HeadShape{1, 1, 1, p.d, p.dv}, p.n_q(), p.n_kv(), st, rule);
+  record_problem(rec, p.shape, p.n_q(), p.n_kv(), st, rule);
 
   const approx::ErrorMode mode = o.string("--error") == "auto"
                                      ? approx::default_error_mode(p.n_q())
                                      : everywhere([&] { return approx::parse_error_mode(o.string("--error")); });
   rec.parameters["error_mode"] = approx::to_string(mode);
-  const double n = static_cast<double>(p.n_q()), dsum = static_cast<double>(p.d + p.dv);
+  const double n = static_cast<double>(p.n_q()), dsum = static_cast<double>(p.shape.d + p.shape.dv);
   ApproxAlgo<T> algo;
   if (st.algorithm == "poly") {
     algo = make_poly(comm, o, data, st, rec);

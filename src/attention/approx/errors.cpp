@@ -132,7 +132,7 @@ ApproxErrors measure_errors(const dist::Comm& comm, const AttentionProblem<T>& p
       break;
     }
     case ErrorMode::sampled: {
-      const auto v = attention::validate_sampled_rows(comm, p, Oa, exact.scale, rows, seed);
+      const auto v = attention::validate_sampled(comm, p, Oa, false, exact.scale, rows, seed);
       r.mode = ErrorMode::sampled;
       r.rows_checked = v.rows_checked;
       r.max_abs_error = v.max_abs_error;

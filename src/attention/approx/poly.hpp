@@ -25,11 +25,13 @@
 #include <vector>
 
 #include "attention/exact/mha.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention/problem.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 
 namespace attnbench::approx {
+
+using attention::AttentionProblem;  // the one problem type (attention/problem.hpp); single head here
 
 enum class PolyBasis { taylor, chebyshev };
 std::string to_string(PolyBasis b);
@@ -91,7 +93,8 @@ struct PolyPlan {
   double validity_threshold() const { return certified_bound + rounding_allowance; }
 };
 
-// Collective: one MPI_Allreduce(MAX) of 3 doubles. Chooses the degree (given or from the
+// Collective: one MPI_Allreduce(MAX) of 3 doubles. The problem is single-head in contiguous blocks
+// (attention::require_single_head: usage error otherwise). Chooses the degree (given or from the
 // tolerance), measures eps_P, computes the certificate and checks the memory budget. Throws
 // usage_error (identically on every rank) when the tolerance is unreachable with degree <=
 // kMaxPolyDegree or when r does not fit the budget; the message names r, d, g, R and the largest

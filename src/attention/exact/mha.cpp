@@ -439,7 +439,7 @@ Matrix<T> redistribute_tokens(const dist::Comm& comm, const Matrix<T>& local, st
 }
 
 template <class T>
-void to_layout(const dist::Comm& comm, MhaProblem<T>& p, LayoutKind kind) {
+void to_layout(const dist::Comm& comm, AttentionProblem<T>& p, LayoutKind kind) {
   const SequenceLayout lq(kind, p.n_q(), comm.size()), lk(kind, p.n_kv(), comm.size());
   if (lq == p.layout_q && lk == p.layout_kv) return;
   p.Q_local = redistribute_tokens(comm, p.Q_local, p.shape.batch, p.layout_q, lq);
@@ -455,7 +455,7 @@ template Matrix<float> redistribute_tokens<float>(const dist::Comm&, const Matri
                                                   const SequenceLayout&, const SequenceLayout&);
 template Matrix<double> redistribute_tokens<double>(const dist::Comm&, const Matrix<double>&, std::int64_t,
                                                     const SequenceLayout&, const SequenceLayout&);
-template void to_layout<float>(const dist::Comm&, MhaProblem<float>&, LayoutKind);
-template void to_layout<double>(const dist::Comm&, MhaProblem<double>&, LayoutKind);
+template void to_layout<float>(const dist::Comm&, AttentionProblem<float>&, LayoutKind);
+template void to_layout<double>(const dist::Comm&, AttentionProblem<double>&, LayoutKind);
 
 }  // namespace attnbench::attention
