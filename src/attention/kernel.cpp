@@ -89,7 +89,7 @@ struct Settings {
 };
 
 // The problem keys of every attention run (KernelSpec::problem_keys but "bound", which is recorded
-// with the data), for exact and approximate runs alike.
+// with the data), exact and approximate alike: setup_problem records them once.
 void record_problem(RunRecord& rec, const HeadShape& shape, std::int64_t n, std::int64_t n_keys, const Settings& st,
                     const std::string& scale_rule) {
   rec.problem["n"] = n;
@@ -110,28 +110,52 @@ void record_problem(RunRecord& rec, const HeadShape& shape, std::int64_t n, std:
 template <class T>
 struct Data {
   AttentionProblem<T> problem;
-  Matrix<T> O;  // this rank's rows of the last repetition's output
-};
-
-template <class T>
-void write_O(io::File& f, const Data<T>& data, const dist::Comm& comm) {
-  f.ensure_group("/output");
-  f.write_rows("/output/O", data.problem.n_q(), data.problem.shape.dv,
-               dist::BlockRowLayout(data.problem.n_q(), comm.size()).row_offset(comm.rank()), data.O);
-}
-
-// ---- exact attention ------------------------------------------------------------------------------
-template <class T>
-struct MhaData {
-  AttentionProblem<T> problem;
   Matrix<T> O;  // this rank's tokens of the last repetition's output, (B n_r) x (H dv), layout order
   int input_dims = 0;  // 2, 3 or 4 for a file input (the output mirrors 3-D and 4-D ones), 0 synthetic
 };
 
+// --save-output, for every algorithm (collective).
+template <class T>
+void write_output(io::File& f, const Data<T>& data, const dist::Comm& comm) {
+  const auto& p = data.problem;
+  if (data.input_dims >= 3) {
+    // A 4-D (B, n, H, d) or 3-D (n, H, d) input: O mirrors it, one dataset /output/O of shape
+    // (B, n, H, dv) or (n, H, dv). Striped and zigzag tokens first move back to contiguous blocks
+    // (as below: one block per rank is the fast collective write, see setup_problem).
+    std::vector<std::int64_t> dims = {p.shape.batch, p.n_q(), p.shape.heads, p.shape.dv};
+    if (data.input_dims == 3) dims.erase(dims.begin());
+    const SequenceLayout contiguous(LayoutKind::contiguous, p.n_q(), comm.size());
+    const Matrix<T> O = p.layout_q.kind() == LayoutKind::contiguous
+                            ? Matrix<T>()
+                            : redistribute_tokens(comm, data.O, p.shape.batch, p.layout_q, contiguous);
+    const Matrix<T>& out = p.layout_q.kind() == LayoutKind::contiguous ? data.O : O;
+    f.ensure_group("/output");
+    f.write_axis_rows("/output/O", dims, data.input_dims == 4 ? 1 : 0, attention::sequence_rows(contiguous, comm.rank()),
+                      out.size(), out.data());
+    return;
+  }
+  // Synthetic or 2-D input: O in sequence order: tokens move back to contiguous blocks
+  // (collective, point to point) when the layout is striped or zigzag. B = 1: /output/O,
+  // n x (H dv) (the (n, H, dv) tensor); B > 1: one such dataset per batch entry, /output/O_b<b>.
+  const SequenceLayout contiguous(LayoutKind::contiguous, p.n_q(), comm.size());
+  const Matrix<T> O = p.layout_q.kind() == LayoutKind::contiguous
+                          ? data.O
+                          : redistribute_tokens(comm, data.O, p.shape.batch, p.layout_q, contiguous);
+  const std::int64_t rows = contiguous.local_rows(comm.rank()), w = p.shape.heads * p.shape.dv;
+  f.ensure_group("/output");
+  for (std::int64_t b = 0; b < p.shape.batch; ++b) {
+    Matrix<T> part(rows, w);
+    std::copy_n(O.row(b * rows), rows * w, part.data());
+    f.write_rows(p.shape.batch == 1 ? std::string("/output/O") : "/output/O_b" + std::to_string(b), p.n_q(), w,
+                 dist::BlockRowLayout(p.n_q(), comm.size()).row_offset(comm.rank()), part);
+  }
+}
+
+// ---- exact attention ------------------------------------------------------------------------------
 template <class T>
 class ExactCase final : public harness::Case {
  public:
-  ExactCase(const dist::Comm& comm, std::shared_ptr<MhaData<T>> data, Settings s)
+  ExactCase(const dist::Comm& comm, std::shared_ptr<Data<T>> data, Settings s)
       : comm_(comm), data_(std::move(data)), s_(s) {
     mo_.variant = s.variant;
     mo_.causal = s.causal;
@@ -201,39 +225,7 @@ class ExactCase final : public harness::Case {
     return out;
   }
   void write_datasets(io::File& f, bool save_output) const override {
-    if (!save_output) return;
-    const auto& p = data_->problem;
-    if (data_->input_dims >= 3) {
-      // A 4-D (B, n, H, d) or 3-D (n, H, d) input: O mirrors it, one dataset /output/O of shape
-      // (B, n, H, dv) or (n, H, dv). Striped and zigzag tokens first move back to contiguous blocks
-      // (as below: one block per rank is the fast collective write, see make_exact_case).
-      std::vector<std::int64_t> dims = {p.shape.batch, p.n_q(), p.shape.heads, p.shape.dv};
-      if (data_->input_dims == 3) dims.erase(dims.begin());
-      const SequenceLayout contiguous(LayoutKind::contiguous, p.n_q(), comm_.size());
-      const Matrix<T> O = p.layout_q.kind() == LayoutKind::contiguous
-                              ? Matrix<T>()
-                              : redistribute_tokens(comm_, data_->O, p.shape.batch, p.layout_q, contiguous);
-      const Matrix<T>& out = p.layout_q.kind() == LayoutKind::contiguous ? data_->O : O;
-      f.ensure_group("/output");
-      f.write_axis_rows("/output/O", dims, data_->input_dims == 4 ? 1 : 0, attention::sequence_rows(contiguous, comm_.rank()),
-                        out.size(), out.data());
-      return;
-    }
-    // Synthetic or 2-D input: O in sequence order: tokens move back to contiguous blocks
-    // (collective, point to point) when the layout is striped or zigzag. B = 1: /output/O,
-    // n x (H dv) (the (n, H, dv) tensor); B > 1: one such dataset per batch entry, /output/O_b<b>.
-    const SequenceLayout contiguous(LayoutKind::contiguous, p.n_q(), comm_.size());
-    const Matrix<T> O = p.layout_q.kind() == LayoutKind::contiguous
-                            ? data_->O
-                            : redistribute_tokens(comm_, data_->O, p.shape.batch, p.layout_q, contiguous);
-    const std::int64_t rows = contiguous.local_rows(comm_.rank()), w = p.shape.heads * p.shape.dv;
-    f.ensure_group("/output");
-    for (std::int64_t b = 0; b < p.shape.batch; ++b) {
-      Matrix<T> part(rows, w);
-      std::copy_n(O.row(b * rows), rows * w, part.data());
-      f.write_rows(p.shape.batch == 1 ? std::string("/output/O") : "/output/O_b" + std::to_string(b), p.n_q(), w,
-                   dist::BlockRowLayout(p.n_q(), comm_.size()).row_offset(comm_.rank()), part);
-    }
+    if (save_output) write_output(f, *data_, comm_);
   }
   std::string describe() const override {
     const auto& s = data_->problem.shape;
@@ -246,7 +238,7 @@ class ExactCase final : public harness::Case {
 
  private:
   const dist::Comm& comm_;
-  std::shared_ptr<MhaData<T>> data_;
+  std::shared_ptr<Data<T>> data_;
   Settings s_;
   MhaOptions mo_;
   std::vector<double> computes_;
@@ -254,62 +246,70 @@ class ExactCase final : public harness::Case {
   std::int64_t buffer_bytes_ = 0;
 };
 
-// Exact attention: the problem is multi-head (synthetic (B, n, H, d) tensors, or a 2-D (n, d)
-// file as one head), under --layout.
+// ---- the problem, for every algorithm ------------------------------------------------------------
+// Before anything is allocated: this rank's Q, K, V and O tokens, and exact's K/V buffers
+// (memory.hpp), against the node's memory; the approximate algorithms' own buffers are O(tile^2) or
+// O(n/p) more, poly's features are held to --memory-budget. Agreed; exit 6 (does not fit).
 template <class T>
-std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Settings st) {
+void check_fits(const harness::SetupContext& ctx, const Settings& st, const HeadShape& shape, std::int64_t n) {
+  const auto& comm = ctx.comm;
+  const SequenceLayout lay(st.layout, n, comm.size());
+  long double elements = static_cast<long double>(lay.local_rows(comm.rank())) * token_elements(shape, true);
+  std::string what = fmt::format("attention --n {} --d {} --dv {} ({}: Q, K, V and O)", n, shape.d, shape.dv,
+                                 to_string(ctx.common.precision));
+  if (st.algorithm == "exact") {
+    elements += mha_buffer_elements(shape, n, lay.max_local_rows(), comm.size(), st.variant);
+    what = fmt::format("attention --n {} --d {} --dv {} --heads {} --kv-heads {} --batch {} --variant {} "
+                       "({}: Q, K, V, O and the K/V buffers)",
+                       n, shape.d, shape.dv, shape.heads, shape.kv_heads, shape.batch, to_string(st.variant),
+                       to_string(ctx.common.precision));
+  }
+  check_synthetic_fits(comm, elements * sizeof(T), what);
+}
+
+// The one problem set-up of every attention run: synthetic (B, n, H, d) tensors (the approximate
+// algorithms: B = H = Hkv = 1, since --heads, --kv-heads, --batch are exact's options) or an input
+// file, the checks every rank makes identically, --layout, the logit scale and the tile sizes;
+// then the problem keys, recorded once.
+template <class T>
+std::shared_ptr<Data<T>> setup_problem(harness::SetupContext& ctx, Settings& st) {
   const auto& o = ctx.options;
   auto& rec = ctx.record;
   const auto& comm = ctx.comm;
-  auto data = std::make_shared<MhaData<T>>();
-  const std::int64_t heads = o.integer("--heads");
-  const std::int64_t kv_heads = o.has("--kv-heads") ? o.integer("--kv-heads") : heads;
-  HeadShape shape{o.integer("--batch"), heads, kv_heads, 1, 1};
+  const bool exact = st.algorithm == "exact";
+  auto data = std::make_shared<Data<T>>();
+  MhaOptions mo;
+  mo.variant = st.variant;
+  mo.causal = st.causal;
   if (ctx.common.input.empty()) {
     ScopedAccumulate t(ctx.setup_seconds);
-    shape.d = o.integer("--d");
+    const std::int64_t n = o.integer("--n"), heads = o.integer("--heads");
+    HeadShape shape{o.integer("--batch"), heads, o.has("--kv-heads") ? o.integer("--kv-heads") : heads,
+                    o.integer("--d"), 0};
     shape.dv = o.has("--dv") ? o.integer("--dv") : shape.d;
     // Option checks (every rank, same values) before any data exists.
     everywhere([&] { check_head_shape(shape); });
-    MhaOptions mo;
-    mo.variant = st.variant;
-    mo.causal = st.causal;
-    const std::int64_t n = o.integer("--n");
     everywhere([&] { check_mha_options(mo, st.layout, st.layout, n, n); });
-    {
-      // Before anything is allocated: this rank's Q, K, V, O tokens and the variant's K/V buffers
-      // (memory.hpp) against the node's memory. Agreed; exit 6 (does not fit).
-      const SequenceLayout lay(st.layout, n, comm.size());
-      const long double elements = static_cast<long double>(lay.local_rows(comm.rank())) * token_elements(shape, true) +
-                                   mha_buffer_elements(shape, n, lay.max_local_rows(), comm.size(), st.variant);
-      check_synthetic_fits(comm, elements * sizeof(T),
-                           fmt::format("attention --n {} --d {} --dv {} --heads {} --kv-heads {} --batch {} --variant {} "
-                                       "({}: Q, K, V, O and the K/V buffers)",
-                                       n, shape.d, shape.dv, shape.heads, shape.kv_heads, shape.batch,
-                                       to_string(st.variant), to_string(ctx.common.precision)));
-    }
-    data->problem = synthetic_problem<T>(shape, o.integer("--n"), st.layout, o.number("--bound"), st.seed,
-                                             comm.rank(), comm.size());
+    check_fits<T>(ctx, st, shape, n);
+    data->problem = synthetic_problem<T>(shape, n, st.layout, o.number("--bound"), st.seed, comm.rank(), comm.size());
     rec.problem["bound"] = o.number("--bound");
   } else {
-    // A 2-D (n, d), 3-D (n, H, d) or 4-D (B, n, H, d) file: B, H, Hkv, d, dv come from its shapes
-    // (--heads, --kv-heads, --batch with --input are usage errors of the harness); shape errors
-    // are input errors (exit 3) naming the file and dataset. Each rank reads its contiguous block
-    // of tokens (one collective hyperslab read per dataset), then striped and zigzag move the
-    // tokens to their owners with redistribute_tokens (point to point, each token row once: about
-    // (p-1)/p of each tensor per rank; transiently about three copies of one tensor's local part).
-    // Measured on this machine (2 ranks, 2 x 128 MiB float32 K/V, 1 MiB deflate chunks): the
-    // contiguous read takes about 3.8 s, reading the striped or zigzag rows directly (a union of
-    // hyperslabs) 14-21 s, so the non-contiguous layouts read contiguously and redistribute.
+    // A 2-D (n, d), 3-D (n, H, d) or 4-D (B, n, H, d) file (the approximate algorithms: 2-D only):
+    // B, H, Hkv, d, dv come from its shapes (--heads, --kv-heads, --batch with --input are usage
+    // errors of the harness); shape errors are input errors (exit 3) naming the file and dataset.
+    // Each rank reads its contiguous block of tokens (one collective hyperslab read per dataset),
+    // then striped and zigzag move the tokens to their owners with redistribute_tokens (point to
+    // point, each token row once: about (p-1)/p of each tensor per rank; transiently about three
+    // copies of one tensor's local part). Measured on this machine (2 ranks, 2 x 128 MiB float32
+    // K/V, 1 MiB deflate chunks): the contiguous read takes about 3.8 s, reading the striped or
+    // zigzag rows directly (a union of hyperslabs) 14-21 s, so the non-contiguous layouts read
+    // contiguously and redistribute.
     {
       ScopedAccumulate t(ctx.io_seconds);
       InputInfo info;
-      data->problem = read_attention_input<T>(comm, ctx.common.input, &info);
+      data->problem = read_attention_input<T>(comm, ctx.common.input, &info, exact ? 4 : 2);
       data->input_dims = info.dims;
     }
-    MhaOptions mo;
-    mo.variant = st.variant;
-    mo.causal = st.causal;
     everywhere([&] { check_mha_options(mo, st.layout, st.layout, data->problem.n_q(), data->problem.n_kv()); });
     if (st.layout != LayoutKind::contiguous) {
       ScopedAccumulate t(ctx.setup_seconds);  // the redistribution to --layout
@@ -320,11 +320,12 @@ std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Setti
   const auto& p = data->problem;
   std::string rule;
   st.scale = resolve_scale(o.string("--scale"), p.shape.d, rule);
-  if (!st.tiles_given_q) st.tiles.q = default_tiles<T>().q;
-  if (!st.tiles_given_k) st.tiles.k = default_tiles<T>().k;
+  // Exact attention's tile defaults depend on the precision (default_tiles<T>, online_softmax.hpp);
+  // the approximate algorithms' exact runs keep TileSizes' 256 x 512.
+  if (exact && !st.tiles_given_q) st.tiles.q = default_tiles<T>().q;
+  if (exact && !st.tiles_given_k) st.tiles.k = default_tiles<T>().k;
   record_problem(rec, p.shape, p.n_q(), p.n_kv(), st, rule);
-  rec.variant = to_string(st.variant);
-  return std::make_unique<ExactCase<T>>(comm, data, st);
+  return data;
 }
 
 // ---- approximate attention ----------------------------------------------------------------------
@@ -405,7 +406,7 @@ class ApproxCase final : public harness::Case {
     return v;
   }
   void write_datasets(io::File& f, bool save_output) const override {
-    if (save_output) write_O(f, *data_, comm_);
+    if (save_output) write_output(f, *data_, comm_);
   }
   std::string summary(const harness::Validation& v) const override {
     if (mode_ == approx::ErrorMode::none) return "errors (none): not measured";
@@ -501,46 +502,15 @@ ApproxAlgo<T> make_sampled(const dist::Comm& comm, std::shared_ptr<Data<T>> data
   return a;
 }
 
+// The approximate algorithms on the single-head problem: the error mode, the algorithm's options
+// and parameters, its work model.
 template <class T>
-std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, const Settings& s) {
-  if (s.algorithm == "exact") return make_exact_case<T>(ctx, s);
+std::unique_ptr<harness::Case> make_approx_case(harness::SetupContext& ctx, std::shared_ptr<Data<T>> data,
+                                                const Settings& st) {
   const auto& o = ctx.options;
   auto& rec = ctx.record;
   const auto& comm = ctx.comm;
-  auto data = std::make_shared<Data<T>>();
-
-  // ---- the problem: synthetic (setup) or a collective read (io) -----------------------------------
-  if (ctx.common.input.empty()) {
-    const std::int64_t n = o.integer("--n"), d = o.integer("--d");
-    const std::int64_t dv = o.has("--dv") ? o.integer("--dv") : d;
-    {
-      // Before anything is allocated: Q, K, V rows and the output of this rank (the kernel's own
-      // buffers are O(tile^2) or O(n/p) more; poly's features are held to --memory-budget), against
-      // the node's memory. Agreed; exit 6 (does not fit).
-      const dist::BlockRowLayout rows(n, comm.size());
-      check_synthetic_fits(comm,
-                           static_cast<long double>(rows.local_rows(comm.rank())) *
-                               token_elements(HeadShape{1, 1, 1, d, dv}, true) * sizeof(T),
-                           fmt::format("attention --n {} --d {} --dv {} ({}: Q, K, V and O)", n, d, dv,
-                                       to_string(ctx.common.precision)));
-    }
-    ScopedAccumulate t(ctx.setup_seconds);
-    data->problem = synthetic_problem<T>(HeadShape{1, 1, 1, d, dv}, n, LayoutKind::contiguous, o.number("--bound"),
-                                         s.seed, comm.rank(), comm.size());
-    rec.problem["bound"] = o.number("--bound");
-  } else {
-    ScopedAccumulate t(ctx.io_seconds);
-    data->problem = read_attention_input<T>(comm, ctx.common.input, nullptr, 2);
-    rec.problem["bound"] = 0.0;
-  }
   const auto& p = data->problem;
-  std::string rule;
-  Settings st = s;
-  st.scale = resolve_scale(o.string("--scale"), p.shape.d, rule);
-  // The approximate algorithms run one head, no mask, contiguous rows (--causal and --layout are
-  // exact's options, so st says so): recorded with the same keys as every attention run.
-  record_problem(rec, p.shape, p.n_q(), p.n_kv(), st, rule);
-
   const approx::ErrorMode mode = o.string("--error") == "auto"
                                      ? approx::default_error_mode(p.n_q())
                                      : everywhere([&] { return approx::parse_error_mode(o.string("--error")); });
@@ -589,6 +559,14 @@ std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, const Set
   return std::make_unique<ApproxCase<T>>(comm, data, st, std::move(algo), mode);
 }
 
+template <class T>
+std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, Settings st) {
+  auto data = setup_problem<T>(ctx, st);
+  if (st.algorithm != "exact") return make_approx_case<T>(ctx, std::move(data), st);
+  ctx.record.variant = to_string(st.variant);
+  return std::make_unique<ExactCase<T>>(ctx.comm, std::move(data), st);
+}
+
 std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   const auto& o = ctx.options;
   Settings s;
@@ -596,8 +574,7 @@ std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   s.threads = ctx.common.threads;
   s.seed = ctx.common.seed;
   s.validate_rows = o.integer("--validate-rows");
-  // Exact attention's tile defaults depend on the precision (default_tiles<T>, online_softmax.hpp);
-  // the approximate algorithms' exact runs keep 256 x 512.
+  // Given tile sizes; the defaults are set by setup_problem.
   s.tiles_given_q = o.given("--tile-q") || o.given("--tile");
   s.tiles_given_k = o.given("--tile-k") || o.given("--tile");
   if (o.given("--tile-q")) s.tiles.q = o.integer("--tile-q");
