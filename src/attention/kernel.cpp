@@ -26,6 +26,7 @@
 #include "attention/exact/validation.hpp"
 #include "attention/memory.hpp"
 #include "attention/problem.hpp"
+#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
@@ -74,9 +75,18 @@ double resolve_scale(const std::string& s, std::int64_t d, std::string& rule) {
   return v;
 }
 
+// The attention algorithms (--algo): one name table for parsing, printing and KernelSpec::algorithms.
+enum class Algorithm { exact, poly, kde, hyper, performer };
+constexpr EnumNames<Algorithm, 5> kAlgorithms{{{Algorithm::exact, "exact"},
+                                               {Algorithm::poly, "poly"},
+                                               {Algorithm::kde, "kde"},
+                                               {Algorithm::hyper, "hyper"},
+                                               {Algorithm::performer, "performer"}}};
+std::string algorithm_name(Algorithm a) { return enum_name(kAlgorithms, a); }
+
 // Everything a case needs that is not the data.
 struct Settings {
-  std::string algorithm;
+  Algorithm algorithm = Algorithm::exact;
   double scale = 0.0;
   TileSizes tiles;
   int threads = 1;
@@ -257,7 +267,7 @@ void check_fits(const harness::SetupContext& ctx, const Settings& st, const Head
   long double elements = static_cast<long double>(lay.local_rows(comm.rank())) * token_elements(shape, true);
   std::string what = fmt::format("attention --n {} --d {} --dv {} ({}: Q, K, V and O)", n, shape.d, shape.dv,
                                  to_string(ctx.common.precision));
-  if (st.algorithm == "exact") {
+  if (st.algorithm == Algorithm::exact) {
     elements += mha_buffer_elements(shape, n, lay.max_local_rows(), comm.size(), st.variant);
     what = fmt::format("attention --n {} --d {} --dv {} --heads {} --kv-heads {} --batch {} --variant {} "
                        "({}: Q, K, V, O and the K/V buffers)",
@@ -276,7 +286,7 @@ std::shared_ptr<Data<T>> setup_problem(harness::SetupContext& ctx, Settings& st)
   const auto& o = ctx.options;
   auto& rec = ctx.record;
   const auto& comm = ctx.comm;
-  const bool exact = st.algorithm == "exact";
+  const bool exact = st.algorithm == Algorithm::exact;
   auto data = std::make_shared<Data<T>>();
   MhaOptions mo;
   mo.variant = st.variant;
@@ -517,44 +527,45 @@ std::unique_ptr<harness::Case> make_approx_case(harness::SetupContext& ctx, std:
   rec.parameters["error_mode"] = approx::to_string(mode);
   const double n = static_cast<double>(p.n_q()), dsum = static_cast<double>(p.shape.d + p.shape.dv);
   ApproxAlgo<T> algo;
-  if (st.algorithm == "poly") {
-    algo = make_poly(comm, o, data, st, rec);
-  } else if (st.algorithm == "kde" || st.algorithm == "hyper") {
-    const int planes = static_cast<int>(o.integer("--lsh-planes"));
-    const std::int64_t bucket = o.integer("--bucket-size"), samples = o.integer("--samples");
-    everywhere([&] { approx::validate_lsh_options(st.algorithm.c_str(), planes, bucket, samples, p.n_kv()); });
-    rec.variant = "lsh";
-    rec.parameters["lsh_planes"] = std::int64_t{planes};
-    rec.parameters["bucket_size"] = bucket;
-    rec.parameters["samples"] = samples;
-    const double flops = 2.0 * n * static_cast<double>(bucket + samples) * dsum;
-    const auto describe = fmt::format("{} planes={} bucket={} samples={}", st.algorithm, planes, bucket, samples);
-    if (st.algorithm == "kde") {
-      approx::KdeOptions ko{planes, bucket, samples, st.seed, st.threads};
-      algo = make_sampled<T>(comm, data, st, ko, [](auto&... a) { return approx::kde_attention<T>(a...); }, flops,
-                             "2 n (bucket_size + samples) (d + dv)", describe);
-    } else {
-      approx::HyperOptions ho;
-      ho.lsh_planes = planes;
-      ho.bucket_size = bucket;
-      ho.samples = samples;
-      ho.seed = st.seed;
-      ho.threads = st.threads;
-      algo = make_sampled<T>(comm, data, st, ho, [](auto&... a) { return approx::hyper_attention<T>(a...); }, flops,
-                             "2 n (bucket_size + samples) (d + dv)", describe);
+  const std::string name = algorithm_name(st.algorithm);
+  switch (st.algorithm) {
+    case Algorithm::poly:
+      algo = make_poly(comm, o, data, st, rec);
+      break;
+    case Algorithm::kde:
+    case Algorithm::hyper: {
+      const int planes = static_cast<int>(o.integer("--lsh-planes"));
+      const std::int64_t bucket = o.integer("--bucket-size"), samples = o.integer("--samples");
+      everywhere([&] { approx::validate_lsh_options(name.c_str(), planes, bucket, samples, p.n_kv()); });
+      rec.variant = "lsh";
+      rec.parameters["lsh_planes"] = std::int64_t{planes};
+      rec.parameters["bucket_size"] = bucket;
+      rec.parameters["samples"] = samples;
+      const double flops = 2.0 * n * static_cast<double>(bucket + samples) * dsum;
+      const auto describe = fmt::format("{} planes={} bucket={} samples={}", name, planes, bucket, samples);
+      const approx::LshOptions lo{planes, bucket, samples, st.seed, st.threads};  // KdeOptions = HyperOptions
+      if (st.algorithm == Algorithm::kde)
+        algo = make_sampled<T>(comm, data, st, lo, [](auto&... a) { return approx::kde_attention<T>(a...); }, flops,
+                               "2 n (bucket_size + samples) (d + dv)", describe);
+      else
+        algo = make_sampled<T>(comm, data, st, lo, [](auto&... a) { return approx::hyper_attention<T>(a...); }, flops,
+                               "2 n (bucket_size + samples) (d + dv)", describe);
+      break;
     }
-  } else if (st.algorithm == "performer") {
-    approx::PerformerOptions fo;
-    fo.features = o.integer("--features");
-    fo.seed = st.seed;
-    fo.threads = st.threads;
-    rec.variant = "favor+";
-    rec.parameters["features"] = fo.features;
-    algo = make_sampled<T>(comm, data, st, fo, [](auto&... a) { return approx::performer_attention<T>(a...); },
-                           4.0 * n * static_cast<double>(fo.features) * dsum, "4 n features (d + dv)",
-                           fmt::format("performer features={}", fo.features));
-  } else {
-    throw internal_error("attention: unknown algorithm " + st.algorithm);
+    case Algorithm::performer: {
+      approx::PerformerOptions fo;
+      fo.features = o.integer("--features");
+      fo.seed = st.seed;
+      fo.threads = st.threads;
+      rec.variant = "favor+";
+      rec.parameters["features"] = fo.features;
+      algo = make_sampled<T>(comm, data, st, fo, [](auto&... a) { return approx::performer_attention<T>(a...); },
+                             4.0 * n * static_cast<double>(fo.features) * dsum, "4 n features (d + dv)",
+                             fmt::format("performer features={}", fo.features));
+      break;
+    }
+    case Algorithm::exact:
+      throw internal_error("attention: exact is not an approximate algorithm");
   }
   return std::make_unique<ApproxCase<T>>(comm, data, st, std::move(algo), mode);
 }
@@ -562,7 +573,7 @@ std::unique_ptr<harness::Case> make_approx_case(harness::SetupContext& ctx, std:
 template <class T>
 std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, Settings st) {
   auto data = setup_problem<T>(ctx, st);
-  if (st.algorithm != "exact") return make_approx_case<T>(ctx, std::move(data), st);
+  if (st.algorithm != Algorithm::exact) return make_approx_case<T>(ctx, std::move(data), st);
   ctx.record.variant = to_string(st.variant);
   return std::make_unique<ExactCase<T>>(ctx.comm, std::move(data), st);
 }
@@ -570,7 +581,7 @@ std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, Settings 
 std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   const auto& o = ctx.options;
   Settings s;
-  s.algorithm = ctx.common.algorithm;
+  s.algorithm = everywhere([&] { return parse_enum(kAlgorithms, ctx.common.algorithm, "--algo"); });
   s.threads = ctx.common.threads;
   s.seed = ctx.common.seed;
   s.validate_rows = o.integer("--validate-rows");
@@ -603,32 +614,37 @@ harness::KernelSpec attention_kernel() {
       "  mpirun -n 2 attnbench attention --algo poly --d 8 --bound 0.5 --tolerance 1e-6";
   k.input_help = "float32/float64 datasets /Q (n x d), /K (n_keys x d), /V (n_keys x dv); exact also 4-D /Q (B, n, H, "
                  "d), /K (B, n_keys, Hkv, d), /V (B, n_keys, Hkv, dv) or 3-D (n, H, d)";
+  const std::string exact = algorithm_name(Algorithm::exact), poly = algorithm_name(Algorithm::poly),
+                    kde = algorithm_name(Algorithm::kde), hyper = algorithm_name(Algorithm::hyper),
+                    performer = algorithm_name(Algorithm::performer);
   k.algorithms = {
-      {"exact", "distributed streaming softmax attention"},
-      {"poly", "Alman-Song polynomial method, certified error bound"},
-      {"kde", "KDEformer: angular-LSH heavy blocks + sampled residual"},
-      {"hyper", "HyperAttention: sorted-LSH blocks + uniform samples, LSE merge"},
-      {"performer", "FAVOR+ positive random features"},
+      {exact, "distributed streaming softmax attention"},
+      {poly, "Alman-Song polynomial method, certified error bound"},
+      {kde, "KDEformer: angular-LSH heavy blocks + sampled residual"},
+      {hyper, "HyperAttention: sorted-LSH blocks + uniform samples, LSE merge"},
+      {performer, "FAVOR+ positive random features"},
   };
-  const std::vector<std::string> approx_algos = {"poly", "kde", "hyper", "performer"}, lsh = {"kde", "hyper"};
+  const std::vector<std::string> approx_algos = {poly, kde, hyper, performer}, lsh = {kde, hyper};
+  std::vector<std::string> error_choices = enum_choices(approx::kErrorModes);
+  error_choices.insert(error_choices.begin(), "auto");
   const double big = static_cast<double>(std::int64_t{1} << 40);
   using T = OptionType;
   k.options = {
-      {"--variant", T::string, "ring", {"ring", "allgather", "ulysses"},
+      {"--variant", T::string, "ring", enum_choices(kMhaVariants),
        "Exact attention variant: ring (K/V blocks rotate, O(n/p) memory), allgather (K/V on every rank, O(n)) or "
        "ulysses (all-to-all to H/p heads of the whole sequence, local attention, all-to-all back)",
-       {"exact"}},
+       {exact}},
       {"--causal", T::flag, "", {}, "Causal (lower-triangular) mask: key j visible to query i iff j <= i; tiles above "
-                                    "the diagonal are skipped and the work model halves", {"exact"}},
+                                    "the diagonal are skipped and the work model halves", {exact}},
       {"--layout", T::string, "contiguous", enum_choices(kLayoutKinds),
        "Row order across ranks (ring, allgather): contiguous blocks, striped (token i on rank i mod p) or zigzag "
        "(2p chunks, rank r holds r and 2p-1-r); it balances causal work; ulysses needs contiguous",
-       {"exact"}},
-      {"--heads", T::integer, "1", {}, "Synthetic input: attention heads H (Q is (B, n, H, d)); from a file: its shape", {"exact"}, true, 1,
+       {exact}},
+      {"--heads", T::integer, "1", {}, "Synthetic input: attention heads H (Q is (B, n, H, d)); from a file: its shape", {exact}, true, 1,
        1 << 20},
       {"--kv-heads", T::integer, "", {}, "Synthetic input: K/V heads Hkv dividing H (grouped-query attention; "
-                                         "default: H); from a file: its shape", {"exact"}, true, 1, 1 << 20},
-      {"--batch", T::integer, "1", {}, "Synthetic input: batch size B; from a file: its shape", {"exact"}, true, 1, 1 << 20},
+                                         "default: H); from a file: its shape", {exact}, true, 1, 1 << 20},
+      {"--batch", T::integer, "1", {}, "Synthetic input: batch size B; from a file: its shape", {exact}, true, 1, 1 << 20},
       {"--n", T::integer, "4096", {}, "Synthetic input: rows (tokens) of Q, K and V", {}, true, 1, big},
       {"--d", T::integer, "64", {}, "Synthetic input: feature dimension of Q and K", {}, true, 1, 1 << 20},
       {"--dv", T::integer, "", {}, "Synthetic input: columns of V (default: d)", {}, true, 1, 1 << 20},
@@ -642,26 +658,26 @@ harness::KernelSpec attention_kernel() {
                                       "exact 512 in single, 256 in double; approximate 512)", {}, false, 1, 1 << 20},
       {"--validate-rows", T::integer, "64", {}, "Rows recomputed by the serial reference after the timed runs (all "
                                                "rows if >= n)", {}, false, 1, big},
-      {"--error", T::string, "auto", {"auto", "full", "sampled", "none"},
+      {"--error", T::string, "auto", error_choices,
        "Errors against exact attention: full (exact O in the same run: max-abs, relative, Frobenius, spectral), "
        "sampled (--validate-rows rows vs the serial reference), none; auto = full when n <= 16384",
        approx_algos},
       {"--degree", T::integer, "", {}, "poly: polynomial degree g (rank C(d+g, g)); default: the smallest meeting "
-                                      "--tolerance", {"poly"}, false, 0, 1e6},
+                                      "--tolerance", {poly}, false, 0, 1e6},
       {"--tolerance", T::number, "1e-6", {}, "poly: target relative error eps_P of the polynomial against exp on "
                                             "[-R, R]; certified output bound 2 eps_P / (1 - eps_P) max|V|",
-       {"poly"}, false, 0, 1e300, true},
-      {"--poly-basis", T::string, "taylor", {"taylor", "chebyshev"}, "poly: truncated Taylor series or Chebyshev "
-                                                                      "interpolation on [-R, R]", {"poly"}},
+       {poly}, false, 0, 1e300, true},
+      {"--poly-basis", T::string, "taylor", enum_choices(approx::kPolyBases), "poly: truncated Taylor series or Chebyshev "
+                                                                      "interpolation on [-R, R]", {poly}},
       {"--memory-budget", T::size, "4GiB", {}, "poly: bytes per rank for the feature buffers; a rank that does not "
                                               "fit is exit 6 (does not fit) naming the largest degree that fits",
-       {"poly"}, false, 0, 9.2e18, true},
-      {"--poly-chunk", T::integer, "0", {}, "poly: rows per feature chunk (0: about 2 MiB of features)", {"poly"},
+       {poly}, false, 0, 9.2e18, true},
+      {"--poly-chunk", T::integer, "0", {}, "poly: rows per feature chunk (0: about 2 MiB of features)", {poly},
        false, 0, big},
       {"--lsh-planes", T::integer, "7", {}, "kde, hyper: angular LSH hyperplanes (2^planes buckets)", lsh, false, 1, 20},
       {"--bucket-size", T::integer, "64", {}, "kde, hyper: keys per heavy block (at most n)", lsh, false, 1, big},
       {"--samples", T::integer, "128", {}, "kde, hyper: residual key samples", lsh, false, 0, big},
-      {"--features", T::integer, "256", {}, "performer: positive random features", {"performer"}, false, 1, 1 << 24},
+      {"--features", T::integer, "256", {}, "performer: positive random features", {performer}, false, 1, 1 << 24},
   };
   k.problem_keys = {"n", "d", "dv", "n_keys", "scale", "scale_rule", "bound", "tile_q", "tile_k", "causal", "heads",
                     "kv_heads", "batch", "layout"};

@@ -6,16 +6,10 @@
 #include <vector>
 
 #include "attention/exact/validation.hpp"
-#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 
 namespace attnbench::approx {
-
-constexpr EnumNames<ErrorMode, 3> kErrorModes{
-    {{ErrorMode::full, "full"}, {ErrorMode::sampled, "sampled"}, {ErrorMode::none, "none"}}};
-std::string to_string(ErrorMode m) { return enum_name(kErrorModes, m); }
-ErrorMode parse_error_mode(std::string_view s) { return parse_enum(kErrorModes, s, "--error"); }
 
 ErrorMode default_error_mode(std::int64_t n) { return n <= kFullErrorMaxN ? ErrorMode::full : ErrorMode::sampled; }
 

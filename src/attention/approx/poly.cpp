@@ -8,16 +8,11 @@
 #include <limits>
 #include <numbers>
 
-#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "linalg/blas.hpp"
 
 namespace attnbench::approx {
-
-constexpr EnumNames<PolyBasis, 2> kPolyBases{{{PolyBasis::taylor, "taylor"}, {PolyBasis::chebyshev, "chebyshev"}}};
-std::string to_string(PolyBasis b) { return enum_name(kPolyBases, b); }
-PolyBasis parse_poly_basis(std::string_view s) { return parse_enum(kPolyBases, s, "--poly-basis"); }
 
 MonomialBasis make_monomial_basis(int d, int g) {
   if (d < 1 || g < 0) throw usage_error(fmt::format("poly: need d >= 1 and degree >= 0 (d = {}, g = {})", d, g));

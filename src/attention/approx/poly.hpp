@@ -26,6 +26,7 @@
 
 #include "attention/exact/mha.hpp"
 #include "attention/problem.hpp"
+#include "core/enum_names.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 
@@ -34,8 +35,11 @@ namespace attnbench::approx {
 using attention::AttentionProblem;  // the one problem type (attention/problem.hpp); single head here
 
 enum class PolyBasis { taylor, chebyshev };
-std::string to_string(PolyBasis b);
-PolyBasis parse_poly_basis(std::string_view s);  // throws usage_error
+// The one name table of the bases: printing, parsing (usage_error naming --poly-basis), the choices.
+inline constexpr EnumNames<PolyBasis, 2> kPolyBases{
+    {{PolyBasis::taylor, "taylor"}, {PolyBasis::chebyshev, "chebyshev"}}};
+inline std::string to_string(PolyBasis b) { return enum_name(kPolyBases, b); }
+inline PolyBasis parse_poly_basis(std::string_view s) { return parse_enum(kPolyBases, s, "--poly-basis"); }
 
 inline constexpr std::int64_t kDefaultMemoryBudget = std::int64_t{4} << 30;  // bytes per rank
 inline constexpr int kMaxPolyDegree = 60;

@@ -6,16 +6,10 @@
 #include <utility>
 #include <vector>
 
-#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 
 namespace attnbench::attention {
-
-constexpr EnumNames<MhaVariant, 3> kMhaVariants{
-    {{MhaVariant::ring, "ring"}, {MhaVariant::allgather, "allgather"}, {MhaVariant::ulysses, "ulysses"}}};
-std::string to_string(MhaVariant v) { return enum_name(kMhaVariants, v); }
-MhaVariant parse_mha_variant(std::string_view s) { return parse_enum(kMhaVariants, s, "--variant"); }
 
 void check_mha_options(const MhaOptions& o, LayoutKind layout_q, LayoutKind layout_kv, std::int64_t n_q,
                        std::int64_t n_kv) {

@@ -30,13 +30,17 @@
 
 #include "attention/exact/online_softmax.hpp"
 #include "attention/problem.hpp"
+#include "core/enum_names.hpp"
 #include "dist/comm.hpp"
 
 namespace attnbench::attention {
 
 enum class MhaVariant { ring, allgather, ulysses };
-std::string to_string(MhaVariant v);
-MhaVariant parse_mha_variant(std::string_view s);  // throws usage_error
+// The one name table of the variants: printing, parsing (usage_error naming --variant), the choices.
+inline constexpr EnumNames<MhaVariant, 3> kMhaVariants{
+    {{MhaVariant::ring, "ring"}, {MhaVariant::allgather, "allgather"}, {MhaVariant::ulysses, "ulysses"}}};
+inline std::string to_string(MhaVariant v) { return enum_name(kMhaVariants, v); }
+inline MhaVariant parse_mha_variant(std::string_view s) { return parse_enum(kMhaVariants, s, "--variant"); }
 
 struct MhaOptions {
   MhaVariant variant = MhaVariant::ring;
