@@ -1,11 +1,13 @@
 #pragma once
 // Single-head problems for the attention tests: the 2-D (n, d) case B = H = Hkv = 1 of the one
-// problem type (attention/problem.hpp) in contiguous blocks of tokens, and synthetic_rows, the plain
-// formula of a 2-D file's synthetic values (entry (i, j) of tensor `which` a pure function of
-// (seed, which, i cols + j)) that the generator's single head must reproduce.
+// problem type (attention/problem.hpp) in contiguous blocks of tokens, its serial reference and
+// gathered rows, and synthetic_rows, the plain formula of a 2-D file's synthetic values (entry
+// (i, j) of tensor `which` a pure function of (seed, which, i cols + j)) that the generator's single
+// head must reproduce.
 #include <cstdint>
 #include <utility>
 
+#include "attention/exact/reference.hpp"
 #include "attention/problem.hpp"
 #include "core/matrix.hpp"
 #include "core/random.hpp"
@@ -50,6 +52,14 @@ AttentionProblem<T> single_head_from_rows(std::int64_t n_q, std::int64_t n_kv, i
   p.K_local = std::move(K_local);
   p.V_local = std::move(V_local);
   return p;
+}
+
+// The serial reference of one head (reference_mha with B = H = Hkv = 1, no mask): the rows of
+// softmax(scale Q K^T) V for every row of Q, in double.
+template <class T>
+Matrix<double> reference_attention(const Matrix<T>& Q, const Matrix<T>& K, const Matrix<T>& V, double scale) {
+  return attention::reference_mha(Q, K, V, attention::HeadShape{1, 1, 1, Q.cols(), V.cols()}, Q.rows(), K.rows(),
+                                  false, scale);
 }
 
 // The full matrix of a contiguous layout's rows on every rank: Allgatherv (n cols elements in).

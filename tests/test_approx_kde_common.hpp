@@ -65,7 +65,7 @@ inline std::vector<double> gather_vector(const dist::Comm& comm, const attention
 // The serial reference on the whole problem (built on one "rank" of one).
 template <class T>
 Matrix<double> reference_of(const AttentionProblem<T>& full, double scale) {
-  return attention::reference_attention(full.Q_local, full.K_local, full.V_local, scale);
+  return reference_attention(full.Q_local, full.K_local, full.V_local, scale);
 }
 
 template <class A, class B>

@@ -144,7 +144,7 @@ void check_against_reference(const OutCase& c) {
   const auto plan = approx::plan_poly(comm, p, s, o);
   const auto O = gather_rows(comm, p.layout_q, approx::poly_attention(comm, p, plan), c.dv);
   const auto full = single_head_problem<T>(c.n, c.d, c.dv, c.bound, 5, 0, 1);
-  const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, s);
+  const auto ref = reference_attention(full.Q_local, full.K_local, full.V_local, s);
   const double err = max_abs_diff(O, ref);
   EXPECT_LT(plan.eps_P, 1.0);
   EXPECT_LE(err, plan.validity_threshold()) << "n=" << c.n << " g=" << plan.degree << " ranks=" << comm.size()
@@ -174,7 +174,7 @@ TEST(PolyReferenceNumbers, MatchAlgorithmsMd) {
   const std::int64_t n = 400, d = 6;
   auto p = single_head_problem<double>(n, d, d, 1.0, 42, comm.rank(), comm.size());
   const auto full = single_head_problem<double>(n, d, d, 1.0, 42, 0, 1);
-  const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, 1.0 / d);
+  const auto ref = reference_attention(full.Q_local, full.K_local, full.V_local, 1.0 / d);
   const struct {
     int g;
     std::int64_t r;

@@ -41,7 +41,7 @@ TEST_P(ExactVsReference, DoubleMatchesReference) {
   o.tiles = {c.tile_q, c.tile_k};
   const auto O = gather_rows(comm, p.layout_q, attention::mha_attention(comm, p, o), c.dv);
   auto full = single_head_problem<double>(c.n, c.d, c.dv, 2.0, 7, 0, 1);
-  const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, o.scale);
+  const auto ref = reference_attention(full.Q_local, full.K_local, full.V_local, o.scale);
   EXPECT_LE(max_rel_diff(O, ref), 1e-13) << "n=" << c.n << " ranks=" << comm.size();
 }
 

@@ -81,7 +81,7 @@ TEST(RankInvariance, SyntheticDoubleRingAndAllgather) {
             << "n=" << sh.n << (v == 0 ? " ring" : " allgather") << " on " << s + 1 << " ranks vs ring on 1";
     // And all of them against the serial reference (so "invariant" cannot mean "equally wrong").
     const auto full = single_head_problem<double>(sh.n, sh.d, sh.dv, 2.0, 17, 0, 1);
-    const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, scale);
+    const auto ref = reference_attention(full.Q_local, full.K_local, full.V_local, scale);
     EXPECT_LE(rel_diff(base, ref), 1e-13) << "n=" << sh.n;
   }
 }
@@ -116,6 +116,6 @@ TEST(RankInvariance, FileInputOnSubCommunicators) {
   });
   for (std::size_t s = 1; s < outs.size(); ++s) EXPECT_LE(rel_diff(outs[s], outs[0]), 1e-13) << s + 1 << " ranks";
   const auto full = single_head_problem<double>(n, d, dv, 1.5, 8, 0, 1);
-  const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, 1.0 / static_cast<double>(d));
+  const auto ref = reference_attention(full.Q_local, full.K_local, full.V_local, 1.0 / static_cast<double>(d));
   EXPECT_LE(rel_diff(outs[0], ref), 1e-13);
 }

@@ -79,18 +79,18 @@ TEST(Reference, HandComputedTwoByTwo) {
   // Q = K = I, V = [[1, 2], [3, 4]], s = 1: S = I, so row 0 weighs (e, 1) and row 1 (1, e).
   const auto I = from_rows<double>(2, 2, {1, 0, 0, 1});
   const auto V = from_rows<double>(2, 2, {1, 2, 3, 4});
-  const auto O = attention::reference_attention(I, I, V, 1.0);
+  const auto O = reference_attention(I, I, V, 1.0);
   const double e = std::exp(1.0);
   EXPECT_NEAR(O(0, 0), (e * 1 + 3) / (e + 1), 1e-15);
   EXPECT_NEAR(O(0, 1), (e * 2 + 4) / (e + 1), 1e-15);
   EXPECT_NEAR(O(1, 0), (1 + e * 3) / (e + 1), 1e-15);
   EXPECT_NEAR(O(1, 1), (2 + e * 4) / (e + 1), 1e-15);
   // The scale multiplies the logits: s = 0 gives the plain mean of V's rows.
-  const auto O0 = attention::reference_attention(I, I, V, 0.0);
+  const auto O0 = reference_attention(I, I, V, 0.0);
   EXPECT_DOUBLE_EQ(O0(0, 0), 2.0);
   EXPECT_DOUBLE_EQ(O0(1, 1), 3.0);
   // float input, double output, same answer to float rounding of the inputs (exact here).
-  const auto Of = attention::reference_attention(from_rows<float>(2, 2, {1, 0, 0, 1}), from_rows<float>(2, 2, {1, 0, 0, 1}),
+  const auto Of = reference_attention(from_rows<float>(2, 2, {1, 0, 0, 1}), from_rows<float>(2, 2, {1, 0, 0, 1}),
                                                  from_rows<float>(2, 2, {1, 2, 3, 4}), 1.0);
   EXPECT_NEAR(Of(0, 0), O(0, 0), 1e-15);
 }
@@ -103,7 +103,7 @@ TEST(Reference, IdentityValuesGiveSoftmaxRows) {
   Matrix<double> V(n, n);
   for (std::int64_t i = 0; i < n; ++i) V(i, i) = 1.0;
   const double s = 0.7;
-  const auto P = attention::reference_attention(p.Q_local, p.K_local, V, s);
+  const auto P = reference_attention(p.Q_local, p.K_local, V, s);
   for (std::int64_t i = 0; i < n; ++i) {
     double sum = 0;
     for (std::int64_t j = 0; j < n; ++j) {
@@ -126,7 +126,7 @@ TEST(Reference, HugeLogitsDoNotOverflow) {
   const auto Q = from_rows<double>(2, 1, {1000, -1000});
   const auto K = from_rows<double>(3, 1, {1000, 999, -5});
   const auto V = from_rows<double>(3, 2, {1, 2, 3, 4, 5, 6});
-  const auto O = attention::reference_attention(Q, K, V, 1.0);
+  const auto O = reference_attention(Q, K, V, 1.0);
   // Row 0: scores 1e6, 999000, -5000: all weight on key 0. Row 1: all weight on key 2.
   EXPECT_DOUBLE_EQ(O(0, 0), 1.0);
   EXPECT_DOUBLE_EQ(O(0, 1), 2.0);
@@ -160,7 +160,7 @@ TYPED_TEST(OnlineSoftmaxTest, MatchesReferenceForAnyTiling) {
   const auto K = synthetic_rows<T>(3, Stream::user, 0, nk, d, 2.0);
   const auto V = synthetic_rows<T>(4, Stream::user, 0, nk, dv, 2.0);
   const double s = 1.0 / std::sqrt(static_cast<double>(d));
-  const auto ref = attention::reference_attention(p.Q_local, K, V, s);
+  const auto ref = reference_attention(p.Q_local, K, V, s);
   for (TileSizes t : {TileSizes{1, 1}, TileSizes{4, 5}, TileSizes{29, 41}, TileSizes{256, 512}, TileSizes{7, 40}}) {
     OnlineSoftmax<T> st(p.Q_local, dv, s, t, 1);
     st.absorb(K.data(), V.data(), nk);
