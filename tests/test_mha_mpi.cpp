@@ -333,8 +333,13 @@ TEST(MhaHeads, EachHeadIsBitwiseItsSingleHeadProblem) {
             std::copy_n(p.K_local.row(b * nr + k) + (h / g) * d, d, Kh.row(k));
             std::copy_n(p.V_local.row(b * nr + k) + (h / g) * dv, dv, Vh.row(k));
           }
-          const attention::MhaInput<float> one{HeadShape{1, 1, 1, d, dv}, p.layout_q, p.layout_kv, Qh.data(), Kh.data(),
-                                               Vh.data()};
+          attention::AttentionProblem<float> one;
+          one.shape = HeadShape{1, 1, 1, d, dv};
+          one.layout_q = p.layout_q;
+          one.layout_kv = p.layout_kv;
+          one.Q_local = std::move(Qh);
+          one.K_local = std::move(Kh);
+          one.V_local = std::move(Vh);
           const auto Oh = attention::mha_attention(comm, one, o);
           for (std::int64_t k = 0; k < nr; ++k)
             for (std::int64_t c = 0; c < dv; ++c) mismatches += Oh(k, c) != O(b * nr + k, h * dv + c);

@@ -65,32 +65,11 @@ struct MhaTimes {
 void check_mha_options(const MhaOptions& o, LayoutKind layout_q, LayoutKind layout_kv, std::int64_t n_q,
                        std::int64_t n_kv);
 
-// What the kernel reads: the shape, both layouts and this rank's tokens (not owned), laid out as
-// in AttentionProblem: Q (B n_r) x (H d), K (B n_kr) x (Hkv d), V (B n_kr) x (Hkv dv), row-major.
-template <class T>
-struct MhaInput {
-  HeadShape shape;
-  SequenceLayout layout_q, layout_kv;
-  const T* Q = nullptr;
-  const T* K = nullptr;
-  const T* V = nullptr;
-};
-
-// The problem's tokens as an MhaInput (no data copied).
-template <class T>
-MhaInput<T> view(const AttentionProblem<T>& p) {
-  return {p.shape, p.layout_q, p.layout_kv, p.Q_local.data(), p.K_local.data(), p.V_local.data()};
-}
-
 // Collective over comm. Returns this rank's O: (B n_r) x (H dv), rows in the order of layout_q.
 template <class T>
-Matrix<T> mha_attention(const dist::Comm& comm, const MhaInput<T>& input, const MhaOptions& options,
-                        MhaTimes* times = nullptr);
-template <class T>
 Matrix<T> mha_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, const MhaOptions& options,
-                        MhaTimes* times = nullptr) {
-  return mha_attention(comm, view(problem), options, times);
-}
+                        MhaTimes* times = nullptr);
+
 // Work model: 2 B H P (d + dv) flops, with P = n_q n_kv score entries, or n (n + 1) / 2 causal.
 double mha_flops(const HeadShape& s, std::int64_t n_q, std::int64_t n_kv, bool causal);
 

@@ -67,7 +67,7 @@ void decide(ValidationResult& res, bool reference_finite) {
 }
 
 template <class T>
-ValidationResult validate_sampled(const dist::Comm& comm, const MhaInput<T>& p, const Matrix<T>& O_local,
+ValidationResult validate_sampled(const dist::Comm& comm, const AttentionProblem<T>& p, const Matrix<T>& O_local,
                                       bool causal, double scale, std::int64_t rows_to_check, std::uint64_t seed) {
   const HeadShape& s = p.shape;
   // Row-major token rows: Q (B n_r) x (H d), K (B n_kr) x (Hkv d), V (B n_kr) x (Hkv dv).
@@ -89,7 +89,7 @@ ValidationResult validate_sampled(const dist::Comm& comm, const MhaInput<T>& p, 
     bat[ut] = pick / n / s.heads;
     if (p.layout_q.owner_of(tok[ut]) != me) continue;
     const std::int64_t row = bat[ut] * nq_me + p.layout_q.local_index(tok[ut]);
-    for (std::int64_t c = 0; c < d; ++c) q(t, c) = static_cast<double>(p.Q[row * q_width + head[ut] * d + c]);
+    for (std::int64_t c = 0; c < d; ++c) q(t, c) = static_cast<double>(p.Q_local.data()[row * q_width + head[ut] * d + c]);
     for (std::int64_t c = 0; c < dv; ++c) o(t, c) = static_cast<double>(O_local(row, head[ut] * dv + c));
   }
   comm.allreduce(q.span(), dist::Op::sum);
@@ -102,11 +102,11 @@ ValidationResult validate_sampled(const dist::Comm& comm, const MhaInput<T>& p, 
     const std::int64_t kvh = head[ut] / g;
     for (std::int64_t j = 0; j < nk_me; ++j) {
       if (causal && k_pos[static_cast<std::size_t>(j)] > tok[ut]) break;  // positions increase
-      const T* k = p.K + (bat[ut] * nk_me + j) * k_width + kvh * d;
+      const T* k = p.K_local.data() + (bat[ut] * nk_me + j) * k_width + kvh * d;
       const double acc = reference_dot(q.row(t), k, d);
       float accf = 0.0f;
       for (std::int64_t c = 0; c < d; ++c) accf += static_cast<float>(q(t, c)) * static_cast<float>(k[c]);
-      fn(p.V + (bat[ut] * nk_me + j) * v_width + kvh * dv, scale * acc, static_cast<float>(scale) * accf);
+      fn(p.V_local.data() + (bat[ut] * nk_me + j) * v_width + kvh * dv, scale * acc, static_cast<float>(scale) * accf);
     }
   };
   std::vector<double> mx(static_cast<std::size_t>(nr), -std::numeric_limits<double>::infinity());
@@ -177,9 +177,9 @@ ValidationResult validate_sampled(const dist::Comm& comm, const MhaInput<T>& p, 
   return res;
 }
 
-template ValidationResult validate_sampled<float>(const dist::Comm&, const MhaInput<float>&, const Matrix<float>&,
+template ValidationResult validate_sampled<float>(const dist::Comm&, const AttentionProblem<float>&, const Matrix<float>&,
                                                       bool, double, std::int64_t, std::uint64_t);
-template ValidationResult validate_sampled<double>(const dist::Comm&, const MhaInput<double>&,
+template ValidationResult validate_sampled<double>(const dist::Comm&, const AttentionProblem<double>&,
                                                        const Matrix<double>&, bool, double, std::int64_t, std::uint64_t);
 
 }  // namespace attnbench::attention

@@ -55,12 +55,7 @@ inline constexpr double kDoubleRelTolerance = 1e-12;
 
 // Collective. O_local: this rank's output as returned by mha_attention (rows in layout_q's order).
 template <class T>
-ValidationResult validate_sampled(const dist::Comm& comm, const MhaInput<T>& input, const Matrix<T>& O_local,
-                                  bool causal, double scale, std::int64_t rows_to_check, std::uint64_t seed);
-template <class T>
 ValidationResult validate_sampled(const dist::Comm& comm, const AttentionProblem<T>& problem, const Matrix<T>& O_local,
-                                  bool causal, double scale, std::int64_t rows_to_check, std::uint64_t seed) {
-  return validate_sampled(comm, view(problem), O_local, causal, scale, rows_to_check, seed);
-}
+                                  bool causal, double scale, std::int64_t rows_to_check, std::uint64_t seed);
 
 }  // namespace attnbench::attention
