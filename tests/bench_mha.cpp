@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "attention/exact/mha.hpp"
-#include "attention/exact/mha_validation.hpp"
+#include "attention/exact/validation.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "dist/comm.hpp"
@@ -66,7 +66,7 @@ int run(const dist::Comm& comm, const std::map<std::string, std::string>& a) {
   o.tiles = {num("tile_q", attention::default_tiles<T>().q), num("tile_k", attention::default_tiles<T>().k)};
   const auto layout = attention::parse_layout(get("layout", "contiguous"));
   const int warmup = static_cast<int>(num("warmup", 1)), reps = static_cast<int>(num("reps", 3));
-  const auto p = attention::synthetic_mha_problem<T>(shape, n, layout, 1.0, 42, comm.rank(), comm.size());
+  const auto p = attention::synthetic_problem<T>(shape, n, layout, 1.0, 42, comm.rank(), comm.size());
 
   // Each timed repetition is paired with a GEMM-peak measurement right after it (every rank at
   // once), and the fraction is the median of the per-repetition ratios: on a shared machine the
@@ -95,7 +95,7 @@ int run(const dist::Comm& comm, const std::map<std::string, std::string>& a) {
   const double time = median(totals);
   const double lb = attention::load_balance(comm, median(computes));
   const double peak_med = median(peaks);
-  const auto v = attention::validate_mha_sampled(comm, p, O, o.causal, o.scale, 16, 7);
+  const auto v = attention::validate_sampled(comm, p, O, o.causal, o.scale, 16, 7);
   const double bytes_max = comm.allreduce(t.bytes_received, dist::Op::max);
   const std::int64_t tiles = comm.allreduce(t.tiles_computed, dist::Op::sum);  // score tiles, all ranks
   const double buf_max = static_cast<double>(comm.allreduce(t.peak_buffer_bytes, dist::Op::max));

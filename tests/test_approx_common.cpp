@@ -1,12 +1,18 @@
 // The error module shared by the approximate algorithms (approx/errors.hpp): the Gram-based
-// Frobenius and spectral errors on known matrices, the Jacobi eigen-solver, the error modes.
+// Frobenius and spectral errors on known matrices, the Jacobi eigen-solver, the error modes; and the
+// problems the approximate algorithms accept.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "attention/approx/errors.hpp"
+#include "attention/approx/kde_hyper.hpp"
+#include "attention/approx/performer.hpp"
 #include "attention/approx/poly.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 #include "core/error.hpp"
 #include "test_comm.hpp"
 
@@ -73,7 +79,7 @@ TEST(ApproxErrors, NaNOutputGivesInfiniteError) {
 TEST(ApproxErrors, ModesOnPolyOutput) {
   const auto& comm = testing_support::world();
   const std::int64_t n = 97, d = 4, dv = 4;
-  auto p = synthetic_problem<double>(n, d, dv, 1.0, 3, comm.rank(), comm.size());
+  auto p = single_head_problem<double>(n, d, dv, 1.0, 3, comm.rank(), comm.size());
   approx::PolyOptions o;
   o.degree = 2;
   const double s = 1.0 / d;
@@ -96,4 +102,53 @@ TEST(ApproxErrors, ModesOnPolyOutput) {
   EXPECT_EQ(approx::default_error_mode(16384), approx::ErrorMode::full);
   EXPECT_EQ(approx::default_error_mode(16385), approx::ErrorMode::sampled);
   EXPECT_THROW((void)approx::parse_error_mode("partial"), Error);
+}
+
+// The approximate algorithms take the one problem type and run its single-head case in contiguous
+// blocks: more heads, a batch or another layout is a usage error naming the method, thrown on every
+// rank before any collective (so the next problem runs normally).
+TEST(ApproxProblem, OnlySingleHeadContiguousRuns) {
+  const auto& comm = testing_support::world();
+  using attention::HeadShape;
+  using attention::LayoutKind;
+  auto make = [&](HeadShape s, LayoutKind kind) {
+    return attention::synthetic_problem<double>(s, 12, kind, 1.0, 5, comm.rank(), comm.size());
+  };
+  const double scale = 0.25;
+  approx::PolyOptions po;
+  po.degree = 2;
+  approx::KdeOptions lo;
+  lo.bucket_size = 4;
+  lo.samples = 3;
+  approx::PerformerOptions fo;
+  fo.features = 8;
+  auto expect_usage = [&](const char* method, const std::string& why, auto&& f) {
+    try {
+      f();
+      ADD_FAILURE() << method << " ran " << why;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::usage) << e.what();
+      EXPECT_NE(std::string(e.what()).find(method), std::string::npos) << e.what();
+    }
+  };
+  const std::vector<std::pair<std::string, attention::AttentionProblem<double>>> refused = {
+      {"two heads", make(HeadShape{1, 2, 2, 4, 4}, LayoutKind::contiguous)},
+      {"grouped K/V heads", make(HeadShape{1, 2, 1, 4, 4}, LayoutKind::contiguous)},
+      {"a batch of two", make(HeadShape{2, 1, 1, 4, 4}, LayoutKind::contiguous)},
+      {"striped tokens", make(HeadShape{1, 1, 1, 4, 4}, LayoutKind::striped)},
+      {"zigzag tokens", make(HeadShape{1, 1, 1, 4, 4}, LayoutKind::zigzag)},
+  };
+  for (const auto& [why, p] : refused) {
+    expect_usage("poly", why, [&] { (void)approx::poly_attention(comm, p, scale, po); });
+    expect_usage("kde", why, [&] { (void)approx::kde_attention(comm, p, scale, lo); });
+    expect_usage("hyper", why, [&] { (void)approx::hyper_attention(comm, p, scale, lo); });
+    expect_usage("performer", why, [&] { (void)approx::performer_attention(comm, p, scale, fo); });
+  }
+  // The single head in contiguous blocks runs, with every method.
+  const auto ok = make(HeadShape{1, 1, 1, 4, 4}, LayoutKind::contiguous);
+  const auto rows = ok.layout_q.local_rows(comm.rank());
+  EXPECT_EQ(approx::poly_attention(comm, ok, scale, po).rows(), rows);
+  EXPECT_EQ(approx::kde_attention(comm, ok, scale, lo).rows(), rows);
+  EXPECT_EQ(approx::hyper_attention(comm, ok, scale, lo).rows(), rows);
+  EXPECT_EQ(approx::performer_attention(comm, ok, scale, fo).rows(), rows);
 }

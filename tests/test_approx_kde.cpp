@@ -89,7 +89,7 @@ void heavy_part_matches_serial_blocks(std::int64_t nq, std::int64_t nk, std::int
       for (std::int64_t c = 0; c < d; ++c) K(j - k0, c) = full.K_local(g, c);
       for (std::int64_t c = 0; c < dv; ++c) V(j - k0, c) = full.V_local(g, c);
     }
-    const auto r = attention::reference_attention(q, K, V, scale);
+    const auto r = reference_attention(q, K, V, scale);
     for (std::int64_t c = 0; c < dv; ++c) expected(i, c) = r(0, c);
   }
   EXPECT_LE(max_abs_diff(O, expected), 1e-12 * max_abs(expected))

@@ -11,7 +11,7 @@
 
 #include "attention/approx/lsh.hpp"
 #include "attention/exact/reference.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 #include "core/random.hpp"
 #include "dist/comm.hpp"
 
@@ -29,15 +29,11 @@ AttentionProblem<T> clustered_problem(std::int64_t n_q, std::int64_t n_k, std::i
     return center_norm / std::sqrt(static_cast<double>(d)) *
            approx::standard_normal(seed, base, static_cast<std::uint64_t>(c * d + j));
   };
-  AttentionProblem<T> p;
-  p.layout_q = dist::BlockRowLayout(n_q, ranks);
-  p.layout_kv = dist::BlockRowLayout(n_k, ranks);
-  p.d = d;
-  p.dv = dv;
-  const std::int64_t q0 = p.layout_q.row_offset(rank), k0 = p.layout_kv.row_offset(rank);
-  p.Q_local = Matrix<T>(p.layout_q.local_rows(rank), d);
-  p.K_local = Matrix<T>(p.layout_kv.local_rows(rank), d);
-  p.V_local = Matrix<T>(p.layout_kv.local_rows(rank), dv);
+  const dist::BlockRowLayout q_rows(n_q, ranks), k_rows(n_k, ranks);
+  AttentionProblem<T> p = single_head_from_rows<T>(n_q, n_k, ranks, Matrix<T>(q_rows.local_rows(rank), d),
+                                                   Matrix<T>(k_rows.local_rows(rank), d),
+                                                   Matrix<T>(k_rows.local_rows(rank), dv));
+  const std::int64_t q0 = q_rows.row_offset(rank), k0 = k_rows.row_offset(rank);
   for (std::int64_t i = 0; i < p.Q_local.rows(); ++i) {
     const auto g = static_cast<std::uint64_t>(q0 + i);
     const auto c = static_cast<std::int64_t>(random_bits(seed, base + 1, g) % static_cast<std::uint64_t>(clusters));
@@ -56,17 +52,8 @@ AttentionProblem<T> clustered_problem(std::int64_t n_q, std::int64_t n_k, std::i
   return p;
 }
 
-// The full matrix on every rank: Allgatherv of each rank's rows.
-template <class T>
-Matrix<T> gather_rows(const dist::Comm& comm, const dist::BlockRowLayout& lay, const Matrix<T>& local,
-                      std::int64_t cols) {
-  Matrix<T> all(lay.global_rows(), cols);
-  std::vector<int> counts(static_cast<std::size_t>(comm.size()));
-  for (int r = 0; r < comm.size(); ++r) counts[static_cast<std::size_t>(r)] = static_cast<int>(lay.local_rows(r) * cols);
-  comm.allgatherv<T>(local.span(), all.span(), counts);
-  return all;
-}
-inline std::vector<double> gather_vector(const dist::Comm& comm, const dist::BlockRowLayout& lay,
+// The full vector on every rank: Allgatherv of each rank's entries.
+inline std::vector<double> gather_vector(const dist::Comm& comm, const attention::SequenceLayout& lay,
                                          const std::vector<double>& local) {
   std::vector<double> all(static_cast<std::size_t>(lay.global_rows()));
   std::vector<int> counts(static_cast<std::size_t>(comm.size()));
@@ -78,7 +65,7 @@ inline std::vector<double> gather_vector(const dist::Comm& comm, const dist::Blo
 // The serial reference on the whole problem (built on one "rank" of one).
 template <class T>
 Matrix<double> reference_of(const AttentionProblem<T>& full, double scale) {
-  return attention::reference_attention(full.Q_local, full.K_local, full.V_local, scale);
+  return reference_attention(full.Q_local, full.K_local, full.V_local, scale);
 }
 
 template <class A, class B>

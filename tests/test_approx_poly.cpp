@@ -8,7 +8,7 @@
 
 #include "attention/approx/poly.hpp"
 #include "attention/exact/reference.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 #include "core/error.hpp"
 #include "test_comm.hpp"
 
@@ -16,16 +16,6 @@ using namespace attnbench;
 using approx::PolyBasis;
 
 namespace {
-
-// The distributed O gathered onto every rank as a full n x cols matrix.
-template <class T>
-Matrix<T> gather_rows(const dist::Comm& comm, const dist::BlockRowLayout& lay, const Matrix<T>& local, std::int64_t cols) {
-  Matrix<T> all(lay.global_rows(), cols);
-  std::vector<int> counts(static_cast<std::size_t>(comm.size()));
-  for (int r = 0; r < comm.size(); ++r) counts[static_cast<std::size_t>(r)] = static_cast<int>(lay.local_rows(r) * cols);
-  comm.allgatherv<T>(local.span(), all.span(), counts);
-  return all;
-}
 
 template <class T>
 double max_abs_diff(const Matrix<T>& a, const Matrix<double>& ref) {
@@ -93,7 +83,7 @@ class PolyIdentities : public ::testing::TestWithParam<PolyBasis> {};
 TEST_P(PolyIdentities, FeaturesReproducePolynomialAndBoundExp) {
   const auto self = self_comm();
   const std::int64_t n = 23, d = 4;
-  auto p = synthetic_problem<double>(n, d, 3, 1.5, 11, 0, 1);
+  auto p = single_head_problem<double>(n, d, 3, 1.5, 11, 0, 1);
   const double s = 1.0 / d;
   for (int g : {0, 1, 3, 5}) {
     approx::PolyOptions o;
@@ -143,7 +133,7 @@ class PolyVsReference : public ::testing::TestWithParam<OutCase> {};
 template <class T>
 void check_against_reference(const OutCase& c) {
   const auto& comm = testing_support::world();
-  auto p = synthetic_problem<T>(c.n, c.d, c.dv, c.bound, 5, comm.rank(), comm.size());
+  auto p = single_head_problem<T>(c.n, c.d, c.dv, c.bound, 5, comm.rank(), comm.size());
   const double s = 1.0 / static_cast<double>(c.d);
   approx::PolyOptions o;
   o.basis = c.basis;
@@ -153,8 +143,8 @@ void check_against_reference(const OutCase& c) {
   o.threads = c.threads;
   const auto plan = approx::plan_poly(comm, p, s, o);
   const auto O = gather_rows(comm, p.layout_q, approx::poly_attention(comm, p, plan), c.dv);
-  const auto full = synthetic_problem<T>(c.n, c.d, c.dv, c.bound, 5, 0, 1);
-  const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, s);
+  const auto full = single_head_problem<T>(c.n, c.d, c.dv, c.bound, 5, 0, 1);
+  const auto ref = reference_attention(full.Q_local, full.K_local, full.V_local, s);
   const double err = max_abs_diff(O, ref);
   EXPECT_LT(plan.eps_P, 1.0);
   EXPECT_LE(err, plan.validity_threshold()) << "n=" << c.n << " g=" << plan.degree << " ranks=" << comm.size()
@@ -182,9 +172,9 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(PolyReferenceNumbers, MatchAlgorithmsMd) {
   const auto& comm = testing_support::world();
   const std::int64_t n = 400, d = 6;
-  auto p = synthetic_problem<double>(n, d, d, 1.0, 42, comm.rank(), comm.size());
-  const auto full = synthetic_problem<double>(n, d, d, 1.0, 42, 0, 1);
-  const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, 1.0 / d);
+  auto p = single_head_problem<double>(n, d, d, 1.0, 42, comm.rank(), comm.size());
+  const auto full = single_head_problem<double>(n, d, d, 1.0, 42, 0, 1);
+  const auto ref = reference_attention(full.Q_local, full.K_local, full.V_local, 1.0 / d);
   const struct {
     int g;
     std::int64_t r;
@@ -215,12 +205,12 @@ TEST(PolyRankInvariance, SubCommunicatorsAgreeTo1e12) {
   o.basis = PolyBasis::chebyshev;
   o.tolerance = 1e-10;
   const auto self = self_comm();
-  const auto one = synthetic_problem<double>(n, d, dv, 1.0, 9, 0, 1);
+  const auto one = single_head_problem<double>(n, d, dv, 1.0, 9, 0, 1);
   const auto O1 = approx::poly_attention(self, one, s, o);
   for (int q = 1; q <= world.size(); ++q) {
     const int color = world.rank() < q ? 0 : 1;
     const auto sub = world.split(color, world.rank());
-    auto p = synthetic_problem<double>(n, d, dv, 1.0, 9, sub.rank(), sub.size());
+    auto p = single_head_problem<double>(n, d, dv, 1.0, 9, sub.rank(), sub.size());
     const auto Oq = gather_rows(sub, p.layout_q, approx::poly_attention(sub, p, s, o), dv);
     if (color != 0) continue;  // only the sub-communicator of size q is the case under test
     double err = 0.0, mx = 0.0;
@@ -235,7 +225,7 @@ TEST(PolyRankInvariance, SubCommunicatorsAgreeTo1e12) {
 // Bad or impossible parameters: an error on every rank (does-not-fit for the budget), before anything of size r exists.
 TEST(PolyErrors, MemoryBudgetNamesRankDegreeAndWhatFits) {
   const auto& comm = testing_support::world();
-  auto p = synthetic_problem<double>(64, 8, 8, 3.0, 1, comm.rank(), comm.size());
+  auto p = single_head_problem<double>(64, 8, 8, 3.0, 1, comm.rank(), comm.size());
   approx::PolyOptions o;
   o.tolerance = 1e-6;
   o.memory_budget = std::int64_t{64} << 20;  // 64 MiB
@@ -260,7 +250,7 @@ TEST(PolyErrors, MemoryBudgetNamesRankDegreeAndWhatFits) {
 
 TEST(PolyErrors, UnreachableToleranceAndBadValues) {
   const auto& comm = testing_support::world();
-  auto p = synthetic_problem<double>(16, 2, 2, 30.0, 1, comm.rank(), comm.size());  // R ~ 900
+  auto p = single_head_problem<double>(16, 2, 2, 30.0, 1, comm.rank(), comm.size());  // R ~ 900
   approx::PolyOptions o;
   o.tolerance = 1e-6;
   EXPECT_THROW((void)approx::plan_poly(comm, p, 1.0, o), Error);
@@ -275,7 +265,7 @@ TEST(PolyErrors, UnreachableToleranceAndBadValues) {
 // A degree too low for the entries gives eps_P >= 1: the certificate is vacuous (infinite).
 TEST(PolyErrors, VacuousCertificateIsInfinite) {
   const auto& comm = testing_support::world();
-  auto p = synthetic_problem<double>(16, 2, 2, 4.0, 1, comm.rank(), comm.size());
+  auto p = single_head_problem<double>(16, 2, 2, 4.0, 1, comm.rank(), comm.size());
   approx::PolyOptions o;
   o.degree = 1;
   const auto plan = approx::plan_poly(comm, p, 1.0, o);

@@ -6,22 +6,12 @@
 
 #include "attention/exact/mha.hpp"
 #include "attention/exact/reference.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 #include "test_comm.hpp"
 
 using namespace attnbench;
 
 namespace {
-
-// Gathers the distributed O onto every rank as a full n x dv matrix.
-template <class T>
-Matrix<T> gather_rows(const dist::Comm& comm, const dist::BlockRowLayout& lay, const Matrix<T>& local, std::int64_t cols) {
-  Matrix<T> all(lay.global_rows(), cols);
-  std::vector<int> counts(static_cast<std::size_t>(comm.size()));
-  for (int r = 0; r < comm.size(); ++r) counts[static_cast<std::size_t>(r)] = static_cast<int>(lay.local_rows(r) * cols);
-  comm.allgatherv<T>(local.span(), all.span(), counts);
-  return all;
-}
 
 template <class T>
 double max_rel_diff(const Matrix<T>& a, const Matrix<double>& ref) {
@@ -44,14 +34,14 @@ class ExactVsReference : public ::testing::TestWithParam<Case> {};
 TEST_P(ExactVsReference, DoubleMatchesReference) {
   const auto& comm = testing_support::world();
   const Case c = GetParam();
-  auto p = synthetic_problem<double>(c.n, c.d, c.dv, 2.0, 7, comm.rank(), comm.size());
+  auto p = single_head_problem<double>(c.n, c.d, c.dv, 2.0, 7, comm.rank(), comm.size());
   attention::MhaOptions o;
   o.variant = c.variant;
   o.scale = 1.0 / std::sqrt(static_cast<double>(c.d));
   o.tiles = {c.tile_q, c.tile_k};
   const auto O = gather_rows(comm, p.layout_q, attention::mha_attention(comm, p, o), c.dv);
-  auto full = synthetic_problem<double>(c.n, c.d, c.dv, 2.0, 7, 0, 1);
-  const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, o.scale);
+  auto full = single_head_problem<double>(c.n, c.d, c.dv, 2.0, 7, 0, 1);
+  const auto ref = reference_attention(full.Q_local, full.K_local, full.V_local, o.scale);
   EXPECT_LE(max_rel_diff(O, ref), 1e-13) << "n=" << c.n << " ranks=" << comm.size();
 }
 

@@ -10,7 +10,7 @@
 
 #include "attention/exact/mha.hpp"
 #include "attention/exact/reference.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 #include "attention/input/input.hpp"
 #include "mpi_test_util.hpp"
 #include "test_comm.hpp"
@@ -66,7 +66,7 @@ TEST(RankInvariance, SyntheticDoubleRingAndAllgather) {
     std::vector<std::vector<Matrix<double>>> per_variant;
     for (auto variant : {attention::MhaVariant::ring, attention::MhaVariant::allgather}) {
       per_variant.push_back(outputs_per_size<double>(sh.n, sh.dv, [&](const dist::Comm& sub) {
-        const auto p = synthetic_problem<double>(sh.n, sh.d, sh.dv, 2.0, 17, sub.rank(), sub.size());
+        const auto p = single_head_problem<double>(sh.n, sh.d, sh.dv, 2.0, 17, sub.rank(), sub.size());
         attention::MhaOptions o;
         o.variant = variant;
         o.scale = scale;
@@ -80,8 +80,8 @@ TEST(RankInvariance, SyntheticDoubleRingAndAllgather) {
         EXPECT_LE(rel_diff(per_variant[v][s], base), 1e-13)
             << "n=" << sh.n << (v == 0 ? " ring" : " allgather") << " on " << s + 1 << " ranks vs ring on 1";
     // And all of them against the serial reference (so "invariant" cannot mean "equally wrong").
-    const auto full = synthetic_problem<double>(sh.n, sh.d, sh.dv, 2.0, 17, 0, 1);
-    const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, scale);
+    const auto full = single_head_problem<double>(sh.n, sh.d, sh.dv, 2.0, 17, 0, 1);
+    const auto ref = reference_attention(full.Q_local, full.K_local, full.V_local, scale);
     EXPECT_LE(rel_diff(base, ref), 1e-13) << "n=" << sh.n;
   }
 }
@@ -91,7 +91,7 @@ TEST(RankInvariance, SyntheticFloat) {
   // agreement is expected.
   const std::int64_t n = 45, d = 8, dv = 6;
   const auto outs = outputs_per_size<float>(n, dv, [&](const dist::Comm& sub) {
-    const auto p = synthetic_problem<float>(n, d, dv, 1.0, 4, sub.rank(), sub.size());
+    const auto p = single_head_problem<float>(n, d, dv, 1.0, 4, sub.rank(), sub.size());
     attention::MhaOptions o;
     o.scale = 1.0 / std::sqrt(static_cast<double>(d));
     o.tiles = {8, 8};
@@ -106,7 +106,7 @@ TEST(RankInvariance, FileInputOnSubCommunicators) {
   testing_support::ScratchDir dir(world);
   const std::int64_t n = 23, d = 6, dv = 3;
   const auto path = dir.file("in.h5");
-  attention::write_attention_input(world, path, synthetic_problem<double>(n, d, dv, 1.5, 8, world.rank(), world.size()));
+  attention::write_attention_input(world, path, single_head_problem<double>(n, d, dv, 1.5, 8, world.rank(), world.size()), 2);
   const auto outs = outputs_per_size<double>(n, dv, [&](const dist::Comm& sub) {
     const auto p = attention::read_attention_input<double>(sub, path);
     attention::MhaOptions o;
@@ -115,7 +115,7 @@ TEST(RankInvariance, FileInputOnSubCommunicators) {
     return attention::mha_attention(sub, p, o);
   });
   for (std::size_t s = 1; s < outs.size(); ++s) EXPECT_LE(rel_diff(outs[s], outs[0]), 1e-13) << s + 1 << " ranks";
-  const auto full = synthetic_problem<double>(n, d, dv, 1.5, 8, 0, 1);
-  const auto ref = attention::reference_attention(full.Q_local, full.K_local, full.V_local, 1.0 / static_cast<double>(d));
+  const auto full = single_head_problem<double>(n, d, dv, 1.5, 8, 0, 1);
+  const auto ref = reference_attention(full.Q_local, full.K_local, full.V_local, 1.0 / static_cast<double>(d));
   EXPECT_LE(rel_diff(outs[0], ref), 1e-13);
 }

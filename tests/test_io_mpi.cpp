@@ -9,7 +9,7 @@
 #include <string>
 #include <type_traits>
 
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 #include "core/error.hpp"
 #include "attention/input/input.hpp"
 #include "mpi_test_util.hpp"
@@ -24,16 +24,12 @@ namespace {
 template <class T>
 AttentionProblem<T> make_problem(const dist::Comm& comm, std::int64_t nq, std::int64_t nk, std::int64_t d, std::int64_t dv,
                                  std::uint64_t seed) {
-  AttentionProblem<T> p;
-  p.layout_q = dist::BlockRowLayout(nq, comm.size());
-  p.layout_kv = dist::BlockRowLayout(nk, comm.size());
-  p.d = d;
-  p.dv = dv;
+  const dist::BlockRowLayout q(nq, comm.size()), kv(nk, comm.size());
   const int r = comm.rank();
-  p.Q_local = synthetic_rows<T>(seed, Stream::Q, p.layout_q.row_offset(r), p.layout_q.local_rows(r), d, 3.0);
-  p.K_local = synthetic_rows<T>(seed, Stream::K, p.layout_kv.row_offset(r), p.layout_kv.local_rows(r), d, 3.0);
-  p.V_local = synthetic_rows<T>(seed, Stream::V, p.layout_kv.row_offset(r), p.layout_kv.local_rows(r), dv, 3.0);
-  return p;
+  return single_head_from_rows<T>(nq, nk, comm.size(),
+                                  synthetic_rows<T>(seed, Stream::Q, q.row_offset(r), q.local_rows(r), d, 3.0),
+                                  synthetic_rows<T>(seed, Stream::K, kv.row_offset(r), kv.local_rows(r), d, 3.0),
+                                  synthetic_rows<T>(seed, Stream::V, kv.row_offset(r), kv.local_rows(r), dv, 3.0));
 }
 
 // Number of entries where got != static_cast<U>(want) (exact comparison: HDF5 converts with
@@ -52,7 +48,7 @@ void round_trip(const ScratchDir& dir, std::int64_t nq, std::int64_t nk, std::in
   const std::string path = dir.file("rt_" + std::to_string(sizeof(T)) + "_" + std::to_string(nq) + "_" +
                                     std::to_string(nk) + ".h5");
   const auto p = make_problem<T>(comm, nq, nk, d, dv, 5);
-  EXPECT_NO_THROW(attention::write_attention_input(comm, path, p));
+  EXPECT_NO_THROW(attention::write_attention_input(comm, path, p, 2));
   attention::InputInfo info;
   const auto back = attention::read_attention_input<U>(comm, path, &info);
   const std::string what = "T=" + std::to_string(sizeof(T)) + " U=" + std::to_string(sizeof(U)) + " nq=" +
@@ -60,8 +56,8 @@ void round_trip(const ScratchDir& dir, std::int64_t nq, std::int64_t nk, std::in
                            "/" + std::to_string(comm.size());
   EXPECT_EQ(back.layout_q, p.layout_q) << what;
   EXPECT_EQ(back.layout_kv, p.layout_kv) << what;
-  EXPECT_EQ(back.d, d) << what;
-  EXPECT_EQ(back.dv, dv) << what;
+  EXPECT_EQ(back.shape.d, d) << what;
+  EXPECT_EQ(back.shape.dv, dv) << what;
   EXPECT_EQ(back.source, path);
   EXPECT_EQ(mismatches(back.Q_local, p.Q_local), 0) << what;
   EXPECT_EQ(mismatches(back.K_local, p.K_local), 0) << what;
@@ -149,7 +145,7 @@ TEST(HDF5Input, DatasetsCarryFletcher32) {
   const auto& comm = testing_support::world();
   ScratchDir dir(comm);
   const auto path = dir.file("f32.h5");
-  attention::write_attention_input(comm, path, make_problem<double>(comm, 6, 6, 2, 2, 1));
+  attention::write_attention_input(comm, path, make_problem<double>(comm, 6, 6, 2, 2, 1), 2);
   comm.barrier();
   for (const char* name : {"/Q", "/K", "/V"}) EXPECT_TRUE(has_fletcher32(path, name)) << name;
 }
@@ -166,7 +162,7 @@ TEST(HDF5Input, CorruptedByteIsDetected) {
   };
   for (const Case c : {Case{"/Q", false}, Case{"/K", true}, Case{"/V", false}, Case{"/V", true}}) {
     const auto path = dir.file(std::string("corrupt") + (c.dataset + 1) + (c.last_byte ? "_sum" : "_mid") + ".h5");
-    attention::write_attention_input(comm, path, make_problem<double>(comm, 40, 40, 8, 8, 2));
+    attention::write_attention_input(comm, path, make_problem<double>(comm, 40, 40, 8, 8, 2), 2);
     int located = 1;
     if (comm.is_root()) located = corrupt_chunk(path, c.dataset, 0, c.last_byte) ? 1 : 0;
     comm.bcast(std::span<int>(&located, 1), 0);
@@ -192,7 +188,7 @@ TEST(HDF5Input, CorruptionSeenByOneRankIsAgreed) {
   const auto path = dir.file("multichunk.h5");
   // d = 8 doubles per row: 16384-row chunks of 1 MiB, so /V has chunks [0,16384), [16384,32768), [32768,33000).
   const std::int64_t n = 33000;
-  attention::write_attention_input(comm, path, make_problem<double>(comm, n, n, 8, 8, 3));
+  attention::write_attention_input(comm, path, make_problem<double>(comm, n, n, 8, 8, 3), 2);
   int located = 1;
   if (comm.is_root()) located = corrupt_chunk(path, "/V", 2, false) ? 1 : 0;
   comm.bcast(std::span<int>(&located, 1), 0);

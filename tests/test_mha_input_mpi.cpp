@@ -1,5 +1,5 @@
 // Multi-head HDF5 inputs: /Q (B, n, H, d), /K (B, n_k, Hkv, d), /V (B, n_k, Hkv, dv),
-// and the 3-D (n, H, d) and 2-D (n, d) cases, read by attention::read_mha_input at 1-4 ranks and moved
+// and the 3-D (n, H, d) and 2-D (n, d) cases, read by attention::read_attention_input at 1-4 ranks and moved
 // by to_layout into each rank's tokens of every layout (contiguous, striped, zigzag), as the kernel
 // reads them: the tokens equal the synthetic
 // generator's (n not divisible by p or 2p, p > n, grouped-query heads, cross-attention shapes, the
@@ -28,7 +28,7 @@
 using namespace attnbench;
 using attention::HeadShape;
 using attention::LayoutKind;
-using attention::MhaProblem;
+using attention::AttentionProblem;
 using attention::SequenceLayout;
 using testing_support::ScratchDir;
 
@@ -36,9 +36,9 @@ namespace {
 
 // The file's problem under `kind` as the attention kernel reads it: contiguous blocks, then to_layout.
 template <class U>
-MhaProblem<U> read_under(const std::string& path, LayoutKind kind, attention::MhaInputInfo* info = nullptr) {
+AttentionProblem<U> read_under(const std::string& path, LayoutKind kind, attention::InputInfo* info = nullptr) {
   const auto& comm = testing_support::world();
-  auto p = attention::read_mha_input<U>(comm, path, info);
+  auto p = attention::read_attention_input<U>(comm, path, info);
   attention::to_layout(comm, p, kind);
   return p;
 }
@@ -47,9 +47,9 @@ constexpr LayoutKind kLayouts[] = {LayoutKind::contiguous, LayoutKind::striped, 
 
 // The synthetic problem with possibly different query and key counts (cross attention).
 template <class T>
-MhaProblem<T> synthetic(const HeadShape& s, std::int64_t nq, std::int64_t nk, LayoutKind kind, std::uint64_t seed,
+AttentionProblem<T> synthetic(const HeadShape& s, std::int64_t nq, std::int64_t nk, LayoutKind kind, std::uint64_t seed,
                         const dist::Comm& comm) {
-  MhaProblem<T> p;
+  AttentionProblem<T> p;
   p.shape = s;
   p.layout_q = SequenceLayout(kind, nq, comm.size());
   p.layout_kv = SequenceLayout(kind, nk, comm.size());
@@ -89,10 +89,10 @@ void round_trip(const ScratchDir& dir, const Shape& s, LayoutKind written) {
   const std::string path = dir.file("rt_" + std::to_string(sizeof(T)) + std::to_string(sizeof(U)) + "_" +
                                     std::to_string(s.batch) + "_" + std::to_string(s.nq) + "_" + std::to_string(s.nk) +
                                     "_" + std::to_string(s.heads) + "_" + attention::to_string(written) + ".h5");
-  attention::write_mha_input(comm, path, synthetic<T>(hs, s.nq, s.nk, written, 7, comm), false);
+  attention::write_attention_input(comm, path, synthetic<T>(hs, s.nq, s.nk, written, 7, comm), 4);
   for (LayoutKind kind : kLayouts) {
     const std::string what = label(s, written, kind, comm);
-    attention::MhaInputInfo info;
+    attention::InputInfo info;
     const auto got = read_under<U>(path, kind, &info);
     const auto want = synthetic<T>(hs, s.nq, s.nk, kind, 7, comm);
     EXPECT_EQ(got.shape.batch, s.batch) << what;
@@ -198,7 +198,7 @@ TEST(MhaInput, ThreeAndTwoDimensionalFiles) {
     write_serial(comm, path,
                  {{"/Q", c.q, H5T_NATIVE_FLOAT, val}, {"/K", c.k, H5T_NATIVE_FLOAT, val}, {"/V", c.v, H5T_NATIVE_FLOAT, val}});
     for (LayoutKind kind : kLayouts) {
-      attention::MhaInputInfo info;
+      attention::InputInfo info;
       const auto p = read_under<double>(path, kind, &info);
       const std::string what = path + " " + attention::to_string(kind) + " rank " + std::to_string(comm.rank());
       EXPECT_EQ(info.dims, static_cast<int>(c.q.size())) << what;
@@ -231,7 +231,7 @@ TEST(MhaInput, AttentionOnTheFileEqualsTheSyntheticRun) {
   const HeadShape s{2, 4, 2, 5, 3};
   const std::int64_t n = 19;
   const std::string path = dir.file("same.h5");
-  attention::write_mha_input(comm, path, synthetic<double>(s, n, n, LayoutKind::contiguous, 11, comm), false);
+  attention::write_attention_input(comm, path, synthetic<double>(s, n, n, LayoutKind::contiguous, 11, comm), 4);
   struct Run {
     attention::MhaVariant variant;
     LayoutKind layout;

@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "attention/exact/mha.hpp"
-#include "attention/exact/mha_validation.hpp"
+#include "attention/exact/validation.hpp"
 #include "attention/exact/reference.hpp"
+#include "attention_test_util.hpp"
 #include "core/error.hpp"
 #include "test_comm.hpp"
 
@@ -75,14 +76,14 @@ void check_against_reference(double tol) {
       for (MhaVariant v : {MhaVariant::ring, MhaVariant::allgather, MhaVariant::ulysses})
         for (LayoutKind l : {LayoutKind::contiguous, LayoutKind::striped, LayoutKind::zigzag}) {
           if (v == MhaVariant::ulysses && l != LayoutKind::contiguous) continue;  // refused: tested below
-          const auto p = attention::synthetic_mha_problem<T>(c.shape, c.n, l, 2.0, 11, comm.rank(), comm.size());
+          const auto p = attention::synthetic_problem<T>(c.shape, c.n, l, 2.0, 11, comm.rank(), comm.size());
           attention::MhaOptions o;
           o.variant = v;
           o.causal = causal;
           o.scale = 1.0 / std::sqrt(static_cast<double>(c.shape.d));
           o.tiles = {c.tile_q, c.tile_k};
           const auto O = gather_tokens(comm, p.layout_q, c.shape.batch, attention::mha_attention(comm, p, o));
-          const auto full = attention::synthetic_mha_problem<T>(c.shape, c.n, LayoutKind::contiguous, 2.0, 11, 0, 1);
+          const auto full = attention::synthetic_problem<T>(c.shape, c.n, LayoutKind::contiguous, 2.0, 11, 0, 1);
           const auto ref =
               attention::reference_mha(full.Q_local, full.K_local, full.V_local, c.shape, c.n, c.n, causal, o.scale);
           EXPECT_LE(rel_diff(O, ref), tol) << describe(c, v, l, causal, comm.size());
@@ -95,21 +96,17 @@ TEST(MhaVsReference, DoubleEveryVariantLayoutAndMask) { check_against_reference<
 TEST(MhaVsReference, FloatEveryVariantLayoutAndMask) { check_against_reference<float>(2e-6); }
 
 TEST(MhaVsReference, SingleHeadMatchesTheTwoDimensionalKernel) {
-  // B = H = 1 is the 2-D problem: the same synthetic values, and the same result as exact_attention.
+  // B = H = 1 is the 2-D problem: the synthetic values of a 2-D file's rows (entry (i, c) of
+  // (seed, which, i d + c)), and moved to the zigzag layout the same (causal) attention.
   const auto& comm = testing_support::world();
   const std::int64_t n = 29, d = 6;
-  auto p2 = synthetic_problem<double>(n, d, d, 1.0, 3, comm.rank(), comm.size());
-  const auto mp = attention::synthetic_mha_problem<double>(HeadShape{1, 1, 1, d, d}, n, LayoutKind::contiguous, 1.0, 3,
-                                                           comm.rank(), comm.size());
-  ASSERT_EQ(mp.Q_local.size(), p2.Q_local.size());
-  for (std::int64_t i = 0; i < mp.Q_local.size(); ++i) ASSERT_EQ(mp.Q_local.data()[i], p2.Q_local.data()[i]);
-  // And a 2-D problem moved to the zigzag layout computes the same (causal) attention.
-  attention::MhaProblem<double> z;
-  z.shape = HeadShape{1, 1, 1, d, d};
-  z.layout_q = z.layout_kv = attention::SequenceLayout(LayoutKind::contiguous, n, comm.size());
-  z.Q_local = std::move(p2.Q_local);
-  z.K_local = std::move(p2.K_local);
-  z.V_local = std::move(p2.V_local);
+  const auto mp = attention::synthetic_problem<double>(HeadShape{1, 1, 1, d, d}, n, LayoutKind::contiguous, 1.0, 3,
+                                                       comm.rank(), comm.size());
+  const dist::BlockRowLayout rows(n, comm.size());
+  const auto Q2 = synthetic_rows<double>(3, Stream::Q, rows.row_offset(comm.rank()), rows.local_rows(comm.rank()), d, 1.0);
+  ASSERT_EQ(mp.Q_local.size(), Q2.size());
+  for (std::int64_t i = 0; i < mp.Q_local.size(); ++i) ASSERT_EQ(mp.Q_local.data()[i], Q2.data()[i]);
+  auto z = mp;
   attention::to_layout(comm, z, LayoutKind::zigzag);
   attention::MhaOptions o;
   o.causal = true;
@@ -135,7 +132,7 @@ TEST(MhaRankInvariance, EveryLayoutAgreesAcrossRankCounts) {
         const dist::Comm sub = world.split(color, world.rank());
         Matrix<double> full(shape.batch * n, shape.heads * shape.dv);
         if (color == 0) {
-          const auto p = attention::synthetic_mha_problem<double>(shape, n, l, 1.0, 5, sub.rank(), sub.size());
+          const auto p = attention::synthetic_problem<double>(shape, n, l, 1.0, 5, sub.rank(), sub.size());
           attention::MhaOptions o;
           o.variant = v;
           o.causal = true;
@@ -156,7 +153,7 @@ TEST(MhaCausal, TilesAboveTheDiagonalAreSkipped) {
   // One rank, n = 1024, 128 x 128 tiles: 8 x 8 = 64 tiles without the mask, 8 * 9 / 2 = 36 with it.
   const auto& world = testing_support::world();
   const dist::Comm self = world.split(world.rank(), 0);
-  const auto p = attention::synthetic_mha_problem<double>(HeadShape{1, 1, 1, 8, 8}, 1024, LayoutKind::contiguous, 1.0,
+  const auto p = attention::synthetic_problem<double>(HeadShape{1, 1, 1, 8, 8}, 1024, LayoutKind::contiguous, 1.0,
                                                           1, 0, 1);
   attention::MhaOptions o;
   o.tiles = {128, 128};
@@ -174,7 +171,7 @@ TEST(MhaDataMovement, BytesAndBuffersAreStated) {
   const int P = comm.size();
   const HeadShape shape{1, 4, 2, 8, 8};
   const std::int64_t n = 40;
-  const auto p = attention::synthetic_mha_problem<double>(shape, n, LayoutKind::contiguous, 1.0, 2, comm.rank(), P);
+  const auto p = attention::synthetic_problem<double>(shape, n, LayoutKind::contiguous, 1.0, 2, comm.rank(), P);
   attention::MhaOptions o;
   attention::MhaTimes ring, ag;
   o.variant = MhaVariant::ring;
@@ -217,18 +214,18 @@ void validation_detects(bool causal) {
   const auto& comm = testing_support::world();
   const HeadShape shape{2, 4, 2, 6, 5};
   const std::int64_t n = 21;
-  const auto p = attention::synthetic_mha_problem<T>(shape, n, LayoutKind::zigzag, 2.0, 8, comm.rank(), comm.size());
+  const auto p = attention::synthetic_problem<T>(shape, n, LayoutKind::zigzag, 2.0, 8, comm.rank(), comm.size());
   attention::MhaOptions o;
   o.causal = causal;
   o.scale = 0.4;
   o.tiles = {4, 4};
   auto O = attention::mha_attention(comm, p, o);
   const auto all = shape.batch * shape.heads * n;  // every row checked
-  auto good = attention::validate_mha_sampled(comm, p, O, causal, o.scale, all, 3);
+  auto good = attention::validate_sampled(comm, p, O, causal, o.scale, all, 3);
   EXPECT_TRUE(good.valid) << good.rel_error << " tol " << good.tolerance;
   EXPECT_EQ(good.rows_checked, all);
   // The other mask is a different attention: validation must reject it.
-  auto wrong_mask = attention::validate_mha_sampled(comm, p, O, !causal, o.scale, all, 3);
+  auto wrong_mask = attention::validate_sampled(comm, p, O, !causal, o.scale, all, 3);
   EXPECT_FALSE(wrong_mask.valid);
   // Corrupt one entry of token 0, head 3, batch 1 on its owner: a full check finds it.
   const int owner = p.layout_q.owner_of(0);
@@ -236,7 +233,7 @@ void validation_detects(bool causal) {
     const std::int64_t row = 1 * p.layout_q.local_rows(owner) + p.layout_q.local_index(0);
     O(row, 3 * shape.dv + 1) += T(0.01);
   }
-  auto bad = attention::validate_mha_sampled(comm, p, O, causal, o.scale, all, 3);
+  auto bad = attention::validate_sampled(comm, p, O, causal, o.scale, all, 3);
   EXPECT_FALSE(bad.valid);
   EXPECT_GT(bad.rel_error, 1e-3);
 }
@@ -268,13 +265,13 @@ TEST(MhaBadInput, ClearUsageErrorsOnEveryRank) {
     // Same verdict on every rank.
     EXPECT_EQ(comm.allreduce(code, dist::Op::min), comm.allreduce(code, dist::Op::max));
   };
-  expect_usage([&] { attention::synthetic_mha_problem<double>(HeadShape{1, 6, 4, 4, 4}, 8, LayoutKind::contiguous, 1.0, 1, comm.rank(), comm.size()); },
+  expect_usage([&] { attention::synthetic_problem<double>(HeadShape{1, 6, 4, 4, 4}, 8, LayoutKind::contiguous, 1.0, 1, comm.rank(), comm.size()); },
                "--kv-heads 4 must divide --heads 6");
-  expect_usage([&] { attention::synthetic_mha_problem<double>(HeadShape{1, 2, 0, 4, 4}, 8, LayoutKind::contiguous, 1.0, 1, comm.rank(), comm.size()); },
+  expect_usage([&] { attention::synthetic_problem<double>(HeadShape{1, 2, 0, 4, 4}, 8, LayoutKind::contiguous, 1.0, 1, comm.rank(), comm.size()); },
                "--kv-heads");
-  expect_usage([&] { attention::synthetic_mha_problem<double>(HeadShape{0, 2, 1, 4, 4}, 8, LayoutKind::contiguous, 1.0, 1, comm.rank(), comm.size()); },
+  expect_usage([&] { attention::synthetic_problem<double>(HeadShape{0, 2, 1, 4, 4}, 8, LayoutKind::contiguous, 1.0, 1, comm.rank(), comm.size()); },
                "--batch");
-  const auto z = attention::synthetic_mha_problem<double>(HeadShape{1, 4, 2, 4, 4}, 8, LayoutKind::zigzag, 1.0, 1,
+  const auto z = attention::synthetic_problem<double>(HeadShape{1, 4, 2, 4, 4}, 8, LayoutKind::zigzag, 1.0, 1,
                                                           comm.rank(), comm.size());
   attention::MhaOptions o;
   o.variant = MhaVariant::ulysses;
@@ -292,7 +289,7 @@ TEST(MhaThreads, TwoThreadsGiveTheSameOutput) {
   // output is bitwise identical to one thread, for every variant, causal and with GQA heads.
   const auto& comm = testing_support::world();
   const HeadShape shape{2, 4, 2, 8, 8};
-  const auto p = attention::synthetic_mha_problem<double>(shape, 45, LayoutKind::contiguous, 1.0, 6, comm.rank(),
+  const auto p = attention::synthetic_problem<double>(shape, 45, LayoutKind::contiguous, 1.0, 6, comm.rank(),
                                                           comm.size());
   for (MhaVariant v : {MhaVariant::ring, MhaVariant::allgather, MhaVariant::ulysses}) {
     attention::MhaOptions o;
@@ -319,7 +316,7 @@ TEST(MhaHeads, EachHeadIsBitwiseItsSingleHeadProblem) {
   for (bool causal : {false, true})
     for (MhaVariant v : {MhaVariant::ring, MhaVariant::allgather, MhaVariant::ulysses}) {
       const LayoutKind l = v == MhaVariant::ulysses ? LayoutKind::contiguous : LayoutKind::zigzag;
-      const auto p = attention::synthetic_mha_problem<float>(shape, n, l, 2.0, 13, comm.rank(), comm.size());
+      const auto p = attention::synthetic_problem<float>(shape, n, l, 2.0, 13, comm.rank(), comm.size());
       attention::MhaOptions o;
       o.variant = v;
       o.causal = causal;
@@ -336,8 +333,13 @@ TEST(MhaHeads, EachHeadIsBitwiseItsSingleHeadProblem) {
             std::copy_n(p.K_local.row(b * nr + k) + (h / g) * d, d, Kh.row(k));
             std::copy_n(p.V_local.row(b * nr + k) + (h / g) * dv, dv, Vh.row(k));
           }
-          const attention::MhaInput<float> one{HeadShape{1, 1, 1, d, dv}, p.layout_q, p.layout_kv, Qh.data(), Kh.data(),
-                                               Vh.data()};
+          attention::AttentionProblem<float> one;
+          one.shape = HeadShape{1, 1, 1, d, dv};
+          one.layout_q = p.layout_q;
+          one.layout_kv = p.layout_kv;
+          one.Q_local = std::move(Qh);
+          one.K_local = std::move(Kh);
+          one.V_local = std::move(Vh);
           const auto Oh = attention::mha_attention(comm, one, o);
           for (std::int64_t k = 0; k < nr; ++k)
             for (std::int64_t c = 0; c < dv; ++c) mismatches += Oh(k, c) != O(b * nr + k, h * dv + c);

@@ -8,7 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 #include "core/random.hpp"
 
 using namespace attnbench;
@@ -125,11 +125,11 @@ TEST(Random, SyntheticRowsDoNotDependOnRankCount) {
   // The rows of a synthetic problem generated on any number of ranks concatenate to the one-rank
   // matrices exactly: entry (i, j) depends only on (seed, stream, i * cols + j).
   const std::int64_t n = 23, d = 5, dv = 3;
-  const auto full = synthetic_problem<double>(n, d, dv, 2.5, 99, 0, 1);
+  const auto full = single_head_problem<double>(n, d, dv, 2.5, 99, 0, 1);
   for (int p : {2, 3, 4, 7, 30}) {
     for (int r = 0; r < p; ++r) {
-      const auto part = synthetic_problem<double>(n, d, dv, 2.5, 99, r, p);
-      const auto off = part.layout_q.row_offset(r);
+      const auto part = single_head_problem<double>(n, d, dv, 2.5, 99, r, p);
+      const auto off = part.layout_q.position(r, 0);  // contiguous blocks
       ASSERT_EQ(part.Q_local.rows(), part.layout_q.local_rows(r));
       for (std::int64_t i = 0; i < part.Q_local.rows(); ++i) {
         for (std::int64_t j = 0; j < d; ++j) {
@@ -145,6 +145,6 @@ TEST(Random, SyntheticRowsDoNotDependOnRankCount) {
     for (std::int64_t i = 0; i < m->size(); ++i) EXPECT_LE(std::abs(m->data()[i]), 2.5);
   EXPECT_NE(full.Q_local(0, 0), full.K_local(0, 0));
   // float generation is the rounded double generation.
-  const auto f = synthetic_problem<float>(n, d, dv, 2.5, 99, 0, 1);
+  const auto f = single_head_problem<float>(n, d, dv, 2.5, 99, 0, 1);
   EXPECT_EQ(f.K_local(3, 4), static_cast<float>(full.K_local(3, 4)));
 }

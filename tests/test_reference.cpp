@@ -10,7 +10,7 @@
 
 #include "attention/exact/online_softmax.hpp"
 #include "attention/exact/reference.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 
 using namespace attnbench;
 using attention::OnlineSoftmax;
@@ -79,18 +79,18 @@ TEST(Reference, HandComputedTwoByTwo) {
   // Q = K = I, V = [[1, 2], [3, 4]], s = 1: S = I, so row 0 weighs (e, 1) and row 1 (1, e).
   const auto I = from_rows<double>(2, 2, {1, 0, 0, 1});
   const auto V = from_rows<double>(2, 2, {1, 2, 3, 4});
-  const auto O = attention::reference_attention(I, I, V, 1.0);
+  const auto O = reference_attention(I, I, V, 1.0);
   const double e = std::exp(1.0);
   EXPECT_NEAR(O(0, 0), (e * 1 + 3) / (e + 1), 1e-15);
   EXPECT_NEAR(O(0, 1), (e * 2 + 4) / (e + 1), 1e-15);
   EXPECT_NEAR(O(1, 0), (1 + e * 3) / (e + 1), 1e-15);
   EXPECT_NEAR(O(1, 1), (2 + e * 4) / (e + 1), 1e-15);
   // The scale multiplies the logits: s = 0 gives the plain mean of V's rows.
-  const auto O0 = attention::reference_attention(I, I, V, 0.0);
+  const auto O0 = reference_attention(I, I, V, 0.0);
   EXPECT_DOUBLE_EQ(O0(0, 0), 2.0);
   EXPECT_DOUBLE_EQ(O0(1, 1), 3.0);
   // float input, double output, same answer to float rounding of the inputs (exact here).
-  const auto Of = attention::reference_attention(from_rows<float>(2, 2, {1, 0, 0, 1}), from_rows<float>(2, 2, {1, 0, 0, 1}),
+  const auto Of = reference_attention(from_rows<float>(2, 2, {1, 0, 0, 1}), from_rows<float>(2, 2, {1, 0, 0, 1}),
                                                  from_rows<float>(2, 2, {1, 2, 3, 4}), 1.0);
   EXPECT_NEAR(Of(0, 0), O(0, 0), 1e-15);
 }
@@ -99,11 +99,11 @@ TEST(Reference, IdentityValuesGiveSoftmaxRows) {
   // With V = I (n x n) the output is the softmax matrix itself: positive rows summing to 1,
   // row i proportional to exp(s q_i . k_j).
   const std::int64_t n = 9, d = 4;
-  const auto p = synthetic_problem<double>(n, d, d, 3.0, 11, 0, 1);
+  const auto p = single_head_problem<double>(n, d, d, 3.0, 11, 0, 1);
   Matrix<double> V(n, n);
   for (std::int64_t i = 0; i < n; ++i) V(i, i) = 1.0;
   const double s = 0.7;
-  const auto P = attention::reference_attention(p.Q_local, p.K_local, V, s);
+  const auto P = reference_attention(p.Q_local, p.K_local, V, s);
   for (std::int64_t i = 0; i < n; ++i) {
     double sum = 0;
     for (std::int64_t j = 0; j < n; ++j) {
@@ -126,7 +126,7 @@ TEST(Reference, HugeLogitsDoNotOverflow) {
   const auto Q = from_rows<double>(2, 1, {1000, -1000});
   const auto K = from_rows<double>(3, 1, {1000, 999, -5});
   const auto V = from_rows<double>(3, 2, {1, 2, 3, 4, 5, 6});
-  const auto O = attention::reference_attention(Q, K, V, 1.0);
+  const auto O = reference_attention(Q, K, V, 1.0);
   // Row 0: scores 1e6, 999000, -5000: all weight on key 0. Row 1: all weight on key 2.
   EXPECT_DOUBLE_EQ(O(0, 0), 1.0);
   EXPECT_DOUBLE_EQ(O(0, 1), 2.0);
@@ -156,11 +156,11 @@ TYPED_TEST_SUITE(OnlineSoftmaxTest, Scalars);
 TYPED_TEST(OnlineSoftmaxTest, MatchesReferenceForAnyTiling) {
   using T = TypeParam;
   const std::int64_t nq = 29, nk = 41, d = 7, dv = 5;
-  auto p = synthetic_problem<T>(nq, d, dv, 2.0, 3, 0, 1);
+  auto p = single_head_problem<T>(nq, d, dv, 2.0, 3, 0, 1);
   const auto K = synthetic_rows<T>(3, Stream::user, 0, nk, d, 2.0);
   const auto V = synthetic_rows<T>(4, Stream::user, 0, nk, dv, 2.0);
   const double s = 1.0 / std::sqrt(static_cast<double>(d));
-  const auto ref = attention::reference_attention(p.Q_local, K, V, s);
+  const auto ref = reference_attention(p.Q_local, K, V, s);
   for (TileSizes t : {TileSizes{1, 1}, TileSizes{4, 5}, TileSizes{29, 41}, TileSizes{256, 512}, TileSizes{7, 40}}) {
     OnlineSoftmax<T> st(p.Q_local, dv, s, t, 1);
     st.absorb(K.data(), V.data(), nk);
@@ -178,7 +178,7 @@ TYPED_TEST(OnlineSoftmaxTest, MatchesReferenceForAnyTiling) {
 TYPED_TEST(OnlineSoftmaxTest, ThreadsGiveIdenticalResults) {
   using T = TypeParam;
   const std::int64_t nq = 50, nk = 33, d = 6, dv = 4;
-  auto p = synthetic_problem<T>(nq, d, dv, 1.0, 8, 0, 1);
+  auto p = single_head_problem<T>(nq, d, dv, 1.0, 8, 0, 1);
   const auto K = synthetic_rows<T>(9, Stream::user, 0, nk, d, 1.0);
   const auto V = synthetic_rows<T>(10, Stream::user, 0, nk, dv, 1.0);
   OnlineSoftmax<T> one(p.Q_local, dv, 0.5, TileSizes{4, 8}, 1), two(p.Q_local, dv, 0.5, TileSizes{4, 8}, 2);
@@ -195,7 +195,7 @@ TYPED_TEST(OnlineSoftmaxTest, LogSumExpMergeOfDisjointKeySets) {
   using T = TypeParam;
   const std::int64_t nq = 21, nk = 37, d = 8, dv = 3;
   const double s = 1.0 / static_cast<double>(d);
-  auto p = synthetic_problem<T>(nq, d, dv, 4.0, 21, 0, 1);
+  auto p = single_head_problem<T>(nq, d, dv, 4.0, 21, 0, 1);
   const auto K = synthetic_rows<T>(22, Stream::user, 0, nk, d, 4.0);
   const auto V = synthetic_rows<T>(23, Stream::user, 0, nk, dv, 4.0);
   for (std::int64_t split : {1, 13, 36}) {

@@ -16,7 +16,7 @@
 
 #include "attention/exact/mha.hpp"
 #include "attention/exact/validation.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "io/archive.hpp"
@@ -233,12 +233,12 @@ TEST(MemoryCheck, AgreedErrorSaysNeedAndHave) {
 TEST(ValidationNonFinite, HugeValuesInSinglePrecision) {
   const auto& c = world();
   const std::int64_t n = 200, d = 4;
-  auto p = synthetic_problem<float>(n, d, d, 1.0, 3, c.rank(), c.size());
+  auto p = single_head_problem<float>(n, d, d, 1.0, 3, c.rank(), c.size());
   for (float& v : p.V_local.span()) v = 3.0e37f + v * 1.0e36f;
   attention::MhaOptions opt;
   opt.scale = 0.25;
   const Matrix<float> O = attention::mha_attention(c, p, opt);
-  const auto v = attention::validate_sampled_rows(c, p, O, opt.scale, n, 11);
+  const auto v = attention::validate_sampled(c, p, O, false, opt.scale, n, 11);
   EXPECT_TRUE(std::isfinite(v.tolerance)) << v.tolerance << " (" << v.tolerance_rule << ")";
   EXPECT_FALSE(std::isfinite(v.naive_rel_error));  // the naive float reference overflowed
   EXPECT_NE(v.tolerance_rule.find("fallback"), std::string::npos) << v.tolerance_rule;
@@ -260,7 +260,7 @@ TEST(ValidationNonFinite, OneInfOutsideTheSampleIsInvalid) {
   for (int prec = 0; prec < 2; ++prec) {
     auto check = [&](auto tag) {
       using T = decltype(tag);
-      const auto p = synthetic_problem<T>(n, d, d, 1.0, 4, c.rank(), c.size());
+      const auto p = single_head_problem<T>(n, d, d, 1.0, 4, c.rank(), c.size());
       attention::MhaOptions opt;
       opt.scale = 0.2;
       Matrix<T> O = attention::mha_attention(c, p, opt);
@@ -270,7 +270,7 @@ TEST(ValidationNonFinite, OneInfOutsideTheSampleIsInvalid) {
       const std::int64_t poisoned = sample[0] == n - 1 ? n - 2 : n - 1;
       if (p.layout_q.owner_of(poisoned) == c.rank())
         O(p.layout_q.local_index(poisoned), 2) = std::numeric_limits<T>::infinity();
-      const auto v = attention::validate_sampled_rows(c, p, O, opt.scale, 1, 9);
+      const auto v = attention::validate_sampled(c, p, O, false, opt.scale, 1, 9);
       EXPECT_FALSE(v.valid);
       EXPECT_EQ(v.nonfinite_outputs, 1);
       EXPECT_NE(v.reason.find("not finite"), std::string::npos) << v.reason;

@@ -1,5 +1,5 @@
-// validate_sampled_rows: VALID for a correct output, INVALID for a perturbed, NaN or Inf entry in
-// a sampled row (whichever rank owns it), with finite error figures that do not hide a NaN, and
+// validate_sampled on single-head problems: VALID for a correct output, INVALID for a perturbed,
+// NaN or Inf entry in a sampled row (whichever rank owns it), with finite error figures that do not hide a NaN, and
 // the same verdict on every rank.
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include "attention/exact/mha.hpp"
 #include "attention/exact/validation.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention_test_util.hpp"
 #include "test_comm.hpp"
 
 using namespace attnbench;
@@ -27,7 +27,7 @@ template <class T>
 Fixture<T> make(std::int64_t n, std::int64_t d, std::int64_t dv) {
   const auto& comm = testing_support::world();
   Fixture<T> f;
-  f.p = synthetic_problem<T>(n, d, dv, 2.0, 31, comm.rank(), comm.size());
+  f.p = single_head_problem<T>(n, d, dv, 2.0, 31, comm.rank(), comm.size());
   f.scale = 1.0 / std::sqrt(static_cast<double>(d));
   attention::MhaOptions o;
   o.scale = f.scale;
@@ -63,7 +63,7 @@ TYPED_TEST(Validation, CorrectOutputIsValid) {
   using T = TypeParam;
   for (std::int64_t n : {3, 50}) {  // 3: p > n at 4 ranks
     auto f = make<T>(n, 8, 5);
-    const auto v = attention::validate_sampled_rows(testing_support::world(), f.p, f.O, f.scale, 16, 99);
+    const auto v = attention::validate_sampled(testing_support::world(), f.p, f.O, false, f.scale, 16, 99);
     expect_agreed(v);
     EXPECT_TRUE(v.valid) << "n=" << n << " rel_error " << v.rel_error << " tol " << v.tolerance;
     EXPECT_EQ(v.rows_checked, std::min<std::int64_t>(n, 16));
@@ -96,7 +96,7 @@ TYPED_TEST(Validation, PerturbedEntryIsInvalid) {
     if (f.p.layout_q.owner_of(row) == comm.rank()) entry = static_cast<double>(f.O(f.p.layout_q.local_index(row), 2));
     entry = comm.allreduce(entry, dist::Op::sum);
     set_entry(f, row, 2, static_cast<T>(entry + delta));
-    const auto v = attention::validate_sampled_rows(comm, f.p, f.O, f.scale, 16, 99);
+    const auto v = attention::validate_sampled(comm, f.p, f.O, false, f.scale, 16, 99);
     expect_agreed(v);
     EXPECT_FALSE(v.valid) << "row " << row << " perturbed by " << delta << ": rel_error " << v.rel_error;
     EXPECT_GT(v.rel_error, v.tolerance);
@@ -113,7 +113,7 @@ TYPED_TEST(Validation, NonFiniteEntryIsInvalidAndNotHidden) {
                       -std::numeric_limits<T>::infinity()}) {
     auto f = make<T>(n, 8, 5);
     set_entry(f, rows[rows.size() / 2], 0, bad);
-    const auto v = attention::validate_sampled_rows(comm, f.p, f.O, f.scale, 16, 99);
+    const auto v = attention::validate_sampled(comm, f.p, f.O, false, f.scale, 16, 99);
     expect_agreed(v);
     EXPECT_FALSE(v.valid) << "value " << bad;
     // A NaN must not turn into a small error: the figures are +inf, never NaN (a NaN compares
@@ -135,7 +135,7 @@ TEST(Validation, AllRowsCheckedWhenCountCoversN) {
     if (f.p.layout_q.owner_of(row) == comm.rank()) entry = f.O(f.p.layout_q.local_index(row), 1);
     entry = comm.allreduce(entry, dist::Op::sum);
     set_entry(f, row, 1, entry * (1 + 1e-8) + 1e-8);
-    const auto v = attention::validate_sampled_rows(comm, f.p, f.O, f.scale, 1000, 1);
+    const auto v = attention::validate_sampled(comm, f.p, f.O, false, f.scale, 1000, 1);
     EXPECT_EQ(v.rows_checked, n);
     EXPECT_FALSE(v.valid) << "row " << row;
   }

@@ -24,11 +24,10 @@
 #include "attention/approx/poly.hpp"
 #include "attention/archive_contract.hpp"
 #include "attention/exact/mha.hpp"
-#include "attention/memory.hpp"
-#include "attention/exact/mha.hpp"
-#include "attention/exact/mha_validation.hpp"
 #include "attention/exact/validation.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention/memory.hpp"
+#include "attention/problem.hpp"
+#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "dist/collective.hpp"
@@ -77,9 +76,18 @@ double resolve_scale(const std::string& s, std::int64_t d, std::string& rule) {
   return v;
 }
 
+// The attention algorithms (--algo): one name table for parsing, printing and KernelSpec::algorithms.
+enum class Algorithm { exact, poly, kde, hyper, performer };
+constexpr EnumNames<Algorithm, 5> kAlgorithms{{{Algorithm::exact, "exact"},
+                                               {Algorithm::poly, "poly"},
+                                               {Algorithm::kde, "kde"},
+                                               {Algorithm::hyper, "hyper"},
+                                               {Algorithm::performer, "performer"}}};
+std::string algorithm_name(Algorithm a) { return enum_name(kAlgorithms, a); }
+
 // Everything a case needs that is not the data.
 struct Settings {
-  std::string algorithm;
+  Algorithm algorithm = Algorithm::exact;
   double scale = 0.0;
   TileSizes tiles;
   int threads = 1;
@@ -92,7 +100,7 @@ struct Settings {
 };
 
 // The problem keys of every attention run (KernelSpec::problem_keys but "bound", which is recorded
-// with the data), for exact and approximate runs alike.
+// with the data), exact and approximate alike: setup_problem records them once.
 void record_problem(RunRecord& rec, const HeadShape& shape, std::int64_t n, std::int64_t n_keys, const Settings& st,
                     const std::string& scale_rule) {
   rec.problem["n"] = n;
@@ -113,28 +121,52 @@ void record_problem(RunRecord& rec, const HeadShape& shape, std::int64_t n, std:
 template <class T>
 struct Data {
   AttentionProblem<T> problem;
-  Matrix<T> O;  // this rank's rows of the last repetition's output
-};
-
-template <class T>
-void write_O(io::File& f, const Data<T>& data, const dist::Comm& comm) {
-  f.ensure_group("/output");
-  f.write_rows("/output/O", data.problem.layout_q.global_rows(), data.problem.dv,
-               data.problem.layout_q.row_offset(comm.rank()), data.O);
-}
-
-// ---- exact attention ------------------------------------------------------------------------------
-template <class T>
-struct MhaData {
-  MhaProblem<T> problem;
   Matrix<T> O;  // this rank's tokens of the last repetition's output, (B n_r) x (H dv), layout order
   int input_dims = 0;  // 2, 3 or 4 for a file input (the output mirrors 3-D and 4-D ones), 0 synthetic
 };
 
+// --save-output, for every algorithm (collective).
+template <class T>
+void write_output(io::File& f, const Data<T>& data, const dist::Comm& comm) {
+  const auto& p = data.problem;
+  if (data.input_dims >= 3) {
+    // A 4-D (B, n, H, d) or 3-D (n, H, d) input: O mirrors it, one dataset /output/O of shape
+    // (B, n, H, dv) or (n, H, dv). Striped and zigzag tokens first move back to contiguous blocks
+    // (as below: one block per rank is the fast collective write, see setup_problem).
+    std::vector<std::int64_t> dims = {p.shape.batch, p.n_q(), p.shape.heads, p.shape.dv};
+    if (data.input_dims == 3) dims.erase(dims.begin());
+    const SequenceLayout contiguous(LayoutKind::contiguous, p.n_q(), comm.size());
+    const Matrix<T> O = p.layout_q.kind() == LayoutKind::contiguous
+                            ? Matrix<T>()
+                            : redistribute_tokens(comm, data.O, p.shape.batch, p.layout_q, contiguous);
+    const Matrix<T>& out = p.layout_q.kind() == LayoutKind::contiguous ? data.O : O;
+    f.ensure_group("/output");
+    f.write_axis_rows("/output/O", dims, data.input_dims == 4 ? 1 : 0, attention::sequence_rows(contiguous, comm.rank()),
+                      out.size(), out.data());
+    return;
+  }
+  // Synthetic or 2-D input: O in sequence order: tokens move back to contiguous blocks
+  // (collective, point to point) when the layout is striped or zigzag. B = 1: /output/O,
+  // n x (H dv) (the (n, H, dv) tensor); B > 1: one such dataset per batch entry, /output/O_b<b>.
+  const SequenceLayout contiguous(LayoutKind::contiguous, p.n_q(), comm.size());
+  const Matrix<T> O = p.layout_q.kind() == LayoutKind::contiguous
+                          ? data.O
+                          : redistribute_tokens(comm, data.O, p.shape.batch, p.layout_q, contiguous);
+  const std::int64_t rows = contiguous.local_rows(comm.rank()), w = p.shape.heads * p.shape.dv;
+  f.ensure_group("/output");
+  for (std::int64_t b = 0; b < p.shape.batch; ++b) {
+    Matrix<T> part(rows, w);
+    std::copy_n(O.row(b * rows), rows * w, part.data());
+    f.write_rows(p.shape.batch == 1 ? std::string("/output/O") : "/output/O_b" + std::to_string(b), p.n_q(), w,
+                 dist::BlockRowLayout(p.n_q(), comm.size()).row_offset(comm.rank()), part);
+  }
+}
+
+// ---- exact attention ------------------------------------------------------------------------------
 template <class T>
 class ExactCase final : public harness::Case {
  public:
-  ExactCase(const dist::Comm& comm, std::shared_ptr<MhaData<T>> data, Settings s)
+  ExactCase(const dist::Comm& comm, std::shared_ptr<Data<T>> data, Settings s)
       : comm_(comm), data_(std::move(data)), s_(s) {
     mo_.variant = s.variant;
     mo_.causal = s.causal;
@@ -180,7 +212,7 @@ class ExactCase final : public harness::Case {
     metrics["bytes_received_per_rank"] = comm_.allreduce(bytes_received_, dist::Op::max);
   }
   harness::Validation validate() override {
-    const auto v = validate_mha_sampled(comm_, data_->problem, data_->O, s_.causal, s_.scale, s_.validate_rows, s_.seed);
+    const auto v = validate_sampled(comm_, data_->problem, data_->O, s_.causal, s_.scale, s_.validate_rows, s_.seed);
     harness::Validation out;
     out.method = std::string("sampled (batch, head, row) triples vs serial two-pass reference in double") +
                  (s_.causal ? ", causal mask" : "");
@@ -204,39 +236,7 @@ class ExactCase final : public harness::Case {
     return out;
   }
   void write_datasets(io::File& f, bool save_output) const override {
-    if (!save_output) return;
-    const auto& p = data_->problem;
-    if (data_->input_dims >= 3) {
-      // A 4-D (B, n, H, d) or 3-D (n, H, d) input: O mirrors it, one dataset /output/O of shape
-      // (B, n, H, dv) or (n, H, dv). Striped and zigzag tokens first move back to contiguous blocks
-      // (as below: one block per rank is the fast collective write, see make_exact_case).
-      std::vector<std::int64_t> dims = {p.shape.batch, p.n_q(), p.shape.heads, p.shape.dv};
-      if (data_->input_dims == 3) dims.erase(dims.begin());
-      const SequenceLayout contiguous(LayoutKind::contiguous, p.n_q(), comm_.size());
-      const Matrix<T> O = p.layout_q.kind() == LayoutKind::contiguous
-                              ? Matrix<T>()
-                              : redistribute_tokens(comm_, data_->O, p.shape.batch, p.layout_q, contiguous);
-      const Matrix<T>& out = p.layout_q.kind() == LayoutKind::contiguous ? data_->O : O;
-      f.ensure_group("/output");
-      f.write_axis_rows("/output/O", dims, data_->input_dims == 4 ? 1 : 0, attention::sequence_rows(contiguous, comm_.rank()),
-                        out.size(), out.data());
-      return;
-    }
-    // Synthetic or 2-D input: O in sequence order: tokens move back to contiguous blocks
-    // (collective, point to point) when the layout is striped or zigzag. B = 1: /output/O,
-    // n x (H dv) (the (n, H, dv) tensor); B > 1: one such dataset per batch entry, /output/O_b<b>.
-    const SequenceLayout contiguous(LayoutKind::contiguous, p.n_q(), comm_.size());
-    const Matrix<T> O = p.layout_q.kind() == LayoutKind::contiguous
-                            ? data_->O
-                            : redistribute_tokens(comm_, data_->O, p.shape.batch, p.layout_q, contiguous);
-    const std::int64_t rows = contiguous.local_rows(comm_.rank()), w = p.shape.heads * p.shape.dv;
-    f.ensure_group("/output");
-    for (std::int64_t b = 0; b < p.shape.batch; ++b) {
-      Matrix<T> part(rows, w);
-      std::copy_n(O.row(b * rows), rows * w, part.data());
-      f.write_rows(p.shape.batch == 1 ? std::string("/output/O") : "/output/O_b" + std::to_string(b), p.n_q(), w,
-                   dist::BlockRowLayout(p.n_q(), comm_.size()).row_offset(comm_.rank()), part);
-    }
+    if (save_output) write_output(f, *data_, comm_);
   }
   std::string describe() const override {
     const auto& s = data_->problem.shape;
@@ -249,7 +249,7 @@ class ExactCase final : public harness::Case {
 
  private:
   const dist::Comm& comm_;
-  std::shared_ptr<MhaData<T>> data_;
+  std::shared_ptr<Data<T>> data_;
   Settings s_;
   MhaOptions mo_;
   std::vector<double> computes_;
@@ -257,62 +257,70 @@ class ExactCase final : public harness::Case {
   std::int64_t buffer_bytes_ = 0;
 };
 
-// Exact attention: the problem is multi-head (synthetic (B, n, H, d) tensors, or a 2-D (n, d)
-// file as one head), under --layout.
+// ---- the problem, for every algorithm ------------------------------------------------------------
+// Before anything is allocated: this rank's Q, K, V and O tokens, and exact's K/V buffers
+// (memory.hpp), against the node's memory; the approximate algorithms' own buffers are O(tile^2) or
+// O(n/p) more, poly's features are held to --memory-budget. Agreed; exit 6 (does not fit).
 template <class T>
-std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Settings st) {
+void check_fits(const harness::SetupContext& ctx, const Settings& st, const HeadShape& shape, std::int64_t n) {
+  const auto& comm = ctx.comm;
+  const SequenceLayout lay(st.layout, n, comm.size());
+  long double elements = static_cast<long double>(lay.local_rows(comm.rank())) * token_elements(shape, true);
+  std::string what = fmt::format("attention --n {} --d {} --dv {} ({}: Q, K, V and O)", n, shape.d, shape.dv,
+                                 to_string(ctx.common.precision));
+  if (st.algorithm == Algorithm::exact) {
+    elements += mha_buffer_elements(shape, n, lay.max_local_rows(), comm.size(), st.variant);
+    what = fmt::format("attention --n {} --d {} --dv {} --heads {} --kv-heads {} --batch {} --variant {} "
+                       "({}: Q, K, V, O and the K/V buffers)",
+                       n, shape.d, shape.dv, shape.heads, shape.kv_heads, shape.batch, to_string(st.variant),
+                       to_string(ctx.common.precision));
+  }
+  check_synthetic_fits(comm, elements * sizeof(T), what);
+}
+
+// The one problem set-up of every attention run: synthetic (B, n, H, d) tensors (the approximate
+// algorithms: B = H = Hkv = 1, since --heads, --kv-heads, --batch are exact's options) or an input
+// file, the checks every rank makes identically, --layout, the logit scale and the tile sizes;
+// then the problem keys, recorded once.
+template <class T>
+std::shared_ptr<Data<T>> setup_problem(harness::SetupContext& ctx, Settings& st) {
   const auto& o = ctx.options;
   auto& rec = ctx.record;
   const auto& comm = ctx.comm;
-  auto data = std::make_shared<MhaData<T>>();
-  const std::int64_t heads = o.integer("--heads");
-  const std::int64_t kv_heads = o.has("--kv-heads") ? o.integer("--kv-heads") : heads;
-  HeadShape shape{o.integer("--batch"), heads, kv_heads, 1, 1};
+  const bool exact = st.algorithm == Algorithm::exact;
+  auto data = std::make_shared<Data<T>>();
+  MhaOptions mo;
+  mo.variant = st.variant;
+  mo.causal = st.causal;
   if (ctx.common.input.empty()) {
     ScopedAccumulate t(ctx.setup_seconds);
-    shape.d = o.integer("--d");
+    const std::int64_t n = o.integer("--n"), heads = o.integer("--heads");
+    HeadShape shape{o.integer("--batch"), heads, o.has("--kv-heads") ? o.integer("--kv-heads") : heads,
+                    o.integer("--d"), 0};
     shape.dv = o.has("--dv") ? o.integer("--dv") : shape.d;
     // Option checks (every rank, same values) before any data exists.
     everywhere([&] { check_head_shape(shape); });
-    MhaOptions mo;
-    mo.variant = st.variant;
-    mo.causal = st.causal;
-    const std::int64_t n = o.integer("--n");
     everywhere([&] { check_mha_options(mo, st.layout, st.layout, n, n); });
-    {
-      // Before anything is allocated: this rank's Q, K, V, O tokens and the variant's K/V buffers
-      // (memory.hpp) against the node's memory. Agreed; exit 6 (does not fit).
-      const SequenceLayout lay(st.layout, n, comm.size());
-      const long double elements = static_cast<long double>(lay.local_rows(comm.rank())) * token_elements(shape, true) +
-                                   mha_buffer_elements(shape, n, lay.max_local_rows(), comm.size(), st.variant);
-      check_synthetic_fits(comm, elements * sizeof(T),
-                           fmt::format("attention --n {} --d {} --dv {} --heads {} --kv-heads {} --batch {} --variant {} "
-                                       "({}: Q, K, V, O and the K/V buffers)",
-                                       n, shape.d, shape.dv, shape.heads, shape.kv_heads, shape.batch,
-                                       to_string(st.variant), to_string(ctx.common.precision)));
-    }
-    data->problem = synthetic_mha_problem<T>(shape, o.integer("--n"), st.layout, o.number("--bound"), st.seed,
-                                             comm.rank(), comm.size());
+    check_fits<T>(ctx, st, shape, n);
+    data->problem = synthetic_problem<T>(shape, n, st.layout, o.number("--bound"), st.seed, comm.rank(), comm.size());
     rec.problem["bound"] = o.number("--bound");
   } else {
-    // A 2-D (n, d), 3-D (n, H, d) or 4-D (B, n, H, d) file: B, H, Hkv, d, dv come from its shapes
-    // (--heads, --kv-heads, --batch with --input are usage errors of the harness); shape errors
-    // are input errors (exit 3) naming the file and dataset. Each rank reads its contiguous block
-    // of tokens (one collective hyperslab read per dataset), then striped and zigzag move the
-    // tokens to their owners with redistribute_tokens (point to point, each token row once: about
-    // (p-1)/p of each tensor per rank; transiently about three copies of one tensor's local part).
-    // Measured on this machine (2 ranks, 2 x 128 MiB float32 K/V, 1 MiB deflate chunks): the
-    // contiguous read takes about 3.8 s, reading the striped or zigzag rows directly (a union of
-    // hyperslabs) 14-21 s, so the non-contiguous layouts read contiguously and redistribute.
+    // A 2-D (n, d), 3-D (n, H, d) or 4-D (B, n, H, d) file (the approximate algorithms: 2-D only):
+    // B, H, Hkv, d, dv come from its shapes (--heads, --kv-heads, --batch with --input are usage
+    // errors of the harness); shape errors are input errors (exit 3) naming the file and dataset.
+    // Each rank reads its contiguous block of tokens (one collective hyperslab read per dataset),
+    // then striped and zigzag move the tokens to their owners with redistribute_tokens (point to
+    // point, each token row once: about (p-1)/p of each tensor per rank; transiently about three
+    // copies of one tensor's local part). Measured on this machine (2 ranks, 2 x 128 MiB float32
+    // K/V, 1 MiB deflate chunks): the contiguous read takes about 3.8 s, reading the striped or
+    // zigzag rows directly (a union of hyperslabs) 14-21 s, so the non-contiguous layouts read
+    // contiguously and redistribute.
     {
       ScopedAccumulate t(ctx.io_seconds);
-      attention::MhaInputInfo info;
-      data->problem = read_mha_input<T>(comm, ctx.common.input, &info);
+      InputInfo info;
+      data->problem = read_attention_input<T>(comm, ctx.common.input, &info, exact ? 4 : 2);
       data->input_dims = info.dims;
     }
-    MhaOptions mo;
-    mo.variant = st.variant;
-    mo.causal = st.causal;
     everywhere([&] { check_mha_options(mo, st.layout, st.layout, data->problem.n_q(), data->problem.n_kv()); });
     if (st.layout != LayoutKind::contiguous) {
       ScopedAccumulate t(ctx.setup_seconds);  // the redistribution to --layout
@@ -323,11 +331,12 @@ std::unique_ptr<harness::Case> make_exact_case(harness::SetupContext& ctx, Setti
   const auto& p = data->problem;
   std::string rule;
   st.scale = resolve_scale(o.string("--scale"), p.shape.d, rule);
-  if (!st.tiles_given_q) st.tiles.q = default_tiles<T>().q;
-  if (!st.tiles_given_k) st.tiles.k = default_tiles<T>().k;
+  // Exact attention's tile defaults depend on the precision (default_tiles<T>, online_softmax.hpp);
+  // the approximate algorithms' exact runs keep TileSizes' 256 x 512.
+  if (exact && !st.tiles_given_q) st.tiles.q = default_tiles<T>().q;
+  if (exact && !st.tiles_given_k) st.tiles.k = default_tiles<T>().k;
   record_problem(rec, p.shape, p.n_q(), p.n_kv(), st, rule);
-  rec.variant = to_string(st.variant);
-  return std::make_unique<ExactCase<T>>(comm, data, st);
+  return data;
 }
 
 // ---- approximate attention ----------------------------------------------------------------------
@@ -357,7 +366,7 @@ class ApproxCase final : public harness::Case {
     harness::ReferenceShapes r;
     r.kernel_gemm = algo_.gemm_shapes;
     const auto& p = data_->problem;
-    r.peak_gemm = metrics::GemmShape{std::min<std::int64_t>(p.n_q(), 4096), std::min<std::int64_t>(p.n_kv(), 4096), p.d, true};
+    r.peak_gemm = metrics::GemmShape{std::min<std::int64_t>(p.n_q(), 4096), std::min<std::int64_t>(p.n_kv(), 4096), p.shape.d, true};
     return r;
   }
   std::int64_t buffer_bytes() const override { return buffer_bytes_; }
@@ -408,7 +417,7 @@ class ApproxCase final : public harness::Case {
     return v;
   }
   void write_datasets(io::File& f, bool save_output) const override {
-    if (save_output) write_O(f, *data_, comm_);
+    if (save_output) write_output(f, *data_, comm_);
   }
   std::string summary(const harness::Validation& v) const override {
     if (mode_ == approx::ErrorMode::none) return "errors (none): not measured";
@@ -471,7 +480,8 @@ ApproxAlgo<T> make_poly(const dist::Comm& comm, const harness::OptionValues& o, 
   a.certified_bound = plan.certified_bound;
   a.flops = approx::poly_attention_flops(plan, p.n_q(), p.n_kv());
   a.formula = "poly: 2 (n + n_keys) r (dv + 1) + feature construction";
-  a.gemm_shapes = {{plan.rank, p.dv + 1, plan.chunk_rows, false}, {plan.chunk_rows, p.dv + 1, plan.rank, false}};
+  a.gemm_shapes = {{plan.rank, p.shape.dv + 1, plan.chunk_rows, false},
+                   {plan.chunk_rows, p.shape.dv + 1, plan.rank, false}};
   a.describe = fmt::format("poly {} g={} r={} R={:.4g} eps_P={:.3g} certified bound {:.3g} (+ rounding {:.2g})",
                            rec.variant, plan.degree, plan.rank, plan.R, plan.eps_P, plan.certified_bound,
                            plan.rounding_allowance);
@@ -503,102 +513,80 @@ ApproxAlgo<T> make_sampled(const dist::Comm& comm, std::shared_ptr<Data<T>> data
   return a;
 }
 
+// The approximate algorithms on the single-head problem: the error mode, the algorithm's options
+// and parameters, its work model.
 template <class T>
-std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, const Settings& s) {
-  if (s.algorithm == "exact") return make_exact_case<T>(ctx, s);
+std::unique_ptr<harness::Case> make_approx_case(harness::SetupContext& ctx, std::shared_ptr<Data<T>> data,
+                                                const Settings& st) {
   const auto& o = ctx.options;
   auto& rec = ctx.record;
   const auto& comm = ctx.comm;
-  auto data = std::make_shared<Data<T>>();
-
-  // ---- the problem: synthetic (setup) or a collective read (io) -----------------------------------
-  if (ctx.common.input.empty()) {
-    const std::int64_t n = o.integer("--n"), d = o.integer("--d");
-    const std::int64_t dv = o.has("--dv") ? o.integer("--dv") : d;
-    {
-      // Before anything is allocated: Q, K, V rows and the output of this rank (the kernel's own
-      // buffers are O(tile^2) or O(n/p) more; poly's features are held to --memory-budget), against
-      // the node's memory. Agreed; exit 6 (does not fit).
-      const dist::BlockRowLayout rows(n, comm.size());
-      check_synthetic_fits(comm,
-                           static_cast<long double>(rows.local_rows(comm.rank())) *
-                               token_elements(HeadShape{1, 1, 1, d, dv}, true) * sizeof(T),
-                           fmt::format("attention --n {} --d {} --dv {} ({}: Q, K, V and O)", n, d, dv,
-                                       to_string(ctx.common.precision)));
-    }
-    ScopedAccumulate t(ctx.setup_seconds);
-    data->problem = synthetic_problem<T>(n, d, dv, o.number("--bound"), s.seed, comm.rank(), comm.size());
-    rec.problem["bound"] = o.number("--bound");
-  } else {
-    ScopedAccumulate t(ctx.io_seconds);
-    data->problem = attention::read_attention_input<T>(comm, ctx.common.input);
-    rec.problem["bound"] = 0.0;
-  }
   const auto& p = data->problem;
-  std::string rule;
-  Settings st = s;
-  st.scale = resolve_scale(o.string("--scale"), p.d, rule);
-  // The approximate algorithms run one head, no mask, contiguous rows (--causal and --layout are
-  // exact's options, so st says so): recorded with the same keys as every attention run.
-  record_problem(rec, HeadShape{1, 1, 1, p.d, p.dv}, p.n_q(), p.n_kv(), st, rule);
-
   const approx::ErrorMode mode = o.string("--error") == "auto"
                                      ? approx::default_error_mode(p.n_q())
                                      : everywhere([&] { return approx::parse_error_mode(o.string("--error")); });
   rec.parameters["error_mode"] = approx::to_string(mode);
-  const double n = static_cast<double>(p.n_q()), dsum = static_cast<double>(p.d + p.dv);
+  const double n = static_cast<double>(p.n_q()), dsum = static_cast<double>(p.shape.d + p.shape.dv);
   ApproxAlgo<T> algo;
-  if (st.algorithm == "poly") {
-    algo = make_poly(comm, o, data, st, rec);
-  } else if (st.algorithm == "kde" || st.algorithm == "hyper") {
-    const int planes = static_cast<int>(o.integer("--lsh-planes"));
-    const std::int64_t bucket = o.integer("--bucket-size"), samples = o.integer("--samples");
-    everywhere([&] { approx::validate_lsh_options(st.algorithm.c_str(), planes, bucket, samples, p.n_kv()); });
-    rec.variant = "lsh";
-    rec.parameters["lsh_planes"] = std::int64_t{planes};
-    rec.parameters["bucket_size"] = bucket;
-    rec.parameters["samples"] = samples;
-    const double flops = 2.0 * n * static_cast<double>(bucket + samples) * dsum;
-    const auto describe = fmt::format("{} planes={} bucket={} samples={}", st.algorithm, planes, bucket, samples);
-    if (st.algorithm == "kde") {
-      approx::KdeOptions ko{planes, bucket, samples, st.seed, st.threads};
-      algo = make_sampled<T>(comm, data, st, ko, [](auto&... a) { return approx::kde_attention<T>(a...); }, flops,
-                             "2 n (bucket_size + samples) (d + dv)", describe);
-    } else {
-      approx::HyperOptions ho;
-      ho.lsh_planes = planes;
-      ho.bucket_size = bucket;
-      ho.samples = samples;
-      ho.seed = st.seed;
-      ho.threads = st.threads;
-      algo = make_sampled<T>(comm, data, st, ho, [](auto&... a) { return approx::hyper_attention<T>(a...); }, flops,
-                             "2 n (bucket_size + samples) (d + dv)", describe);
+  const std::string name = algorithm_name(st.algorithm);
+  switch (st.algorithm) {
+    case Algorithm::poly:
+      algo = make_poly(comm, o, data, st, rec);
+      break;
+    case Algorithm::kde:
+    case Algorithm::hyper: {
+      const int planes = static_cast<int>(o.integer("--lsh-planes"));
+      const std::int64_t bucket = o.integer("--bucket-size"), samples = o.integer("--samples");
+      everywhere([&] { approx::validate_lsh_options(name.c_str(), planes, bucket, samples, p.n_kv()); });
+      rec.variant = "lsh";
+      rec.parameters["lsh_planes"] = std::int64_t{planes};
+      rec.parameters["bucket_size"] = bucket;
+      rec.parameters["samples"] = samples;
+      const double flops = 2.0 * n * static_cast<double>(bucket + samples) * dsum;
+      const auto describe = fmt::format("{} planes={} bucket={} samples={}", name, planes, bucket, samples);
+      const approx::LshOptions lo{planes, bucket, samples, st.seed, st.threads};  // KdeOptions = HyperOptions
+      if (st.algorithm == Algorithm::kde)
+        algo = make_sampled<T>(comm, data, st, lo, [](auto&... a) { return approx::kde_attention<T>(a...); }, flops,
+                               "2 n (bucket_size + samples) (d + dv)", describe);
+      else
+        algo = make_sampled<T>(comm, data, st, lo, [](auto&... a) { return approx::hyper_attention<T>(a...); }, flops,
+                               "2 n (bucket_size + samples) (d + dv)", describe);
+      break;
     }
-  } else if (st.algorithm == "performer") {
-    approx::PerformerOptions fo;
-    fo.features = o.integer("--features");
-    fo.seed = st.seed;
-    fo.threads = st.threads;
-    rec.variant = "favor+";
-    rec.parameters["features"] = fo.features;
-    algo = make_sampled<T>(comm, data, st, fo, [](auto&... a) { return approx::performer_attention<T>(a...); },
-                           4.0 * n * static_cast<double>(fo.features) * dsum, "4 n features (d + dv)",
-                           fmt::format("performer features={}", fo.features));
-  } else {
-    throw internal_error("attention: unknown algorithm " + st.algorithm);
+    case Algorithm::performer: {
+      approx::PerformerOptions fo;
+      fo.features = o.integer("--features");
+      fo.seed = st.seed;
+      fo.threads = st.threads;
+      rec.variant = "favor+";
+      rec.parameters["features"] = fo.features;
+      algo = make_sampled<T>(comm, data, st, fo, [](auto&... a) { return approx::performer_attention<T>(a...); },
+                             4.0 * n * static_cast<double>(fo.features) * dsum, "4 n features (d + dv)",
+                             fmt::format("performer features={}", fo.features));
+      break;
+    }
+    case Algorithm::exact:
+      throw internal_error("attention: exact is not an approximate algorithm");
   }
   return std::make_unique<ApproxCase<T>>(comm, data, st, std::move(algo), mode);
+}
+
+template <class T>
+std::unique_ptr<harness::Case> make_case_t(harness::SetupContext& ctx, Settings st) {
+  auto data = setup_problem<T>(ctx, st);
+  if (st.algorithm != Algorithm::exact) return make_approx_case<T>(ctx, std::move(data), st);
+  ctx.record.variant = to_string(st.variant);
+  return std::make_unique<ExactCase<T>>(ctx.comm, std::move(data), st);
 }
 
 std::unique_ptr<harness::Case> make_case(harness::SetupContext& ctx) {
   const auto& o = ctx.options;
   Settings s;
-  s.algorithm = ctx.common.algorithm;
+  s.algorithm = everywhere([&] { return parse_enum(kAlgorithms, ctx.common.algorithm, "--algo"); });
   s.threads = ctx.common.threads;
   s.seed = ctx.common.seed;
   s.validate_rows = o.integer("--validate-rows");
-  // Exact attention's tile defaults depend on the precision (default_tiles<T>, online_softmax.hpp);
-  // the approximate algorithms' exact runs keep 256 x 512.
+  // Given tile sizes; the defaults are set by setup_problem.
   s.tiles_given_q = o.given("--tile-q") || o.given("--tile");
   s.tiles_given_k = o.given("--tile-k") || o.given("--tile");
   if (o.given("--tile-q")) s.tiles.q = o.integer("--tile-q");
@@ -627,32 +615,37 @@ harness::KernelSpec attention_kernel() {
       "  mpirun -n 2 attnbench attention --algo poly --d 8 --bound 0.5 --tolerance 1e-6";
   k.input_help = "float32/float64 datasets /Q (n x d), /K (n_keys x d), /V (n_keys x dv); exact also 4-D /Q (B, n, H, "
                  "d), /K (B, n_keys, Hkv, d), /V (B, n_keys, Hkv, dv) or 3-D (n, H, d)";
+  const std::string exact = algorithm_name(Algorithm::exact), poly = algorithm_name(Algorithm::poly),
+                    kde = algorithm_name(Algorithm::kde), hyper = algorithm_name(Algorithm::hyper),
+                    performer = algorithm_name(Algorithm::performer);
   k.algorithms = {
-      {"exact", "distributed streaming softmax attention"},
-      {"poly", "Alman-Song polynomial method, certified error bound"},
-      {"kde", "KDEformer: angular-LSH heavy blocks + sampled residual"},
-      {"hyper", "HyperAttention: sorted-LSH blocks + uniform samples, LSE merge"},
-      {"performer", "FAVOR+ positive random features"},
+      {exact, "distributed streaming softmax attention"},
+      {poly, "Alman-Song polynomial method, certified error bound"},
+      {kde, "KDEformer: angular-LSH heavy blocks + sampled residual"},
+      {hyper, "HyperAttention: sorted-LSH blocks + uniform samples, LSE merge"},
+      {performer, "FAVOR+ positive random features"},
   };
-  const std::vector<std::string> approx_algos = {"poly", "kde", "hyper", "performer"}, lsh = {"kde", "hyper"};
+  const std::vector<std::string> approx_algos = {poly, kde, hyper, performer}, lsh = {kde, hyper};
+  std::vector<std::string> error_choices = enum_choices(approx::kErrorModes);
+  error_choices.insert(error_choices.begin(), "auto");
   const double big = static_cast<double>(std::int64_t{1} << 40);
   using T = OptionType;
   k.options = {
-      {"--variant", T::string, "ring", {"ring", "allgather", "ulysses"},
+      {"--variant", T::string, "ring", enum_choices(kMhaVariants),
        "Exact attention variant: ring (K/V blocks rotate, O(n/p) memory), allgather (K/V on every rank, O(n)) or "
        "ulysses (all-to-all to H/p heads of the whole sequence, local attention, all-to-all back)",
-       {"exact"}},
+       {exact}},
       {"--causal", T::flag, "", {}, "Causal (lower-triangular) mask: key j visible to query i iff j <= i; tiles above "
-                                    "the diagonal are skipped and the work model halves", {"exact"}},
+                                    "the diagonal are skipped and the work model halves", {exact}},
       {"--layout", T::string, "contiguous", enum_choices(kLayoutKinds),
        "Row order across ranks (ring, allgather): contiguous blocks, striped (token i on rank i mod p) or zigzag "
        "(2p chunks, rank r holds r and 2p-1-r); it balances causal work; ulysses needs contiguous",
-       {"exact"}},
-      {"--heads", T::integer, "1", {}, "Synthetic input: attention heads H (Q is (B, n, H, d)); from a file: its shape", {"exact"}, true, 1,
+       {exact}},
+      {"--heads", T::integer, "1", {}, "Synthetic input: attention heads H (Q is (B, n, H, d)); from a file: its shape", {exact}, true, 1,
        1 << 20},
       {"--kv-heads", T::integer, "", {}, "Synthetic input: K/V heads Hkv dividing H (grouped-query attention; "
-                                         "default: H); from a file: its shape", {"exact"}, true, 1, 1 << 20},
-      {"--batch", T::integer, "1", {}, "Synthetic input: batch size B; from a file: its shape", {"exact"}, true, 1, 1 << 20},
+                                         "default: H); from a file: its shape", {exact}, true, 1, 1 << 20},
+      {"--batch", T::integer, "1", {}, "Synthetic input: batch size B; from a file: its shape", {exact}, true, 1, 1 << 20},
       {"--n", T::integer, "4096", {}, "Synthetic input: rows (tokens) of Q, K and V", {}, true, 1, big},
       {"--d", T::integer, "64", {}, "Synthetic input: feature dimension of Q and K", {}, true, 1, 1 << 20},
       {"--dv", T::integer, "", {}, "Synthetic input: columns of V (default: d)", {}, true, 1, 1 << 20},
@@ -666,26 +659,26 @@ harness::KernelSpec attention_kernel() {
                                       "exact 512 in single, 256 in double; approximate 512)", {}, false, 1, 1 << 20},
       {"--validate-rows", T::integer, "64", {}, "Rows recomputed by the serial reference after the timed runs (all "
                                                "rows if >= n)", {}, false, 1, big},
-      {"--error", T::string, "auto", {"auto", "full", "sampled", "none"},
+      {"--error", T::string, "auto", error_choices,
        "Errors against exact attention: full (exact O in the same run: max-abs, relative, Frobenius, spectral), "
        "sampled (--validate-rows rows vs the serial reference), none; auto = full when n <= 16384",
        approx_algos},
       {"--degree", T::integer, "", {}, "poly: polynomial degree g (rank C(d+g, g)); default: the smallest meeting "
-                                      "--tolerance", {"poly"}, false, 0, 1e6},
+                                      "--tolerance", {poly}, false, 0, 1e6},
       {"--tolerance", T::number, "1e-6", {}, "poly: target relative error eps_P of the polynomial against exp on "
                                             "[-R, R]; certified output bound 2 eps_P / (1 - eps_P) max|V|",
-       {"poly"}, false, 0, 1e300, true},
-      {"--poly-basis", T::string, "taylor", {"taylor", "chebyshev"}, "poly: truncated Taylor series or Chebyshev "
-                                                                      "interpolation on [-R, R]", {"poly"}},
+       {poly}, false, 0, 1e300, true},
+      {"--poly-basis", T::string, "taylor", enum_choices(approx::kPolyBases), "poly: truncated Taylor series or Chebyshev "
+                                                                      "interpolation on [-R, R]", {poly}},
       {"--memory-budget", T::size, "4GiB", {}, "poly: bytes per rank for the feature buffers; a rank that does not "
                                               "fit is exit 6 (does not fit) naming the largest degree that fits",
-       {"poly"}, false, 0, 9.2e18, true},
-      {"--poly-chunk", T::integer, "0", {}, "poly: rows per feature chunk (0: about 2 MiB of features)", {"poly"},
+       {poly}, false, 0, 9.2e18, true},
+      {"--poly-chunk", T::integer, "0", {}, "poly: rows per feature chunk (0: about 2 MiB of features)", {poly},
        false, 0, big},
       {"--lsh-planes", T::integer, "7", {}, "kde, hyper: angular LSH hyperplanes (2^planes buckets)", lsh, false, 1, 20},
       {"--bucket-size", T::integer, "64", {}, "kde, hyper: keys per heavy block (at most n)", lsh, false, 1, big},
       {"--samples", T::integer, "128", {}, "kde, hyper: residual key samples", lsh, false, 0, big},
-      {"--features", T::integer, "256", {}, "performer: positive random features", {"performer"}, false, 1, 1 << 24},
+      {"--features", T::integer, "256", {}, "performer: positive random features", {performer}, false, 1, 1 << 24},
   };
   k.size_key = "n";
   k.work_exponent = 2.0;

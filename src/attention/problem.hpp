@@ -1,16 +1,18 @@
 #pragma once
-// Multi-head attention problems as models run them: Q is (B, n, H, d), K is (B, n_k, Hkv, d), V is
+// AttentionProblem<T>: the one problem type of every attention case, exact and approximate, from
+// the synthetic generator or an input file. Q is (B, n, H, d), K is (B, n_k, Hkv, d), V is
 // (B, n_k, Hkv, dv), row-major (the (batch, sequence, heads, dim) layout of common attention
 // libraries), with Hkv dividing H (grouped-query attention: query head h uses K/V head
 // h / (H / Hkv)). Each (batch, head) pair is an independent attention. The sequence axis is
 // distributed over ranks by a SequenceLayout; a rank holds, for every batch entry, its tokens:
 //   Q_local (B, n_r, H, d) stored as a Matrix of B n_r rows and H d columns, and likewise K, V.
-// The 2-D (n, d) single-head problem is the case B = H = Hkv = 1.
+// The 2-D (n, d) single-head problem is the case B = H = Hkv = 1 (the approximate algorithms run
+// only that case, in contiguous blocks: require_single_head).
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "attention/sequence_layout.hpp"
-#include "attention/attention_problem.hpp"
 #include "core/error.hpp"
 #include "core/matrix.hpp"
 #include "core/random.hpp"
@@ -33,7 +35,7 @@ inline void check_head_shape(const HeadShape& s) {
 }
 
 template <class T>
-struct MhaProblem {
+struct AttentionProblem {
   HeadShape shape;
   SequenceLayout layout_q{LayoutKind::contiguous, 0, 1};
   SequenceLayout layout_kv{LayoutKind::contiguous, 0, 1};
@@ -44,9 +46,23 @@ struct MhaProblem {
   std::int64_t n_kv() const { return layout_kv.global_rows(); }
 };
 
+// The case the approximate algorithms implement: one head of one sequence (B = H = Hkv = 1) in
+// contiguous blocks of tokens. Anything else is a usage error naming `method`, identical on every
+// rank (it depends on global shapes only), thrown before any collective.
+template <class T>
+void require_single_head(const AttentionProblem<T>& p, std::string_view method) {
+  const HeadShape& s = p.shape;
+  if (s.batch != 1 || s.heads != 1 || s.kv_heads != 1)
+    throw usage_error(std::string(method) + " runs single-head attention (B = H = Hkv = 1), got B = " +
+                      std::to_string(s.batch) + ", H = " + std::to_string(s.heads) + ", Hkv = " +
+                      std::to_string(s.kv_heads));
+  if (p.layout_q.kind() != LayoutKind::contiguous || p.layout_kv.kind() != LayoutKind::contiguous)
+    throw usage_error(std::string(method) + " needs the contiguous layout, got " + to_string(p.layout_q.kind()));
+}
+
 // Entry (b, i, h, c) of tensor `which` (shape B x n x heads x cols) is a pure function of
-// (seed, which, ((b n + i) heads + h) cols + c): identical for any rank count and layout, and for
-// B = heads = 1 the same values as the 2-D synthetic_problem.
+// (seed, which, ((b n + i) heads + h) cols + c): identical for any rank count and layout; for
+// B = heads = 1 entry (i, c) is a function of (seed, which, i cols + c), as a 2-D file's rows.
 template <class T>
 Matrix<T> synthetic_tokens(std::uint64_t seed, Stream which, const SequenceLayout& lay, int rank, std::int64_t batch,
                            std::int64_t heads, std::int64_t cols, double bound) {
@@ -65,10 +81,10 @@ Matrix<T> synthetic_tokens(std::uint64_t seed, Stream which, const SequenceLayou
 }
 
 template <class T>
-MhaProblem<T> synthetic_mha_problem(const HeadShape& shape, std::int64_t n, LayoutKind kind, double bound,
+AttentionProblem<T> synthetic_problem(const HeadShape& shape, std::int64_t n, LayoutKind kind, double bound,
                                     std::uint64_t seed, int rank, int ranks) {
   check_head_shape(shape);
-  MhaProblem<T> p;
+  AttentionProblem<T> p;
   p.shape = shape;
   p.layout_q = SequenceLayout(kind, n, ranks);
   p.layout_kv = p.layout_q;

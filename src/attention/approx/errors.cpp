@@ -6,16 +6,10 @@
 #include <vector>
 
 #include "attention/exact/validation.hpp"
-#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 
 namespace attnbench::approx {
-
-constexpr EnumNames<ErrorMode, 3> kErrorModes{
-    {{ErrorMode::full, "full"}, {ErrorMode::sampled, "sampled"}, {ErrorMode::none, "none"}}};
-std::string to_string(ErrorMode m) { return enum_name(kErrorModes, m); }
-ErrorMode parse_error_mode(std::string_view s) { return parse_enum(kErrorModes, s, "--error"); }
 
 ErrorMode default_error_mode(std::int64_t n) { return n <= kFullErrorMaxN ? ErrorMode::full : ErrorMode::sampled; }
 
@@ -132,7 +126,7 @@ ApproxErrors measure_errors(const dist::Comm& comm, const AttentionProblem<T>& p
       break;
     }
     case ErrorMode::sampled: {
-      const auto v = attention::validate_sampled_rows(comm, p, Oa, exact.scale, rows, seed);
+      const auto v = attention::validate_sampled(comm, p, Oa, false, exact.scale, rows, seed);
       r.mode = ErrorMode::sampled;
       r.rows_checked = v.rows_checked;
       r.max_abs_error = v.max_abs_error;

@@ -10,7 +10,7 @@
 //            with ONE Allreduce(SUM) of 2 dv^2 doubles: |X|_F^2 = trace(X^T X), |X|_2^2 =
 //            lambda_max(X^T X) (cyclic Jacobi in double; dv is small).
 //   sampled: seeded rows recomputed by the serial two-pass reference in double
-//            (attention::validate_sampled_rows): max-abs and relative-in-max errors on those rows;
+//            (attention::validate_sampled, no mask): max-abs and relative-in-max errors on those rows;
 //            the Frobenius and spectral errors are not measured (NaN).
 //   none:    nothing measured.
 #include <cstdint>
@@ -19,15 +19,22 @@
 #include <vector>
 
 #include "attention/exact/mha.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention/problem.hpp"
+#include "core/enum_names.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 
 namespace attnbench::approx {
 
+using attention::AttentionProblem;  // the one problem type (attention/problem.hpp); single head here
+
 enum class ErrorMode { full, sampled, none };
-std::string to_string(ErrorMode m);
-ErrorMode parse_error_mode(std::string_view s);  // throws usage_error
+// The one name table of the modes: printing, parsing (usage_error naming --error) and --error's
+// choices (after "auto").
+inline constexpr EnumNames<ErrorMode, 3> kErrorModes{
+    {{ErrorMode::full, "full"}, {ErrorMode::sampled, "sampled"}, {ErrorMode::none, "none"}}};
+inline std::string to_string(ErrorMode m) { return enum_name(kErrorModes, m); }
+inline ErrorMode parse_error_mode(std::string_view s) { return parse_enum(kErrorModes, s, "--error"); }
 // The default: full when an exact pass is affordable (n <= 16384), sampled otherwise.
 inline constexpr std::int64_t kFullErrorMaxN = 16384;
 ErrorMode default_error_mode(std::int64_t n);

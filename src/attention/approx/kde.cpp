@@ -46,7 +46,7 @@ void kde_sample(const dist::Comm& comm, const AttentionProblem<T>& problem, std:
   rows.clear();
   weight.clear();
   if (samples == 0) return;
-  const std::int64_t n = problem.n_kv(), dv = problem.dv, m = dv + 1;
+  const std::int64_t n = problem.n_kv(), dv = problem.shape.dv, m = dv + 1;
   const auto& V = problem.V_local;
   // Gram of [V|1] over local rows, G = [[V^T V, V^T 1], [1^T V, n_r]] (V^T V as one GEMM in double,
   // 2 (n/p) dv^2 flops), then G := Allreduce_sum(G_r): (dv+1)^2 doubles.

@@ -213,19 +213,21 @@ void exchange_rows(const dist::Comm& comm, const T* src, std::int64_t cols, cons
 template <class T>
 SortedBlocks<T> sort_into_blocks(const dist::Comm& comm, const AttentionProblem<T>& problem, int planes,
                                  std::int64_t bucket_size, std::uint64_t seed) {
-  const Matrix<double> W = lsh_hyperplanes(seed, planes, problem.d);
+  const Matrix<double> W = lsh_hyperplanes(seed, planes, problem.shape.d);
   const auto qb = lsh_buckets(problem.Q_local, W);
   const auto kb = lsh_buckets(problem.K_local, W);
   SortedBlocks<T> out;
-  out.plan = plan_blocks(comm, problem.layout_q, problem.layout_kv, qb, kb, planes, bucket_size);
+  // Single head in contiguous blocks (lsh_attention checks it): the layouts are block rows.
+  out.plan = plan_blocks(comm, dist::BlockRowLayout(problem.n_q(), problem.layout_q.ranks()),
+                         dist::BlockRowLayout(problem.n_kv(), problem.layout_kv.ranks()), qb, kb, planes, bucket_size);
   const auto& plan = out.plan;
-  out.Q = Matrix<T>(plan.q_ptr.back(), problem.d);
-  out.K = Matrix<T>(plan.k_ptr.back(), problem.d);
-  out.V = Matrix<T>(plan.k_ptr.back(), problem.dv);
+  out.Q = Matrix<T>(plan.q_ptr.back(), problem.shape.d);
+  out.K = Matrix<T>(plan.k_ptr.back(), problem.shape.d);
+  out.V = Matrix<T>(plan.k_ptr.back(), problem.shape.dv);
   // Q[my blocks] := exchange(Q[rows_r]); K, V likewise. Point-to-point, no handshake.
-  exchange_rows<T>(comm, problem.Q_local.data(), problem.d, plan.q_send, out.Q.data(), plan.q_recv, tag_q);
-  exchange_rows<T>(comm, problem.K_local.data(), problem.d, plan.k_send, out.K.data(), plan.k_recv, tag_k);
-  exchange_rows<T>(comm, problem.V_local.data(), problem.dv, plan.k_send, out.V.data(), plan.k_recv, tag_v);
+  exchange_rows<T>(comm, problem.Q_local.data(), problem.shape.d, plan.q_send, out.Q.data(), plan.q_recv, tag_q);
+  exchange_rows<T>(comm, problem.K_local.data(), problem.shape.d, plan.k_send, out.K.data(), plan.k_recv, tag_k);
+  exchange_rows<T>(comm, problem.V_local.data(), problem.shape.dv, plan.k_send, out.V.data(), plan.k_recv, tag_v);
   return out;
 }
 
@@ -236,8 +238,8 @@ KeySample<T> gather_key_sample(const dist::Comm& comm, const AttentionProblem<T>
   s.rows = std::move(rows);
   s.weight = std::move(weight);
   const auto m = static_cast<std::int64_t>(s.rows.size());
-  s.K = Matrix<T>(m, problem.d);
-  s.V = Matrix<T>(m, problem.dv);
+  s.K = Matrix<T>(m, problem.shape.d);
+  s.V = Matrix<T>(m, problem.shape.dv);
   s.block.resize(s.rows.size());
   for (std::size_t u = 0; u < s.rows.size(); ++u) s.block[u] = plan.key_block[static_cast<std::size_t>(s.rows[u])];
   if (m == 0) return s;
@@ -245,19 +247,19 @@ KeySample<T> gather_key_sample(const dist::Comm& comm, const AttentionProblem<T>
   const int p = comm.size(), me = comm.rank();
   std::vector<int> owned(static_cast<std::size_t>(p), 0);
   for (std::int64_t g : s.rows) ++owned[static_cast<std::size_t>(lay.owner_of(g))];
-  Matrix<T> myK(owned[static_cast<std::size_t>(me)], problem.d), myV(owned[static_cast<std::size_t>(me)], problem.dv);
+  Matrix<T> myK(owned[static_cast<std::size_t>(me)], problem.shape.d), myV(owned[static_cast<std::size_t>(me)], problem.shape.dv);
   std::int64_t k = 0;
   for (std::int64_t g : s.rows)
     if (lay.owner_of(g) == me) {
-      std::copy_n(problem.K_local.row(lay.local_index(g)), problem.d, myK.row(k));
-      std::copy_n(problem.V_local.row(lay.local_index(g)), problem.dv, myV.row(k));
+      std::copy_n(problem.K_local.row(lay.local_index(g)), problem.shape.d, myK.row(k));
+      std::copy_n(problem.V_local.row(lay.local_index(g)), problem.shape.dv, myV.row(k));
       ++k;
     }
   // K[S] := Allgatherv(K[S owned by r]); V[S] likewise: |S| (d + dv) elements arrive at every rank.
   std::vector<int> counts_k(owned.size()), counts_v(owned.size());
   for (std::size_t r = 0; r < owned.size(); ++r) {
-    counts_k[r] = static_cast<int>(owned[r] * problem.d);
-    counts_v[r] = static_cast<int>(owned[r] * problem.dv);
+    counts_k[r] = static_cast<int>(owned[r] * problem.shape.d);
+    counts_v[r] = static_cast<int>(owned[r] * problem.shape.dv);
   }
   comm.allgatherv<T>(myK.span(), s.K.span(), counts_k);
   comm.allgatherv<T>(myV.span(), s.V.span(), counts_v);
@@ -386,8 +388,8 @@ Matrix<T> sorted_lsh_attention(const dist::Comm& comm, const AttentionProblem<T>
   blocked_estimate(sorted, sample, scale, threads, O_sorted, lse_sorted);
   // O[rows_r] := exchange(O[my blocks]): the reverse of the query exchange.
   const auto& plan = sorted.plan;
-  Matrix<T> O(problem.layout_q.local_rows(comm.rank()), problem.dv);
-  exchange_rows<T>(comm, O_sorted.data(), problem.dv, plan.q_recv, O.data(), plan.q_send, tag_o);
+  Matrix<T> O(problem.layout_q.local_rows(comm.rank()), problem.shape.dv);
+  exchange_rows<T>(comm, O_sorted.data(), problem.shape.dv, plan.q_recv, O.data(), plan.q_send, tag_o);
   if (lse) {
     lse->assign(static_cast<std::size_t>(O.rows()), 0.0);
     exchange_rows<double>(comm, lse_sorted.data(), 1, plan.q_recv, lse->data(), plan.q_send, tag_lse);
@@ -399,6 +401,7 @@ template <class T>
 Matrix<T> lsh_attention(LshMethod method, const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,
                         const LshOptions& options, std::vector<double>* lse) {
   const bool kde = method == LshMethod::kde;
+  attention::require_single_head(problem, kde ? "kde" : "hyper");
   validate_lsh_options(kde ? "kde" : "hyper", options.lsh_planes, options.bucket_size, options.samples, problem.n_kv());
   const auto sorted = sort_into_blocks(comm, problem, options.lsh_planes, options.bucket_size, options.seed);
   ResidualDraw residual = kde ? kde_draw(comm, problem, options) : uniform_draw(problem.n_kv(), options);

@@ -21,13 +21,15 @@
 #include <span>
 #include <vector>
 
-#include "attention/attention_problem.hpp"
+#include "attention/problem.hpp"
 #include "core/matrix.hpp"
 #include "core/random.hpp"
 #include "dist/comm.hpp"
 #include "dist/layout.hpp"
 
 namespace attnbench::approx {
+
+using attention::AttentionProblem;  // the one problem type (attention/problem.hpp); single head here
 
 // Counter-RNG streams of the approximations (distinct from the data streams Q, K, V).
 namespace streams {
@@ -103,7 +105,7 @@ struct SortedBlocks {
   Matrix<T> Q, K, V;
 };
 
-// Collective: hashes locally, plans (see plan_blocks), then
+// Collective, on a single-head problem in contiguous blocks: hashes locally, plans (plan_blocks), then
 //   Q[my blocks] := exchange(Q[rows_r])   about (p-1)/p^2 n_q d elements in per rank
 //   K[my blocks], V[my blocks] := exchange(K[rows_r], V[rows_r])   about (p-1)/p^2 n_k (d+dv).
 template <class T>
@@ -172,7 +174,8 @@ ResidualDraw uniform_draw(std::int64_t n_kv, const LshOptions& options);
 
 enum class LshMethod { kde, hyper };
 
-// kde and hyper end to end (kde_hyper.hpp): the options checked (usage errors naming the method, on
+// kde and hyper end to end (kde_hyper.hpp): the problem (single head, contiguous blocks:
+// attention::require_single_head) and the options checked (usage errors naming the method, on
 // every rank), the blocks sorted (sort_into_blocks), the method's residual drawn, the sampled keys
 // gathered (gather_key_sample), then sorted_lsh_attention. Collective.
 template <class T>

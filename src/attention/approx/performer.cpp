@@ -42,10 +42,11 @@ T feature_logits(const Matrix<T>& X, const Matrix<T>& Wp, double scale, Matrix<T
 template <class T>
 Matrix<T> performer_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,
                               const PerformerOptions& options) {
+  attention::require_single_head(problem, "performer");
   if (options.features < 1)
     throw usage_error("performer: --features must be >= 1, got " + std::to_string(options.features));
   if (!(scale > 0.0)) throw usage_error("performer: the logit scale must be > 0, got " + std::to_string(scale));
-  const std::int64_t m = options.features, d = problem.d, dv = problem.dv;
+  const std::int64_t m = options.features, d = problem.shape.d, dv = problem.shape.dv;
   const int threads = std::max(options.threads, 1);
   Matrix<T> Wp(m, d);
   const double rs = std::sqrt(scale);

@@ -16,11 +16,13 @@
 // Rank-count independence: W depends only on the seed; only the Allreduce sum order depends on p.
 #include <cstdint>
 
-#include "attention/attention_problem.hpp"
+#include "attention/problem.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 
 namespace attnbench::approx {
+
+using attention::AttentionProblem;  // the one problem type (attention/problem.hpp); single head here
 
 struct PerformerOptions {
   std::int64_t features = 256;
@@ -29,7 +31,8 @@ struct PerformerOptions {
 };
 
 // Collective over comm. Returns this rank's rows of O (layout_q.local_rows(rank) x dv). Throws
-// usage_error on every rank for features < 1 or scale <= 0 (sqrt(scale) is used).
+// usage_error on every rank for a problem that is not single-head in contiguous blocks
+// (attention::require_single_head), features < 1 or scale <= 0 (sqrt(scale) is used).
 template <class T>
 Matrix<T> performer_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, double scale,
                               const PerformerOptions& options);

@@ -8,16 +8,11 @@
 #include <limits>
 #include <numbers>
 
-#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "linalg/blas.hpp"
 
 namespace attnbench::approx {
-
-constexpr EnumNames<PolyBasis, 2> kPolyBases{{{PolyBasis::taylor, "taylor"}, {PolyBasis::chebyshev, "chebyshev"}}};
-std::string to_string(PolyBasis b) { return enum_name(kPolyBases, b); }
-PolyBasis parse_poly_basis(std::string_view s) { return parse_enum(kPolyBases, s, "--poly-basis"); }
 
 MonomialBasis make_monomial_basis(int d, int g) {
   if (d < 1 || g < 0) throw usage_error(fmt::format("poly: need d >= 1 and degree >= 0 (d = {}, g = {})", d, g));
@@ -192,6 +187,7 @@ Matrix<T> features_rows(const Matrix<T>& X, const PolyPlan& plan, double pre, bo
 
 template <class T>
 PolyPlan plan_poly(const dist::Comm& comm, const AttentionProblem<T>& p, double scale, const PolyOptions& o) {
+  attention::require_single_head(p, "poly");
   if (o.degree > kMaxPolyDegree)
     throw usage_error(fmt::format("--degree {} exceeds the supported maximum {}", o.degree, kMaxPolyDegree));
   if (o.degree < 0 && !(o.tolerance > 0.0 && std::isfinite(o.tolerance)))
@@ -199,8 +195,8 @@ PolyPlan plan_poly(const dist::Comm& comm, const AttentionProblem<T>& p, double 
   if (!(scale > 0.0)) throw usage_error(fmt::format("poly: the scale must be positive (got {})", scale));
   PolyPlan plan;
   plan.basis = o.basis;
-  plan.d = p.d;
-  plan.dv = p.dv;
+  plan.d = p.shape.d;
+  plan.dv = p.shape.dv;
   plan.scale = scale;
   plan.threads = std::max(1, o.threads);
 
@@ -244,31 +240,31 @@ PolyPlan plan_poly(const dist::Comm& comm, const AttentionProblem<T>& p, double 
   const auto elem = sizeof(T);
   const std::int64_t max_rows = std::max(p.layout_q.max_local_rows(), p.layout_kv.max_local_rows());
   auto bytes_at = [&](int deg) {
-    const double r = poly_rank(p.d, deg);
-    return feature_bytes_for(r, chunk_for(r, elem, max_rows, o.chunk_rows), p.d, p.dv, plan.threads, elem);
+    const double r = poly_rank(p.shape.d, deg);
+    return feature_bytes_for(r, chunk_for(r, elem, max_rows, o.chunk_rows), p.shape.d, p.shape.dv, plan.threads, elem);
   };
-  const double r_needed = poly_rank(p.d, g);
+  const double r_needed = poly_rank(p.shape.d, g);
   const double bytes_needed = bytes_at(g);
   if (!(bytes_needed <= static_cast<double>(o.memory_budget)) || r_needed > 2e9) {
     int fit = -1;
-    while (fit < g && bytes_at(fit + 1) <= static_cast<double>(o.memory_budget) && poly_rank(p.d, fit + 1) <= 2e9) ++fit;
+    while (fit < g && bytes_at(fit + 1) <= static_cast<double>(o.memory_budget) && poly_rank(p.shape.d, fit + 1) <= 2e9) ++fit;
     std::string fits = "no degree fits";
     if (fit >= 0) {
       const double e = exp_poly_relative_error(exp_poly_coefficients(o.basis, fit, plan.R), plan.R);
-      fits = fmt::format("the largest degree that fits is g = {} (r = {:.0f}, eps_P = {:.3g})", fit, poly_rank(p.d, fit), e);
+      fits = fmt::format("the largest degree that fits is g = {} (r = {:.0f}, eps_P = {:.3g})", fit, poly_rank(p.shape.d, fit), e);
     }
     throw does_not_fit_error(fmt::format(
         "poly: rank r = C(d+g, g) = C({}+{}, {}) = {:.4g} needs {} of feature buffers per rank, over the memory budget "
         "of {} (--memory-budget); d = {}, g = {}, R = {:.4g} (scale {:.4g} x max|q| {:.4g} x max|k| {:.4g}), eps_P = "
         "{:.3g}; {}. This is the bounded-entries transition of Alman-Song: at this R and tolerance the polynomial "
         "method needs a rank that does not fit; lower --bound/--tolerance/--degree or raise --memory-budget",
-        p.d, g, g, r_needed, human_bytes(bytes_needed), human_bytes(static_cast<double>(o.memory_budget)), p.d, g,
+        p.shape.d, g, g, r_needed, human_bytes(bytes_needed), human_bytes(static_cast<double>(o.memory_budget)), p.shape.d, g,
         plan.R, scale, plan.max_q_norm, plan.max_k_norm, plan.eps_P, fits));
   }
   plan.rank = static_cast<std::int64_t>(r_needed);
   plan.chunk_rows = chunk_for(r_needed, elem, max_rows, o.chunk_rows);
   plan.feature_bytes = static_cast<std::int64_t>(bytes_needed);
-  plan.monomials = make_monomial_basis(static_cast<int>(p.d), g);
+  plan.monomials = make_monomial_basis(static_cast<int>(p.shape.d), g);
   if (plan.monomials.size() != plan.rank) throw internal_error("poly: monomial count differs from C(d+g, g)");
   plan.feature_coef.resize(static_cast<std::size_t>(plan.rank));
   for (std::int64_t m = 0; m < plan.rank; ++m) {
@@ -304,7 +300,7 @@ PolyPlan plan_poly(const dist::Comm& comm, const AttentionProblem<T>& p, double 
       Rk *= plan.R;
     }
     const double u = std::numeric_limits<T>::epsilon();
-    const double steps = std::sqrt(static_cast<double>(plan.rank)) + static_cast<double>(p.d + g) +
+    const double steps = std::sqrt(static_cast<double>(plan.rank)) + static_cast<double>(p.shape.d + g) +
                          std::sqrt(static_cast<double>(p.n_kv()));
     const double delta = std::min(0.5, 4.0 * u * steps * pabs * std::exp(plan.R));
     plan.rounding_allowance = (2.0 * delta / (1.0 - delta) + 4.0 * u) * plan.max_abs_v;
@@ -315,9 +311,10 @@ PolyPlan plan_poly(const dist::Comm& comm, const AttentionProblem<T>& p, double 
 template <class T>
 Matrix<T> poly_attention(const dist::Comm& comm, const AttentionProblem<T>& p, const PolyPlan& plan,
                          attention::MhaTimes* times) {
+  attention::require_single_head(p, "poly");
   attention::MhaTimes t;
   const double t0 = wall_seconds();
-  const std::int64_t r = plan.rank, d = p.d, dv = p.dv, dv1 = dv + 1, chunk = plan.chunk_rows;
+  const std::int64_t r = plan.rank, d = p.shape.d, dv = p.shape.dv, dv1 = dv + 1, chunk = plan.chunk_rows;
   const int threads = plan.threads;
   Matrix<T> W(r, dv1, T(0));
 

@@ -25,15 +25,21 @@
 #include <vector>
 
 #include "attention/exact/mha.hpp"
-#include "attention/attention_problem.hpp"
+#include "attention/problem.hpp"
+#include "core/enum_names.hpp"
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
 
 namespace attnbench::approx {
 
+using attention::AttentionProblem;  // the one problem type (attention/problem.hpp); single head here
+
 enum class PolyBasis { taylor, chebyshev };
-std::string to_string(PolyBasis b);
-PolyBasis parse_poly_basis(std::string_view s);  // throws usage_error
+// The one name table of the bases: printing, parsing (usage_error naming --poly-basis), the choices.
+inline constexpr EnumNames<PolyBasis, 2> kPolyBases{
+    {{PolyBasis::taylor, "taylor"}, {PolyBasis::chebyshev, "chebyshev"}}};
+inline std::string to_string(PolyBasis b) { return enum_name(kPolyBases, b); }
+inline PolyBasis parse_poly_basis(std::string_view s) { return parse_enum(kPolyBases, s, "--poly-basis"); }
 
 inline constexpr std::int64_t kDefaultMemoryBudget = std::int64_t{4} << 30;  // bytes per rank
 inline constexpr int kMaxPolyDegree = 60;
@@ -91,7 +97,8 @@ struct PolyPlan {
   double validity_threshold() const { return certified_bound + rounding_allowance; }
 };
 
-// Collective: one MPI_Allreduce(MAX) of 3 doubles. Chooses the degree (given or from the
+// Collective: one MPI_Allreduce(MAX) of 3 doubles. The problem is single-head in contiguous blocks
+// (attention::require_single_head: usage error otherwise). Chooses the degree (given or from the
 // tolerance), measures eps_P, computes the certificate and checks the memory budget. Throws
 // usage_error (identically on every rank) when the tolerance is unreachable with degree <=
 // kMaxPolyDegree or when r does not fit the budget; the message names r, d, g, R and the largest

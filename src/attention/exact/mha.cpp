@@ -6,16 +6,10 @@
 #include <utility>
 #include <vector>
 
-#include "core/enum_names.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 
 namespace attnbench::attention {
-
-constexpr EnumNames<MhaVariant, 3> kMhaVariants{
-    {{MhaVariant::ring, "ring"}, {MhaVariant::allgather, "allgather"}, {MhaVariant::ulysses, "ulysses"}}};
-std::string to_string(MhaVariant v) { return enum_name(kMhaVariants, v); }
-MhaVariant parse_mha_variant(std::string_view s) { return parse_enum(kMhaVariants, s, "--variant"); }
 
 void check_mha_options(const MhaOptions& o, LayoutKind layout_q, LayoutKind layout_kv, std::int64_t n_q,
                        std::int64_t n_kv) {
@@ -126,7 +120,7 @@ class HeadStates {
 };
 
 template <class T>
-Matrix<T> run_ring(const dist::Comm& comm, const MhaInput<T>& p, const MhaOptions& o, MhaTimes& t) {
+Matrix<T> run_ring(const dist::Comm& comm, const AttentionProblem<T>& p, const MhaOptions& o, MhaTimes& t) {
   const HeadShape& s = p.shape;
   const auto& lay = p.layout_kv;
   const int P = comm.size(), r = comm.rank();
@@ -138,12 +132,12 @@ Matrix<T> run_ring(const dist::Comm& comm, const MhaInput<T>& p, const MhaOption
   std::vector<T> K_buf[2] = {std::vector<T>(static_cast<std::size_t>(cap * kw)), std::vector<T>(static_cast<std::size_t>(cap * kw))};
   std::vector<T> V_buf[2] = {std::vector<T>(static_cast<std::size_t>(cap * vw)), std::vector<T>(static_cast<std::size_t>(cap * vw))};
   const auto q_pos = p.layout_q.positions(r);
-  HeadStates<T> states(p.Q, p.layout_q.local_rows(r), s, s.heads, o, q_pos.data());
+  HeadStates<T> states(p.Q_local.data(), p.layout_q.local_rows(r), s, s.heads, o, q_pos.data());
   const std::int64_t g = s.group();
   auto kv_of = [g](std::int64_t h) { return h / g; };
 
-  const T* K_cur = p.K;
-  const T* V_cur = p.V;
+  const T* K_cur = p.K_local.data();
+  const T* V_cur = p.V_local.data();
   int incoming = 0;
   for (int step = 0; step < P; ++step) {
     const int owner = (r - step + P) % P;  // whose K/V block is being absorbed now
@@ -194,7 +188,7 @@ Matrix<T> run_ring(const dist::Comm& comm, const MhaInput<T>& p, const MhaOption
 }
 
 template <class T>
-Matrix<T> run_allgather(const dist::Comm& comm, const MhaInput<T>& p, const MhaOptions& o, MhaTimes& t) {
+Matrix<T> run_allgather(const dist::Comm& comm, const AttentionProblem<T>& p, const MhaOptions& o, MhaTimes& t) {
   const HeadShape& s = p.shape;
   const auto& lay = p.layout_kv;
   const int P = comm.size(), r = comm.rank();
@@ -211,12 +205,12 @@ Matrix<T> run_allgather(const dist::Comm& comm, const MhaInput<T>& p, const MhaO
       counts_v[static_cast<std::size_t>(q)] = static_cast<int>(lay.local_rows(q) * vw);
     }
     const auto own = static_cast<std::size_t>(lay.local_rows(r));
-    comm.allgatherv<T>(std::span<const T>(p.K, own * static_cast<std::size_t>(kw)), K_all, counts_k);
-    comm.allgatherv<T>(std::span<const T>(p.V, own * static_cast<std::size_t>(vw)), V_all, counts_v);
+    comm.allgatherv<T>(std::span<const T>(p.K_local.data(), own * static_cast<std::size_t>(kw)), K_all, counts_k);
+    comm.allgatherv<T>(std::span<const T>(p.V_local.data(), own * static_cast<std::size_t>(vw)), V_all, counts_v);
     t.bytes_received = static_cast<double>((lay.global_rows() - lay.local_rows(r)) * (kw + vw)) * sizeof(T);
   }
   const auto q_pos = p.layout_q.positions(r);
-  HeadStates<T> states(p.Q, p.layout_q.local_rows(r), s, s.heads, o, q_pos.data());
+  HeadStates<T> states(p.Q_local.data(), p.layout_q.local_rows(r), s, s.heads, o, q_pos.data());
   const std::int64_t g = s.group();
   Matrix<T> O;
   {
@@ -278,7 +272,7 @@ HeadBlock head_block(const HeadShape& s, int rank, int ranks) {
 }
 
 template <class T>
-Matrix<T> run_ulysses(const dist::Comm& comm, const MhaInput<T>& p, const MhaOptions& o, MhaTimes& t) {
+Matrix<T> run_ulysses(const dist::Comm& comm, const AttentionProblem<T>& p, const MhaOptions& o, MhaTimes& t) {
   const HeadShape& s = p.shape;
   const int P = comm.size(), me = comm.rank();
   const auto &lq = p.layout_q, &lk = p.layout_kv;
@@ -300,15 +294,15 @@ Matrix<T> run_ulysses(const dist::Comm& comm, const MhaInput<T>& p, const MhaOpt
       auto& buf = send[static_cast<std::size_t>(q)];
       buf.reserve(static_cast<std::size_t>(B * (nq_me * h.nq * d + nk_me * h.nkv * (d + dv))));
       for (std::int64_t row = 0; row < B * nq_me; ++row) {
-        const T* qrow = p.Q + row * s.heads * d;
+        const T* qrow = p.Q_local.data() + row * s.heads * d;
         buf.insert(buf.end(), qrow + h.q0 * d, qrow + (h.q0 + h.nq) * d);
       }
       for (std::int64_t row = 0; row < B * nk_me; ++row) {
-        const T* k = p.K + row * s.kv_heads * d;
+        const T* k = p.K_local.data() + row * s.kv_heads * d;
         buf.insert(buf.end(), k + h.kv0 * d, k + (h.kv0 + h.nkv) * d);
       }
       for (std::int64_t row = 0; row < B * nk_me; ++row) {
-        const T* v = p.V + row * s.kv_heads * dv;
+        const T* v = p.V_local.data() + row * s.kv_heads * dv;
         buf.insert(buf.end(), v + h.kv0 * dv, v + (h.kv0 + h.nkv) * dv);
       }
       buffers += static_cast<std::int64_t>(buf.size() * sizeof(T));
@@ -392,7 +386,7 @@ Matrix<T> run_ulysses(const dist::Comm& comm, const MhaInput<T>& p, const MhaOpt
 }  // namespace
 
 template <class T>
-Matrix<T> mha_attention(const dist::Comm& comm, const MhaInput<T>& problem, const MhaOptions& options, MhaTimes* times) {
+Matrix<T> mha_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, const MhaOptions& options, MhaTimes* times) {
   check_head_shape(problem.shape);
   check_mha_options(options, problem.layout_q.kind(), problem.layout_kv.kind(), problem.layout_q.global_rows(),
                     problem.layout_kv.global_rows());
@@ -439,7 +433,7 @@ Matrix<T> redistribute_tokens(const dist::Comm& comm, const Matrix<T>& local, st
 }
 
 template <class T>
-void to_layout(const dist::Comm& comm, MhaProblem<T>& p, LayoutKind kind) {
+void to_layout(const dist::Comm& comm, AttentionProblem<T>& p, LayoutKind kind) {
   const SequenceLayout lq(kind, p.n_q(), comm.size()), lk(kind, p.n_kv(), comm.size());
   if (lq == p.layout_q && lk == p.layout_kv) return;
   p.Q_local = redistribute_tokens(comm, p.Q_local, p.shape.batch, p.layout_q, lq);
@@ -449,13 +443,13 @@ void to_layout(const dist::Comm& comm, MhaProblem<T>& p, LayoutKind kind) {
   p.layout_kv = lk;
 }
 
-template Matrix<float> mha_attention<float>(const dist::Comm&, const MhaInput<float>&, const MhaOptions&, MhaTimes*);
-template Matrix<double> mha_attention<double>(const dist::Comm&, const MhaInput<double>&, const MhaOptions&, MhaTimes*);
+template Matrix<float> mha_attention<float>(const dist::Comm&, const AttentionProblem<float>&, const MhaOptions&, MhaTimes*);
+template Matrix<double> mha_attention<double>(const dist::Comm&, const AttentionProblem<double>&, const MhaOptions&, MhaTimes*);
 template Matrix<float> redistribute_tokens<float>(const dist::Comm&, const Matrix<float>&, std::int64_t,
                                                   const SequenceLayout&, const SequenceLayout&);
 template Matrix<double> redistribute_tokens<double>(const dist::Comm&, const Matrix<double>&, std::int64_t,
                                                     const SequenceLayout&, const SequenceLayout&);
-template void to_layout<float>(const dist::Comm&, MhaProblem<float>&, LayoutKind);
-template void to_layout<double>(const dist::Comm&, MhaProblem<double>&, LayoutKind);
+template void to_layout<float>(const dist::Comm&, AttentionProblem<float>&, LayoutKind);
+template void to_layout<double>(const dist::Comm&, AttentionProblem<double>&, LayoutKind);
 
 }  // namespace attnbench::attention

@@ -1,6 +1,6 @@
 #pragma once
 // Distributed exact multi-head attention (causal or not, grouped-query heads) over a
-// sequence-distributed MhaProblem, for every (batch, head) pair:
+// sequence-distributed AttentionProblem (problem.hpp), for every (batch, head) pair:
 //   O[b, rows_r, h] := softmax(scale Q[b, rows_r, h] K[b, *, h/g]^T  (+ causal mask)) V[b, *, h/g]
 // Variants (data movement and memory per rank; n_r = n/p tokens, W_kv = B Hkv (d + dv) elements
 // per token):
@@ -29,15 +29,18 @@
 #include <string_view>
 
 #include "attention/exact/online_softmax.hpp"
-#include "attention/attention_problem.hpp"
 #include "attention/problem.hpp"
+#include "core/enum_names.hpp"
 #include "dist/comm.hpp"
 
 namespace attnbench::attention {
 
 enum class MhaVariant { ring, allgather, ulysses };
-std::string to_string(MhaVariant v);
-MhaVariant parse_mha_variant(std::string_view s);  // throws usage_error
+// The one name table of the variants: printing, parsing (usage_error naming --variant), the choices.
+inline constexpr EnumNames<MhaVariant, 3> kMhaVariants{
+    {{MhaVariant::ring, "ring"}, {MhaVariant::allgather, "allgather"}, {MhaVariant::ulysses, "ulysses"}}};
+inline std::string to_string(MhaVariant v) { return enum_name(kMhaVariants, v); }
+inline MhaVariant parse_mha_variant(std::string_view s) { return parse_enum(kMhaVariants, s, "--variant"); }
 
 struct MhaOptions {
   MhaVariant variant = MhaVariant::ring;
@@ -62,46 +65,10 @@ struct MhaTimes {
 void check_mha_options(const MhaOptions& o, LayoutKind layout_q, LayoutKind layout_kv, std::int64_t n_q,
                        std::int64_t n_kv);
 
-// What the kernel reads: the shape, both layouts and this rank's tokens (not owned), laid out as
-// in MhaProblem: Q (B n_r) x (H d), K (B n_kr) x (Hkv d), V (B n_kr) x (Hkv dv), row-major.
-template <class T>
-struct MhaInput {
-  HeadShape shape;
-  SequenceLayout layout_q, layout_kv;
-  const T* Q = nullptr;
-  const T* K = nullptr;
-  const T* V = nullptr;
-};
-
-// The problem's tokens as an MhaInput; and a 2-D (single-head, block-row) problem as the case
-// B = H = Hkv = 1 with contiguous blocks of its own (possibly different) query and key counts.
-template <class T>
-MhaInput<T> view(const MhaProblem<T>& p) {
-  return {p.shape, p.layout_q, p.layout_kv, p.Q_local.data(), p.K_local.data(), p.V_local.data()};
-}
-template <class T>
-MhaInput<T> view(const AttentionProblem<T>& p) {
-  return {HeadShape{1, 1, 1, p.d, p.dv}, SequenceLayout(LayoutKind::contiguous, p.n_q(), p.layout_q.ranks()),
-          SequenceLayout(LayoutKind::contiguous, p.n_kv(), p.layout_kv.ranks()), p.Q_local.data(), p.K_local.data(),
-          p.V_local.data()};
-}
-
 // Collective over comm. Returns this rank's O: (B n_r) x (H dv), rows in the order of layout_q.
 template <class T>
-Matrix<T> mha_attention(const dist::Comm& comm, const MhaInput<T>& input, const MhaOptions& options,
-                        MhaTimes* times = nullptr);
-template <class T>
-Matrix<T> mha_attention(const dist::Comm& comm, const MhaProblem<T>& problem, const MhaOptions& options,
-                        MhaTimes* times = nullptr) {
-  return mha_attention(comm, view(problem), options, times);
-}
-// The 2-D problem (as the approximate algorithms hold it): the single-head case, no data copied;
-// returns this rank's rows of O (layout_q.local_rows(rank) x dv).
-template <class T>
 Matrix<T> mha_attention(const dist::Comm& comm, const AttentionProblem<T>& problem, const MhaOptions& options,
-                        MhaTimes* times = nullptr) {
-  return mha_attention(comm, view(problem), options, times);
-}
+                        MhaTimes* times = nullptr);
 
 // Work model: 2 B H P (d + dv) flops, with P = n_q n_kv score entries, or n (n + 1) / 2 causal.
 double mha_flops(const HeadShape& s, std::int64_t n_q, std::int64_t n_kv, bool causal);
@@ -119,6 +86,6 @@ Matrix<T> redistribute_tokens(const dist::Comm& comm, const Matrix<T>& local, st
 // Collective: moves the problem's Q, K, V tokens to `kind` (redistribute_tokens on each; nothing
 // when they are already there). Transiently about three copies of one tensor's local part.
 template <class T>
-void to_layout(const dist::Comm& comm, MhaProblem<T>& p, LayoutKind kind);
+void to_layout(const dist::Comm& comm, AttentionProblem<T>& p, LayoutKind kind);
 
 }  // namespace attnbench::attention

@@ -7,8 +7,7 @@
 #include <set>
 #include <type_traits>
 
-#include "attention/exact/mha.hpp"
-#include "attention/exact/mha_validation.hpp"
+#include "attention/exact/reference.hpp"
 #include "core/random.hpp"
 
 namespace attnbench::attention {
@@ -67,17 +66,120 @@ void decide(ValidationResult& res, bool reference_finite) {
   res.valid = res.reason.empty();
 }
 
-// The 2-D problem is the case B = H = Hkv = 1 of the multi-head validation, without a mask: one
-// sampled validation for every exact attention output.
 template <class T>
-ValidationResult validate_sampled_rows(const dist::Comm& comm, const AttentionProblem<T>& p, const Matrix<T>& O_local,
-                                       double scale, std::int64_t rows_to_check, std::uint64_t seed) {
-  return validate_mha_sampled(comm, view(p), O_local, false, scale, rows_to_check, seed);
+ValidationResult validate_sampled(const dist::Comm& comm, const AttentionProblem<T>& p, const Matrix<T>& O_local,
+                                      bool causal, double scale, std::int64_t rows_to_check, std::uint64_t seed) {
+  const HeadShape& s = p.shape;
+  // Row-major token rows: Q (B n_r) x (H d), K (B n_kr) x (Hkv d), V (B n_kr) x (Hkv dv).
+  const std::int64_t q_width = s.heads * s.d, k_width = s.kv_heads * s.d, v_width = s.kv_heads * s.dv;
+  const std::int64_t n = p.layout_q.global_rows(), nk_me = p.layout_kv.local_rows(comm.rank()),
+                     nq_me = p.layout_q.local_rows(comm.rank());
+  const std::int64_t d = s.d, dv = s.dv, g = s.group();
+  // Sample index t -> (b, h, i): t = (b H + h) n + i.
+  const auto picks = sample_rows(s.batch * s.heads * n, rows_to_check, seed);
+  const auto nr = static_cast<std::int64_t>(picks.size());
+  const int me = comm.rank();
+  Matrix<double> q(nr, d, 0.0), o(nr, dv, 0.0);
+  std::vector<std::int64_t> tok(static_cast<std::size_t>(nr)), bat(tok.size()), head(tok.size());
+  for (std::int64_t t = 0; t < nr; ++t) {
+    const auto pick = picks[static_cast<std::size_t>(t)];
+    const auto ut = static_cast<std::size_t>(t);
+    tok[ut] = pick % n;
+    head[ut] = (pick / n) % s.heads;
+    bat[ut] = pick / n / s.heads;
+    if (p.layout_q.owner_of(tok[ut]) != me) continue;
+    const std::int64_t row = bat[ut] * nq_me + p.layout_q.local_index(tok[ut]);
+    for (std::int64_t c = 0; c < d; ++c) q(t, c) = static_cast<double>(p.Q_local.data()[row * q_width + head[ut] * d + c]);
+    for (std::int64_t c = 0; c < dv; ++c) o(t, c) = static_cast<double>(O_local(row, head[ut] * dv + c));
+  }
+  comm.allreduce(q.span(), dist::Op::sum);
+  comm.allreduce(o.span(), dist::Op::sum);
+
+  const auto k_pos = p.layout_kv.positions(me);
+  // Visits every visible local key of sample t with its score s <q_t, k_j> (double and float).
+  auto for_visible = [&](std::int64_t t, auto&& fn) {
+    const auto ut = static_cast<std::size_t>(t);
+    const std::int64_t kvh = head[ut] / g;
+    for (std::int64_t j = 0; j < nk_me; ++j) {
+      if (causal && k_pos[static_cast<std::size_t>(j)] > tok[ut]) break;  // positions increase
+      const T* k = p.K_local.data() + (bat[ut] * nk_me + j) * k_width + kvh * d;
+      const double acc = reference_dot(q.row(t), k, d);
+      float accf = 0.0f;
+      for (std::int64_t c = 0; c < d; ++c) accf += static_cast<float>(q(t, c)) * static_cast<float>(k[c]);
+      fn(p.V_local.data() + (bat[ut] * nk_me + j) * v_width + kvh * dv, scale * acc, static_cast<float>(scale) * accf);
+    }
+  };
+  std::vector<double> mx(static_cast<std::size_t>(nr), -std::numeric_limits<double>::infinity());
+  std::vector<float> mxf(mx.size(), -std::numeric_limits<float>::infinity());
+  for (std::int64_t t = 0; t < nr; ++t)
+    for_visible(t, [&](const T*, double sc, float scf) {
+      mx[static_cast<std::size_t>(t)] = std::max(mx[static_cast<std::size_t>(t)], sc);
+      mxf[static_cast<std::size_t>(t)] = std::max(mxf[static_cast<std::size_t>(t)], scf);
+    });
+  comm.allreduce(std::span<double>(mx), dist::Op::max);
+  comm.allreduce(std::span<float>(mxf), dist::Op::max);
+  std::vector<double> sums(mx.size(), 0.0);
+  std::vector<float> sumsf(mx.size(), 0.0f);
+  Matrix<double> wsum(nr, dv, 0.0);
+  Matrix<float> wsumf(nr, dv, 0.0f);
+  for (std::int64_t t = 0; t < nr; ++t)
+    for_visible(t, [&](const T* v, double sc, float scf) {
+      const auto ut = static_cast<std::size_t>(t);
+      const double w = std::exp(sc - mx[ut]);
+      const float wf = std::exp(scf - mxf[ut]);
+      sums[ut] += w;
+      sumsf[ut] += wf;
+      for (std::int64_t c = 0; c < dv; ++c) {
+        wsum(t, c) += w * static_cast<double>(v[c]);
+        wsumf(t, c) += wf * static_cast<float>(v[c]);
+      }
+    });
+  comm.allreduce(std::span<double>(sums), dist::Op::sum);
+  comm.allreduce(wsum.span(), dist::Op::sum);
+  comm.allreduce(std::span<float>(sumsf), dist::Op::sum);
+  comm.allreduce(wsumf.span(), dist::Op::sum);
+
+  ValidationResult res;
+  res.rows_checked = nr;
+  // Every local output entry, not only the sampled rows: one non-finite value anywhere is INVALID
+  // (one Allreduce of a count).
+  {
+    long long bad = 0;
+    for (auto v : O_local.span())
+      if (!std::isfinite(static_cast<double>(v))) ++bad;
+    res.nonfinite_outputs = comm.allreduce(bad, dist::Op::sum);
+  }
+  double ref_max = 0.0, naive_err = 0.0;
+  bool ref_finite = true;
+  for (std::int64_t t = 0; t < nr; ++t)
+    for (std::int64_t c = 0; c < dv; ++c) {
+      const double ref = wsum(t, c) / sums[static_cast<std::size_t>(t)];
+      ref_finite = ref_finite && std::isfinite(ref);
+      ref_max = std::max(ref_max, std::abs(ref));
+      const double err = std::abs(o(t, c) - ref);
+      // NaN in the output must fail validation, so compare with !(err <= max).
+      if (!(err <= res.max_abs_error)) res.max_abs_error = std::isnan(err) ? std::numeric_limits<double>::infinity() : err;
+      // A non-finite naive value (overflowed float sums) makes the naive error infinite.
+      const double nerr =
+          std::abs(static_cast<double>(wsumf(t, c) / sumsf[static_cast<std::size_t>(t)]) - ref);
+      if (!(nerr <= naive_err)) naive_err = std::isnan(nerr) ? std::numeric_limits<double>::infinity() : nerr;
+    }
+  const double denom = ref_max > 0.0 && std::isfinite(ref_max) ? ref_max : 1.0;
+  res.rel_error = res.max_abs_error / denom;
+  if constexpr (std::is_same_v<T, double>) {
+    res.tolerance = kDoubleRelTolerance;
+    res.tolerance_rule = "1e-12";
+  } else {
+    res.naive_rel_error = naive_err / denom;
+    res.tolerance = float_tolerance(res.naive_rel_error, &res.tolerance_rule);  // never inf or NaN
+  }
+  decide(res, ref_finite);
+  return res;
 }
 
-template ValidationResult validate_sampled_rows<float>(const dist::Comm&, const AttentionProblem<float>&,
-                                                       const Matrix<float>&, double, std::int64_t, std::uint64_t);
-template ValidationResult validate_sampled_rows<double>(const dist::Comm&, const AttentionProblem<double>&,
-                                                        const Matrix<double>&, double, std::int64_t, std::uint64_t);
+template ValidationResult validate_sampled<float>(const dist::Comm&, const AttentionProblem<float>&, const Matrix<float>&,
+                                                      bool, double, std::int64_t, std::uint64_t);
+template ValidationResult validate_sampled<double>(const dist::Comm&, const AttentionProblem<double>&,
+                                                       const Matrix<double>&, bool, double, std::int64_t, std::uint64_t);
 
 }  // namespace attnbench::attention

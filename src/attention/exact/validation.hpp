@@ -1,10 +1,13 @@
 #pragma once
-// HPL-style self-validation of an attention output without an n x n reference: a seeded sample of
-// query rows is recomputed with the serial two-pass reference (reference.hpp) in double and
-// compared with the computed rows.
-//   Cost: one Allreduce of rows (d + dv) doubles to share the sampled Q and O rows, then the
-//   reference over each rank's own keys (rows * n_k/p * (d + dv) flops) combined with one
-//   Allreduce(MAX) of row maxima and one Allreduce(SUM) of rows * (dv + 1) partial sums.
+// HPL-style self-validation of an attention output without an n x n reference, the one sampled
+// validation of every attention output (exact runs, and the approximate algorithms' sampled
+// errors): a seeded sample of (batch, head, query token) triples is recomputed with the serial
+// two-pass reference (reference.hpp) in double, over every rank's keys with the same mask and K/V
+// head, and compared with the computed rows.
+//   Cost: one Allreduce of rows (d + dv) doubles (the sampled q and O rows, each from its owner),
+//   then the reference over this rank's keys (rows n_k/p (d + dv) flops), one Allreduce(MAX) of row
+//   maxima and one Allreduce(SUM) of rows (dv + 1) partial sums; float adds the same for the naive
+//   float implementation of FlashAttention's rule.
 // Tolerances: double: relative error <= 1e-12. float (FlashAttention's rule): relative error <=
 // 2x that of a naive float implementation (materialized scores in float) on the same rows, at
 // least 4 float ulps; when the naive float reference itself is not finite (its sums overflowed,
@@ -17,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "attention/attention_problem.hpp"
+#include "attention/exact/mha.hpp"
 #include "core/precision.hpp"
 #include "dist/comm.hpp"
 
@@ -50,11 +53,9 @@ std::vector<std::int64_t> sample_rows(std::int64_t n, std::int64_t count, std::u
 
 inline constexpr double kDoubleRelTolerance = 1e-12;
 
-// Collective. O_local: this rank's rows of the computed output (layout_q). Computed by the one
-// sampled validation, validate_mha_sampled (mha_validation.hpp), as the case B = H = Hkv = 1.
+// Collective. O_local: this rank's output as returned by mha_attention (rows in layout_q's order).
 template <class T>
-ValidationResult validate_sampled_rows(const dist::Comm& comm, const AttentionProblem<T>& problem,
-                                       const Matrix<T>& O_local, double scale, std::int64_t rows_to_check,
-                                       std::uint64_t seed);
+ValidationResult validate_sampled(const dist::Comm& comm, const AttentionProblem<T>& problem, const Matrix<T>& O_local,
+                                  bool causal, double scale, std::int64_t rows_to_check, std::uint64_t seed);
 
 }  // namespace attnbench::attention

@@ -4,7 +4,6 @@
 #include <iostream>
 #include <limits>
 
-#include "attention/attention_problem.hpp"
 #include "attention/input/input.hpp"
 #include "attention/memory.hpp"
 #include "attention/problem.hpp"
@@ -23,9 +22,9 @@ struct GenShape {
   bool multi_head = false;
 };
 
-// The values are those of the synthetic in-kernel generator, entry by entry: 2-D files those of
-// synthetic_problem (every algorithm), 4-D files those of synthetic_mha_problem (exact attention
-// with --heads/--kv-heads/--batch), so `attention --input FILE` computes the same problem as the
+// The values are those of the synthetic in-kernel generator (synthetic_problem), entry by entry
+// (2-D files: the single head, every algorithm; 4-D files: exact attention with
+// --heads/--kv-heads/--batch), so `attention --input FILE` computes the same problem as the
 // synthetic run with the same --n, --d, --dv, --bound, --seed (and heads). Each rank generates and
 // writes its own contiguous block of tokens (one collective hyperslab write per dataset).
 template <class T>
@@ -41,13 +40,9 @@ void generate(const dist::Comm& comm, const harness::GenRequest& g, const GenSha
                            std::to_string(h.dv) + " --heads " + std::to_string(h.heads) + " --kv-heads " +
                            std::to_string(h.kv_heads) + " --batch " + std::to_string(h.batch) + " (" +
                            to_string(g.precision) + ": Q, K and V)");
-  if (s.multi_head) {
-    const auto p = synthetic_mha_problem<T>(h, s.n, LayoutKind::contiguous, bound, g.seed, comm.rank(), comm.size());
-    write_mha_input(comm, g.out, p, g.overwrite);
-  } else {
-    const auto p = synthetic_problem<T>(s.n, h.d, h.dv, bound, g.seed, comm.rank(), comm.size());
-    write_attention_input(comm, g.out, p, g.overwrite);
-  }
+  // Without heads options h is the single head B = H = Hkv = 1, written as 2-D datasets.
+  const auto p = synthetic_problem<T>(h, s.n, LayoutKind::contiguous, bound, g.seed, comm.rank(), comm.size());
+  write_attention_input(comm, g.out, p, s.multi_head ? 4 : 2, g.overwrite);
 }
 
 int run_gen(const dist::Comm& comm, const harness::GenRequest& g) {

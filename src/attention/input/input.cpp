@@ -112,7 +112,7 @@ void check_finite_tokens(const Matrix<T>& m, const SequenceLayout& lay, int r, s
 // ask for terabytes), one collective hyperslab read per dataset of this rank's contiguous block of
 // tokens, and the check that every value is finite. Collective; errors agreed, Error(input).
 template <class T>
-MhaProblem<T> read_tokens(const dist::Comm& comm, const File& file, const std::string& path,
+AttentionProblem<T> read_tokens(const dist::Comm& comm, const File& file, const std::string& path,
                           const std::array<DatasetShape, 3>& shapes) {
   const std::array<std::string, 3> names = {"/Q", "/K", "/V"};
   std::array<TensorDims, 3> t;
@@ -135,7 +135,7 @@ MhaProblem<T> read_tokens(const dist::Comm& comm, const File& file, const std::s
     metrics::check_memory_fits(comm, cumulative, what, ExitCode::input);
   }
 
-  MhaProblem<T> p;
+  AttentionProblem<T> p;
   p.shape = attention::HeadShape{t[0].batch, t[0].heads, t[1].heads, t[0].cols, t[2].cols};
   p.layout_q = lay_q;
   p.layout_kv = lay_kv;
@@ -157,62 +157,8 @@ MhaProblem<T> read_tokens(const dist::Comm& comm, const File& file, const std::s
 }  // namespace
 
 template <class T>
-AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::string& path, InputInfo* info) {
-  File file = open_input(comm, path);
-  std::array<DatasetShape, 3> shapes;
-  const std::array<std::string, 3> names = {"/Q", "/K", "/V"};
-  // Metadata checks run identically on every rank (same file, same answers).
-  dist::agree_on_success(comm, [&] {
-    for (std::size_t i = 0; i < 3; ++i) {
-      if (!file.has_dataset(names[i]))
-        throw input_error("'" + path + "': missing dataset " + names[i] + " (expected /Q, /K and /V)");
-      shapes[i] = file.shape(names[i]);
-      if (shapes[i].dims.size() != 2)
-        throw input_error("'" + path + "': dataset " + names[i] + " must be 2-D, it has shape " +
-                          dims_string(shapes[i].dims) +
-                          (shapes[i].dims.size() == 3 || shapes[i].dims.size() == 4
-                               ? " (multi-head (n, H, d) and (B, n, H, d) inputs are read by --algo exact only)"
-                               : ""));
-      if (!shapes[i].is_float)
-        throw input_error("'" + path + "': dataset " + names[i] + " must be float32 or float64");
-    }
-    const auto &q = shapes[0].dims, &k = shapes[1].dims, &v = shapes[2].dims;
-    if (q[0] < 1 || k[0] < 1 || v[0] < 1)
-      throw input_error("'" + path + "': zero rows (/Q " + dims_string(q) + ", /K " + dims_string(k) + ", /V " +
-                        dims_string(v) + ")");
-    if (q[1] < 1 || v[1] < 1) throw input_error("'" + path + "': zero columns in /Q or /V");
-    if (k[1] != q[1])
-      throw input_error("'" + path + "': shape mismatch: /K has d = " + std::to_string(k[1]) + " columns but /Q has " +
-                        std::to_string(q[1]));
-    if (v[0] != k[0])
-      throw input_error("'" + path + "': shape mismatch: /V has " + std::to_string(v[0]) + " rows but /K has " +
-                        std::to_string(k[0]));
-  });
-
-  // The data are read as every input is (read_tokens): a 2-D file is the single-head case, read in
-  // contiguous blocks, which are this problem's block rows.
-  MhaProblem<T> tokens = read_tokens<T>(comm, file, path, shapes);
-  AttentionProblem<T> p;
-  p.layout_q = dist::BlockRowLayout(tokens.n_q(), comm.size());
-  p.layout_kv = dist::BlockRowLayout(tokens.n_kv(), comm.size());
-  p.d = tokens.shape.d;
-  p.dv = tokens.shape.dv;
-  p.source = path;
-  p.Q_local = std::move(tokens.Q_local);
-  p.K_local = std::move(tokens.K_local);
-  p.V_local = std::move(tokens.V_local);
-  if (info) {
-    info->n_q = p.n_q();
-    info->n_kv = p.n_kv();
-    info->d = p.d;
-    info->dv = p.dv;
-    info->dtype = shapes[0].type_size == 4 ? "float32" : "float64";
-  }
-  return p;
-}
-
-template <class T>
-MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::string& path, MhaInputInfo* info) {
+AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::string& path, InputInfo* info,
+                                         int max_dims) {
   File file = open_input(comm, path);
   std::array<DatasetShape, 3> shapes;
   std::array<TensorDims, 3> t;
@@ -225,6 +171,11 @@ MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::string& path, Mh
         throw input_error(where + "missing dataset " + names[i] + " (expected /Q, /K and /V)");
       shapes[i] = file.shape(names[i]);
       const auto rank = shapes[i].dims.size();
+      if (max_dims == 2 && rank != 2)
+        throw input_error(where + "dataset " + names[i] + " must be 2-D, it has shape " + dims_string(shapes[i].dims) +
+                          (rank == 3 || rank == 4
+                               ? " (multi-head (n, H, d) and (B, n, H, d) inputs are read by --algo exact only)"
+                               : ""));
       if (rank < 2 || rank > 4)
         throw input_error(where + "dataset " + names[i] + " has shape " + dims_string(shapes[i].dims) + " (" +
                           std::to_string(rank) + "-D): expected 2-D (n, d), 3-D (n, H, d) or 4-D (B, n, H, d)");
@@ -262,7 +213,7 @@ MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::string& path, Mh
                         shape_of(0) + ", " + shape_of(1) + ")");
   });
 
-  MhaProblem<T> p = read_tokens<T>(comm, file, path, shapes);
+  AttentionProblem<T> p = read_tokens<T>(comm, file, path, shapes);
   if (info) {
     info->dims = static_cast<int>(shapes[0].dims.size());
     info->batch = p.shape.batch;
@@ -289,44 +240,35 @@ void write_input_file(const dist::Comm& comm, const std::string& path, bool over
 }  // namespace
 
 template <class T>
-void write_mha_input(const dist::Comm& comm, const std::string& path, const MhaProblem<T>& p, bool overwrite) {
+void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& p, int dims,
+                           bool overwrite) {
   const auto& s = p.shape;
+  if ((dims == 2 && (s.batch != 1 || s.heads != 1 || s.kv_heads != 1)) || (dims == 3 && s.batch != 1) || dims < 2 ||
+      dims > 4)
+    throw internal_error("write_attention_input: a problem with B = " + std::to_string(s.batch) + ", H = " +
+                         std::to_string(s.heads) + " as " + std::to_string(dims) + "-D datasets");
+  // The 4-D extents (B, n, heads, cols) less what the file leaves out: 3-D drops B, 2-D also heads.
+  auto extents = [&](std::int64_t n, std::int64_t heads, std::int64_t cols) -> std::vector<std::int64_t> {
+    if (dims == 2) return {n, cols};
+    if (dims == 3) return {n, heads, cols};
+    return {s.batch, n, heads, cols};
+  };
+  const auto q = extents(p.n_q(), s.heads, s.d), k = extents(p.n_kv(), s.kv_heads, s.d),
+             v = extents(p.n_kv(), s.kv_heads, s.dv);
+  const int axis = dims == 4 ? 1 : 0;
   const auto q_rows = sequence_rows(p.layout_q, comm.rank()), kv_rows = sequence_rows(p.layout_kv, comm.rank());
   write_input_file(comm, path, overwrite, [&](File& file) {
-    file.write_axis_rows("/Q", {s.batch, p.n_q(), s.heads, s.d}, 1, q_rows, p.Q_local.size(), p.Q_local.data());
-    file.write_axis_rows("/K", {s.batch, p.n_kv(), s.kv_heads, s.d}, 1, kv_rows, p.K_local.size(), p.K_local.data());
-    file.write_axis_rows("/V", {s.batch, p.n_kv(), s.kv_heads, s.dv}, 1, kv_rows, p.V_local.size(), p.V_local.data());
+    file.write_axis_rows("/Q", q, axis, q_rows, p.Q_local.size(), p.Q_local.data());
+    file.write_axis_rows("/K", k, axis, kv_rows, p.K_local.size(), p.K_local.data());
+    file.write_axis_rows("/V", v, axis, kv_rows, p.V_local.size(), p.V_local.data());
   });
 }
 
-template <class T>
-void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& p,
-                           bool overwrite) {
-  const std::int64_t q0 = p.layout_q.row_offset(comm.rank()), kv0 = p.layout_kv.row_offset(comm.rank());
-  write_input_file(comm, path, overwrite, [&](File& file) {
-    file.write_rows("/Q", p.n_q(), p.d, q0, p.Q_local);
-    file.write_rows("/K", p.n_kv(), p.d, kv0, p.K_local);
-    file.write_rows("/V", p.n_kv(), p.dv, kv0, p.V_local);
-  });
-}
-
-template <class T>
-void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& p) {
-  write_attention_input(comm, path, p, false);
-}
-
-template MhaProblem<float> read_mha_input<float>(const dist::Comm&, const std::string&, MhaInputInfo*);
-template MhaProblem<double> read_mha_input<double>(const dist::Comm&, const std::string&, MhaInputInfo*);
-template void write_mha_input<float>(const dist::Comm&, const std::string&, const MhaProblem<float>&, bool);
-template void write_mha_input<double>(const dist::Comm&, const std::string&, const MhaProblem<double>&,
-                                      bool);
-template AttentionProblem<float> read_attention_input<float>(const dist::Comm&, const std::string&, InputInfo*);
-template AttentionProblem<double> read_attention_input<double>(const dist::Comm&, const std::string&, InputInfo*);
-template void write_attention_input<float>(const dist::Comm&, const std::string&, const AttentionProblem<float>&);
-template void write_attention_input<double>(const dist::Comm&, const std::string&, const AttentionProblem<double>&);
-template void write_attention_input<float>(const dist::Comm&, const std::string&, const AttentionProblem<float>&,
+template AttentionProblem<float> read_attention_input<float>(const dist::Comm&, const std::string&, InputInfo*, int);
+template AttentionProblem<double> read_attention_input<double>(const dist::Comm&, const std::string&, InputInfo*, int);
+template void write_attention_input<float>(const dist::Comm&, const std::string&, const AttentionProblem<float>&, int,
                                            bool);
 template void write_attention_input<double>(const dist::Comm&, const std::string&, const AttentionProblem<double>&,
-                                            bool);
+                                            int, bool);
 
 }  // namespace attnbench::attention

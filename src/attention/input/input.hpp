@@ -10,69 +10,51 @@
 #include <string>
 #include <vector>
 
-#include "attention/attention_problem.hpp"
 #include "attention/problem.hpp"
 #include "dist/comm.hpp"
 #include "io/hdf5_file.hpp"
 
 namespace attnbench::attention {
 
-struct InputInfo {
-  std::int64_t n_q = 0, n_kv = 0, d = 0, dv = 0;
-  std::string dtype;  // "float32" or "float64" of /Q
-};
-
-// Collective. Throws Error(input) naming the file and dataset on any problem, including NaN/Inf,
-// a checksum error in any rank's part of a dataset (agreed after each dataset's read), and
-// declared dimensions whose rows would not fit in the node's memory (checked before allocating;
-// the message gives the bytes needed and the bytes the node has).
-template <class T>
-AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::string& path, InputInfo* info = nullptr);
-
 // Rank r's tokens of `lay` as hyperslab runs on a dataset's sequence axis (File::read_axis_rows,
 // File::write_axis_rows), in increasing position order as the layout stores them.
 std::vector<io::AxisSlab> sequence_rows(const SequenceLayout& lay, int r);
 
-// What a multi-head input file declares.
-struct MhaInputInfo {
+// What an input file declares.
+struct InputInfo {
   int dims = 0;  // dimensions of the datasets: 2 (n, d), 3 (n, H, d) or 4 (B, n, H, d)
   std::int64_t batch = 0, n_q = 0, n_kv = 0, heads = 0, kv_heads = 0, d = 0, dv = 0;
   std::string dtype;  // "float32" or "float64" of /Q
 };
 
-// Collective. Reads a 2-, 3- or 4-D input (see the top) as a multi-head problem whose sequence
-// axis is in contiguous blocks (SequenceLayout(contiguous, n, ranks)): each rank reads, for every
-// batch entry and head, its own block of tokens, one collective hyperslab read per dataset; every
-// element is read once, by its owner. Another layout is one to_layout (exact/mha.hpp) away: HDF5
-// moves a union of hyperslabs much more slowly than one block (measured here, 2 ranks, 2 x 128 MiB
-// float32 K/V, 1 MiB deflate chunks: 14-21 s for a striped or zigzag selection against 3.8 s for
-// contiguous blocks, which redistribute in 1.5-2.3 s more), so no reader reads another layout.
+// Collective. The one reader of attention inputs: a 2-, 3- or 4-D input (see the top) as a problem
+// whose sequence axis is in contiguous blocks (SequenceLayout(contiguous, n, ranks)): each rank
+// reads, for every batch entry and head, its own block of tokens, one collective hyperslab read per
+// dataset; every element is read once, by its owner. Another layout is one to_layout (exact/mha.hpp)
+// away: HDF5 moves a union of hyperslabs much more slowly than one block (measured here, 2 ranks,
+// 2 x 128 MiB float32 K/V, 1 MiB deflate chunks: 14-21 s for a striped or zigzag selection against
+// 3.8 s for contiguous blocks, which redistribute in 1.5-2.3 s more), so the reader reads no other
+// layout. `max_dims` 2 accepts 2-D datasets only (the approximate algorithms: single head).
 // Memory per rank: B n_r (H d) + B n_kr Hkv (d + dv) elements, checked against the node before
 // allocating. Throws Error(input) (exit 3) naming the file and dataset, on every rank, when: a
-// dataset is missing, not floating point, or not 2-, 3- or 4-D; the datasets' numbers of
-// dimensions differ; B, n_k, Hkv, d disagree between /Q, /K and /V; an extent is zero; Hkv does not
-// divide H; a value is NaN/Inf (the message gives its (batch, token, head, column)); the rows do
-// not fit in the node's memory; the data fail their checksum.
+// dataset is missing, not floating point, or not 2-, 3- or 4-D (2-D with max_dims 2); the
+// datasets' numbers of dimensions differ; B, n_k, Hkv, d disagree between /Q, /K and /V; an extent
+// is zero; Hkv does not divide H; a value is NaN/Inf (the message gives its (batch, token, head,
+// column), or (row, column) of a 2-D dataset); the rows do not fit in the node's memory; the data
+// fail their checksum (agreed after each dataset's read).
 template <class T>
-MhaProblem<T> read_mha_input(const dist::Comm& comm, const std::string& path, MhaInputInfo* info = nullptr);
+AttentionProblem<T> read_attention_input(const dist::Comm& comm, const std::string& path, InputInfo* info = nullptr,
+                                         int max_dims = 4);
 
-// Collective. Writes the problem as 4-D /Q (B, n, H, d), /K (B, n_k, Hkv, d), /V (B, n_k, Hkv, dv)
-// (its own precision; each rank writes its tokens of its layout: any layout), with the same
-// all-or-nothing lifecycle and errors as write_attention_input.
-template <class T>
-void write_mha_input(const dist::Comm& comm, const std::string& path, const MhaProblem<T>& problem,
-                     bool overwrite);
-
-// Collective. Writes /Q, /K, /V of the problem (its own precision) to `path` with the archive's
-// all-or-nothing lifecycle (io/archive.hpp): a unique temporary file created exclusively, every
-// write checked and agreed, fsync, then published without replacing an existing file unless
-// overwrite (which replaces only a regular file). Throws Error(output) (full disk: "No space left
-// on device", naming the path) or Error(usage) (path taken) on every rank; nothing is left then.
+// Collective. Writes /Q, /K, /V of the problem (its own precision; each rank writes its tokens of
+// its layout: any layout) as `dims`-D datasets: 4 (B, n, H, d), (B, n_k, Hkv, d), (B, n_k, Hkv, dv);
+// 3 (n, H, d), ... (B = 1); 2 (n, d), ... (B = H = Hkv = 1). The archive's all-or-nothing lifecycle
+// (io/archive.hpp): a unique temporary file created exclusively, every write checked and agreed,
+// fsync, then published without replacing an existing file unless overwrite (which replaces only a
+// regular file). Throws Error(output) (full disk: "No space left on device", naming the path) or
+// Error(usage) (path taken) on every rank; nothing is left then.
 template <class T>
 void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& problem,
-                           bool overwrite);
-// The same, never replacing an existing file.
-template <class T>
-void write_attention_input(const dist::Comm& comm, const std::string& path, const AttentionProblem<T>& problem);
+                           int dims, bool overwrite = false);
 
 }  // namespace attnbench::attention
