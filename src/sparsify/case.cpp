@@ -45,9 +45,12 @@ class SparsifyCase final : public harness::Case {
     harness::WorkModel w;
     switch (params_.method) {
       case Method::leverage:
-        w.flops = 2 * n * n * d + n * n * n / 3;
+        // Sparse: the Gram is an outer product per column and W x_j touches W's columns of the
+        // column's stored entries (lower triangular: at most n multiply-adds each), never n^2 d.
+        w.flops = sparse ? info_.nnz_sq + 2 * n * nnz + 2 * n * n * n / 3 : 2 * n * n * d + 2 * n * n * n / 3;
         w.bytes = 2 * xbytes;
-        w.formula = "n^2 d (X X^T) + n^3/3 (Cholesky) + n^2 d (L^{-1} X)";
+        w.formula = sparse ? "sum_j nnz_j^2 (X X^T) + 2 n^3/3 (Cholesky, W = L^{-1}) + 2 n nnz (W x_j, at most)"
+                           : "n^2 d (X X^T) + 2 n^3/3 (Cholesky, W = L^{-1}) + n^2 d (W X)";
         break;
       case Method::leverage_sketch: {
         const double s = static_cast<double>(params_.sketch_rows > 0 ? params_.sketch_rows : default_sketch_rows(info_.n));
@@ -60,10 +63,12 @@ class SparsifyCase final : public harness::Case {
       }
       case Method::bss: {
         const double steps = static_cast<double>(bss_steps(params_.gamma, info_.n));
-        const double score = sparse ? 2 * n * nnz : 2 * n * n * d;
-        w.flops = n * n * d + n * n * n / 3 + steps * (score + 10 * n * n * n);
+        // Sparse candidate forms x_j^T D x_j touch only the column's stored entries: sum_j nnz_j^2
+        // multiply-adds' worth per step (column_forms.hpp), the Gram likewise once.
+        const double score = sparse ? info_.nnz_sq + nnz : 2 * n * n * d;
+        w.flops = (sparse ? info_.nnz_sq : n * n * d) + n * n * n / 3 + steps * (score + 10 * n * n * n);
         w.bytes = (steps + 1) * xbytes;
-        w.formula = sparse ? "n^2 d + n^3/3 + ceil(gamma n) (2 n nnz + 10 n^3)"
+        w.formula = sparse ? "sum_j nnz_j^2 + n^3/3 + ceil(gamma n) (sum_j nnz_j^2 + nnz + 10 n^3)"
                            : "n^2 d + n^3/3 + ceil(gamma n) (2 n^2 d + 10 n^3)";
         break;
       }
@@ -334,6 +339,18 @@ std::unique_ptr<harness::Case> make_typed(const dist::Comm& comm, const CaseConf
   info.n = X.n;
   info.d = X.d;
   info.nnz = comm.allreduce<std::int64_t>(X.local_nnz(), dist::Op::sum);
+  {
+    // sum_j nnz_j^2 of the stored entries: what a sparse Gram and BSS's sparse candidate forms cost
+    // (one Allreduce of a double).
+    double sq = 0.0;
+    for (std::int64_t j = 0; j < X.cols; ++j) {
+      const double c = X.sparse ? static_cast<double>(X.colptr[static_cast<std::size_t>(j) + 1] -
+                                                      X.colptr[static_cast<std::size_t>(j)])
+                                : static_cast<double>(X.n);
+      sq += c * c;
+    }
+    info.nnz_sq = comm.allreduce<double>(sq, dist::Op::sum);
+  }
   info.m = cfg.params.method == Method::bss ? bss_steps(cfg.params.gamma, X.n) : samples(cfg.params, X.n, X.d);
   if (cfg.params.method == Method::leverage_sketch && cfg.params.bound == Bound::chernoff)
     info.screen = screen_plan(X.n, cfg.params.eps, cfg.params.delta,

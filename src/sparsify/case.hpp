@@ -33,6 +33,7 @@ struct CaseConfig {
 struct ProblemInfo {
   std::string input_format;  // "synthetic-dense", "synthetic-csc", "dense", "csc", "csr"
   std::int64_t n = 0, d = 0, nnz = 0, m = 0;
+  double nnz_sq = 0.0;       // sum_j nnz_j^2 over stored entries (dense: n^2 d): the sparse Gram's work
   double r = 0.0;            // |X X^T|_max measured at set-up
   double r_requested = 0.0;  // --r (synthetic), 0 for files
   std::string nxn_solver;    // "replicated-lapack" or "scalapack"
