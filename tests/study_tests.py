@@ -383,6 +383,20 @@ class ModelFormulas(unittest.TestCase):
 
 
 class Compare(Base):
+    def test_uncertified_runs_compare(self):
+        # Valid output whose error nothing bounds (sparsify's uniform baseline) is compared like a
+        # VALID run, time and measured error, not counted as an invalid run.
+        rc, out, err = run("sparsify", "--algo", "uniform", "--n", "8", "--d", "256", "--reps", "1", "--warmup", "0",
+                           "--out", self.tmp / "a.h5", cwd=self.tmp)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("UNCERTIFIED", out)
+        shutil.copy(self.tmp / "a.h5", self.tmp / "b.h5")   # the same run: no timing noise
+        rc, out, err = run("compare", self.tmp / "a.h5", self.tmp / "b.h5")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("1 point(s) compared, 0 regression(s)", out)
+        self.assertIn("| ok |", out)            # compared: time and measured error
+        self.assertNotIn("not compared", out)   # an UNCERTIFIED run counted as no valid run
+
     def test_compare(self):
         base = make_study(self.tmp)
         new = self.tmp / "new"

@@ -122,7 +122,7 @@ def load(spec: str) -> tuple[dict, list[dict]]:
         r = archives.read_run(path)
     except archives.Damaged as e:
         raise _damaged(spec, [(str(path), e.reason)]) from None
-    r = dict(r, status=described.state(valid=r["valid"], certified=True), usable=True)
+    r = dict(r, status=r.get("state") or described.state(valid=r["valid"], certified=True), usable=True)
     return {"name": str(path), "mode": None, "kernel": r["kernel"]}, [r]
 
 
@@ -141,7 +141,9 @@ def archive_contract(kernel: str) -> list | None:
 
 
 def combine(rows: list[dict], contract: list | None = None) -> dict:
-    """(point key, tuning key) -> combined figures over its runs (failed runs count as invalid)."""
+    """(point key, tuning key) -> combined figures over its runs (failed runs count as invalid; an
+    UNCERTIFIED run, valid output whose error nothing bounds, counts as a run: its time and measured
+    error are compared like a VALID run's)."""
     points = {}
     for r in rows:
         if r.get("status") in ("FAILED", "TIMEOUT", "CANCELLED") or not r.get("problem"):
@@ -151,8 +153,8 @@ def combine(rows: list[dict], contract: list | None = None) -> dict:
         points.setdefault(key, []).append(r)
     out = {}
     for key, runs in points.items():
-        valid = described.state(valid=True, certified=True)
-        ok = [r for r in runs if int(r["valid"]) and r.get("status", valid) == valid]
+        done = described.ok_states()
+        ok = [r for r in runs if int(r["valid"]) and r.get("status", done[0]) in done]
         out[key] = {
             "runs": len(runs),
             "invalid": len(runs) - len(ok),
