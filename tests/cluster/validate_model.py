@@ -8,10 +8,11 @@ For each link rate (tc tbf on both nodes' links; "off" = unshaped veth), a study
 (ring, allgather, Ulysses; 2 heads, double) at 1 and 2 ranks (one rank per node) is run with
 `attnbench study run` through jobs/cluster/emulate.sh, then `attnbench report` writes model.md.
 Printed: per rate and variant the measured comm_wait (median over repetitions of the slowest rank)
-and the model's prediction from the study's network (the median of its runs' probes), with the curve's fitted compute rate
-(what model.md shows) and with the run's own compute rate (on a shared machine the rate of one run
-can differ from the curve's); the check is |predicted - measured| <= max(30% of measured, 0.05 s)
-at every rate for every variant (either prediction). Exit 0 when it holds, 1 otherwise. The load
+and model.md's prediction from the study's network (the median of its runs' probes), whose
+overlapped work (the ring's) hides the transfer at the run's own compute rate; for comparison, not
+checked, the same with the curve's fitted rate (on shared cores two ranks computing at once run
+slower than one alone, so the curve's median over-predicts the ring's exposure). The check is
+|predicted - measured| <= max(30% of measured, 0.05 s) at every rate for every variant. Exit 0 when it holds, 1 otherwise. The load
 average of the machine before and after is printed: the nodes share its cores with whatever else
 runs (at low link rates comm_wait is the link's; near the ring's exposure it depends on F).
 """
@@ -34,6 +35,8 @@ ap.add_argument("--n", type=int, default=4096)
 ap.add_argument("--workdir", default="/tmp/attnbench-validate-model")
 ap.add_argument("--binary", default=str(SRC / "build" / "release" / "bin" / "attnbench"))
 args = ap.parse_args()
+# The report code imported here reads run states from the binary's --describe (src/study/described.py).
+os.environ["ATTNBENCH_BIN"] = args.binary
 
 EMU = str(SRC / "jobs" / "cluster" / "emulate.sh")
 env = dict(os.environ, ATTNBENCH_EMU_PREFIX="abv", ATTNBENCH_EMU_SUBNET="10.231.3", ATTNBENCH_BIN=args.binary,
@@ -97,24 +100,22 @@ try:
                 ok = False
                 continue
             meas, pred = r["comm_wait_median"], r.get("model_comm", float("nan"))
-            # The same with this run's own compute rate (the machine is shared: the fitted rate of
-            # the curve can be off for one run, which moves the ring's overlap).
-            own = model.predict(r["record"], model.comm_model(r["record"]), 2, model.compute_rate(r),
-                                r["model_network"])["comm"]
+            # For comparison only: the overlap at the curve's fitted rate instead of the run's own.
+            curve = model.predict(r["record"], model.comm_model(r["record"]), 2, r["model_rate"],
+                                  r["model_network"])["comm"]
             good = abs(pred - meas) <= max(0.3 * meas, 0.05)
-            good_own = abs(own - meas) <= max(0.3 * meas, 0.05)
-            ok &= good or good_own
+            ok &= good
             net = model.run_network(r["record"])
             table.append(f"| {rate} | {r['variant']} | {net['beta'] / 1e6:.3g} | {net['beta_exchange'] / 1e6:.3g} | "
                          f"{r['model_network']['beta_exchange'] / 1e6:.3g} | "
-                         f"{r['median_time']:.3f} | {meas:.3f} | {pred:.3f} | {own:.3f} | "
-                         f"{'ok' if good else 'OFF'} / {'ok' if good_own else 'OFF'} |")
+                         f"{r['median_time']:.3f} | {meas:.3f} | {pred:.3f} | {curve:.3f} | "
+                         f"{'ok' if good else 'OFF'} |")
             print(table[-1], flush=True)
 finally:
     subprocess.run([EMU, "down"], env=env)
 print(f"\nload average (1, 5, 15 min): before {' '.join(f'{x:.1f}' for x in load_before)}, "
       f"after {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
-print("\n| link | variant | run's beta MB/s | run's exchange beta MB/s | exchange beta used MB/s | time s | comm_wait s | predicted s (curve F) | predicted s (run's F) | "
+print("\n| link | variant | run's beta MB/s | run's exchange beta MB/s | exchange beta used MB/s | time s | comm_wait s | predicted s (model.md) | at the curve's F (not checked) | "
       "within 30% or 0.05 s |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 print("\n".join(table))
