@@ -89,3 +89,42 @@ TEST(ArchiveContract, ArchiveContentsAreChecked) {
   EXPECT_NE(what.find("/output/Y (dataset): not declared"), std::string::npos) << what;
   EXPECT_NE(what.find("/history/note (string): not declared"), std::string::npos) << what;
 }
+
+// The contract tables (src/<kernel>/archive_contract.txt) are parsed at start-up: every field, the
+// help holding ';' and '|', comments and blank lines; a malformed line names the table and the line.
+TEST(ArchiveContract, TableIsParsedAndMalformedLinesAreNamed) {
+  const std::string table =
+      "# group; name; type; role; algorithms; when; default; help\n"
+      "\n"
+      "/           ; n    ; int64          ; point  ;      ;               ;       ; rows\n"
+      "/parameters ; knob ; float64|string ; tuning ; a, b ; --knob given  ; 0.5   ; |x|; a note\n"
+      "  /output   ; O_b* ; dataset        ; result ;      ; --save-output ;       ;\n";
+  const std::vector<ArchiveKey> keys = parse_archive_contract(table, "demo.txt");
+  ASSERT_EQ(keys.size(), 3u);
+  EXPECT_EQ(keys[0].group, "/");
+  EXPECT_EQ(keys[0].name, "n");
+  EXPECT_EQ(keys[0].role, KeyRole::point);
+  EXPECT_TRUE(keys[0].algorithms.empty());
+  EXPECT_EQ(keys[0].help, "rows");
+  EXPECT_EQ(keys[1].type, "float64|string");
+  EXPECT_EQ(keys[1].role, KeyRole::tuning);
+  EXPECT_EQ(keys[1].algorithms, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(keys[1].when, "--knob given");
+  EXPECT_EQ(keys[1].default_value, "0.5");
+  EXPECT_EQ(keys[1].help, "|x|; a note");
+  EXPECT_EQ(keys[2].group, "/output");
+  EXPECT_EQ(keys[2].name, "O_b*");
+  EXPECT_EQ(keys[2].role, KeyRole::result);
+  EXPECT_EQ(keys[2].help, "");
+
+  const auto bad = [](const std::string& line) {
+    return refusal([&] { parse_archive_contract("# header\n" + line + "\n", "demo.txt"); });
+  };
+  EXPECT_NE(bad("/ ; n ; int64 ; point ; ; ; rows").find("demo.txt:2: expected 8 fields"), std::string::npos);
+  EXPECT_NE(bad("/ ; n ; int32 ; point ; ; ; ; rows").find("demo.txt:2: unknown type 'int32'"), std::string::npos);
+  EXPECT_NE(bad("/ ; n ; int64|x ; point ; ; ; ; rows").find("unknown type 'int64|x'"), std::string::npos);
+  EXPECT_NE(bad("/ ; n ; int64 ; key ; ; ; ; rows").find("demo.txt:2: unknown role 'key'"), std::string::npos);
+  EXPECT_NE(bad("parameters ; n ; int64 ; point ; ; ; ; rows").find("needs a group (starting with '/')"),
+            std::string::npos);
+  EXPECT_NE(bad("/ ;  ; int64 ; point ; ; ; ; rows").find("and a name"), std::string::npos);
+}

@@ -24,94 +24,71 @@ std::vector<std::string> problem_keys(const KernelSpec& k) {
   return keys;
 }
 
+namespace {
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::vector<ArchiveKey> parse_archive_contract(std::string_view table, std::string_view source) {
+  static const std::vector<std::string_view> kTypes = {"int64", "uint64", "float64", "string", "dataset"};
+  std::vector<ArchiveKey> keys;
+  std::int64_t line_no = 0;
+  while (!table.empty()) {
+    const std::size_t eol = table.find('\n');
+    const std::string_view line = trimmed(table.substr(0, eol));
+    table.remove_prefix(eol == std::string_view::npos ? table.size() : eol + 1);
+    ++line_no;
+    if (line.empty() || line.front() == '#') continue;
+    const auto where = [&] { return std::string(source) + ":" + std::to_string(line_no) + ": "; };
+    // Seven ';'-separated fields, then the help (the rest of the line, which may hold ';').
+    std::vector<std::string_view> f;
+    std::string_view rest = line;
+    for (int i = 0; i < 7; ++i) {
+      const std::size_t sep = rest.find(';');
+      if (sep == std::string_view::npos)
+        throw internal_error(where() + "expected 8 fields (group; name; type; role; algorithms; when; default; help)");
+      f.push_back(trimmed(rest.substr(0, sep)));
+      rest.remove_prefix(sep + 1);
+    }
+    ArchiveKey k;
+    k.group = f[0];
+    k.name = f[1];
+    k.type = f[2];
+    k.help = trimmed(rest);
+    if (k.group.empty() || k.group.front() != '/' || k.name.empty())
+      throw internal_error(where() + "a key needs a group (starting with '/') and a name");
+    for (std::string_view alt = f[2]; !alt.empty();) {
+      const std::size_t bar = alt.find('|');
+      if (std::find(kTypes.begin(), kTypes.end(), alt.substr(0, bar)) == kTypes.end())
+        throw internal_error(where() + "unknown type '" + std::string(f[2]) + "'");
+      alt.remove_prefix(bar == std::string_view::npos ? alt.size() : bar + 1);
+    }
+    bool known_role = false;
+    for (const KeyRole r : {KeyRole::point, KeyRole::tuning, KeyRole::run, KeyRole::result})
+      if (to_string(r) == f[3]) {
+        k.role = r;
+        known_role = true;
+      }
+    if (!known_role) throw internal_error(where() + "unknown role '" + std::string(f[3]) + "'");
+    for (std::string_view a = f[4]; !a.empty();) {
+      const std::size_t comma = a.find(',');
+      k.algorithms.emplace_back(trimmed(a.substr(0, comma)));
+      a.remove_prefix(comma == std::string_view::npos ? a.size() : comma + 1);
+    }
+    k.when = f[5];
+    k.default_value = f[6];
+    keys.push_back(std::move(k));
+  }
+  return keys;
+}
+
 const std::vector<ArchiveKey>& common_archive_keys() {
-  constexpr auto P = KeyRole::point, U = KeyRole::run, R = KeyRole::result;
-  const std::string rates = "reference rates on (not ATTNBENCH_REFERENCE_RATES=off)";
-  const std::string comm = "the kernel declares a communication model for the algorithm (or algorithm/variant)";
-  const std::string probe = "more than one node and the network probe on";
-  static const std::vector<ArchiveKey> keys = {
-      {"/", "schema_version", "int64", "2", U},
-      {"/", "suite", "string", "attnbench", U},
-      {"/", "kernel", "string", "the kernel (subcommand)", P},
-      {"/", "algorithm", "string", "--algo", P},
-      {"/", "variant", "string", "the algorithm's variant (kernel-specific; may be empty)", P},
-      {"/", "ranks", "int64", "MPI ranks", P},
-      {"/", "threads_per_rank", "int64", "--threads", P},
-      {"/", "blas_threads", "int64", "threads of each BLAS call (1)", U},
-      {"/", "precision", "string", "double or single", P},
-      {"/", "seed", "uint64", "--seed", U},
-      {"/", "input", "string", "synthetic, or the --input file", U},
-      {"/", "warmup", "int64", "--warmup", U},
-      {"/", "reps", "int64", "--reps", U},
-      {"/", "valid", "int64", "1: the run validated", R},
-      {"/", "state", "string", "VALID, UNCERTIFIED or INVALID (archives before it: from valid and certified)", R},
-      {"/", "created", "string", "ISO 8601 UTC", U},
-      {"/", "problem_keys", "string", "comma-separated root attributes that define the problem (the kernel's "
-                                      "point and tuning keys it recorded)", U},
-      {"/", "size_key", "string", "the problem key scaling studies sweep", U},
-      {"/provenance", "git_sha", "string", "source commit", U},
-      {"/provenance", "git_dirty", "int64", "1: uncommitted changes", U},
-      {"/provenance", "build_type", "string", "CMake build type", U},
-      {"/provenance", "compiler", "string", "compiler and flags", U},
-      {"/provenance", "mpi_library", "string", "MPI library version", U},
-      {"/provenance", "blas_library", "string", "BLAS library and its configuration", U},
-      {"/provenance", "vector_exp", "string", "the vectorised exp in use", U},
-      {"/provenance", "hdf5_version", "string", "HDF5 version", U},
-      {"/provenance", "hostnames", "string", "hosts of the ranks", U},
-      {"/provenance", "slurm_job_id", "string", "Slurm job id (empty outside Slurm)", U},
-      {"/provenance", "command_line", "string", "the command line", U},
-      {"/timings", "unit", "string", "seconds", U},
-      {"/timings", "layout", "string", "[reps, ranks]; setup and io are [1, ranks]", U},
-      {"/timings", "total", "dataset", "float64 [reps, ranks]: each rank's wall time of a repetition", R},
-      {"/timings", "setup", "dataset", "float64 [1, ranks]: synthetic generation (not in total)", R},
-      {"/timings", "io", "dataset", "float64 [1, ranks]: input read (not in total)", R},
-      {"/timings", "*", "dataset", "float64 [reps, ranks]: the kernel's own phases (compute, comm_wait, ...)", R, {},
-       "the kernel times phases"},
-      {"/metrics", "flops", "float64", "work model: floating-point operations of one repetition", R},
-      {"/metrics", "work_model", "string", "the formula of flops", R},
-      {"/metrics", "median_time", "float64", "median over reps of the max over ranks of /timings/total", R},
-      {"/metrics", "gflops", "float64", "flops / median_time / 1e9", R},
-      {"/metrics", "gemm_gflops", "float64", "single-core GEMM rate on the kernel's shapes (median over ranks)", R, {},
-       rates + " and the kernel states GEMM shapes"},
-      {"/metrics", "gemm_fraction", "float64", "gflops / (ranks x threads x gemm_gflops)", R, {},
-       rates + " and the kernel states GEMM shapes"},
-      {"/metrics", "gemm_peak_gflops", "float64", "single-core rate of a large GEMM", R, {}, rates},
-      {"/metrics", "gemm_peak_fraction", "float64", "gflops / (ranks x threads x gemm_peak_gflops)", R, {}, rates},
-      {"/metrics", "gemm_peak_shape", "string", "MxNxK of the large GEMM", R, {}, rates},
-      {"/metrics", "reference_rates", "string", "why the reference rates were skipped", R, {},
-       "ATTNBENCH_REFERENCE_RATES=off"},
-      {"/metrics", "bytes", "float64", "work model: bytes moved to/from memory", R, {}, "the work model states bytes"},
-      {"/metrics", "bandwidth_gbs", "float64", "bytes / median_time / 1e9", R, {},
-       rates + ", a memory-bound kernel stating bytes"},
-      {"/metrics", "triad_gbs", "float64", "single-core STREAM-triad rate", R, {},
-       rates + ", a memory-bound kernel stating bytes"},
-      {"/metrics", "bandwidth_fraction", "float64", "bandwidth_gbs / (ranks x triad_gbs)", R, {},
-       rates + ", a memory-bound kernel stating bytes"},
-      {"/metrics", "comm_steps", "string", "communication model: steps per repetition (a formula)", R, {}, comm},
-      {"/metrics", "comm_bytes", "string", "communication model: bytes per rank per step", R, {}, comm},
-      {"/metrics", "comm_messages", "string", "communication model: messages per rank per step", R, {}, comm},
-      {"/metrics", "comm_overlap_flops", "string", "communication model: flops overlapping a step", R, {}, comm},
-      {"/metrics", "comm_pattern", "string", "communication model: what moves, in words", R, {}, comm},
-      {"/metrics", "net_probe", "string", "why the network probe was skipped", R, {}, "ATTNBENCH_NETWORK_PROBE=off"},
-      {"/metrics", "net_alpha_s", "float64", "network latency between two nodes", R, {}, probe},
-      {"/metrics", "net_beta_bytes_per_s", "float64", "network bandwidth between two nodes", R, {}, probe},
-      {"/metrics", "net_pair", "string", "the probed pair of ranks", R, {}, probe},
-      {"/metrics", "net_bytes", "string", "probe message sizes", R, {}, probe},
-      {"/metrics", "net_seconds", "string", "probe times", R, {}, probe},
-      {"/metrics", "net_exchange_bytes", "string", "exchange probe sizes", R, {}, probe},
-      {"/metrics", "net_exchange_seconds", "string", "exchange probe times", R, {}, probe},
-      {"/metrics", "net_exchange_beta_bytes_per_s", "float64", "exchange bandwidth", R, {}, probe},
-      {"/metrics", "peak_rss_bytes", "dataset", "int64 [ranks]: peak resident memory", R},
-      {"/metrics", "kernel_buffer_bytes", "dataset", "int64 [ranks]: the kernel's own buffers", R},
-      {"/validation", "method", "string", "what was compared with what", R},
-      {"/validation", "primary_error", "string", "the name of the error the summary and report show", R},
-      {"/validation", "certified", "int64", "1: the error is bounded by a certificate or tolerance", R},
-      {"/validation", "valid", "int64", "as the root attribute", R},
-      {"/validation", "tolerance", "float64", "the threshold the primary error was held to", R, {},
-       "the kernel states one"},
-      {"/validation", "invalid_reason", "string", "why the run is INVALID (e.g. non-finite errors)", R, {},
-       "an invalid run"},
-  };
+  static const std::vector<ArchiveKey> keys = archive_frame_keys();  // harness/archive_frame.txt
   return keys;
 }
 

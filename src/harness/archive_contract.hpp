@@ -13,6 +13,8 @@ namespace attnbench::harness {
 // What the harness itself writes into every archive (io/run_archive.cpp and harness.cpp): the
 // common root attributes, /provenance, /timings, the common /metrics and /validation keys.
 const std::vector<ArchiveKey>& common_archive_keys();
+// Its table, harness/archive_frame.txt, built in by cmake/ArchiveContract.cmake.
+std::vector<ArchiveKey> archive_frame_keys();
 
 // The declaration of `group`/`name` for a run of `algorithm` (the common frame first), or nullptr.
 const ArchiveKey* declared_key(const KernelSpec& k, const std::string& algorithm, const std::string& group,

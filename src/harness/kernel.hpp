@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/enum_names.hpp"
@@ -238,6 +239,13 @@ struct ArchiveKey {
   // shipped); empty: every schema-2 archive of the kernel has it.
   std::string default_value = {};
 };
+
+// A kernel's archive contract from its table (src/<kernel>/archive_contract.txt, built in by
+// cmake/ArchiveContract.cmake; the format is in the table's header): one key a line, fields
+// group; name; type; role; algorithms; when; default; help, separated by ';' and trimmed, help the
+// rest of the line; '#' lines and blank lines skipped. A malformed line (too few fields, an unknown
+// role or type, an empty group or name) is an internal error naming `source` and the line.
+std::vector<ArchiveKey> parse_archive_contract(std::string_view table, std::string_view source);
 
 struct KernelSpec {
   std::string name;                       // the subcommand

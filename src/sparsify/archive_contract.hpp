@@ -1,5 +1,6 @@
 #pragma once
-// The sparsify kernel's archive contract: every key it writes beyond the harness's frame, its role
+// The sparsify kernel's archive contract (the table sparsify/archive_contract.txt, built in by
+// cmake/ArchiveContract.cmake): every key it writes beyond the harness's frame, its role
 // (benchmark point, tuning, result), the algorithms that write it and when (harness::ArchiveKey).
 #include <vector>
 
