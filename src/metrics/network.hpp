@@ -28,10 +28,12 @@ struct NetworkProbe {
 
 // Collective over comm (every rank must call it; ranks other than the pair only wait). Sizes 8 B
 // to `max_bytes` by factors of 4; the sizes stop growing once a round trip exceeds `stop_seconds`
-// (a slow link is measured in about a second). Each size: `reps` round trips, fewer (at least two)
+// (a slow link is measured in a few seconds). 0.4 s, not 0.1: over TCP through a queue the largest
+// messages must be large enough to reach the link's sustained rate (a 50 Mbit/s tbf link: exchange
+// 5.0-5.1 MB/s fitted up to 256 KiB, 5.5-5.8 up to 1 MiB, while a kernel's 4 MiB block moved at 6.0). Each size: `reps` round trips, fewer (at least two)
 // when they would take more than `stop_seconds`, the fastest kept. Identical result on every rank (broadcast from rank 0).
 NetworkProbe probe_network(const dist::Comm& comm, double max_bytes = 16.0 * 1024 * 1024, int reps = 5,
-                           double stop_seconds = 0.1);
+                           double stop_seconds = 0.4);
 
 // Fit of T = alpha + m / beta: alpha the smallest message's time, 1 / beta the least-squares slope
 // over the large messages (>= 32 KiB, at least the 3 largest). Serial; exposed for tests.
