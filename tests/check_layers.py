@@ -14,7 +14,8 @@ below it, never one above):
     GenSpec): kernels may include it - and link attnbench_harness, the target holding it - and it
     may include only layers below the kernels. No other harness file is visible to a kernel.
   * harness and drivers name no kernel (no string literal that is a kernel's name), except the
-    registry (drivers/registry.cpp): a kernel is a registration, its gen a hook on it.
+    registry (generated from src/CMakeLists.txt's ATTNBENCH_KERNELS, which this check also reads):
+    a kernel is a registration, its gen a hook on it.
   * Python: the modules of src/report and src/study import each other without a circle.
 
 Prints every violation with its file and line and exits 1 if there is any; exits 0 otherwise.
@@ -26,10 +27,23 @@ import re
 import sys
 from pathlib import Path
 
+def registered_kernels(src_root: Path) -> list[str]:
+    """The kernels of src/CMakeLists.txt's ATTNBENCH_KERNELS: the one place a kernel is registered."""
+    cmake = src_root / "CMakeLists.txt"
+    if not cmake.is_file():
+        return []  # main() reports the missing source tree
+    m = re.search(r"set\(ATTNBENCH_KERNELS\s+([^)]*)\)", cmake.read_text())
+    if not m:
+        sys.exit("check_layers: no set(ATTNBENCH_KERNELS ...) in src/CMakeLists.txt")
+    return m.group(1).split()
+
+
+SRC_ROOT = Path(sys.argv[1]).resolve() / "src" if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "src"
+KERNEL_LAYER = 6
 LAYER = {"core": 0, "dist": 1, "linalg": 2, "sampling": 2, "io": 3, "metrics": 4, "grid": 5,
-         "attention": 6, "solve": 6, "sparsify": 6, "regress": 6,
+         **{k: KERNEL_LAYER for k in registered_kernels(SRC_ROOT)},
          "harness": 7, "study": 7, "drivers": 8}
-KERNELS = {m for m, l in LAYER.items() if l == LAYER["attention"]}
+KERNELS = {m for m, l in LAYER.items() if l == KERNEL_LAYER}
 INTERFACE = "harness/kernel.hpp"
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -66,7 +80,7 @@ def check_includes(src_root: Path, problems: list[str]) -> int:
                 continue  # not a module of src/ (a generated or same-folder header)
             unknown = [x for x in (src, dst) if x not in LAYER]
             if unknown:
-                problems.append(f"src/{rel}:{lineno}: module '{unknown[0]}' has no layer (add it to check_layers.py)")
+                problems.append(f"src/{rel}:{lineno}: module '{unknown[0]}' has no layer (a kernel: add it to ATTNBENCH_KERNELS in src/CMakeLists.txt; else to check_layers.py)")
                 continue
             count += 1
             if str(rel) == INTERFACE and LAYER[dst] >= LAYER["attention"]:
@@ -105,7 +119,7 @@ def check_links(src_root: Path, problems: list[str]) -> int:
         count += 1
         unknown = [x for x in (src, dst) if x not in LAYER]
         if unknown:
-            problems.append(f"src/{rel}: module '{unknown[0]}' has no layer (add it to check_layers.py)")
+            problems.append(f"src/{rel}: module '{unknown[0]}' has no layer (a kernel: add it to ATTNBENCH_KERNELS in src/CMakeLists.txt; else to check_layers.py)")
             continue
         if not allowed(src, dst):
             problems.append(f"src/{rel}: {target} ({src}) links {linked} ({dst}): against the layer order")
@@ -150,7 +164,7 @@ def report_cycles(graph: dict[str, set[str]], what: str, problems: list[str]) ->
 
 def check_kernel_names(src_root: Path, problems: list[str]) -> None:
     """The kernel-neutral layers name no kernel: no string literal in src/harness or src/drivers (but
-    the registry, drivers/registry.cpp) is a kernel's name, as a hard-coded `gen --kernel` would be."""
+    the registry, generated from ATTNBENCH_KERNELS) is a kernel's name, as a hard-coded `gen --kernel` would be."""
     literal = re.compile(r'"(' + "|".join(sorted(KERNELS)) + r')"')
     for d in ("harness", "drivers"):
         for path in sorted((src_root / d).glob("*.[ch]pp")):

@@ -5,9 +5,10 @@
 // same-run reference rates, peak RSS, the validity verdict, the archive, the summary line, the exit
 // code - is done once, for every kernel, by the harness (harness/harness.hpp).
 //
-// Adding a kernel: a folder src/<kernel>/ with a function `harness::KernelSpec <kernel>_kernel()`
-// (and, if it reads input files, its GenSpec for `gen`), one line in src/drivers/registry.cpp, its
-// tests. See README "Adding a kernel".
+// Adding a kernel: a folder src/<kernel>/ with a target attnbench_<kernel>_kernel and a function
+// `harness::KernelSpec <kernel>_kernel()` in <kernel>/kernel.hpp (and, if it reads input files, its
+// GenSpec for `gen`), its name in ATTNBENCH_KERNELS (src/CMakeLists.txt), its tests. See README
+// "Adding a kernel".
 #include <cstdint>
 #include <functional>
 #include <limits>
