@@ -2,6 +2,7 @@
 // Helpers of the sparsify tests: a rank's column block and the whole X, from the same generator.
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "core/matrix.hpp"
 #include "dist/comm.hpp"
@@ -66,6 +67,18 @@ template <class T>
 ColumnBlock<T> my_block_of(const dist::Comm& comm, const Matrix<double>& X, bool sparse) {
   const dist::BlockRowLayout lay(X.cols(), comm.size());
   return block_of<T>(X, lay.row_offset(comm.rank()), lay.local_rows(comm.rank()), sparse);
+}
+
+// The inputs the window tests of leverage-sketch run on: dense and CSC, coherent and not, d not
+// divisible by small rank counts.
+inline std::vector<SyntheticSpec> window_test_inputs() {
+  return {
+      {.n = 20, .d = 3000, .r = 0.09, .density = 1.0, .coherence = 0.0, .seed = 1},
+      {.n = 16, .d = 4000, .r = 0.05, .density = 1.0, .coherence = 0.9, .seed = 2},
+      {.n = 10, .d = 1001, .r = 0.05, .density = 0.2, .coherence = 0.2, .seed = 31},
+      {.n = 32, .d = 2048, .r = 0.05, .density = 0.05, .coherence = 0.8, .seed = 4},
+      {.n = 48, .d = 20000, .r = 0.05, .density = 0.02, .coherence = 0.0, .seed = 6},
+  };
 }
 
 }  // namespace attnbench::sparsify_test

@@ -133,13 +133,7 @@ TEST(SparsifySketchOversampling, SamplesAndOverrides) {
 // the factor the sketched scores needed is within beta.
 TEST(SparsifySketchOversampling, WindowMetAndNeededFactorWithinBeta) {
   const auto& comm = testing_support::world();
-  const std::vector<SyntheticSpec> inputs = {
-      {.n = 20, .d = 3000, .r = 0.09, .density = 1.0, .coherence = 0.0, .seed = 1},
-      {.n = 16, .d = 4000, .r = 0.05, .density = 1.0, .coherence = 0.9, .seed = 2},
-      {.n = 10, .d = 1001, .r = 0.05, .density = 0.2, .coherence = 0.2, .seed = 31},
-      {.n = 32, .d = 2048, .r = 0.05, .density = 0.05, .coherence = 0.8, .seed = 4},
-      {.n = 48, .d = 20000, .r = 0.05, .density = 0.02, .coherence = 0.0, .seed = 6},
-  };
+  const std::vector<SyntheticSpec> inputs = window_test_inputs();
   for (const SyntheticSpec& s : inputs) {
     const auto B = local_block<double>(comm, s);
     const auto M = gram(comm, B);

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -130,10 +129,9 @@ def archive_contract(kernel: str) -> list | None:
     """The kernel's archive contract from `attnbench <kernel> --describe` (the binary that launched
     this tool, ATTNBENCH_BIN, or the build tree's); None, with a note, when it cannot be had: then
     every stored problem key and parameter decides the match."""
-    binary = os.environ.get("ATTNBENCH_BIN") or str(HERE.parents[1] / "build/release/bin/attnbench")
     try:
-        contract = studyfile.describe_kernel(binary, kernel).archive
-    except studyfile.StudyError as e:
+        contract = studyfile.describe_kernel(described.binary(), kernel).archive
+    except (studyfile.StudyError, described.DescribeError) as e:
         print(f"attnbench compare: note: no archive contract ({e}); points are matched on every stored key",
               file=sys.stderr)
         return None
